@@ -1,0 +1,2 @@
+/** faceprint.aligner.v1: the AlignerService contract. */
+export * from './gen/faceprint/aligner/v1/aligner_pb.js';

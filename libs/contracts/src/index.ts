@@ -1,0 +1,8 @@
+/**
+ * @faceprint/contracts: the protobuf contracts of the mesh. Generated messages and services are
+ * imported per area (`@faceprint/contracts/detector`, `.../common`, ...); this entry holds the
+ * hand-written helpers that belong to the contracts.
+ */
+export * from './embedding.js';
+export * from './limits.js';
+export * from './services.js';

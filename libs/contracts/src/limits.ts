@@ -1,0 +1,24 @@
+/**
+ * Limits that the protos document, in one place so that every service enforces the same ones.
+ */
+
+/** The largest encoded image accepted in `faceprint.common.v1.Image.content` (10 MiB). */
+export const IMAGE_MAX_BYTES = 10 * 1024 * 1024;
+
+/** The largest decoded image accepted, in pixels (a guard against decompression bombs). */
+export const IMAGE_MAX_PIXELS = 40_000_000;
+
+/** The default largest gRPC message a service receives or sends (32 MiB). */
+export const GRPC_DEFAULT_MAX_MESSAGE_BYTES = 32 * 1024 * 1024;
+
+/** The most images one gateway `Enroll` call accepts. */
+export const ENROLL_MAX_IMAGES = 10;
+
+/** The most crops one embedder `Embed` call accepts. */
+export const EMBED_MAX_FACES = 256;
+
+/** The largest page a `List*` call returns. */
+export const PAGE_SIZE_MAX = 1000;
+
+/** The page size used when a `List*` call leaves `page_size` at 0. */
+export const PAGE_SIZE_DEFAULT = 100;

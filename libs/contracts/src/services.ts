@@ -1,0 +1,27 @@
+/**
+ * Every gRPC service of the mesh, by the process that serves it. The service kit registers these
+ * for reflection; tests check that each process serves exactly its own.
+ */
+import type { DescService } from '@bufbuild/protobuf';
+import { AlignerService } from './aligner.js';
+import { DetectorService } from './detector.js';
+import { EmbedderService } from './embedder.js';
+import { ComplianceService as GatewayComplianceService, FaceService } from './gateway.js';
+import { ComplianceService as MatcherComplianceService, MatcherService } from './matcher.js';
+import { TrainerService } from './trainer.js';
+
+/** The six faceprint services (processes). */
+export type ServiceName = 'gateway' | 'detector' | 'aligner' | 'embedder' | 'matcher' | 'trainer';
+
+/** All service names, in port order. */
+export const SERVICE_NAMES: readonly ServiceName[] = ['gateway', 'detector', 'aligner', 'embedder', 'matcher', 'trainer'];
+
+/** The gRPC services each process serves. */
+export const SERVICES_BY_PROCESS: Readonly<Record<ServiceName, readonly DescService[]>> = {
+  gateway: [FaceService, GatewayComplianceService],
+  detector: [DetectorService],
+  aligner: [AlignerService],
+  embedder: [EmbedderService],
+  matcher: [MatcherService, MatcherComplianceService],
+  trainer: [TrainerService],
+};

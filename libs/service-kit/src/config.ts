@@ -1,0 +1,127 @@
+/**
+ * Configuration: environment variables compiled once, at start-up, into a frozen, typed object.
+ * A missing or malformed value stops start-up with a ConfigError naming every bad variable.
+ * Parsing is envalid's; this file holds the variables every service shares and their defaults.
+ */
+import { GRPC_DEFAULT_MAX_MESSAGE_BYTES, type ServiceName } from '@faceprint/contracts';
+import { cleanEnv, makeValidator, str, type ReporterOptions } from 'envalid';
+
+/** Thrown when the environment holds an invalid configuration. The message names each variable. */
+export class ConfigError extends Error {
+  override readonly name = 'ConfigError';
+  /** The invalid variables and why, e.g. `{ FACEPRINT_GRPC_PORT: 'must be an integer ...' }`. */
+  readonly problems: Readonly<Record<string, string>>;
+
+  constructor(problems: Record<string, string>) {
+    const lines = Object.entries(problems).map(([name, why]) => `  ${name}: ${why}`);
+    super(`invalid configuration:\n${lines.join('\n')}`);
+    this.problems = problems;
+  }
+}
+
+/** Default gRPC port of each service. */
+export const DEFAULT_GRPC_PORTS: Readonly<Record<ServiceName, number>> = {
+  gateway: 50050,
+  detector: 50051,
+  aligner: 50052,
+  embedder: 50053,
+  matcher: 50054,
+  trainer: 50055,
+};
+
+/** Default Prometheus metrics port of each service. */
+export const DEFAULT_METRICS_PORTS: Readonly<Record<ServiceName, number>> = {
+  gateway: 9460,
+  detector: 9461,
+  aligner: 9462,
+  embedder: 9463,
+  matcher: 9464,
+  trainer: 9465,
+};
+
+/** An integer validator with bounds (envalid's `port` refuses 0, which tests need). */
+export const int = (min: number, max: number) =>
+  makeValidator<number>((input) => {
+    const value = Number(input);
+    if (!/^-?\d+$/.test(input.trim()) || !Number.isSafeInteger(value) || value < min || value > max) {
+      throw new Error(`must be an integer between ${min} and ${max}, got "${input}"`);
+    }
+    return value;
+  });
+
+/** A `host:port` address validator for downstream services. */
+export const address = makeValidator<string>((input) => {
+  const match = /^(\[[0-9a-fA-F:]+\]|[A-Za-z0-9.-]+):(\d{1,5})$/.exec(input);
+  if (!match || Number(match[2]) < 1 || Number(match[2]) > 65535) {
+    throw new Error(`must be host:port, got "${input}"`);
+  }
+  return input;
+});
+
+/**
+ * Compiles `env` against envalid specs into a frozen object, throwing one ConfigError that names
+ * every invalid variable (envalid's default reporter would print and exit instead).
+ */
+export function compileEnv<S extends object>(env: NodeJS.ProcessEnv, specs: S): Readonly<ReturnType<typeof cleanEnv<S>>> {
+  const reporter = ({ errors }: ReporterOptions<S>) => {
+    const problems = Object.fromEntries(
+      Object.entries(errors).map(([name, error]) => [name, (error as Error).message || 'required but not set']),
+    );
+    if (Object.keys(problems).length > 0) throw new ConfigError(problems);
+  };
+  return cleanEnv(env, specs, { reporter });
+}
+
+/** The settings every faceprint gRPC server shares. */
+export interface ServerConfig {
+  /** Which service this process is. */
+  readonly service: ServiceName;
+  /** Listen host. `FACEPRINT_GRPC_HOST`, default `127.0.0.1` (set `0.0.0.0` in containers). */
+  readonly host: string;
+  /** Listen port; 0 picks a free one. `FACEPRINT_GRPC_PORT`, default per service (50050-50055). */
+  readonly port: number;
+  /** Prometheus `/metrics` port; 0 turns the endpoint off. `FACEPRINT_METRICS_PORT`, default 9460-9465. */
+  readonly metricsPort: number;
+  /** Largest message received or sent. `FACEPRINT_GRPC_MAX_MESSAGE_BYTES`, default 32 MiB. */
+  readonly maxMessageBytes: number;
+  /** How long health reports NOT_SERVING before the server stops accepting calls, so load balancers move away. `FACEPRINT_DRAIN_DELAY_MS`, default 0. */
+  readonly drainDelayMs: number;
+  /** How long in-flight calls may run after the server stops accepting, before they are cancelled. `FACEPRINT_SHUTDOWN_GRACE_MS`, default 10000. */
+  readonly shutdownGraceMs: number;
+  /** Interval of server keepalive pings. `FACEPRINT_KEEPALIVE_TIME_MS`, default 30000. */
+  readonly keepaliveTimeMs: number;
+  /** How long a keepalive ping may go unanswered. `FACEPRINT_KEEPALIVE_TIMEOUT_MS`, default 10000. */
+  readonly keepaliveTimeoutMs: number;
+  /** pino log level. `FACEPRINT_LOG_LEVEL`, default `info`. */
+  readonly logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
+}
+
+/** Compiles the shared server settings of `service` from the environment. */
+export function loadServerConfig(service: ServiceName, env: NodeJS.ProcessEnv = process.env): ServerConfig {
+  const compiled = compileEnv(env, {
+    FACEPRINT_GRPC_HOST: str({ default: '127.0.0.1' }),
+    FACEPRINT_GRPC_PORT: int(0, 65535)({ default: DEFAULT_GRPC_PORTS[service] }),
+    FACEPRINT_METRICS_PORT: int(0, 65535)({ default: DEFAULT_METRICS_PORTS[service] }),
+    FACEPRINT_GRPC_MAX_MESSAGE_BYTES: int(4 * 1024 * 1024, 256 * 1024 * 1024)({ default: GRPC_DEFAULT_MAX_MESSAGE_BYTES }),
+    FACEPRINT_DRAIN_DELAY_MS: int(0, 120_000)({ default: 0 }),
+    FACEPRINT_SHUTDOWN_GRACE_MS: int(0, 600_000)({ default: 10_000 }),
+    FACEPRINT_KEEPALIVE_TIME_MS: int(1_000, 3_600_000)({ default: 30_000 }),
+    FACEPRINT_KEEPALIVE_TIMEOUT_MS: int(1_000, 600_000)({ default: 10_000 }),
+    FACEPRINT_LOG_LEVEL: str({
+      default: 'info',
+      choices: ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const,
+    }),
+  });
+  return Object.freeze({
+    service,
+    host: compiled.FACEPRINT_GRPC_HOST,
+    port: compiled.FACEPRINT_GRPC_PORT,
+    metricsPort: compiled.FACEPRINT_METRICS_PORT,
+    maxMessageBytes: compiled.FACEPRINT_GRPC_MAX_MESSAGE_BYTES,
+    drainDelayMs: compiled.FACEPRINT_DRAIN_DELAY_MS,
+    shutdownGraceMs: compiled.FACEPRINT_SHUTDOWN_GRACE_MS,
+    keepaliveTimeMs: compiled.FACEPRINT_KEEPALIVE_TIME_MS,
+    keepaliveTimeoutMs: compiled.FACEPRINT_KEEPALIVE_TIMEOUT_MS,
+    logLevel: compiled.FACEPRINT_LOG_LEVEL,
+  });
+}

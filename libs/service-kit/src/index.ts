@@ -1,0 +1,15 @@
+/**
+ * @faceprint/service-kit: what every faceprint service stands on. Typed grpc-js servers and
+ * clients for protobuf-es services, health and reflection, graceful drain, one error type with
+ * google.rpc details, request validation, and typed configuration from the environment.
+ */
+export * from './client.js';
+export * from './config.js';
+export * from './errors.js';
+export * from './grpc-adapter.js';
+export * from './rpc-types.js';
+export * from './run-service.js';
+export * from './server.js';
+export * from './validation.js';
+export * from './timing.js';
+export * from './health.js';

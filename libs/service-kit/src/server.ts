@@ -1,0 +1,137 @@
+/**
+ * The gRPC server every faceprint service runs: the service's handlers plus the standard health
+ * service (`grpc.health.v1`, NOT_SERVING until the service says it is ready) and server
+ * reflection, message-size and keepalive limits from config, and a graceful drain:
+ *
+ *   SERVING -> shutdown() -> health NOT_SERVING for `drainDelayMs` (load balancers move away,
+ *   new calls still served) -> stop accepting, in-flight calls finish within `shutdownGraceMs`
+ *   -> remaining calls cancelled -> STOPPED.
+ */
+import { setTimeout as sleep } from 'node:timers/promises';
+import { toBinary, type DescFile, type DescMethod } from '@bufbuild/protobuf';
+import { FileDescriptorProtoSchema } from '@bufbuild/protobuf/wkt';
+import { faceprintMeter, type Logger } from '@faceprint/telemetry';
+import { Server, ServerCredentials, status } from '@grpc/grpc-js';
+import { ReflectionService } from '@grpc/reflection';
+import type { ServerConfig } from './config.js';
+import { grpcHandlers, grpcServiceDefinition } from './grpc-adapter.js';
+import { HealthStatuses, ServingStatus } from './health.js';
+import type { ServiceRegistration } from './rpc-types.js';
+
+/** The lifecycle of a server. */
+export type ServerState = 'STARTING' | 'SERVING' | 'DRAINING' | 'STOPPED';
+
+/** Options of {@link startServer}. */
+export interface ServerOptions {
+  /** The compiled server settings. */
+  readonly config: ServerConfig;
+  /** The services this process serves. */
+  readonly services: readonly ServiceRegistration[];
+  /** The process logger. */
+  readonly log: Logger;
+}
+
+/** A running faceprint gRPC server. */
+export interface FaceprintServer {
+  /** The bound port (useful when the configured port is 0). */
+  readonly port: number;
+  /** `host:port` to dial. */
+  readonly address: string;
+  /** The current lifecycle state. */
+  readonly state: ServerState;
+  /** Reports SERVING (ready) or NOT_SERVING on the health service, for the server and each service. */
+  setServing(serving: boolean): void;
+  /** Drains and stops the server (idempotent; resolves when stopped). */
+  shutdown(): Promise<void>;
+}
+
+/** The serialised file descriptors of `files` and everything they import. */
+function fileDescriptorClosure(files: readonly DescFile[]): Buffer[] {
+  const seen = new Map<string, DescFile>();
+  const visit = (file: DescFile) => {
+    if (seen.has(file.name)) return;
+    seen.set(file.name, file);
+    file.dependencies.forEach(visit);
+  };
+  files.forEach(visit);
+  return [...seen.values()].map((file) => Buffer.from(toBinary(FileDescriptorProtoSchema, file.proto)));
+}
+
+/** Starts a gRPC server with health (NOT_SERVING until `setServing(true)`) and reflection. */
+export async function startServer(options: ServerOptions): Promise<FaceprintServer> {
+  const { config, services, log } = options;
+  const server = new Server({
+    'grpc.max_receive_message_length': config.maxMessageBytes,
+    'grpc.max_send_message_length': config.maxMessageBytes,
+    'grpc.keepalive_time_ms': config.keepaliveTimeMs,
+    'grpc.keepalive_timeout_ms': config.keepaliveTimeoutMs,
+  });
+
+  const duration = faceprintMeter().createHistogram('faceprint.rpc.server.duration', {
+    description: 'Duration of gRPC calls served, by method and status code',
+    unit: 'ms',
+  });
+  const observe = (method: DescMethod, code: status, ms: number) =>
+    duration.record(ms, { 'rpc.service': method.parent.typeName, 'rpc.method': method.name, 'rpc.grpc.status_code': status[code] });
+
+  const health = new HealthStatuses(['', ...services.map((s) => s.service.typeName)], ServingStatus.NOT_SERVING);
+  const registrations = [...services, health.registration()];
+  for (const registration of registrations) {
+    server.addService(grpcServiceDefinition(registration.service), grpcHandlers(registration, { log, observe }));
+  }
+
+  // @grpc/reflection reads `fileDescriptorProtos` from the values of a proto-loader package
+  // definition; one entry carrying the descriptors of every registered service is enough.
+  const descriptors = fileDescriptorClosure(registrations.map((r) => r.service.file));
+  const reflectionPackage = { faceprint: { fileDescriptorProtos: descriptors } };
+  new ReflectionService(reflectionPackage as unknown as ConstructorParameters<typeof ReflectionService>[0]).addToServer(server);
+
+  const port = await new Promise<number>((resolve, reject) =>
+    server.bindAsync(`${config.host}:${config.port}`, ServerCredentials.createInsecure(), (error, bound) =>
+      error ? reject(error) : resolve(bound),
+    ),
+  );
+  const address = `${config.host.includes(':') ? `[${config.host}]` : config.host === '0.0.0.0' ? '127.0.0.1' : config.host}:${port}`;
+
+  let state: ServerState = 'STARTING';
+  let stopping: Promise<void> | undefined;
+
+  const drainAndStop = async () => {
+    state = 'DRAINING';
+    health.setAll(ServingStatus.NOT_SERVING);
+    log.info({ drainDelayMs: config.drainDelayMs, graceMs: config.shutdownGraceMs }, 'draining');
+    if (config.drainDelayMs > 0) await sleep(config.drainDelayMs);
+    health.closeWatches(); // open Watch streams would otherwise hold the drain for the whole grace time
+    await new Promise<void>((resolve) => {
+      const force = setTimeout(() => {
+        log.warn('shutdown grace time over; cancelling in-flight calls');
+        server.forceShutdown();
+        resolve();
+      }, config.shutdownGraceMs);
+      server.tryShutdown(() => {
+        clearTimeout(force);
+        resolve();
+      });
+    });
+    state = 'STOPPED';
+    log.info('stopped');
+  };
+
+  return {
+    port,
+    address,
+    get state() {
+      return state;
+    },
+    setServing(serving: boolean) {
+      if (state === 'DRAINING' || state === 'STOPPED') return;
+      state = serving ? 'SERVING' : 'STARTING';
+      health.setAll(serving ? ServingStatus.SERVING : ServingStatus.NOT_SERVING);
+      log.info({ serving }, 'health changed');
+    },
+    shutdown() {
+      stopping ??= drainAndStop();
+      return stopping;
+    },
+  };
+}

@@ -1,0 +1,9 @@
+/**
+ * @faceprint/testing: helpers for tests that run real servers and processes on loopback.
+ * Test-only; no service depends on it.
+ */
+export * from './health.js';
+export * from './reflection.js';
+export * from './service-process.js';
+export * from './process-checks.js';
+export * from './otlp-receiver.js';

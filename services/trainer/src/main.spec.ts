@@ -1,0 +1,3 @@
+import { describeServiceProcess } from '@faceprint/testing';
+
+describeServiceProcess('trainer');
