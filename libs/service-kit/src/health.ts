@@ -13,7 +13,7 @@ export { HealthCheckResponse_ServingStatus as ServingStatus } from '@faceprint/c
 
 interface Watcher {
   readonly service: string;
-  notify(): void;
+  readonly notify: () => void;
 }
 
 /** Health statuses by service name ("" = the whole server) and the Watch streams on them. */
@@ -61,7 +61,7 @@ export class HealthStatuses {
 
   async *#watch(service: string, signal: AbortSignal): AsyncGenerator<{ status: ServingStatus }> {
     // `changed` catches notifications that arrive while the generator is suspended at a yield.
-    let changed = false;
+    let changed: boolean;
     let wake: () => void = () => undefined;
     const watcher: Watcher = {
       service,

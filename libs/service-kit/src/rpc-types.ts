@@ -87,7 +87,7 @@ export function implement<S extends GenService<GenServiceMethods>>(
   service: S,
   impl: Partial<ServiceImpl<S>>,
 ): ServiceRegistration {
-  return { service, impl: impl as Record<string, unknown> };
+  return { service, impl: impl };
 }
 
 /** Options of one client call. */

@@ -29,7 +29,7 @@ async function serve(...args: Parameters<typeof startTestServer>): Promise<Facep
 }
 
 function connect<S extends Parameters<typeof createClient>[0]>(service: S, address: string, options?: Parameters<typeof createClient>[2]): ServiceClient<S> {
-  const client = createClient(service, address, options) as ServiceClient<S>;
+  const client = createClient(service, address, options);
   clients.push(client);
   return client;
 }

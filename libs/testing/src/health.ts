@@ -1,5 +1,5 @@
 /** Health checks against a running server, through the standard grpc.health.v1 protocol. */
-import { Health, HealthCheckResponse_ServingStatus } from '@faceprint/contracts/health';
+import { Health, type HealthCheckResponse_ServingStatus } from '@faceprint/contracts/health';
 import { createClient } from '@faceprint/service-kit';
 
 export { HealthCheckResponse_ServingStatus as ServingStatus } from '@faceprint/contracts/health';

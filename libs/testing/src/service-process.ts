@@ -95,7 +95,10 @@ export async function spawnService(name: ServiceName, env: Record<string, string
       }
     }
   });
-  const exited = once(child, 'exit').then(([code, signal]) => ({ code, signal }) as ProcessExit);
+  const exited = once(child, 'exit').then((args): ProcessExit => {
+    const [code, signal] = args as [number | null, NodeJS.Signals | null];
+    return { code, signal };
+  });
 
   const waitForLog = (predicate: (line: LogLine) => boolean, waitMs = timeoutMs) => {
     const seen = logs.find(predicate);

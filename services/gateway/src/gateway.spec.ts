@@ -4,7 +4,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { DetectorService } from '@faceprint/contracts/detector';
 import { FaceService } from '@faceprint/contracts/gateway';
 import { createLogger } from '@faceprint/telemetry';
-import { createClient, FaceprintError, implement, loadServerConfig, startServer } from '@faceprint/service-kit';
+import { createClient, type FaceprintError, implement, loadServerConfig, startServer } from '@faceprint/service-kit';
 import { ServingStatus, spawnService, startOtlpReceiver, watchHealthUntil, type ServiceProcess } from '@faceprint/testing';
 import { status } from '@grpc/grpc-js';
 
