@@ -4,6 +4,6 @@
  */
 export * from './health.js';
 export * from './reflection.js';
-export * from './service-process.js';
+export * from './services.js';
 export * from './process-checks.js';
 export * from './otlp-receiver.js';

@@ -11,7 +11,7 @@ import { createClient, EXIT_CONFIG, FaceprintError } from '@faceprint/service-ki
 import { status } from '@grpc/grpc-js';
 import { checkHealth, ServingStatus } from './health.js';
 import { listServices } from './reflection.js';
-import { runServiceToExit, spawnService, type ServiceProcess } from './service-process.js';
+import { runServiceToExit, spawnService, type ServiceProcess } from './services.js';
 
 /** Calls one rpc with an empty request and returns the status code it answered with. */
 async function callWithEmptyRequest(client: Record<string, unknown>, localName: string, kind: string): Promise<status> {

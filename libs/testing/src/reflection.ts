@@ -1,7 +1,7 @@
 /** Server reflection, queried with buf curl: a real, independent reflection client. */
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
-import { REPO_ROOT } from './service-process.js';
+import { REPO_ROOT } from '@faceprint/mesh';
 
 const run = promisify(execFile);
 

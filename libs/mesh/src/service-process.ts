@@ -1,6 +1,6 @@
 /**
- * Starts a faceprint service as its own process, exactly as `npm start` does (tsx plus the
- * telemetry `--import`), on a free loopback port, and exposes its JSON log lines.
+ * Runs a faceprint service as its own process, exactly as `npm start -w @faceprint/<name>` does
+ * (tsx plus the telemetry `--import`), and follows its JSON log lines.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
@@ -22,7 +22,7 @@ export interface ProcessExit {
   readonly signal: NodeJS.Signals | null;
 }
 
-/** A service process started by {@link spawnService}. */
+/** A service process started by {@link startServiceProcess}. */
 export interface ServiceProcess {
   /** The service. */
   readonly name: ServiceName;
@@ -64,23 +64,39 @@ export async function runServiceToExit(name: ServiceName, env: Record<string, st
   return { code, signal, output };
 }
 
+/** Options of {@link startServiceProcess}. */
+export interface ServiceProcessOptions {
+  /** Variables set over the parent's environment. */
+  readonly env?: Readonly<Record<string, string>>;
+  /** How long to wait for the `listening` log line. Default: 30 s. */
+  readonly timeoutMs?: number;
+  /** Called with every line the process writes to standard output or error. */
+  readonly onOutput?: (line: string) => void;
+  /** Run in its own process group, so a terminal's Ctrl-C reaches only the parent. Default: false. */
+  readonly detached?: boolean;
+}
+
 /**
- * Starts `name` on a free loopback port with metrics off, plus `env`, and resolves once it logs
- * that it is listening. Rejects with its output when it exits or stays silent for `timeoutMs`.
+ * Starts `name` and resolves once it logs that it is listening. Rejects with its output when it
+ * exits first or stays silent for `timeoutMs`.
  */
-export async function spawnService(name: ServiceName, env: Record<string, string> = {}, timeoutMs = 30_000): Promise<ServiceProcess> {
+export async function startServiceProcess(name: ServiceName, options: ServiceProcessOptions = {}): Promise<ServiceProcess> {
+  const timeoutMs = options.timeoutMs ?? 30_000;
   const { command, args, cwd } = serviceCommand(name);
   const child: ChildProcess = spawn(command, args, {
     cwd,
-    env: { ...process.env, FACEPRINT_GRPC_PORT: '0', FACEPRINT_METRICS_PORT: '0', ...env },
+    env: { ...process.env, ...options.env },
     stdio: ['ignore', 'pipe', 'pipe'],
+    detached: options.detached ?? false,
   });
   const logs: LogLine[] = [];
   const waiters = new Set<{ predicate: (line: LogLine) => boolean; resolve: (line: LogLine) => void }>();
   let raw = '';
   child.stderr!.on('data', (chunk: Buffer) => (raw += chunk.toString()));
   child.stdout!.on('data', (chunk: Buffer) => (raw += chunk.toString()));
+  if (options.onOutput) createInterface({ input: child.stderr! }).on('line', options.onOutput);
   createInterface({ input: child.stdout! }).on('line', (text) => {
+    options.onOutput?.(text);
     let line: LogLine;
     try {
       line = JSON.parse(text) as LogLine;

@@ -1,0 +1,3 @@
+/** @faceprint/mesh: runs services as processes, one at a time or the whole local mesh. */
+export * from './local-mesh.js';
+export * from './service-process.js';

@@ -1,0 +1,76 @@
+/**
+ * The whole mesh on one machine: every service as its own process on its default loopback port,
+ * started together, reported once all are SERVING, and drained together.
+ */
+import { SERVICE_NAMES, type ServiceName } from '@faceprint/contracts';
+import { Health, HealthCheckResponse_ServingStatus } from '@faceprint/contracts/health';
+import { createClient, DEFAULT_GRPC_PORTS, DEFAULT_METRICS_PORTS } from '@faceprint/service-kit';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { startServiceProcess, type ServiceProcess } from './service-process.js';
+
+/** Options of {@link startLocalMesh}. */
+export interface LocalMeshOptions {
+  /** Called with every line a service writes. */
+  readonly onOutput?: (line: string) => void;
+  /** How long to wait for every service to report SERVING. Default: 120 s. */
+  readonly readyTimeoutMs?: number;
+}
+
+/** A running local mesh. */
+export interface LocalMesh {
+  /** `host:port` of each service. */
+  readonly endpoints: Readonly<Record<ServiceName, string>>;
+  /** Sends SIGTERM to every service and waits for all to exit (gateway first). */
+  stop(): Promise<void>;
+}
+
+/** Polls the health service of `address` until it reports SERVING. */
+async function waitUntilServing(address: string, deadline: number): Promise<void> {
+  const health = createClient(Health, address, { defaultTimeoutMs: 2_000, retry: false });
+  try {
+    for (;;) {
+      const status = await health.check({}).then((r) => r.status).catch(() => undefined);
+      if (status === HealthCheckResponse_ServingStatus.SERVING) return;
+      if (Date.now() > deadline) throw new Error(`${address} did not report SERVING in time`);
+      await sleep(200);
+    }
+  } finally {
+    health.close();
+  }
+}
+
+/** Starts every service (the gateway last, pointed at the others) and waits until all serve. */
+export async function startLocalMesh(options: LocalMeshOptions = {}): Promise<LocalMesh> {
+  const deadline = Date.now() + (options.readyTimeoutMs ?? 120_000);
+  const started: ServiceProcess[] = [];
+  const stop = async () => {
+    // The gateway first, so that no new work reaches the services behind it.
+    for (const process of [...started].reverse()) await process.stop();
+  };
+  const start = async (name: ServiceName, env: Record<string, string> = {}) => {
+    const service = await startServiceProcess(name, {
+      env: { FACEPRINT_GRPC_PORT: String(DEFAULT_GRPC_PORTS[name]), FACEPRINT_METRICS_PORT: String(DEFAULT_METRICS_PORTS[name]), ...env },
+      detached: true,
+      ...(options.onOutput ? { onOutput: options.onOutput } : {}),
+    });
+    started.push(service);
+    await waitUntilServing(service.address, deadline);
+    return service;
+  };
+  try {
+    const backends = SERVICE_NAMES.filter((name) => name !== 'gateway');
+    await Promise.all(backends.map((name) => start(name)));
+    const address = (name: ServiceName) => started.find((p) => p.name === name)!.address;
+    await start('gateway', {
+      FACEPRINT_DETECTOR_ADDRESS: address('detector'),
+      FACEPRINT_ALIGNER_ADDRESS: address('aligner'),
+      FACEPRINT_EMBEDDER_ADDRESS: address('embedder'),
+      FACEPRINT_MATCHER_ADDRESS: address('matcher'),
+    });
+    const endpoints = Object.fromEntries(SERVICE_NAMES.map((name) => [name, address(name)])) as Record<ServiceName, string>;
+    return { endpoints, stop };
+  } catch (error) {
+    await stop();
+    throw error;
+  }
+}

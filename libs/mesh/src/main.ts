@@ -1,0 +1,43 @@
+/**
+ * `npm start`: the whole faceprint mesh on this machine. Starts every service, waits until all
+ * report SERVING, prints the endpoints, and drains everything on Ctrl-C (SIGINT) or SIGTERM.
+ * Service logs (JSON lines) pass through to standard output.
+ */
+import { DEFAULT_METRICS_PORTS } from '@faceprint/service-kit';
+import { startLocalMesh } from './local-mesh.js';
+
+const mesh = await startLocalMesh({ onOutput: (line) => process.stdout.write(`${line}\n`) }).catch((error: unknown) => {
+  process.stderr.write(`faceprint: the mesh did not start: ${error instanceof Error ? error.message : String(error)}\n`);
+  process.exit(1);
+});
+
+const rows = Object.entries(mesh.endpoints).map(
+  ([name, address]) => `  ${name.padEnd(9)} grpc ${address.padEnd(16)} metrics http://127.0.0.1:${DEFAULT_METRICS_PORTS[name as keyof typeof DEFAULT_METRICS_PORTS]}/metrics`,
+);
+process.stdout.write(
+  [
+    '',
+    'faceprint mesh is SERVING:',
+    ...rows,
+    '',
+    'Try:',
+    `  npx buf curl --protocol grpc --http2-prior-knowledge --list-services http://${mesh.endpoints.gateway}`,
+    `  npx buf curl --protocol grpc --http2-prior-knowledge http://${mesh.endpoints.gateway}/grpc.health.v1.Health/Check`,
+    '',
+    'Ctrl-C drains and stops every service.',
+    '',
+  ].join('\n'),
+);
+
+let stopping = false;
+const shutdown = (signal: NodeJS.Signals) => {
+  if (stopping) return;
+  stopping = true;
+  process.stdout.write(`\nfaceprint: ${signal}: draining every service...\n`);
+  void mesh.stop().then(() => {
+    process.stdout.write('faceprint: stopped\n');
+    process.exit(0);
+  });
+};
+process.on('SIGINT', shutdown);
+process.on('SIGTERM', shutdown);
