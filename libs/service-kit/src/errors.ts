@@ -128,6 +128,13 @@ export class FaceprintError extends Error {
     return new FaceprintError(status.INTERNAL, 'internal error', { cause: error });
   }
 
+  /** The field violations of the google.rpc.BadRequest details (empty when there is none). */
+  get fieldViolations(): FieldViolation[] {
+    return this.details.flatMap((detail) =>
+      detail.$typeName === 'google.rpc.BadRequest' ? detail.fieldViolations.map(({ field, description }) => ({ field, description })) : [],
+    );
+  }
+
   /** The error with a machine-readable google.rpc.ErrorInfo reason added. */
   withReason(reason: string, metadata: Record<string, string> = {}): FaceprintError {
     return new FaceprintError(this.code, this.message, {
@@ -167,13 +174,4 @@ export function readStatusDetails(metadata: Metadata): ErrorDetail[] {
     const detail = anyUnpack(any, detailRegistry);
     return detail ? [detail as ErrorDetail] : [];
   });
-}
-
-/** The field violations of a gRPC error (empty when it carries no google.rpc.BadRequest). */
-export function readFieldViolations(error: ServiceError): FieldViolation[] {
-  return readStatusDetails(error.metadata).flatMap((detail) =>
-    detail.$typeName === 'google.rpc.BadRequest'
-      ? detail.fieldViolations.map(({ field, description }) => ({ field, description }))
-      : [],
-  );
 }

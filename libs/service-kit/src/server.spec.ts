@@ -9,7 +9,7 @@ import { JobState, TrainerService } from '@faceprint/contracts/trainer';
 import { bufCurl, listServices, ServingStatus, watchHealthUntil } from '@faceprint/testing';
 import { status } from '@grpc/grpc-js';
 import { createClient } from './client.js';
-import { FaceprintError, type FieldViolation } from './errors.js';
+import { FaceprintError } from './errors.js';
 import { implement, type CallContext, type ServiceClient } from './rpc-types.js';
 import type { FaceprintServer } from './server.js';
 import { memoryLogger, startTestServer } from './test-support.js';
@@ -43,10 +43,6 @@ async function failure(call: Promise<unknown>): Promise<FaceprintError> {
     return error;
   }
   assert.fail('the call succeeded');
-}
-
-function fieldViolations(error: FaceprintError): FieldViolation[] {
-  return error.details.flatMap((d) => (d.$typeName === 'google.rpc.BadRequest' ? d.fieldViolations.map(({ field, description }) => ({ field, description })) : []));
 }
 
 const image = { content: new Uint8Array([0xff, 0xd8, 0xff]) };
@@ -95,7 +91,7 @@ describe('errors', () => {
     const detector = connect(DetectorService, server.address);
     const error = await failure(detector.detect({ image: { content: new Uint8Array() }, options: { scoreThreshold: 1.5, maxFaces: 0 } }));
     assert.equal(error.code, status.INVALID_ARGUMENT);
-    assert.deepEqual(fieldViolations(error).map((v) => v.field), ['image.content', 'options.score_threshold', 'options.max_faces']);
+    assert.deepEqual(error.fieldViolations.map((v) => v.field), ['image.content', 'options.score_threshold', 'options.max_faces']);
   });
 
   it('answers UNIMPLEMENTED, naming the rpc, for a handler a service does not have yet', async () => {
@@ -208,6 +204,36 @@ describe('streaming', () => {
     const echoed: string[] = [];
     for await (const response of connect(EmbedderService, server.address).embedStream(items())) echoed.push(response.itemId);
     assert.deepEqual(echoed, ['a', 'b', 'c']);
+  });
+});
+
+describe('limits and stream errors', () => {
+  it('refuses a message above the configured size with RESOURCE_EXHAUSTED', async () => {
+    const server = await serve([implement(DetectorService, { detect: async () => ({}) })], { FACEPRINT_GRPC_MAX_MESSAGE_BYTES: String(4 * 1024 * 1024) });
+    const detector = connect(DetectorService, server.address, { retry: false });
+    const error = await failure(detector.detect({ image: { content: new Uint8Array(5 * 1024 * 1024) } }));
+    assert.equal(error.code, status.RESOURCE_EXHAUSTED);
+    assert.deepEqual(await detector.detect({ image: { content: new Uint8Array(1024) } }), await detector.detect({ image }));
+  });
+
+  it('ends a response stream with the handler error after the messages already sent', async () => {
+    const server = await serve([
+      implement(TrainerService, {
+        async *watchJob(request) {
+          yield { job: { jobId: request.jobId, state: JobState.RUNNING } };
+          throw FaceprintError.notFound('job', request.jobId);
+        },
+      }),
+    ]);
+    const received: string[] = [];
+    const error = await failure(
+      (async () => {
+        for await (const update of connect(TrainerService, server.address).watchJob({ jobId: 'j-9' })) received.push(update.job!.jobId);
+      })(),
+    );
+    assert.deepEqual(received, ['j-9']);
+    assert.equal(error.code, status.NOT_FOUND);
+    assert.equal(error.details[0]?.$typeName, 'google.rpc.ResourceInfo');
   });
 });
 
