@@ -5,8 +5,21 @@
 import { SERVICE_NAMES, type ServiceName } from '@faceprint/contracts';
 import { Health, HealthCheckResponse_ServingStatus } from '@faceprint/contracts/health';
 import { createClient, DEFAULT_GRPC_PORTS, DEFAULT_METRICS_PORTS } from '@faceprint/service-kit';
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { startServiceProcess, type ServiceProcess } from './service-process.js';
+import { REPO_ROOT, startServiceProcess, type ServiceProcess } from './service-process.js';
+
+/**
+ * Imports the default models into the registry (`npm run models`), idempotently, with this
+ * process's FACEPRINT_MODEL_REGISTRY and FACEPRINT_MODEL_MIRROR. Its output goes to ours.
+ * Resolves true when every model is in place.
+ */
+export async function buildModelRegistry(): Promise<boolean> {
+  const child = spawn(process.execPath, ['--import', 'tsx', 'services/trainer/src/build-models.ts'], { cwd: REPO_ROOT, stdio: ['ignore', 'inherit', 'inherit'] });
+  const [code] = (await once(child, 'exit')) as [number | null];
+  return code === 0;
+}
 
 /** Options of {@link startLocalMesh}. */
 export interface LocalMeshOptions {

@@ -3,13 +3,18 @@ import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { describe, it } from 'node:test';
 import { SERVICE_NAMES } from '@faceprint/contracts';
-import { checkHealth, listServices, ServingStatus } from '@faceprint/testing';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { checkHealth, listServices, MODEL_MIRROR, ServingStatus, skipUnlessPresent } from '@faceprint/testing';
 import { REPO_ROOT } from './service-process.js';
 
 // The README's main job. It binds the default ports 50050-50055 and 9460-9465.
-describe('npm start (the local mesh)', () => {
-  it('starts every service, reports the endpoints, and drains all of them on Ctrl-C', async () => {
-    const mesh = spawn(process.execPath, ['--import', 'tsx', 'libs/mesh/src/main.ts'], { cwd: REPO_ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
+describe('npm start (the local mesh)', { skip: skipUnlessPresent(MODEL_MIRROR) }, () => {
+  it('builds the model registry, starts every service, reports the endpoints, and drains all of them on Ctrl-C', async () => {
+    const registry = await mkdtemp(join(tmpdir(), 'faceprint-mesh-models-'));
+    const env = { ...process.env, FACEPRINT_MODEL_REGISTRY: registry, FACEPRINT_MODEL_MIRROR: MODEL_MIRROR };
+    const mesh = spawn(process.execPath, ['--import', 'tsx', 'libs/mesh/src/main.ts'], { cwd: REPO_ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });
     let output = '';
     mesh.stdout.on('data', (chunk: Buffer) => (output += chunk.toString()));
     mesh.stderr.on('data', (chunk: Buffer) => (output += chunk.toString()));
@@ -37,5 +42,9 @@ describe('npm start (the local mesh)', () => {
       .map((line) => line.service)
       .sort();
     assert.deepEqual(stoppedServices, [...SERVICE_NAMES].sort());
+    for (const model of ['yunet-n', 'face-recognition-net', 'face-landmark-68']) {
+      assert.match(output, new RegExp(`${model}\\s+v1\\s+imported, promoted to current`));
+    }
+    await rm(registry, { recursive: true, force: true });
   });
 });

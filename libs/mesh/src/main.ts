@@ -4,7 +4,12 @@
  * Service logs (JSON lines) pass through to standard output.
  */
 import { DEFAULT_METRICS_PORTS } from '@faceprint/service-kit';
-import { startLocalMesh } from './local-mesh.js';
+import { buildModelRegistry, startLocalMesh } from './local-mesh.js';
+
+// The model registry first: the first start imports the default models, later starts find them.
+if (!(await buildModelRegistry())) {
+  process.stderr.write('faceprint: some models could not be imported (see above); the services start without them\n');
+}
 
 const mesh = await startLocalMesh({ onOutput: (line) => process.stdout.write(`${line}\n`) }).catch((error: unknown) => {
   process.stderr.write(`faceprint: the mesh did not start: ${error instanceof Error ? error.message : String(error)}\n`);

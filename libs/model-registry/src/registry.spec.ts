@@ -17,7 +17,8 @@ async function emptyRegistry(): Promise<ModelRegistry> {
 }
 
 const draft = (bytes: number[]) => ({
-  manifest: { model: { name: 'toy-embedder' }, task: ModelTask.EMBEDDER, license: 'MIT', embeddingDim: 4 },
+  name: 'toy-embedder',
+  manifest: { task: ModelTask.EMBEDDER, license: 'MIT', embeddingDim: 4 },
   model: new Uint8Array(bytes),
 });
 
@@ -70,7 +71,7 @@ describe('ModelRegistry', () => {
     const registry = await emptyRegistry();
     await assert.rejects(registry.promote('toy-embedder', 7), failsWith('NOT_FOUND', /version 7 not found/));
     await assert.rejects(registry.listVersions('../etc'), failsWith('INVALID', /invalid model name/));
-    await assert.rejects(registry.publish({ manifest: { model: { name: 'x' } }, model: new Uint8Array([1]) }), failsWith('INVALID', /needs a task/));
+    await assert.rejects(registry.publish({ name: 'x', manifest: {}, model: new Uint8Array([1]) }), failsWith('INVALID', /needs a task/));
   });
 
   it('tells a watching reader about a promotion', async () => {

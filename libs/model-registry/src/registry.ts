@@ -63,10 +63,12 @@ export interface LoadedModel {
   readonly directory: string;
 }
 
-/** What a new version is made of; the registry assigns version, sha256 and creation time. */
+/** What a new version is made of; the registry fills in the manifest's model ref and creation time. */
 export interface VersionDraft {
-  /** The manifest without `model.version`, `model.sha256` and `createTime`. */
-  readonly manifest: MessageInitShape<typeof ModelManifestSchema> & { readonly model: { readonly name: string } };
+  /** The model name. */
+  readonly name: string;
+  /** The manifest; its `model` and `createTime` are set by the registry. */
+  readonly manifest: MessageInitShape<typeof ModelManifestSchema>;
   /** The model file. */
   readonly model: Uint8Array;
 }
@@ -215,7 +217,7 @@ export class ModelRegistry {
    * that version with `created: false`. Nothing is visible until the version is complete.
    */
   async publish(draft: VersionDraft): Promise<{ manifest: ModelManifest; created: boolean }> {
-    const name = draft.manifest.model.name;
+    const { name } = draft;
     checkName(name);
     if (draft.manifest.task === undefined || draft.manifest.task === ModelTask.UNSPECIFIED) {
       throw new RegistryError('INVALID', `model "${name}": the manifest needs a task`);

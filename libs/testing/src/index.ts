@@ -7,3 +7,4 @@ export * from './reflection.js';
 export * from './services.js';
 export * from './process-checks.js';
 export * from './otlp-receiver.js';
+export * from './shared-data.js';

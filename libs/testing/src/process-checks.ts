@@ -31,15 +31,21 @@ async function callWithEmptyRequest(client: Record<string, unknown>, localName: 
   }
 }
 
-/**
- * Registers the standard process checks for `name`. `expected` maps rpc local names to the status
- * an empty request must get; every other rpc must answer UNIMPLEMENTED.
- */
-export function describeServiceProcess(name: ServiceName, expected: Readonly<Record<string, status>> = {}): void {
+/** Options of {@link describeServiceProcess}. */
+export interface ProcessCheckOptions {
+  /** The status an empty request must get, by rpc local name; every other rpc must answer UNIMPLEMENTED. */
+  readonly expected?: Readonly<Record<string, status>>;
+  /** Extra environment for the process. */
+  readonly env?: Readonly<Record<string, string>>;
+}
+
+/** Registers the standard process checks for `name`. */
+export function describeServiceProcess(name: ServiceName, options: ProcessCheckOptions = {}): void {
+  const expected = options.expected ?? {};
   describe(`${name} process`, () => {
     let service: ServiceProcess;
     before(async () => {
-      service = await spawnService(name);
+      service = await spawnService(name, { ...options.env });
     });
     after(async () => {
       await service?.stop();
@@ -79,7 +85,7 @@ export function describeServiceProcess(name: ServiceName, expected: Readonly<Rec
     });
 
     it('refuses to start on a bad setting and names the variable', async () => {
-      const exit = await runServiceToExit(name, { FACEPRINT_GRPC_PORT: 'eighty', FACEPRINT_METRICS_PORT: '0' });
+      const exit = await runServiceToExit(name, { ...options.env, FACEPRINT_GRPC_PORT: 'eighty', FACEPRINT_METRICS_PORT: '0' });
       assert.equal(exit.code, EXIT_CONFIG);
       assert.match(exit.output, /FACEPRINT_GRPC_PORT: must be an integer between 0 and 65535, got \\"eighty\\"/);
     });

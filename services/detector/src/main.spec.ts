@@ -2,4 +2,4 @@ import { describeServiceProcess } from '@faceprint/testing';
 import { status } from '@grpc/grpc-js';
 
 // Detect validates its request before the (not yet implemented) detection: an empty one is invalid.
-describeServiceProcess('detector', { detect: status.INVALID_ARGUMENT });
+describeServiceProcess('detector', { expected: { detect: status.INVALID_ARGUMENT } });

@@ -1,3 +1,16 @@
+import { mkdtemp } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describeServiceProcess } from '@faceprint/testing';
+import { status } from '@grpc/grpc-js';
 
-describeServiceProcess('trainer');
+// The registry rpcs work on an empty registry; an empty request to the others is invalid.
+describeServiceProcess('trainer', {
+  env: { FACEPRINT_MODEL_REGISTRY: await mkdtemp(join(tmpdir(), 'faceprint-trainer-process-')) },
+  expected: {
+    listModels: status.OK,
+    getModelManifest: status.INVALID_ARGUMENT,
+    importModel: status.INVALID_ARGUMENT,
+    promoteModel: status.INVALID_ARGUMENT,
+  },
+});

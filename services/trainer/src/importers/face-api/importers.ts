@@ -1,0 +1,110 @@
+/**
+ * Importers for the face-api.js nets, whose weights ship in the npm package @vladmandic/face-api
+ * (MIT; the recognition weights are dlib's, released to the public domain): the weight manifest
+ * is read from node_modules and converted to ONNX.
+ */
+import { readFile } from 'node:fs/promises';
+import { createRequire } from 'node:module';
+import { dirname, join } from 'node:path';
+import { ModelTask } from '@faceprint/contracts/trainer';
+import type { Importer } from '../importer.js';
+import { buildFaceLandmark68Net, FACE_LANDMARK_68_INPUT_SIZE } from './face-landmark-68-net.js';
+import { buildFaceRecognitionNet, FACE_RECOGNITION_INPUT_SIZE, FACE_RECOGNITION_MEAN_RGB } from './face-recognition-net.js';
+import { readWeights } from './weights.js';
+
+/** The npm package that holds the weights. */
+export const FACE_API_PACKAGE = '@vladmandic/face-api';
+
+/** dlib's 150x150 chip template (padding 0.25) for the five landmarks, in ArcFace order. */
+export const DLIB_150_TEMPLATE = [
+  [47.549, 46.599],
+  [100.476, 46.599],
+  [74.013, 76.563],
+  [50.415, 103.023],
+  [97.61, 103.023],
+] as const;
+
+/** An installed npm package: its directory and version. Throws, naming it, when it is not installed. */
+export async function locatePackage(name: string): Promise<{ directory: string; version: string }> {
+  const require = createRequire(import.meta.url);
+  let packageJson: string;
+  try {
+    packageJson = require.resolve(`${name}/package.json`);
+  } catch (error) {
+    throw new Error(`the npm package ${name} is not installed (run npm ci)`, { cause: error });
+  }
+  const { version } = JSON.parse(await readFile(packageJson, 'utf8')) as { version: string };
+  return { directory: dirname(packageJson), version };
+}
+
+/** The installed face-api package. */
+export const locateFaceApiPackage = () => locatePackage(FACE_API_PACKAGE);
+
+const PRODUCER_VERSION = '0.1.0';
+const CONVERSION_STEP = 'TF.js layers (NHWC, HWIO) -> ONNX opset 17 (NCHW, OIHW) by faceprint-trainer';
+const normalisedRgbInput = (size: number) => ({
+  name: 'image',
+  shape: [-1n, 3n, BigInt(size), BigInt(size)],
+  dtype: 'float32',
+  layout: 'NCHW',
+  channelOrder: 'RGB',
+  mean: [...FACE_RECOGNITION_MEAN_RGB],
+  std: [255, 255, 255],
+});
+
+/** Imports FaceRecognitionNet (128-D embeddings). */
+export const faceRecognitionNetImporter: Importer = {
+  name: 'face-recognition-net',
+  summary: 'FaceRecognitionNet 128-D embedder (dlib ResNet), from @vladmandic/face-api, converted to ONNX',
+  async build() {
+    const { directory, version } = await locateFaceApiPackage();
+    const weightsPath = 'model/face_recognition_model-weights_manifest.json';
+    const model = buildFaceRecognitionNet(await readWeights(join(directory, weightsPath)), PRODUCER_VERSION);
+    const size = FACE_RECOGNITION_INPUT_SIZE;
+    return {
+      model,
+      probeShape: [2, 3, size, size],
+      name: 'face-recognition-net',
+      manifest: {
+        task: ModelTask.EMBEDDER,
+        source: { kind: 'npm', locator: `${FACE_API_PACKAGE}@${version}`, path: weightsPath },
+        license: 'MIT',
+        description:
+          "FaceRecognitionNet: dlib's ResNet face recognition model (weights released to the public domain; packaged by face-api.js, MIT). " +
+          'Published LFW accuracy 99.38% for the float dlib model; these weights are uint8-quantised. Output: 128-D, not normalised.',
+        inputs: [normalisedRgbInput(size)],
+        outputs: [{ name: 'embedding', shape: [-1n, 128n], dtype: 'float32' }],
+        alignment: { points: DLIB_150_TEMPLATE.map(([x, y]) => ({ x, y })), width: size, height: size },
+        embeddingDim: 128,
+        lineage: { steps: ['face-api.js weight manifest (uint8-quantised) -> float32', `${CONVERSION_STEP}; scale layers folded into convs`] },
+      },
+    };
+  },
+};
+
+/** Imports the 68-point landmark net (for the aligner's optional refinement). */
+export const faceLandmark68Importer: Importer = {
+  name: 'face-landmark-68',
+  summary: '68-point face landmark net, from @vladmandic/face-api, converted to ONNX',
+  async build() {
+    const { directory, version } = await locateFaceApiPackage();
+    const weightsPath = 'model/face_landmark_68_model-weights_manifest.json';
+    const model = buildFaceLandmark68Net(await readWeights(join(directory, weightsPath)), PRODUCER_VERSION);
+    const size = FACE_LANDMARK_68_INPUT_SIZE;
+    return {
+      model,
+      probeShape: [2, 3, size, size],
+      name: 'face-landmark-68',
+      manifest: {
+        task: ModelTask.LANDMARKS,
+        source: { kind: 'npm', locator: `${FACE_API_PACKAGE}@${version}`, path: weightsPath },
+        license: 'MIT',
+        description:
+          'FaceLandmark68Net (face-api.js): the 68 iBUG landmarks of a face crop. Output: 136 values, x0, y0, x1, y1, ... as fractions of the 112x112 input.',
+        inputs: [normalisedRgbInput(size)],
+        outputs: [{ name: 'landmarks', shape: [-1n, 136n], dtype: 'float32' }],
+        lineage: { steps: ['face-api.js weight manifest (uint8-quantised) -> float32', CONVERSION_STEP] },
+      },
+    };
+  },
+};
