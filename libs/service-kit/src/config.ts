@@ -49,6 +49,16 @@ export const int = (min: number, max: number) =>
     return value;
   });
 
+/** A decimal-number validator with bounds. */
+export const decimal = (min: number, max: number) =>
+  makeValidator<number>((input) => {
+    const value = Number(input);
+    if (input.trim() === '' || !Number.isFinite(value) || value < min || value > max) {
+      throw new Error(`must be a number between ${min} and ${max}, got "${input}"`);
+    }
+    return value;
+  });
+
 /** A `host:port` address validator for downstream services. */
 export const address = makeValidator<string>((input) => {
   const match = /^(\[[0-9a-fA-F:]+\]|[A-Za-z0-9.-]+):(\d{1,5})$/.exec(input);

@@ -8,3 +8,4 @@ export * from './services.js';
 export * from './process-checks.js';
 export * from './otlp-receiver.js';
 export * from './shared-data.js';
+export * from './model-registry.js';

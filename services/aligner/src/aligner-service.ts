@@ -1,8 +1,129 @@
-/** The aligner's gRPC handlers: every rpc answers UNIMPLEMENTED until the vision issue lands. */
-import { AlignerService } from '@faceprint/contracts/aligner';
-import { implement, type ServiceRegistration } from '@faceprint/service-kit';
+/**
+ * The aligner's gRPC handlers: fit a similarity transform from each face's five landmarks to the
+ * target template (given, or read from an embedder's manifest) and warp the crop; optionally
+ * refine the landmarks with the 68-point net first.
+ */
+import { AlignerService, type AlignRequest } from '@faceprint/contracts/aligner';
+import type { AlignmentTemplate, Landmarks5 } from '@faceprint/contracts/common';
+import { PixelFormat } from '@faceprint/contracts/common';
+import { decodeImage, ImageDecodeError } from '@faceprint/imaging';
+import { ModelRegistry, RegistryError } from '@faceprint/model-registry';
+import { FaceprintError, implement, RequestValidator, stageTiming, validateImage, type ServiceSetup } from '@faceprint/service-kit';
+import { status } from '@grpc/grpc-js';
+import * as ort from 'onnxruntime-node';
+import type { AlignerConfig } from './aligner-config.js';
+import { refineLandmarks, type LandmarkNetInput } from './refine.js';
+import { fitError, fitSimilarity, warp, type Point } from './similarity.js';
 
-/** The services the aligner process serves. */
-export function alignerService(): ServiceRegistration[] {
-  return [implement(AlignerService, {})];
+const LANDMARK_FIELDS = ['leftEye', 'rightEye', 'noseTip', 'mouthLeft', 'mouthRight'] as const;
+const SNAKE = { leftEye: 'left_eye', rightEye: 'right_eye', noseTip: 'nose_tip', mouthLeft: 'mouth_left', mouthRight: 'mouth_right' } as const;
+const MAX_CROP_SIDE = 1024;
+const MAX_FACES = 256;
+
+function fivePoints(landmarks: Landmarks5): Point[] {
+  return LANDMARK_FIELDS.map((name) => [landmarks[name]!.x, landmarks[name]!.y] as const);
+}
+
+/** Checks the request shape; the template itself is checked once resolved. */
+function validateAlignRequest(request: AlignRequest): void {
+  const v = new RequestValidator();
+  validateImage(v, 'image', request.image);
+  v.check(request.faces.length > 0, 'faces', 'at least one face is required');
+  v.check(request.faces.length <= MAX_FACES, 'faces', `at most ${MAX_FACES} faces`);
+  request.faces.forEach((face, i) => {
+    for (const name of LANDMARK_FIELDS) {
+      const point = face.five?.[name];
+      v.check(!!point && Number.isFinite(point.x) && Number.isFinite(point.y), `faces[${i}].five.${SNAKE[name]}`, 'required, with finite x and y');
+    }
+  });
+  v.check(request.target.case !== undefined, 'target', 'a template or a model is required');
+  v.throwIfInvalid();
+}
+
+function checkTemplate(template: AlignmentTemplate, field: string): void {
+  const v = new RequestValidator();
+  v.check(template.points.length === 5, `${field}.points`, 'exactly five points are required');
+  v.check(template.width >= 16 && template.width <= MAX_CROP_SIDE, `${field}.width`, `must be between 16 and ${MAX_CROP_SIDE}`);
+  v.check(template.height >= 16 && template.height <= MAX_CROP_SIDE, `${field}.height`, `must be between 16 and ${MAX_CROP_SIDE}`);
+  template.points.forEach((p, i) => v.check(Number.isFinite(p.x) && Number.isFinite(p.y), `${field}.points[${i}]`, 'must be finite'));
+  v.throwIfInvalid();
+}
+
+/** The aligner's services, readiness (landmark net loaded, when configured) and clean-up. */
+export function alignerService(config: AlignerConfig): ServiceSetup {
+  const registry = new ModelRegistry(config.registryRoot);
+  let landmarkNet: { session: ort.InferenceSession; input: LandmarkNetInput } | undefined;
+
+  const ready = async () => {
+    if (!config.landmarkModel) return;
+    const { manifest, bytes } = await registry.loadModel(config.landmarkModel);
+    const spec = manifest.inputs[0]!;
+    const session = await ort.InferenceSession.create(bytes, { intraOpNumThreads: config.ortThreads, graphOptimizationLevel: 'all' });
+    landmarkNet = { session, input: { size: Number(spec.shape[2]), mean: spec.mean, std: spec.std } };
+  };
+
+  const resolveTemplate = async (request: AlignRequest): Promise<AlignmentTemplate> => {
+    if (request.target.case === 'template') {
+      checkTemplate(request.target.value, 'template');
+      return request.target.value;
+    }
+    const ref = request.target.value!;
+    if (!ref.name) throw FaceprintError.invalidArgument([{ field: 'model.name', description: 'required' }]);
+    try {
+      const manifest = await registry.readManifest(ref.name, ref.version || undefined);
+      if (!manifest.alignment) throw FaceprintError.failedPrecondition('MODEL_TEMPLATE', ref.name, `model "${ref.name}" has no alignment template`);
+      return manifest.alignment;
+    } catch (error) {
+      if (error instanceof RegistryError && error.kind === 'NOT_FOUND') throw new FaceprintError(status.NOT_FOUND, error.message);
+      throw error;
+    }
+  };
+
+  const service = implement(AlignerService, {
+    async align(request) {
+      validateAlignRequest(request);
+      const template = await resolveTemplate(request);
+      if (request.refineLandmarks && !landmarkNet) {
+        throw FaceprintError.failedPrecondition('LANDMARK_MODEL', config.landmarkModel || '(none)', 'landmark refinement is not available on this aligner');
+      }
+      const decodeStarted = performance.now();
+      const image = await decodeImage(request.image!.content).catch((error: unknown) => {
+        if (error instanceof ImageDecodeError) throw FaceprintError.invalidArgument([{ field: 'image.content', description: error.message }]);
+        throw error;
+      });
+      const timings = [stageTiming('decode', 'aligner', decodeStarted)];
+      const target = template.points.map((p) => [p.x, p.y] as const);
+      const faces = [];
+      const refineStarted = performance.now();
+      const warpStarted = { total: 0 };
+      for (const face of request.faces) {
+        let five = fivePoints(face.five!);
+        let sixtyEight: readonly Point[] = [];
+        if (request.refineLandmarks) {
+          const refined = await refineLandmarks(landmarkNet!.session, ort.Tensor, landmarkNet!.input, image, five);
+          five = [...refined.five];
+          sixtyEight = refined.sixtyEight;
+        }
+        const started = performance.now();
+        const transform = fitSimilarity(five, target);
+        const pixels = warp(image, transform, template.width, template.height);
+        warpStarted.total += performance.now() - started;
+        const toPoint = ([x, y]: Point) => ({ x, y });
+        faces.push({
+          face: { pixels, width: template.width, height: template.height, format: PixelFormat.RGB8 },
+          transform: { m00: transform.a, m01: -transform.b, m02: transform.tx, m10: transform.b, m11: transform.a, m12: transform.ty },
+          landmarks: {
+            five: { leftEye: toPoint(five[0]!), rightEye: toPoint(five[1]!), noseTip: toPoint(five[2]!), mouthLeft: toPoint(five[3]!), mouthRight: toPoint(five[4]!) },
+            sixtyEight: sixtyEight.map(toPoint),
+          },
+          fitError: fitError(transform, five, target),
+        });
+      }
+      if (request.refineLandmarks) timings.push(stageTiming('refine+warp', 'aligner', refineStarted));
+      else timings.push(stageTiming('warp', 'aligner', performance.now() - warpStarted.total));
+      return { faces, template, timings };
+    },
+  });
+
+  return { services: [service], ready, close: async () => landmarkNet?.session.release() };
 }

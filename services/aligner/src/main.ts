@@ -1,5 +1,6 @@
-/** The aligner process: `npm start -w @faceprint/aligner` (see the README for its settings). */
+/** The aligner process: `npm start -w @faceprint/aligner` (see docs/configuration.md). */
 import { runService } from '@faceprint/service-kit';
+import { loadAlignerConfig } from './aligner-config.js';
 import { alignerService } from './aligner-service.js';
 
-await runService('aligner', () => ({ services: alignerService() }));
+await runService('aligner', ({ env }) => alignerService(loadAlignerConfig(env)));

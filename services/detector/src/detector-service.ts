@@ -1,18 +1,70 @@
 /**
- * The detector's gRPC handlers. Request validation is in place; detection itself arrives with
- * the vision issue, so a valid request answers UNIMPLEMENTED.
+ * The detector's gRPC handlers: decode the image, run YuNet from the registry's current version,
+ * and return every face with box, five landmarks, score and quality hints.
  */
+import { create } from '@bufbuild/protobuf';
+import { ModelRefSchema, type ModelRef } from '@faceprint/contracts/common';
 import { DetectorService } from '@faceprint/contracts/detector';
-import { FaceprintError, implement, validateDetectRequest, type ServiceRegistration } from '@faceprint/service-kit';
+import { decodeImage, ImageDecodeError } from '@faceprint/imaging';
+import { ModelRegistry } from '@faceprint/model-registry';
+import { FaceprintError, implement, stageTiming, validateDetectRequest, type ServiceSetup } from '@faceprint/service-kit';
+import * as ort from 'onnxruntime-node';
+import type { DetectorConfig } from './detector-config.js';
+import { faceQuality } from './quality.js';
+import { detectFaces, type Point } from './yunet.js';
 
-/** The services the detector process serves. */
-export function detectorService(): ServiceRegistration[] {
-  return [
-    implement(DetectorService, {
-      async detect(request) {
-        validateDetectRequest(request);
-        throw FaceprintError.unimplemented(`${DetectorService.typeName}/Detect`);
-      },
-    }),
-  ];
+/** Defaults the proto documents for DetectOptions. */
+const DEFAULT_SCORE_THRESHOLD = 0.6;
+const DEFAULT_MAX_FACES = 1000;
+
+/** The detector's services, its readiness (model loaded and warmed up) and its clean-up. */
+export function detectorService(config: DetectorConfig): ServiceSetup {
+  let loaded: { session: ort.InferenceSession; model: ModelRef } | undefined;
+
+  const ready = async () => {
+    const { manifest, bytes } = await new ModelRegistry(config.registryRoot).loadModel(config.model);
+    const session = await ort.InferenceSession.create(bytes, { intraOpNumThreads: config.ortThreads, graphOptimizationLevel: 'all' });
+    const warmUp = new Float32Array(3 * 320 * 320);
+    await session.run({ [session.inputNames[0]!]: new ort.Tensor('float32', warmUp, [1, 3, 320, 320]) });
+    loaded = { session, model: create(ModelRefSchema, manifest.model) };
+  };
+
+  const service = implement(DetectorService, {
+    async detect(request) {
+      validateDetectRequest(request);
+      if (!loaded) throw FaceprintError.unavailable('the detector model is still loading');
+      const decodeStarted = performance.now();
+      const image = await decodeImage(request.image!.content).catch((error: unknown) => {
+        if (error instanceof ImageDecodeError) throw FaceprintError.invalidArgument([{ field: 'image.content', description: error.message }]);
+        throw error;
+      });
+      const decoded = stageTiming('decode', 'detector', decodeStarted);
+      const detectStarted = performance.now();
+      const detections = await detectFaces(loaded.session, ort.Tensor, image, {
+        inputSize: config.inputSize,
+        nmsIou: config.nmsIou,
+        smallImagePadding: config.smallImagePadding,
+        scoreThreshold: request.options?.scoreThreshold ?? DEFAULT_SCORE_THRESHOLD,
+        minFaceSize: request.options?.minFaceSize ?? 0,
+        maxFaces: request.options?.maxFaces ?? DEFAULT_MAX_FACES,
+      });
+      const point = ([x, y]: Point) => ({ x, y });
+      return {
+        faces: detections.map((d) => {
+          const [leftEye, rightEye, noseTip, mouthLeft, mouthRight] = d.landmarks;
+          return {
+            box: d.box,
+            score: d.score,
+            landmarks: { leftEye: point(leftEye), rightEye: point(rightEye), noseTip: point(noseTip), mouthLeft: point(mouthLeft), mouthRight: point(mouthRight) },
+            quality: faceQuality(image, d),
+          };
+        }),
+        image: { width: image.width, height: image.height, format: image.format },
+        model: loaded.model,
+        timings: [decoded, stageTiming('detect', 'detector', detectStarted)],
+      };
+    },
+  });
+
+  return { services: [service], ready, close: async () => loaded?.session.release() };
 }

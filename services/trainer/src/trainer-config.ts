@@ -1,9 +1,9 @@
 /** The trainer's own settings: where the registry is and where model sources may be mirrored. */
 import { statSync } from 'node:fs';
 import { resolve } from 'node:path';
-import { DEFAULT_REGISTRY_ROOT } from '@faceprint/model-registry';
+import { registryRootFromEnv } from '@faceprint/model-registry';
 import { compileEnv } from '@faceprint/service-kit';
-import { makeValidator, str } from 'envalid';
+import { makeValidator } from 'envalid';
 
 /** The trainer's settings. */
 export interface TrainerConfig {
@@ -26,11 +26,10 @@ const existingDirectory = makeValidator<string>((input) => {
 /** Compiles the trainer's settings from the environment. */
 export function loadTrainerConfig(env: NodeJS.ProcessEnv): TrainerConfig {
   const compiled = compileEnv(env, {
-    FACEPRINT_MODEL_REGISTRY: str({ default: DEFAULT_REGISTRY_ROOT }),
     FACEPRINT_MODEL_MIRROR: existingDirectory({ default: '' }),
   });
   return Object.freeze({
-    registryRoot: fromInvocationDirectory(compiled.FACEPRINT_MODEL_REGISTRY),
+    registryRoot: registryRootFromEnv(env),
     mirrorDir: compiled.FACEPRINT_MODEL_MIRROR || undefined,
   });
 }

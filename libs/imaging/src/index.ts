@@ -1,0 +1,2 @@
+/** @faceprint/imaging: decoding caller images for the vision services. */
+export * from './decode.js';

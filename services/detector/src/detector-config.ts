@@ -1,0 +1,48 @@
+/** The detector's own settings. */
+import { registryRootFromEnv } from '@faceprint/model-registry';
+import { compileEnv, decimal, int } from '@faceprint/service-kit';
+import { makeValidator, str } from 'envalid';
+
+/** The detector's settings. */
+export interface DetectorConfig {
+  /** The model registry root. `FACEPRINT_MODEL_REGISTRY`. */
+  readonly registryRoot: string;
+  /** The registry model to serve (its current version). `FACEPRINT_DETECTOR_MODEL`, default `yunet-n`. */
+  readonly model: string;
+  /** Longer side of the model input, a multiple of 32. `FACEPRINT_DETECTOR_INPUT_SIZE`, default 640. */
+  readonly inputSize: number;
+  /** NMS overlap threshold. `FACEPRINT_DETECTOR_NMS_IOU`, default 0.3. */
+  readonly nmsIou: number;
+  /** Border added to images smaller than the input, as a fraction of their longer side. `FACEPRINT_DETECTOR_SMALL_IMAGE_PADDING`, default 0.5. */
+  readonly smallImagePadding: number;
+  /** ONNX Runtime intra-op threads; 0 = its default. `FACEPRINT_ORT_THREADS`, default 0. */
+  readonly ortThreads: number;
+}
+
+/** A model input size: a multiple of 32 (YuNet's largest stride) between 96 and 4096. */
+const inputSize = makeValidator<number>((input) => {
+  const value = Number(input);
+  if (!/^\d+$/.test(input.trim()) || value < 96 || value > 4096 || value % 32 !== 0) {
+    throw new Error(`must be a multiple of 32 between 96 and 4096, got "${input}"`);
+  }
+  return value;
+});
+
+/** Compiles the detector's settings from the environment. */
+export function loadDetectorConfig(env: NodeJS.ProcessEnv): DetectorConfig {
+  const compiled = compileEnv(env, {
+    FACEPRINT_DETECTOR_MODEL: str({ default: 'yunet-n' }),
+    FACEPRINT_DETECTOR_INPUT_SIZE: inputSize({ default: 640 }),
+    FACEPRINT_DETECTOR_NMS_IOU: decimal(0.05, 0.95)({ default: 0.3 }),
+    FACEPRINT_DETECTOR_SMALL_IMAGE_PADDING: decimal(0, 2)({ default: 0.5 }),
+    FACEPRINT_ORT_THREADS: int(0, 256)({ default: 0 }),
+  });
+  return Object.freeze({
+    registryRoot: registryRootFromEnv(env),
+    model: compiled.FACEPRINT_DETECTOR_MODEL,
+    inputSize: compiled.FACEPRINT_DETECTOR_INPUT_SIZE,
+    nmsIou: compiled.FACEPRINT_DETECTOR_NMS_IOU,
+    smallImagePadding: compiled.FACEPRINT_DETECTOR_SMALL_IMAGE_PADDING,
+    ortThreads: compiled.FACEPRINT_ORT_THREADS,
+  });
+}

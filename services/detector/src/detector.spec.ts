@@ -1,0 +1,97 @@
+import assert from 'node:assert/strict';
+import { readdir, readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { DetectorService } from '@faceprint/contracts/detector';
+import { createClient, FaceprintError, loadServerConfig, startServer, type FaceprintServer, type ServiceClient } from '@faceprint/service-kit';
+import { createLogger } from '@faceprint/telemetry';
+import { IDENTITIES_DIR, SHARED_DIR, skipUnlessPresent, testModelRegistry } from '@faceprint/testing';
+import { status } from '@grpc/grpc-js';
+import sharp from 'sharp';
+import { loadDetectorConfig } from './detector-config.js';
+import { detectorService } from './detector-service.js';
+
+const GROUPS = join(SHARED_DIR, 'models/test-images/groups');
+
+describe('DetectorService on real photos', { skip: skipUnlessPresent(GROUPS) }, () => {
+  let server: FaceprintServer;
+  let detector: ServiceClient<typeof DetectorService>;
+  let close: (() => Promise<void>) | undefined;
+  before(async () => {
+    const setup = detectorService(loadDetectorConfig({ FACEPRINT_MODEL_REGISTRY: await testModelRegistry() }));
+    server = await startServer({ config: loadServerConfig('detector', { FACEPRINT_GRPC_PORT: '0' }), log: createLogger({ service: 'detector', level: 'silent' }), services: setup.services });
+    detector = createClient(DetectorService, server.address, { retry: false });
+    await assert.rejects(detector.detect({ image: { content: new Uint8Array([1]) } }), (e: FaceprintError) => e.code === status.UNAVAILABLE, 'unavailable before the model is loaded');
+    await setup.ready!();
+    close = setup.close;
+  });
+  after(async () => {
+    detector.close();
+    await server.shutdown();
+    await close?.();
+  });
+  const detect = async (path: string, options = {}) => detector.detect({ image: { content: await readFile(path) }, options });
+
+  it('finds every face in the group photos, with the landmarks on the eyes', async () => {
+    for (const [file, count] of [['bbt1.jpg', 4], ['bbt4.jpg', 6], ['sample1.jpg', 3]] as const) {
+      const response = await detect(join(GROUPS, file));
+      assert.equal(response.faces.length, count, file);
+      assert.equal(response.model?.name, 'yunet-n');
+      assert.ok(response.image!.width > 0);
+      for (const face of response.faces) {
+        const { box, landmarks } = face;
+        const { leftEye, rightEye, mouthLeft } = landmarks!;
+        assert.ok(leftEye!.x < rightEye!.x, 'the left eye is on the image left');
+        for (const eye of [leftEye!, rightEye!]) {
+          assert.ok(eye.x > box!.x && eye.x < box!.x + box!.width && eye.y > box!.y && eye.y < box!.y + box!.height * 0.6, `${file}: eye inside the upper box`);
+        }
+        assert.ok(mouthLeft!.y > leftEye!.y, 'the mouth is below the eyes');
+        assert.ok(face.score >= 0.6 && face.score <= 1);
+        assert.ok(face.quality!.faceSize > 20 && face.quality!.sharpness > 0);
+        assert.ok(Math.abs(face.quality!.rollDegrees) < 30, 'upright faces have little roll');
+      }
+    }
+  });
+
+  it('finds the one face in every tight 150 px crop of the 8 identities', { skip: skipUnlessPresent(IDENTITIES_DIR) }, async () => {
+    let found = 0;
+    for (const person of await readdir(IDENTITIES_DIR)) {
+      for (const file of await readdir(join(IDENTITIES_DIR, person))) {
+        const { faces } = await detect(join(IDENTITIES_DIR, person, file));
+        if (faces.length >= 1 && faces[0]!.box!.width > 50) found += 1;
+      }
+    }
+    assert.equal(found, 40);
+  });
+
+  it('applies the options: max faces, minimum size, score threshold', async () => {
+    assert.equal((await detect(join(GROUPS, 'bbt4.jpg'), { maxFaces: 2 })).faces.length, 2);
+    assert.equal((await detect(join(GROUPS, 'bbt4.jpg'), { minFaceSize: 400 })).faces.length, 0);
+    const strict = await detect(join(GROUPS, 'bbt4.jpg'), { scoreThreshold: 0.99 });
+    assert.ok(strict.faces.every((f) => f.score >= 0.99));
+  });
+
+  it('reports the roll of a tilted face and follows EXIF orientation', async () => {
+    const tilted = await sharp(join(GROUPS, 'bbt4.jpg')).rotate(20, { background: '#000' }).jpeg().toBuffer();
+    const { faces } = await detector.detect({ image: { content: tilted } });
+    assert.ok(faces.length >= 5);
+    const rolls = faces.map((f) => f.quality!.rollDegrees).sort((a, b) => a - b);
+    const median = rolls[Math.floor(rolls.length / 2)]!;
+    assert.ok(Math.abs(median - 20) < 8, `median roll ${median}`);
+
+    const sideways = await sharp(join(GROUPS, 'bbt4.jpg')).rotate(-90).jpeg().withMetadata({ orientation: 6 }).toBuffer();
+    const upright = await detector.detect({ image: { content: sideways } });
+    assert.equal(upright.faces.length, 6, 'EXIF orientation 6 turns the stored image upright before detection');
+    assert.ok(upright.image!.width > upright.image!.height);
+  });
+
+  it('refuses bad images with INVALID_ARGUMENT on image.content', async () => {
+    for (const content of [new TextEncoder().encode('GIF89a but not really'), (await readFile(join(GROUPS, 'bbt1.jpg'))).subarray(0, 2000)]) {
+      await assert.rejects(detector.detect({ image: { content } }), (error: FaceprintError) => {
+        assert.equal(error.code, status.INVALID_ARGUMENT);
+        assert.deepEqual(error.fieldViolations.map((v) => v.field), ['image.content']);
+        return true;
+      });
+    }
+  });
+});

@@ -1,0 +1,47 @@
+/** The embedder's own settings. */
+import { registryRootFromEnv } from '@faceprint/model-registry';
+import { compileEnv, int } from '@faceprint/service-kit';
+import { str } from 'envalid';
+
+/** The embedder's settings. */
+export interface EmbedderConfig {
+  /** The model registry root. `FACEPRINT_MODEL_REGISTRY`. */
+  readonly registryRoot: string;
+  /** The registry model to serve (its current version, followed on promotion). `FACEPRINT_EMBEDDER_MODEL`, default `face-recognition-net`. */
+  readonly model: string;
+  /** The largest batch. `FACEPRINT_EMBEDDER_MAX_BATCH`, default 64 (1 turns batching off). */
+  readonly maxBatch: number;
+  /** How long the first crop of a batch may wait for more, in ms. `FACEPRINT_EMBEDDER_MAX_DELAY_MS`, default 5. */
+  readonly maxDelayMs: number;
+  /** Crops that may wait; beyond it calls get RESOURCE_EXHAUSTED. `FACEPRINT_EMBEDDER_MAX_QUEUE`, default 1024. */
+  readonly maxQueue: number;
+  /** How often `current` is checked for a promotion, in ms. `FACEPRINT_EMBEDDER_WATCH_INTERVAL_MS`, default 1000. */
+  readonly watchIntervalMs: number;
+  /** ONNX Runtime execution providers in order of preference. `FACEPRINT_ORT_PROVIDERS`, default `cpu` (e.g. `cuda,cpu`). */
+  readonly executionProviders: readonly string[];
+  /** ONNX Runtime intra-op threads; 0 = its default. `FACEPRINT_ORT_THREADS`, default 0. */
+  readonly ortThreads: number;
+}
+
+/** Compiles the embedder's settings from the environment. */
+export function loadEmbedderConfig(env: NodeJS.ProcessEnv): EmbedderConfig {
+  const compiled = compileEnv(env, {
+    FACEPRINT_EMBEDDER_MODEL: str({ default: 'face-recognition-net' }),
+    FACEPRINT_EMBEDDER_MAX_BATCH: int(1, 1024)({ default: 64 }),
+    FACEPRINT_EMBEDDER_MAX_DELAY_MS: int(0, 1000)({ default: 5 }),
+    FACEPRINT_EMBEDDER_MAX_QUEUE: int(1, 1_000_000)({ default: 1024 }),
+    FACEPRINT_EMBEDDER_WATCH_INTERVAL_MS: int(50, 3_600_000)({ default: 1000 }),
+    FACEPRINT_ORT_PROVIDERS: str({ default: 'cpu' }),
+    FACEPRINT_ORT_THREADS: int(0, 256)({ default: 0 }),
+  });
+  return Object.freeze({
+    registryRoot: registryRootFromEnv(env),
+    model: compiled.FACEPRINT_EMBEDDER_MODEL,
+    maxBatch: compiled.FACEPRINT_EMBEDDER_MAX_BATCH,
+    maxDelayMs: compiled.FACEPRINT_EMBEDDER_MAX_DELAY_MS,
+    maxQueue: compiled.FACEPRINT_EMBEDDER_MAX_QUEUE,
+    watchIntervalMs: compiled.FACEPRINT_EMBEDDER_WATCH_INTERVAL_MS,
+    executionProviders: compiled.FACEPRINT_ORT_PROVIDERS.split(',').map((p) => p.trim()).filter(Boolean),
+    ortThreads: compiled.FACEPRINT_ORT_THREADS,
+  });
+}
