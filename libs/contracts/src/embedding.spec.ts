@@ -17,6 +17,12 @@ describe('embedding wire form', () => {
     assert.deepEqual([...decodeEmbedding(padded.subarray(1), 2)], [1, 2]);
   });
 
+  it('decodes from a Node Buffer that views a larger pool', () => {
+    const pool = Buffer.alloc(64);
+    pool.set(encodeEmbedding(new Float32Array([3, 4])), 8);
+    assert.deepEqual([...decodeEmbedding(pool.subarray(8, 16), 2)], [3, 4]);
+  });
+
   it('refuses bytes that do not hold dim values', () => {
     assert.throws(() => decodeEmbedding(new Uint8Array(10), 4), /expected 16 bytes for dim 4, got 10/);
   });

@@ -25,8 +25,9 @@ export function decodeEmbedding(bytes: Uint8Array, dim: number): Float32Array {
     throw new RangeError(`expected ${dim * 4} bytes for dim ${dim}, got ${bytes.byteLength}`);
   }
   if (hostIsLittleEndian) {
-    // Copy: the source may be a view into a larger, unaligned buffer.
-    return new Float32Array(bytes.slice().buffer);
+    // Copy into a fresh buffer: the source may be a view into a larger, unaligned one (and a
+    // Node Buffer's slice() is such a view, not a copy).
+    return new Float32Array(new Uint8Array(bytes).buffer);
   }
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   return Float32Array.from({ length: dim }, (_, i) => view.getFloat32(i * 4, true));

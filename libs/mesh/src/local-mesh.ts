@@ -37,8 +37,8 @@ export interface LocalMesh {
   stop(): Promise<void>;
 }
 
-/** Polls the health service of `address` until it reports SERVING. */
-async function waitUntilServing(address: string, deadline: number): Promise<void> {
+/** Polls the health service of `address` until it reports SERVING, failing after `deadline` (epoch ms). */
+export async function waitUntilServing(address: string, deadline: number): Promise<void> {
   const health = createClient(Health, address, { defaultTimeoutMs: 2_000, retry: false });
   try {
     for (;;) {

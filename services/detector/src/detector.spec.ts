@@ -3,7 +3,7 @@ import { readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { DetectorService } from '@faceprint/contracts/detector';
-import { createClient, FaceprintError, loadServerConfig, startServer, type FaceprintServer, type ServiceClient } from '@faceprint/service-kit';
+import { createClient, type FaceprintError, loadServerConfig, startServer, type FaceprintServer, type ServiceClient } from '@faceprint/service-kit';
 import { createLogger } from '@faceprint/telemetry';
 import { IDENTITIES_DIR, SHARED_DIR, skipUnlessPresent, testModelRegistry } from '@faceprint/testing';
 import { status } from '@grpc/grpc-js';

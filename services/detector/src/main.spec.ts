@@ -1,5 +1,8 @@
-import { describeServiceProcess } from '@faceprint/testing';
+import { describeServiceProcess, testModelRegistry } from '@faceprint/testing';
 import { status } from '@grpc/grpc-js';
 
-// Detect validates its request before the (not yet implemented) detection: an empty one is invalid.
-describeServiceProcess('detector', { expected: { detect: status.INVALID_ARGUMENT } });
+// An empty Detect request is invalid (the image is required).
+describeServiceProcess('detector', {
+  env: { FACEPRINT_MODEL_REGISTRY: await testModelRegistry() },
+  expected: { detect: status.INVALID_ARGUMENT },
+});

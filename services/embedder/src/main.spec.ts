@@ -1,3 +1,8 @@
-import { describeServiceProcess } from '@faceprint/testing';
+import { describeServiceProcess, testModelRegistry } from '@faceprint/testing';
+import { status } from '@grpc/grpc-js';
 
-describeServiceProcess('embedder');
+// An empty Embed is invalid; an empty stream ends cleanly; ModelStatus always answers.
+describeServiceProcess('embedder', {
+  env: { FACEPRINT_MODEL_REGISTRY: await testModelRegistry() },
+  expected: { embed: status.INVALID_ARGUMENT, embedStream: status.OK, modelStatus: status.OK },
+});

@@ -5,7 +5,8 @@ import { DetectorService } from '@faceprint/contracts/detector';
 import { FaceService } from '@faceprint/contracts/gateway';
 import { createLogger } from '@faceprint/telemetry';
 import { createClient, type FaceprintError, implement, loadServerConfig, startServer } from '@faceprint/service-kit';
-import { ServingStatus, spawnService, startOtlpReceiver, watchHealthUntil, type ServiceProcess } from '@faceprint/testing';
+import { waitUntilServing } from '@faceprint/mesh';
+import { ServingStatus, spawnService, startOtlpReceiver, testModelRegistry, watchHealthUntil, type ServiceProcess } from '@faceprint/testing';
 import { status } from '@grpc/grpc-js';
 
 const processes: ServiceProcess[] = [];
@@ -21,12 +22,14 @@ describe('gateway in the mesh', () => {
   it('exports one trace that spans the gateway and the detector, with no image bytes in spans or logs', async () => {
     const receiver = await startOtlpReceiver();
     const telemetryEnv = { OTEL_EXPORTER_OTLP_ENDPOINT: receiver.endpoint, OTEL_BSP_SCHEDULE_DELAY: '100' };
-    const detector = await spawnService('detector', telemetryEnv);
+    const detector = await spawnService('detector', { ...telemetryEnv, FACEPRINT_MODEL_REGISTRY: await testModelRegistry() });
+    await waitUntilServing(detector.address, Date.now() + 60_000);
     const gateway = await spawnService('gateway', { ...telemetryEnv, FACEPRINT_DETECTOR_ADDRESS: detector.address });
     processes.push(detector, gateway);
 
     const client = createClient(FaceService, gateway.address);
-    await assert.rejects(client.detect({ image }), (error: FaceprintError) => error.code === status.UNIMPLEMENTED);
+    // The marker bytes are no image: the detector refuses them, and the gateway passes that on.
+    await assert.rejects(client.detect({ image }), (error: FaceprintError) => error.code === status.INVALID_ARGUMENT && error.fieldViolations[0]?.field === 'image.content');
     client.close();
     await Promise.all([gateway.stop(), detector.stop()]); // flushes the span processors
     await receiver.close();

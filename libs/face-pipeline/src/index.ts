@@ -1,0 +1,2 @@
+/** @faceprint/face-pipeline: detect -> choose -> align -> embed over the vision services. */
+export * from './pipeline.js';

@@ -1,0 +1,115 @@
+/**
+ * The face pipeline over gRPC: detect the faces of an image, choose one, align it to the
+ * embedder's template and embed it. One place for the sequence, so the gateway and the eval
+ * tools run exactly the same steps.
+ */
+import { decodeEmbedding } from '@faceprint/contracts';
+import { AlignerService } from '@faceprint/contracts/aligner';
+import type { DetectedFace, DetectOptions, ModelRef, StageTiming } from '@faceprint/contracts/common';
+import { DetectorService } from '@faceprint/contracts/detector';
+import { EmbedderService } from '@faceprint/contracts/embedder';
+import { createClient, type CallContext, type ClientOptions, type ServiceClient } from '@faceprint/service-kit';
+
+/** Which face to use when an image has several. */
+export type FaceChoice = 'largest' | 'central';
+
+/** Where the vision services are. */
+export interface PipelineEndpoints {
+  readonly detector: string;
+  readonly aligner: string;
+  readonly embedder: string;
+}
+
+/** Options of one embedding. */
+export interface EmbedOptions {
+  /** How to pick among several faces. Default: `largest`. */
+  readonly choice?: FaceChoice;
+  /** Detection options. */
+  readonly detect?: DetectOptions;
+  /** Refine landmarks with the 68-point net before aligning. */
+  readonly refineLandmarks?: boolean;
+  /** The server call this work is for (deadline and cancellation propagate). */
+  readonly parent?: CallContext;
+}
+
+/** The embedding of the chosen face, or why there is none. */
+export type FaceEmbedding =
+  | {
+      readonly found: true;
+      readonly face: DetectedFace;
+      readonly faceCount: number;
+      readonly embedding: Float32Array;
+      readonly models: { readonly detector: ModelRef | undefined; readonly embedder: ModelRef | undefined };
+      readonly timings: readonly StageTiming[];
+    }
+  | { readonly found: false; readonly faceCount: 0; readonly timings: readonly StageTiming[] };
+
+/** Picks the largest face, or the one whose centre is nearest the image centre. */
+export function chooseFace(faces: readonly DetectedFace[], choice: FaceChoice, image: { width: number; height: number }): DetectedFace | undefined {
+  const area = (f: DetectedFace) => f.box!.width * f.box!.height;
+  const offCentre = (f: DetectedFace) => Math.hypot(f.box!.x + f.box!.width / 2 - image.width / 2, f.box!.y + f.box!.height / 2 - image.height / 2);
+  const better = choice === 'largest' ? (a: DetectedFace, b: DetectedFace) => area(b) - area(a) : (a: DetectedFace, b: DetectedFace) => offCentre(a) - offCentre(b);
+  return [...faces].sort(better)[0];
+}
+
+/** Clients of the three vision services and the sequence that uses them. */
+export class FacePipeline {
+  readonly detector: ServiceClient<typeof DetectorService>;
+  readonly aligner: ServiceClient<typeof AlignerService>;
+  readonly embedder: ServiceClient<typeof EmbedderService>;
+  #embedderModel: ModelRef | undefined;
+
+  constructor(endpoints: PipelineEndpoints, options: ClientOptions = {}) {
+    this.detector = createClient(DetectorService, endpoints.detector, options);
+    this.aligner = createClient(AlignerService, endpoints.aligner, options);
+    this.embedder = createClient(EmbedderService, endpoints.embedder, options);
+  }
+
+  /** The embedder's serving model (asked once, then refreshed whenever a response names another). */
+  async embedderModel(parent?: CallContext): Promise<ModelRef> {
+    if (!this.#embedderModel) {
+      const status = await this.embedder.modelStatus({}, parent ? { parent } : {});
+      if (!status.serving) throw new Error('the embedder has no serving model');
+      this.#embedderModel = status.serving;
+    }
+    return this.#embedderModel;
+  }
+
+  /** Detects, chooses, aligns and embeds one face of an image. */
+  async embedImage(image: Uint8Array, options: EmbedOptions = {}): Promise<FaceEmbedding> {
+    const call = options.parent ? { parent: options.parent } : {};
+    const detected = await this.detector.detect({ image: { content: image }, options: options.detect }, call);
+    const face = chooseFace(detected.faces, options.choice ?? 'largest', detected.image!);
+    if (!face) return { found: false, faceCount: 0, timings: detected.timings };
+    const model = await this.embedderModel(options.parent);
+    const aligned = await this.aligner.align(
+      { image: { content: image }, faces: [{ five: face.landmarks }], target: { case: 'model', value: { name: model.name, version: model.version } }, refineLandmarks: options.refineLandmarks ?? false },
+      call,
+    );
+    const embedded = await this.embedder.embed({ faces: [aligned.faces[0]!.face!] }, call);
+    if (embedded.model?.version !== model.version) this.#embedderModel = embedded.model; // a hot swap happened
+    const [vector] = embedded.embeddings;
+    return {
+      found: true,
+      face,
+      faceCount: detected.faces.length,
+      embedding: decodeEmbedding(vector!.vector, vector!.dim),
+      models: { detector: detected.model, embedder: embedded.model },
+      timings: [...detected.timings, ...aligned.timings, ...embedded.timings],
+    };
+  }
+
+  /** Closes the channels. */
+  close(): void {
+    this.detector.close();
+    this.aligner.close();
+    this.embedder.close();
+  }
+}
+
+/** Cosine similarity of two L2-normalised embeddings. */
+export function cosine(a: Float32Array, b: Float32Array): number {
+  let dot = 0;
+  for (let i = 0; i < a.length; i++) dot += a[i]! * b[i]!;
+  return dot;
+}
