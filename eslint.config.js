@@ -27,7 +27,7 @@ export default tseslint.config(
     },
   },
   {
-    files: ['eslint.config.js'],
+    files: ['eslint.config.js', 'libs/*/bin/*.js'],
     ...tseslint.configs.disableTypeChecked,
   },
 );

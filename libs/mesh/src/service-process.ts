@@ -138,7 +138,10 @@ export async function startServiceProcess(name: ServiceName, options: ServicePro
     });
   };
 
-  const listening = await waitForLog((line) => line.msg === 'listening');
+  const listening = await waitForLog((line) => line.msg === 'listening').catch((error: unknown) => {
+    child.kill('SIGKILL'); // never leave a half-started process behind
+    throw error;
+  });
   const port = Number(listening.port);
   return {
     name,

@@ -13,3 +13,8 @@ export function durationFromMillis(ms: number): Duration {
 export function stageTiming(stage: string, service: string, startedAt: number): StageTiming {
   return create(StageTimingSchema, { stage, service, duration: durationFromMillis(performance.now() - startedAt) });
 }
+
+/** A Duration in fractional milliseconds. */
+export function durationMs(duration: Duration): number {
+  return Number(duration.seconds) * 1000 + duration.nanos / 1e6;
+}

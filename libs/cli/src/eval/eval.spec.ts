@@ -1,0 +1,73 @@
+/**
+ * The eval commands end to end, as a user runs them (`npx faceprint eval ...`), on small real
+ * subsets: identity crops for verification, the first FDDB images for detection.
+ */
+import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { after, before, describe, it } from 'node:test';
+import { REPO_ROOT } from '@faceprint/mesh';
+import { IDENTITIES_DIR, MODEL_MIRROR, SHARED_DIR, skipUnlessPresent, testModelRegistry } from '@faceprint/testing';
+
+const run = promisify(execFile);
+const FDDB = join(SHARED_DIR, 'datasets/fddb');
+
+async function faceprint(args: string[]): Promise<Record<string, unknown>> {
+  const env = { ...process.env, FACEPRINT_MODEL_REGISTRY: await testModelRegistry(), FACEPRINT_MODEL_MIRROR: MODEL_MIRROR };
+  const { stdout } = await run(join(REPO_ROOT, 'node_modules/.bin/faceprint'), args, { cwd: REPO_ROOT, env, maxBuffer: 1 << 24 });
+  return JSON.parse(stdout.trim().split('\n').at(-1)!) as Record<string, unknown>;
+}
+
+describe('faceprint eval', () => {
+  let dir: string;
+  before(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'faceprint-eval-'));
+  });
+  after(() => rm(dir, { recursive: true, force: true }));
+
+  it('verify: scores a TSV of pairs and reports the protocol figures', { skip: skipUnlessPresent(IDENTITIES_DIR) }, async () => {
+    const people = (await readdir(IDENTITIES_DIR)).sort();
+    const lines = ['path_a\tpath_b\tsame'];
+    for (const [i, person] of people.entries()) {
+      lines.push(`${person}/${person}1.png\t${person}/${person}2.png\t1`, `${person}/${person}3.png\t${person}/${person}4.png\t1`);
+      const other = people[(i + 1) % people.length]!;
+      lines.push(`${person}/${person}1.png\t${other}/${other}1.png\t0`, `${person}/${person}5.png\t${other}/${other}3.png\t0`);
+    }
+    const tsv = join(dir, 'pairs.tsv');
+    await writeFile(tsv, `${lines.join('\n')}\n`);
+    const plot = join(dir, 'roc.png');
+    const report = await faceprint(['eval', 'verify', '--tsv', tsv, '--root', IDENTITIES_DIR, '--face', 'central', '--plot', plot, '--json']);
+    assert.equal(report.pairs, 32);
+    assert.equal(report.failed_to_detect, 0);
+    assert.ok((report.accuracy as number) >= 0.9, `accuracy ${String(report.accuracy)}`);
+    assert.ok((report.auc as number) >= 0.95, `auc ${String(report.auc)}`);
+    assert.deepEqual(Object.keys(report.tar_at_far as object).sort(), ['1e-2', '1e-3']);
+    assert.equal(typeof report.accuracy_std, 'number');
+    assert.deepEqual([...(await readFile(plot)).subarray(1, 4)], [...Buffer.from('PNG')]);
+  });
+
+  it('detect: matches FDDB ellipses and counts images missing on disk', { skip: skipUnlessPresent(FDDB) }, async () => {
+    const source = await readFile(join(FDDB, 'FDDB-folds/FDDB-fold-01-ellipseList.txt'), 'utf8');
+    // The first 12 annotated images, plus one that is not on disk.
+    const lines = source.split('\n');
+    const entries: string[] = [];
+    for (let i = 0, images = 0; images < 12; images++) {
+      const count = Number(lines[i + 1]);
+      entries.push(...lines.slice(i, i + 2 + count));
+      i += 2 + count;
+    }
+    entries.push('2002/08/11/big/not_there', '1', '10 8 1.5 50 50 1');
+    const list = join(dir, 'ellipses.txt');
+    await writeFile(list, `${entries.join('\n')}\n`);
+    const report = await faceprint(['eval', 'detect', '--fddb', list, '--root', join(FDDB, 'originalPics'), '--input-size', '320', '--json']);
+    assert.equal(report.images, 12);
+    assert.equal(report.images_missing, 1);
+    assert.ok((report.faces as number) >= 12);
+    const recall = (report.recall_at_fp as Record<string, number>)['0.1']!;
+    assert.ok(recall > 0.6 && recall <= 1, `recall ${recall}`);
+    assert.ok((report.ap as number) > 0.6 && (report.max_recall as number) >= recall);
+  });
+});

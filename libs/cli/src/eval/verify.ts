@@ -1,0 +1,150 @@
+/**
+ * `faceprint eval verify`: image pairs through the detector, aligner and embedder over gRPC,
+ * scored by cosine similarity, reported with the LFW protocol (10-fold accuracy with the
+ * threshold chosen on the other nine folds, AUC, TAR at FAR over all pairs).
+ */
+import { readFile } from 'node:fs/promises';
+import { parseArgs } from 'node:util';
+import { cosine, FacePipeline, type FaceChoice } from '@faceprint/face-pipeline';
+import { acquireServices, forEachConcurrently } from '@faceprint/mesh';
+import { readLfwPairs, readTsvPairs, type Pair } from './datasets.js';
+import { areaUnderCurve, foldAccuracy, rocCurve, tarAtFar, type ScoredPair } from './metrics.js';
+import { writePlot } from './plot.js';
+
+export const VERIFY_USAGE = `faceprint eval verify (--pairs LFW_PAIRS.txt | --tsv PAIRS.tsv) [options]
+  --root DIR              where relative image paths start (default: the pairs file's folder)
+  --face largest|central  which face of an image to use (default: largest; central suits pre-cropped sets)
+  --refine                refine landmarks with the 68-point net before aligning
+  --calibration FILE      pairs (LFW or .tsv) to calibrate thresholds for FAR 1e-2/1e-3, reported on the main pairs
+  --target HOST           use running services at HOST's default ports (default: start them locally)
+  --detector-input-size N detector input size for locally started services (default 640)
+  --limit N               about N pairs, taken evenly across the file (for a quick look)
+  --concurrency N         images in flight (default 4)
+  --plot FILE.png         draw the ROC curve
+  --json                  print one JSON object`;
+
+const FARS = ['1e-2', '1e-3'] as const;
+
+async function readPairs(file: string, root: string | undefined): Promise<Pair[]> {
+  return file.endsWith('.tsv') ? readTsvPairs(file, root) : readLfwPairs(file, root);
+}
+
+/** Runs the command; returns the process exit code. */
+export async function evalVerify(argv: string[]): Promise<number> {
+  const { values } = parseArgs({
+    args: argv,
+    options: {
+      pairs: { type: 'string' },
+      tsv: { type: 'string' },
+      root: { type: 'string' },
+      face: { type: 'string', default: 'largest' },
+      refine: { type: 'boolean', default: false },
+      calibration: { type: 'string' },
+      target: { type: 'string' },
+      'detector-input-size': { type: 'string', default: '640' },
+      limit: { type: 'string' },
+      concurrency: { type: 'string', default: '4' },
+      plot: { type: 'string' },
+      json: { type: 'boolean', default: false },
+    },
+  });
+  const file = values.pairs ?? values.tsv;
+  if (!file || (values.face !== 'largest' && values.face !== 'central')) {
+    process.stderr.write(`${VERIFY_USAGE}\n`);
+    return 2;
+  }
+  let pairs = values.pairs ? await readLfwPairs(values.pairs, values.root) : await readTsvPairs(values.tsv!, values.root);
+  if (values.limit) {
+    const step = Math.max(1, Math.floor(pairs.length / Number(values.limit)));
+    pairs = pairs.filter((_, i) => i % step === 0);
+  }
+  const calibrationPairs = values.calibration ? await readPairs(values.calibration, values.root) : [];
+  const images = [...new Set([...pairs, ...calibrationPairs].flatMap((p) => [p.a, p.b]))];
+
+  const started = performance.now();
+  const services = await acquireServices(['detector', 'aligner', 'embedder'], values.target, { FACEPRINT_DETECTOR_INPUT_SIZE: values['detector-input-size'] });
+  const pipeline = new FacePipeline(services.addresses as { detector: string; aligner: string; embedder: string });
+  const embeddings = new Map<string, Float32Array | undefined>();
+  let models: Record<string, string> = {};
+  try {
+    await forEachConcurrently(images, Number(values.concurrency), async (path, i) => {
+      const result = await pipeline.embedImage(await readFile(path), { choice: values.face as FaceChoice, refineLandmarks: values.refine });
+      embeddings.set(path, result.found ? result.embedding : undefined);
+      if (result.found && !models.embedder) {
+        models = { detector: `${result.models.detector?.name} v${result.models.detector?.version}`, embedder: `${result.models.embedder?.name} v${result.models.embedder?.version}` };
+      }
+      if ((i + 1) % 500 === 0) process.stderr.write(`  ${i + 1}/${images.length} images\n`);
+    });
+  } finally {
+    pipeline.close();
+    await services.stop();
+  }
+
+  // A pair with an undetected face is a failed comparison: it is never accepted.
+  const score = (pair: Pair): ScoredPair => {
+    const a = embeddings.get(pair.a);
+    const b = embeddings.get(pair.b);
+    return { score: a && b ? cosine(a, b) : -Infinity, same: pair.same, fold: pair.fold };
+  };
+  const scored = pairs.map(score);
+  const curve = rocCurve(scored);
+  const folds = foldAccuracy(scored);
+  const tar = Object.fromEntries(FARS.map((far) => [far, tarAtFar(scored, Number(far))]));
+  const calibrated = calibrationPairs.length
+    ? Object.fromEntries(
+        FARS.map((far) => {
+          const { threshold } = tarAtFar(calibrationPairs.map(score), Number(far));
+          const genuine = scored.filter((p) => p.same);
+          const impostor = scored.filter((p) => !p.same);
+          return [far, { threshold, tar: genuine.filter((p) => p.score > threshold).length / genuine.length, far: impostor.filter((p) => p.score > threshold).length / impostor.length }];
+        }),
+      )
+    : undefined;
+  const failedImages = [...embeddings.values()].filter((e) => !e).length;
+  const report = {
+    dataset: file,
+    pairs: scored.length,
+    images: images.length,
+    protocol: folds.folds.length > 1 ? `${folds.folds.length}-fold (threshold chosen on the other folds)` : 'single set (best threshold, optimistic)',
+    accuracy: folds.mean,
+    accuracy_std: folds.std,
+    auc: areaUnderCurve(curve),
+    tar_at_far: Object.fromEntries(FARS.map((far) => [far, tar[far]!.tar])),
+    threshold_at_far: Object.fromEntries(FARS.map((far) => [far, tar[far]!.threshold])),
+    calibrated_on: values.calibration,
+    calibrated,
+    failed_to_detect: failedImages,
+    failed_pairs: scored.filter((p) => p.score === -Infinity).length,
+    fallback: 'none: a pair with an undetected face counts as a failed comparison',
+    face_choice: values.face,
+    refine_landmarks: values.refine,
+    detector_input_size: services.started ? Number(values['detector-input-size']) : 'as deployed',
+    models,
+    seconds: (performance.now() - started) / 1000,
+  };
+  if (values.plot) {
+    await writePlot(values.plot, [{ label: `${models.embedder ?? 'embedder'}  AUC ${report.auc.toFixed(4)}`, points: curve.map((c) => ({ x: c.far, y: c.tar })) }], {
+      title: `ROC: ${file.split('/').slice(-2).join('/')} (${scored.length} pairs)`,
+      xLabel: 'false accept rate',
+      yLabel: 'true accept rate',
+      xLogFrom: 1e-4,
+      xMax: 1,
+    });
+  }
+  if (values.json) {
+    process.stdout.write(`${JSON.stringify(report)}\n`);
+  } else {
+    const pct = (v: number) => `${(100 * v).toFixed(2)}%`;
+    process.stdout.write(
+      [
+        `pairs ${report.pairs} (${report.images} images), ${report.protocol}`,
+        `accuracy ${pct(report.accuracy)} ± ${pct(report.accuracy_std)}   AUC ${report.auc.toFixed(4)}`,
+        ...FARS.map((far) => `TAR at FAR ${far}: ${pct(report.tar_at_far[far]!)} (threshold ${tar[far]!.threshold.toFixed(4)})`),
+        ...(calibrated ? FARS.map((far) => `calibrated on ${values.calibration}: FAR ${far} -> threshold ${calibrated[far]!.threshold.toFixed(4)}, TAR ${pct(calibrated[far]!.tar)}, measured FAR ${calibrated[far]!.far.toExponential(2)}`) : []),
+        `images without a face: ${failedImages} (pairs failed: ${report.failed_pairs}; ${report.fallback})`,
+        `models: ${models.detector}, ${models.embedder}; face: ${values.face}${values.refine ? ', refined landmarks' : ''}; ${report.seconds.toFixed(0)} s`,
+      ].join('\n') + '\n',
+    );
+  }
+  return 0;
+}

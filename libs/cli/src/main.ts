@@ -1,0 +1,23 @@
+/**
+ * `faceprint`: the command line. Today: `eval verify` and `eval detect`. The gateway commands
+ * (up, enroll, verify, compare, identify, detect, erase, export, receipt) arrive with the gateway.
+ */
+import { DETECT_USAGE, evalDetect } from './eval/detect.js';
+import { evalVerify, VERIFY_USAGE } from './eval/verify.js';
+
+const USAGE = `usage:\n  ${VERIFY_USAGE.split('\n').join('\n  ')}\n\n  ${DETECT_USAGE.split('\n').join('\n  ')}\n`;
+
+async function main(argv: string[]): Promise<number> {
+  const [group, command, ...rest] = argv;
+  if (group === 'eval' && command === 'verify') return evalVerify(rest);
+  if (group === 'eval' && command === 'detect') return evalDetect(rest);
+  process.stderr.write(USAGE);
+  return argv.length === 0 || group === '--help' ? 0 : 2;
+}
+
+try {
+  process.exitCode = await main(process.argv.slice(2));
+} catch (error) {
+  process.stderr.write(`faceprint: ${error instanceof Error ? error.message : String(error)}\n`);
+  process.exitCode = 1;
+}
