@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { waitUntilServing } from '@faceprint/mesh';
 import { IDENTITIES_DIR, skipUnlessPresent, spawnService, testModelRegistry, type ServiceProcess } from '@faceprint/testing';
-import { cosine, FacePipeline } from './pipeline.js';
+import { cosine, FacePipeline, mirror } from './pipeline.js';
 
 describe('FacePipeline through the vision services', { skip: skipUnlessPresent(IDENTITIES_DIR) }, () => {
   const processes: ServiceProcess[] = [];
@@ -44,5 +44,13 @@ describe('FacePipeline through the vision services', { skip: skipUnlessPresent(I
       if (nearest.person === probe.person) correct += 1;
     }
     assert.equal(correct, 40);
+  });
+});
+
+describe('crop helpers', () => {
+  it('mirrors an RGB crop left to right', async () => {
+    
+    const pixels = new Uint8Array([1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12]); // 2x2
+    assert.deepEqual([...mirror(pixels, 2, 2)], [4, 5, 6, 1, 2, 3, 10, 11, 12, 7, 8, 9]);
   });
 });

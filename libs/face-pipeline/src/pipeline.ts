@@ -28,6 +28,8 @@ export interface EmbedOptions {
   readonly detect?: DetectOptions;
   /** Refine landmarks with the 68-point net before aligning. */
   readonly refineLandmarks?: boolean;
+  /** Also embed the mirrored crop and average the two (test-time augmentation). */
+  readonly flipAverage?: boolean;
   /** The server call this work is for (deadline and cancellation propagate). */
   readonly parent?: CallContext;
 }
@@ -86,14 +88,16 @@ export class FacePipeline {
       { image: { content: image }, faces: [{ five: face.landmarks }], target: { case: 'model', value: { name: model.name, version: model.version } }, refineLandmarks: options.refineLandmarks ?? false },
       call,
     );
-    const embedded = await this.embedder.embed({ faces: [aligned.faces[0]!.face!] }, call);
+    const crop = aligned.faces[0]!.face!;
+    const crops = options.flipAverage ? [crop, { ...crop, pixels: mirror(crop.pixels, crop.width, crop.height) }] : [crop];
+    const embedded = await this.embedder.embed({ faces: crops }, call);
     if (embedded.model?.version !== model.version) this.#embedderModel = embedded.model; // a hot swap happened
-    const [vector] = embedded.embeddings;
+    const vectors = embedded.embeddings.map((e) => decodeEmbedding(e.vector, e.dim));
     return {
       found: true,
       face,
       faceCount: detected.faces.length,
-      embedding: decodeEmbedding(vector!.vector, vector!.dim),
+      embedding: vectors.length === 1 ? vectors[0]! : normalise(vectors[0]!.map((v, i) => v + vectors[1]![i]!)),
       models: { detector: detected.model, embedder: embedded.model },
       timings: [...detected.timings, ...aligned.timings, ...embedded.timings],
     };
@@ -112,4 +116,19 @@ export function cosine(a: Float32Array, b: Float32Array): number {
   let dot = 0;
   for (let i = 0; i < a.length; i++) dot += a[i]! * b[i]!;
   return dot;
+}
+
+/** An RGB8 image flipped left to right. */
+export function mirror(pixels: Uint8Array, width: number, height: number): Uint8Array {
+  const out = new Uint8Array(pixels.length);
+  for (let y = 0; y < height; y++) {
+    for (let x = 0; x < width; x++) out.set(pixels.subarray((y * width + x) * 3, (y * width + x) * 3 + 3), (y * width + (width - 1 - x)) * 3);
+  }
+  return out;
+}
+
+/** The vector scaled to unit length. */
+export function normalise(vector: Float32Array): Float32Array {
+  const norm = Math.hypot(...vector) || 1;
+  return vector.map((v) => v / norm);
 }

@@ -12,11 +12,12 @@ import { REPO_ROOT, startServiceProcess, type ServiceProcess } from './service-p
 
 /**
  * Imports the default models into the registry (`npm run models`), idempotently, with this
- * process's FACEPRINT_MODEL_REGISTRY and FACEPRINT_MODEL_MIRROR. Its output goes to ours.
+ * process's FACEPRINT_MODEL_REGISTRY and FACEPRINT_MODEL_MIRROR. Its report goes to our standard
+ * error, so that a command printing JSON keeps standard output clean.
  * Resolves true when every model is in place.
  */
 export async function buildModelRegistry(): Promise<boolean> {
-  const child = spawn(process.execPath, ['--import', 'tsx', 'services/trainer/src/build-models.ts'], { cwd: REPO_ROOT, stdio: ['ignore', 'inherit', 'inherit'] });
+  const child = spawn(process.execPath, ['--import', 'tsx', 'services/trainer/src/build-models.ts'], { cwd: REPO_ROOT, stdio: ['ignore', process.stderr, process.stderr] });
   const [code] = (await once(child, 'exit')) as [number | null];
   return code === 0;
 }

@@ -11,7 +11,12 @@ export function durationFromMillis(ms: number): Duration {
 
 /** The timing of a stage that started at `startedAt` (a `performance.now()` reading) and ends now. */
 export function stageTiming(stage: string, service: string, startedAt: number): StageTiming {
-  return create(StageTimingSchema, { stage, service, duration: durationFromMillis(performance.now() - startedAt) });
+  return stageDuration(stage, service, performance.now() - startedAt);
+}
+
+/** The timing of a stage that took `ms` milliseconds in all. */
+export function stageDuration(stage: string, service: string, ms: number): StageTiming {
+  return create(StageTimingSchema, { stage, service, duration: durationFromMillis(ms) });
 }
 
 /** A Duration in fractional milliseconds. */

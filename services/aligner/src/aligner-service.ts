@@ -8,7 +8,7 @@ import type { AlignmentTemplate, Landmarks5 } from '@faceprint/contracts/common'
 import { PixelFormat } from '@faceprint/contracts/common';
 import { decodeImage, ImageDecodeError } from '@faceprint/imaging';
 import { ModelRegistry, RegistryError } from '@faceprint/model-registry';
-import { FaceprintError, implement, RequestValidator, stageTiming, validateImage, type ServiceSetup } from '@faceprint/service-kit';
+import { FaceprintError, implement, RequestValidator, stageDuration, stageTiming, validateImage, type ServiceSetup } from '@faceprint/service-kit';
 import { status } from '@grpc/grpc-js';
 import * as ort from 'onnxruntime-node';
 import type { AlignerConfig } from './aligner-config.js';
@@ -94,20 +94,22 @@ export function alignerService(config: AlignerConfig): ServiceSetup {
       const timings = [stageTiming('decode', 'aligner', decodeStarted)];
       const target = template.points.map((p) => [p.x, p.y] as const);
       const faces = [];
-      const refineStarted = performance.now();
-      const warpStarted = { total: 0 };
+      let refineMs = 0;
+      let warpMs = 0;
       for (const face of request.faces) {
         let five = fivePoints(face.five!);
         let sixtyEight: readonly Point[] = [];
         if (request.refineLandmarks) {
+          const refineStarted = performance.now();
           const refined = await refineLandmarks(landmarkNet!.session, ort.Tensor, landmarkNet!.input, image, five);
+          refineMs += performance.now() - refineStarted;
           five = [...refined.five];
           sixtyEight = refined.sixtyEight;
         }
-        const started = performance.now();
+        const warpStarted = performance.now();
         const transform = fitSimilarity(five, target);
         const pixels = warp(image, transform, template.width, template.height);
-        warpStarted.total += performance.now() - started;
+        warpMs += performance.now() - warpStarted;
         const toPoint = ([x, y]: Point) => ({ x, y });
         faces.push({
           face: { pixels, width: template.width, height: template.height, format: PixelFormat.RGB8 },
@@ -119,8 +121,8 @@ export function alignerService(config: AlignerConfig): ServiceSetup {
           fitError: fitError(transform, five, target),
         });
       }
-      if (request.refineLandmarks) timings.push(stageTiming('refine+warp', 'aligner', refineStarted));
-      else timings.push(stageTiming('warp', 'aligner', performance.now() - warpStarted.total));
+      if (request.refineLandmarks) timings.push(stageDuration('refine', 'aligner', refineMs));
+      timings.push(stageDuration('warp', 'aligner', warpMs));
       return { faces, template, timings };
     },
   });

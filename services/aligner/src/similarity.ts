@@ -68,8 +68,10 @@ export function warp(image: RgbImage, t: Similarity, width: number, height: numb
   // Inverse of [[a, -b], [b, a]] is [[a, b], [-b, a]] / det.
   const ia = t.a / det;
   const ib = t.b / det;
-  const out = new Uint8Array(width * height * 3);
+  // A clamped array rounds on assignment, so the loop needs no Math.round.
+  const out = new Uint8ClampedArray(width * height * 3);
   const { data, width: w, height: h } = image;
+  // Kept free of closures and allocations: this loop runs for every crop pixel.
   for (let v = 0; v < height; v++) {
     for (let u = 0; u < width; u++) {
       const du = u - t.tx;
@@ -80,14 +82,28 @@ export function warp(image: RgbImage, t: Similarity, width: number, height: numb
       const y0 = Math.floor(y);
       const fx = x - x0;
       const fy = y - y0;
+      const w00 = (1 - fx) * (1 - fy);
+      const w10 = fx * (1 - fy);
+      const w01 = (1 - fx) * fy;
+      const w11 = fx * fy;
+      const inX0 = x0 >= 0 && x0 < w;
+      const inX1 = x0 + 1 >= 0 && x0 + 1 < w;
+      const inY0 = y0 >= 0 && y0 < h;
+      const inY1 = y0 + 1 >= 0 && y0 + 1 < h;
+      const i00 = inX0 && inY0 ? (y0 * w + x0) * 3 : -1;
+      const i10 = inX1 && inY0 ? (y0 * w + x0 + 1) * 3 : -1;
+      const i01 = inX0 && inY1 ? ((y0 + 1) * w + x0) * 3 : -1;
+      const i11 = inX1 && inY1 ? ((y0 + 1) * w + x0 + 1) * 3 : -1;
       const o = (v * width + u) * 3;
       for (let c = 0; c < 3; c++) {
-        const sample = (xi: number, yi: number) => (xi < 0 || yi < 0 || xi >= w || yi >= h ? 0 : data[(yi * w + xi) * 3 + c]!);
-        const top = sample(x0, y0) * (1 - fx) + sample(x0 + 1, y0) * fx;
-        const bottom = sample(x0, y0 + 1) * (1 - fx) + sample(x0 + 1, y0 + 1) * fx;
-        out[o + c] = Math.round(top * (1 - fy) + bottom * fy);
+        const value =
+          (i00 >= 0 ? data[i00 + c]! * w00 : 0) +
+          (i10 >= 0 ? data[i10 + c]! * w10 : 0) +
+          (i01 >= 0 ? data[i01 + c]! * w01 : 0) +
+          (i11 >= 0 ? data[i11 + c]! * w11 : 0);
+        out[o + c] = value;
       }
     }
   }
-  return out;
+  return new Uint8Array(out.buffer);
 }

@@ -1,7 +1,8 @@
 /**
  * Dynamic batching: crops from concurrent calls wait in one queue and run together, when a batch
- * is full or the oldest crop has waited `maxDelayMs`. Crops of different model versions never
- * share a batch. A full queue refuses new work at once (RESOURCE_EXHAUSTED) instead of growing.
+ * is full or the oldest crop has waited `maxDelayMs`; one batch runs at a time, so the crops that
+ * arrive while it runs form the next one. Crops of different model versions never share a batch.
+ * A full queue refuses new work at once (RESOURCE_EXHAUSTED) instead of growing.
  */
 import { FaceprintError } from '@faceprint/service-kit';
 import type { EmbeddingModel } from './embedding-model.js';

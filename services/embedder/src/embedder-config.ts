@@ -11,7 +11,11 @@ export interface EmbedderConfig {
   readonly model: string;
   /** The largest batch. `FACEPRINT_EMBEDDER_MAX_BATCH`, default 64 (1 turns batching off). */
   readonly maxBatch: number;
-  /** How long the first crop of a batch may wait for more, in ms. `FACEPRINT_EMBEDDER_MAX_DELAY_MS`, default 5. */
+  /**
+   * How long the first crop of a batch may wait for more, in ms. `FACEPRINT_EMBEDDER_MAX_DELAY_MS`,
+   * default 0: an idle embedder runs at once, and batches form from the crops that arrive while a
+   * batch runs (lowest latency at low load, full batches under load). A GPU may prefer a few ms.
+   */
   readonly maxDelayMs: number;
   /** Crops that may wait; beyond it calls get RESOURCE_EXHAUSTED. `FACEPRINT_EMBEDDER_MAX_QUEUE`, default 1024. */
   readonly maxQueue: number;
@@ -28,7 +32,7 @@ export function loadEmbedderConfig(env: NodeJS.ProcessEnv): EmbedderConfig {
   const compiled = compileEnv(env, {
     FACEPRINT_EMBEDDER_MODEL: str({ default: 'face-recognition-net' }),
     FACEPRINT_EMBEDDER_MAX_BATCH: int(1, 1024)({ default: 64 }),
-    FACEPRINT_EMBEDDER_MAX_DELAY_MS: int(0, 1000)({ default: 5 }),
+    FACEPRINT_EMBEDDER_MAX_DELAY_MS: int(0, 1000)({ default: 0 }),
     FACEPRINT_EMBEDDER_MAX_QUEUE: int(1, 1_000_000)({ default: 1024 }),
     FACEPRINT_EMBEDDER_WATCH_INTERVAL_MS: int(50, 3_600_000)({ default: 1000 }),
     FACEPRINT_ORT_PROVIDERS: str({ default: 'cpu' }),

@@ -15,6 +15,7 @@ export const VERIFY_USAGE = `faceprint eval verify (--pairs LFW_PAIRS.txt | --ts
   --root DIR              where relative image paths start (default: the pairs file's folder)
   --face largest|central  which face of an image to use (default: largest; central suits pre-cropped sets)
   --refine                refine landmarks with the 68-point net before aligning
+  --flip                  average the embeddings of the crop and its mirror image
   --calibration FILE      pairs (LFW or .tsv) to calibrate thresholds for FAR 1e-2/1e-3, reported on the main pairs
   --target HOST           use running services at HOST's default ports (default: start them locally)
   --detector-input-size N detector input size for locally started services (default 640)
@@ -39,6 +40,7 @@ export async function evalVerify(argv: string[]): Promise<number> {
       root: { type: 'string' },
       face: { type: 'string', default: 'largest' },
       refine: { type: 'boolean', default: false },
+      flip: { type: 'boolean', default: false },
       calibration: { type: 'string' },
       target: { type: 'string' },
       'detector-input-size': { type: 'string', default: '640' },
@@ -68,7 +70,7 @@ export async function evalVerify(argv: string[]): Promise<number> {
   let models: Record<string, string> = {};
   try {
     await forEachConcurrently(images, Number(values.concurrency), async (path, i) => {
-      const result = await pipeline.embedImage(await readFile(path), { choice: values.face as FaceChoice, refineLandmarks: values.refine });
+      const result = await pipeline.embedImage(await readFile(path), { choice: values.face as FaceChoice, refineLandmarks: values.refine, flipAverage: values.flip });
       embeddings.set(path, result.found ? result.embedding : undefined);
       if (result.found && !models.embedder) {
         models = { detector: `${result.models.detector?.name} v${result.models.detector?.version}`, embedder: `${result.models.embedder?.name} v${result.models.embedder?.version}` };
@@ -118,6 +120,7 @@ export async function evalVerify(argv: string[]): Promise<number> {
     fallback: 'none: a pair with an undetected face counts as a failed comparison',
     face_choice: values.face,
     refine_landmarks: values.refine,
+    flip_average: values.flip,
     detector_input_size: services.started ? Number(values['detector-input-size']) : 'as deployed',
     models,
     seconds: (performance.now() - started) / 1000,
@@ -142,7 +145,7 @@ export async function evalVerify(argv: string[]): Promise<number> {
         ...FARS.map((far) => `TAR at FAR ${far}: ${pct(report.tar_at_far[far]!)} (threshold ${tar[far]!.threshold.toFixed(4)})`),
         ...(calibrated ? FARS.map((far) => `calibrated on ${values.calibration}: FAR ${far} -> threshold ${calibrated[far]!.threshold.toFixed(4)}, TAR ${pct(calibrated[far]!.tar)}, measured FAR ${calibrated[far]!.far.toExponential(2)}`) : []),
         `images without a face: ${failedImages} (pairs failed: ${report.failed_pairs}; ${report.fallback})`,
-        `models: ${models.detector}, ${models.embedder}; face: ${values.face}${values.refine ? ', refined landmarks' : ''}; ${report.seconds.toFixed(0)} s`,
+        `models: ${models.detector}, ${models.embedder}; face: ${values.face}${values.refine ? ', refined landmarks' : ''}${values.flip ? ', flip-averaged' : ''}; ${report.seconds.toFixed(0)} s`,
       ].join('\n') + '\n',
     );
   }
