@@ -204,7 +204,7 @@ export class ModelRegistry {
   }
 
   /** The existing version whose model file has this sha256, if any. */
-  async #findBySha256(name: string, sha256: string): Promise<ModelManifest | undefined> {
+  async findBySha256(name: string, sha256: string): Promise<ModelManifest | undefined> {
     for (const version of await this.listVersions(name)) {
       const manifest = await this.readManifest(name, version);
       if (manifest.model?.sha256 === sha256) return manifest;
@@ -223,7 +223,7 @@ export class ModelRegistry {
       throw new RegistryError('INVALID', `model "${name}": the manifest needs a task`);
     }
     const sha256 = sha256Hex(draft.model);
-    const existing = await this.#findBySha256(name, sha256);
+    const existing = await this.findBySha256(name, sha256);
     if (existing) return { manifest: existing, created: false };
 
     const modelDirectory = join(this.root, name);

@@ -25,6 +25,11 @@ export interface Importer {
   readonly name: string;
   /** One line about what it imports. */
   readonly summary: string;
+  /**
+   * The sha256 of the model file the importer will produce, when known in advance (a pinned
+   * download imported unchanged): a registry that already holds it needs no fetch at all.
+   */
+  readonly pinnedSha256?: string;
   /** Fetches or converts the model. Throws an Error naming what failed. */
   build(context: ImportContext): Promise<BuiltModel>;
 }
@@ -41,11 +46,16 @@ export interface ImportResult {
 
 /** Runs an importer into a registry. Nothing reaches the registry unless ONNX Runtime runs it. */
 export async function runImport(registry: ModelRegistry, importer: Importer, context: ImportContext, options: { promoteIfFirst: boolean }): Promise<ImportResult> {
-  const built = await importer.build(context);
-  await validateWithOnnxRuntime(importer.name, built.model, built.probeShape, built.manifest.outputs ?? []);
-  const { manifest, created } = await registry.publish(built);
+  const present = importer.pinnedSha256 ? await registry.findBySha256(importer.name, importer.pinnedSha256) : undefined;
+  const { manifest, created } = present ? { manifest: present, created: false } : await buildAndPublish(registry, importer, context);
   const version = manifest.model!.version;
   const promoted = options.promoteIfFirst && (await registry.currentVersion(importer.name)) === undefined;
   if (promoted) await registry.promote(importer.name, version);
   return { manifest, created, promoted };
+}
+
+async function buildAndPublish(registry: ModelRegistry, importer: Importer, context: ImportContext) {
+  const built = await importer.build(context);
+  await validateWithOnnxRuntime(importer.name, built.model, built.probeShape, built.manifest.outputs ?? []);
+  return registry.publish(built);
 }

@@ -57,6 +57,13 @@ describe('importers', () => {
     assert.equal(await registry.currentVersion('yunet-n'), 1);
   });
 
+  it('needs no download or mirror once the pinned file is in the registry', { skip: skipUnlessPresent(join(MODEL_MIRROR, YUNET_N_SOURCE.mirrorPath)) }, async () => {
+    const registry = new ModelRegistry(await tempDir('registry'));
+    await runImport(registry, IMPORTERS.get('yunet-n')!, { mirrorDir: MODEL_MIRROR }, { promoteIfFirst: true });
+    const offline = await runImport(registry, IMPORTERS.get('yunet-n')!, { mirrorDir: await tempDir('empty-mirror') }, { promoteIfFirst: true });
+    assert.deepEqual([offline.created, offline.manifest.model?.version], [false, 1]);
+  });
+
   it('refuses a mirror file with the wrong sha256 and writes nothing', { skip: skipUnlessPresent(join(MODEL_MIRROR, YUNET_N_SOURCE.mirrorPath)) }, async () => {
     const mirror = await tempDir('mirror');
     const target = join(mirror, YUNET_N_SOURCE.mirrorPath);

@@ -20,6 +20,7 @@ export const YUNET_N_SOURCE: PinnedFile = {
 export const yunetImporter: Importer = {
   name: 'yunet-n',
   summary: 'YuNet-n face detector (boxes, 5 landmarks), libfacedetection.train, Apache-2.0',
+  pinnedSha256: YUNET_N_SOURCE.sha256,
   async build({ mirrorDir }) {
     const { bytes } = await fetchPinned(YUNET_N_SOURCE, mirrorDir);
     const info = inspectModel(bytes);
