@@ -4,7 +4,7 @@
  * when done.
  */
 import type { ServiceName } from '@faceprint/contracts';
-import { buildModelRegistry, waitUntilServing } from './local-mesh.js';
+import { buildModelRegistry, waitForServiceProcess } from './local-mesh.js';
 import { startServiceProcess, type ServiceProcess } from './service-process.js';
 import { DEFAULT_GRPC_PORTS } from '@faceprint/service-kit';
 
@@ -33,7 +33,7 @@ export async function acquireServices(names: readonly ServiceName[], target: str
     for (const name of names) {
       processes.push(await startServiceProcess(name, { env: { FACEPRINT_GRPC_PORT: '0', FACEPRINT_METRICS_PORT: '0', ...env } }));
     }
-    await Promise.all(processes.map((p) => waitUntilServing(p.address, Date.now() + 120_000)));
+    await Promise.all(processes.map((p) => waitForServiceProcess(p, Date.now() + 120_000)));
   } catch (error) {
     await stop();
     throw error;

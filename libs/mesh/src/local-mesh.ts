@@ -53,6 +53,19 @@ export async function waitUntilServing(address: string, deadline: number): Promi
   }
 }
 
+/**
+ * Waits until a service process reports SERVING; a process that exits first (a missing model,
+ * say) fails at once with its output, instead of after the deadline.
+ */
+export async function waitForServiceProcess(service: ServiceProcess, deadline: number): Promise<void> {
+  let serving = false;
+  const exitedFirst = service.exited.then((exit) => {
+    if (!serving) throw new Error(`${service.name} exited while starting (${JSON.stringify(exit)}):\n${service.output()}`);
+  });
+  await Promise.race([waitUntilServing(service.address, deadline), exitedFirst]);
+  serving = true;
+}
+
 /** Starts every service (the gateway last, pointed at the others) and waits until all serve. */
 export async function startLocalMesh(options: LocalMeshOptions = {}): Promise<LocalMesh> {
   const deadline = Date.now() + (options.readyTimeoutMs ?? 120_000);
@@ -68,7 +81,7 @@ export async function startLocalMesh(options: LocalMeshOptions = {}): Promise<Lo
       ...(options.onOutput ? { onOutput: options.onOutput } : {}),
     });
     started.push(service);
-    await waitUntilServing(service.address, deadline);
+    await waitForServiceProcess(service, deadline);
     return service;
   };
   try {

@@ -7,8 +7,10 @@ import { DEFAULT_METRICS_PORTS } from '@faceprint/service-kit';
 import { buildModelRegistry, startLocalMesh } from './local-mesh.js';
 
 // The model registry first: the first start imports the default models, later starts find them.
+// The detector, aligner and embedder cannot serve without them.
 if (!(await buildModelRegistry())) {
-  process.stderr.write('faceprint: some models could not be imported (see above); the services start without them\n');
+  process.stderr.write('faceprint: the default models could not be imported (see above); without network access set FACEPRINT_MODEL_MIRROR (docs/models.md)\n');
+  process.exit(1);
 }
 
 const mesh = await startLocalMesh({ onOutput: (line) => process.stdout.write(`${line}\n`) }).catch((error: unknown) => {
