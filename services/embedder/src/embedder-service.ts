@@ -4,7 +4,8 @@
  */
 import { timestampFromDate } from '@bufbuild/protobuf/wkt';
 import { encodeEmbedding, EMBED_MAX_FACES } from '@faceprint/contracts';
-import type { AlignedFace, ModelRef } from '@faceprint/contracts/common';
+import { create } from '@bufbuild/protobuf';
+import { AlignedFaceSchema, type AlignedFace, type ModelRef } from '@faceprint/contracts/common';
 import { EmbedderService, ModelState } from '@faceprint/contracts/embedder';
 import { ModelRegistry } from '@faceprint/model-registry';
 import { FaceprintError, implement, RequestValidator, stageTiming, type ServiceSetup, type SetupContext } from '@faceprint/service-kit';
@@ -96,7 +97,7 @@ export function embedderService(config: EmbedderConfig, { log }: Pick<SetupConte
           for await (const request of requests) {
             const model = servingModel();
             outstanding += 1;
-            embed([request.face ?? ({} as AlignedFace)], model, () => `face (item ${request.itemId})`).then(
+            embed([request.face ?? create(AlignedFaceSchema)], model, () => `face (item ${request.itemId})`).then(
               ([vector]) => finished.push({ itemId: request.itemId, vector: vector!, model }),
               (error: unknown) => (failure ??= error),
             ).finally(() => {
