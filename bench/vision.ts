@@ -92,10 +92,11 @@ async function meshRun(maxBatch: number) {
         const t0 = performance.now();
         const result = await pipeline.embedImage(bytes, { choice: 'central' });
         stages.total.push(performance.now() - t0);
-        const stage = (name: string) => result.timings.filter((t) => t.stage === name || (name === 'align' && t.stage === 'warp')).reduce((s, t) => s + durationMs(t.duration!), 0);
-        stages.detect.push(stage('detect') + stage('decode') / 2);
-        stages.align.push(stage('warp'));
-        stages.embed.push(stage('embed'));
+        // Per service, decoding included, as the direct stages measure them.
+        const serviceMs = (service: string) => result.timings.filter((t) => t.service === service).reduce((sum, t) => sum + durationMs(t.duration!), 0);
+        stages.detect.push(serviceMs('detector'));
+        stages.align.push(serviceMs('aligner'));
+        stages.embed.push(serviceMs('embedder'));
       }
     }
     // Embedder throughput at concurrency 64, single-crop calls.

@@ -4,6 +4,7 @@
  * is checked from the header before decoding, against decompression bombs.
  */
 import { IMAGE_MAX_BYTES, IMAGE_MAX_PIXELS } from '@faceprint/contracts';
+import { FaceprintError } from '@faceprint/service-kit';
 import sharp, { type Metadata } from 'sharp';
 
 /** Formats the services accept. */
@@ -62,5 +63,15 @@ export async function decodeImage(bytes: Uint8Array, options: DecodeOptions = {}
     return { data: new Uint8Array(data.buffer, data.byteOffset, data.byteLength), width: info.width, height: info.height, format: metadata.format };
   } catch (error) {
     throw new ImageDecodeError(`the ${metadata.format} image is corrupt or truncated and cannot be decoded`, { cause: error });
+  }
+}
+
+/** Decodes the image of a request; a refused image is INVALID_ARGUMENT on `field` with the reason. */
+export async function decodeRequestImage(bytes: Uint8Array, field = 'image.content'): Promise<RgbImage> {
+  try {
+    return await decodeImage(bytes);
+  } catch (error) {
+    if (error instanceof ImageDecodeError) throw FaceprintError.invalidArgument([{ field, description: error.message }]);
+    throw error;
   }
 }

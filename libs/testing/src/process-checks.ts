@@ -11,7 +11,7 @@ import { createClient, EXIT_CONFIG, FaceprintError } from '@faceprint/service-ki
 import { status } from '@grpc/grpc-js';
 import { checkHealth, ServingStatus } from './health.js';
 import { listServices } from './reflection.js';
-import { waitUntilServing } from '@faceprint/mesh';
+import { waitForServiceProcess } from '@faceprint/mesh';
 import { runServiceToExit, spawnService, type ServiceProcess } from './services.js';
 
 /** Calls one rpc with an empty request and returns the status code it answered with. */
@@ -47,7 +47,7 @@ export function describeServiceProcess(name: ServiceName, options: ProcessCheckO
     let service: ServiceProcess;
     before(async () => {
       service = await spawnService(name, { ...options.env });
-      await waitUntilServing(service.address, Date.now() + 60_000);
+      await waitForServiceProcess(service, Date.now() + 60_000);
     });
     after(async () => {
       await service?.stop();

@@ -6,7 +6,7 @@
 import { AlignerService, type AlignRequest } from '@faceprint/contracts/aligner';
 import type { AlignmentTemplate, Landmarks5 } from '@faceprint/contracts/common';
 import { PixelFormat } from '@faceprint/contracts/common';
-import { decodeImage, ImageDecodeError } from '@faceprint/imaging';
+import { decodeRequestImage } from '@faceprint/imaging';
 import { ModelRegistry, RegistryError } from '@faceprint/model-registry';
 import { FaceprintError, implement, RequestValidator, stageDuration, stageTiming, validateImage, type ServiceSetup } from '@faceprint/service-kit';
 import { status } from '@grpc/grpc-js';
@@ -87,10 +87,7 @@ export function alignerService(config: AlignerConfig): ServiceSetup {
         throw FaceprintError.failedPrecondition('LANDMARK_MODEL', config.landmarkModel || '(none)', 'landmark refinement is not available on this aligner');
       }
       const decodeStarted = performance.now();
-      const image = await decodeImage(request.image!.content).catch((error: unknown) => {
-        if (error instanceof ImageDecodeError) throw FaceprintError.invalidArgument([{ field: 'image.content', description: error.message }]);
-        throw error;
-      });
+      const image = await decodeRequestImage(request.image!.content);
       const timings = [stageTiming('decode', 'aligner', decodeStarted)];
       const target = template.points.map((p) => [p.x, p.y] as const);
       const faces = [];

@@ -5,7 +5,7 @@
 import { create } from '@bufbuild/protobuf';
 import { ModelRefSchema, type ModelRef } from '@faceprint/contracts/common';
 import { DetectorService } from '@faceprint/contracts/detector';
-import { decodeImage, ImageDecodeError } from '@faceprint/imaging';
+import { decodeRequestImage } from '@faceprint/imaging';
 import { ModelRegistry } from '@faceprint/model-registry';
 import { FaceprintError, implement, stageTiming, validateDetectRequest, type ServiceSetup } from '@faceprint/service-kit';
 import * as ort from 'onnxruntime-node';
@@ -34,10 +34,7 @@ export function detectorService(config: DetectorConfig): ServiceSetup {
       validateDetectRequest(request);
       if (!loaded) throw FaceprintError.unavailable('the detector model is still loading');
       const decodeStarted = performance.now();
-      const image = await decodeImage(request.image!.content).catch((error: unknown) => {
-        if (error instanceof ImageDecodeError) throw FaceprintError.invalidArgument([{ field: 'image.content', description: error.message }]);
-        throw error;
-      });
+      const image = await decodeRequestImage(request.image!.content);
       const decoded = stageTiming('decode', 'detector', decodeStarted);
       const detectStarted = performance.now();
       const detections = await detectFaces(loaded.session, ort.Tensor, image, {

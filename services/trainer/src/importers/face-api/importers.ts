@@ -7,7 +7,7 @@ import { readFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { ModelTask } from '@faceprint/contracts/trainer';
-import type { Importer } from '../importer.js';
+import type { BuiltModel, Importer } from '../importer.js';
 import { buildFaceLandmark68Net, FACE_LANDMARK_68_INPUT_SIZE } from './face-landmark-68-net.js';
 import { buildFaceRecognitionNet, FACE_RECOGNITION_INPUT_SIZE, FACE_RECOGNITION_MEAN_RGB } from './face-recognition-net.js';
 import { readWeights } from './weights.js';
@@ -52,59 +52,72 @@ const normalisedRgbInput = (size: number) => ({
   std: [255, 255, 255],
 });
 
+/** What differs between the face-api.js nets; the rest of an import is the same for all. */
+interface FaceApiNetSpec {
+  readonly name: string;
+  readonly summary: string;
+  /** The weight manifest inside the package. */
+  readonly weightsPath: string;
+  readonly inputSize: number;
+  readonly convert: (weights: Awaited<ReturnType<typeof readWeights>>, producerVersion: string) => Uint8Array;
+  /** Task, description, outputs, alignment, lineage and other manifest fields of this net. */
+  readonly manifest: Omit<Exclude<BuiltModel['manifest'], { $typeName: string }>, 'source' | 'license' | 'inputs'>;
+}
+
+/** An importer that converts one face-api.js net from the installed npm package. */
+function faceApiImporter(spec: FaceApiNetSpec): Importer {
+  return {
+    name: spec.name,
+    summary: spec.summary,
+    async build() {
+      const { directory, version } = await locateFaceApiPackage();
+      const size = spec.inputSize;
+      return {
+        name: spec.name,
+        model: spec.convert(await readWeights(join(directory, spec.weightsPath)), PRODUCER_VERSION),
+        probeShape: [2, 3, size, size],
+        manifest: {
+          ...spec.manifest,
+          source: { kind: 'npm', locator: `${FACE_API_PACKAGE}@${version}`, path: spec.weightsPath },
+          license: 'MIT',
+          inputs: [normalisedRgbInput(size)],
+        },
+      };
+    },
+  };
+}
+
 /** Imports FaceRecognitionNet (128-D embeddings). */
-export const faceRecognitionNetImporter: Importer = {
+export const faceRecognitionNetImporter = faceApiImporter({
   name: 'face-recognition-net',
   summary: 'FaceRecognitionNet 128-D embedder (dlib ResNet), from @vladmandic/face-api, converted to ONNX',
-  async build() {
-    const { directory, version } = await locateFaceApiPackage();
-    const weightsPath = 'model/face_recognition_model-weights_manifest.json';
-    const model = buildFaceRecognitionNet(await readWeights(join(directory, weightsPath)), PRODUCER_VERSION);
-    const size = FACE_RECOGNITION_INPUT_SIZE;
-    return {
-      model,
-      probeShape: [2, 3, size, size],
-      name: 'face-recognition-net',
-      manifest: {
-        task: ModelTask.EMBEDDER,
-        source: { kind: 'npm', locator: `${FACE_API_PACKAGE}@${version}`, path: weightsPath },
-        license: 'MIT',
-        description:
-          "FaceRecognitionNet: dlib's ResNet face recognition model (weights released to the public domain; packaged by face-api.js, MIT). " +
-          'Published LFW accuracy 99.38% for the float dlib model; these weights are uint8-quantised. Output: 128-D, not normalised.',
-        inputs: [normalisedRgbInput(size)],
-        outputs: [{ name: 'embedding', shape: [-1n, 128n], dtype: 'float32' }],
-        alignment: { points: DLIB_150_TEMPLATE.map(([x, y]) => ({ x, y })), width: size, height: size },
-        embeddingDim: 128,
-        lineage: { steps: ['face-api.js weight manifest (uint8-quantised) -> float32', `${CONVERSION_STEP}; scale layers folded into convs`] },
-      },
-    };
+  weightsPath: 'model/face_recognition_model-weights_manifest.json',
+  inputSize: FACE_RECOGNITION_INPUT_SIZE,
+  convert: buildFaceRecognitionNet,
+  manifest: {
+    task: ModelTask.EMBEDDER,
+    description:
+      "FaceRecognitionNet: dlib's ResNet face recognition model (weights released to the public domain; packaged by face-api.js, MIT). " +
+      'Published LFW accuracy 99.38% for the float dlib model; these weights are uint8-quantised. Output: 128-D, not normalised.',
+    outputs: [{ name: 'embedding', shape: [-1n, 128n], dtype: 'float32' }],
+    alignment: { points: DLIB_150_TEMPLATE.map(([x, y]) => ({ x, y })), width: FACE_RECOGNITION_INPUT_SIZE, height: FACE_RECOGNITION_INPUT_SIZE },
+    embeddingDim: 128,
+    lineage: { steps: ['face-api.js weight manifest (uint8-quantised) -> float32', `${CONVERSION_STEP}; scale layers folded into convs`] },
   },
-};
+});
 
 /** Imports the 68-point landmark net (for the aligner's optional refinement). */
-export const faceLandmark68Importer: Importer = {
+export const faceLandmark68Importer = faceApiImporter({
   name: 'face-landmark-68',
   summary: '68-point face landmark net, from @vladmandic/face-api, converted to ONNX',
-  async build() {
-    const { directory, version } = await locateFaceApiPackage();
-    const weightsPath = 'model/face_landmark_68_model-weights_manifest.json';
-    const model = buildFaceLandmark68Net(await readWeights(join(directory, weightsPath)), PRODUCER_VERSION);
-    const size = FACE_LANDMARK_68_INPUT_SIZE;
-    return {
-      model,
-      probeShape: [2, 3, size, size],
-      name: 'face-landmark-68',
-      manifest: {
-        task: ModelTask.LANDMARKS,
-        source: { kind: 'npm', locator: `${FACE_API_PACKAGE}@${version}`, path: weightsPath },
-        license: 'MIT',
-        description:
-          'FaceLandmark68Net (face-api.js): the 68 iBUG landmarks of a face crop. Output: 136 values, x0, y0, x1, y1, ... as fractions of the 112x112 input.',
-        inputs: [normalisedRgbInput(size)],
-        outputs: [{ name: 'landmarks', shape: [-1n, 136n], dtype: 'float32' }],
-        lineage: { steps: ['face-api.js weight manifest (uint8-quantised) -> float32', CONVERSION_STEP] },
-      },
-    };
+  weightsPath: 'model/face_landmark_68_model-weights_manifest.json',
+  inputSize: FACE_LANDMARK_68_INPUT_SIZE,
+  convert: buildFaceLandmark68Net,
+  manifest: {
+    task: ModelTask.LANDMARKS,
+    description:
+      'FaceLandmark68Net (face-api.js): the 68 iBUG landmarks of a face crop. Output: 136 values, x0, y0, x1, y1, ... as fractions of the 112x112 input.',
+    outputs: [{ name: 'landmarks', shape: [-1n, 136n], dtype: 'float32' }],
+    lineage: { steps: ['face-api.js weight manifest (uint8-quantised) -> float32', CONVERSION_STEP] },
   },
-};
+});
