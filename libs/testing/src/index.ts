@@ -9,3 +9,4 @@ export * from './process-checks.js';
 export * from './otlp-receiver.js';
 export * from './shared-data.js';
 export * from './model-registry.js';
+export * from './postgres.js';

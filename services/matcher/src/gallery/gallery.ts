@@ -1,0 +1,81 @@
+/**
+ * The gallery as one running thing: the database (opened and migrated), its store, and this
+ * replica's vector index following the change log.
+ */
+import { setTimeout as sleep } from 'node:timers/promises';
+import type { Logger } from '@faceprint/telemetry';
+import { openDatabase, type Database, type DatabaseOptions } from '../database/database.js';
+import { migrate } from '../database/migrations.js';
+import { IndexSync } from '../search/index-sync.js';
+import { VectorIndex } from '../search/vector-index.js';
+import { GalleryStore } from './gallery-store.js';
+
+/** How long start-up keeps retrying an unreachable PostgreSQL before it gives up. */
+const CONNECT_RETRY_MS = 60_000;
+
+/** Options of {@link startGallery}. */
+export interface GalleryOptions extends DatabaseOptions {
+  /** Partitions below this size are searched exactly. */
+  readonly exactSearchLimit: number;
+  /** The change-log poll interval, in ms. */
+  readonly syncIntervalMs: number;
+  /** Called with each applied change's age (sync lag), in ms. */
+  readonly onSyncLag?: (lagMs: number) => void;
+}
+
+/** A started gallery. */
+export interface Gallery {
+  readonly db: Database;
+  readonly store: GalleryStore;
+  readonly index: VectorIndex;
+  readonly sync: IndexSync;
+  close(): Promise<void>;
+}
+
+/** Opens and migrates the database (retrying PostgreSQL for a minute), then loads the index. */
+export async function startGallery(options: GalleryOptions, log: Logger): Promise<Gallery> {
+  const db = await openMigrated(options, log);
+  try {
+    const store = new GalleryStore(db);
+    const index = new VectorIndex(options.exactSearchLimit);
+    const sync = new IndexSync(store, index, {
+      intervalMs: options.syncIntervalMs,
+      connectListener: () => db.connectListener(),
+      onApplied: options.onSyncLag,
+      log,
+    });
+    const loaded = await sync.start();
+    log.info({ templates: loaded.templates, ms: Math.round(loaded.ms) }, 'gallery index loaded');
+    return {
+      db,
+      store,
+      index,
+      sync,
+      close: async () => {
+        await sync.stop();
+        await db.close();
+      },
+    };
+  } catch (error) {
+    await db.close().catch(() => undefined);
+    throw error;
+  }
+}
+
+async function openMigrated(options: GalleryOptions, log: Logger): Promise<Database> {
+  const deadline = Date.now() + CONNECT_RETRY_MS;
+  for (;;) {
+    const db = await openDatabase(options, log);
+    try {
+      const applied = await migrate(db.pool, db.schema);
+      if (applied.length > 0) log.info({ applied, schema: db.schema }, 'gallery migrations applied');
+      return db;
+    } catch (error) {
+      await db.close().catch(() => undefined);
+      const unreachable = ['ECONNREFUSED', 'ENOTFOUND', 'ETIMEDOUT', 'EAI_AGAIN', '57P03'].includes((error as { code?: string }).code ?? '');
+      if (db.kind === 'embedded' || !unreachable || Date.now() > deadline) throw error;
+      log.warn({ err: error }, 'the gallery database is not reachable yet; retrying');
+      await sleep(2_000);
+    }
+  }
+}

@@ -1,0 +1,75 @@
+/** The matcher's own settings. */
+import { fileURLToPath } from 'node:url';
+import { resolve } from 'node:path';
+import { registryRootFromEnv } from '@faceprint/model-registry';
+import { compileEnv, decimal, int } from '@faceprint/service-kit';
+import { makeValidator, str } from 'envalid';
+
+/** Where the embedded gallery lives unless FACEPRINT_MATCHER_DATA_DIR says otherwise: `<repo>/data/gallery`. */
+export const DEFAULT_GALLERY_DIR = fileURLToPath(new URL('../../../data/gallery', import.meta.url));
+
+/** A Postgres schema name: lower-case letters, digits and `_`, starting with a letter. */
+const schemaName = makeValidator<string>((input) => {
+  if (!/^[a-z][a-z0-9_]{0,62}$/.test(input)) throw new Error(`must be a lower-case SQL identifier ([a-z][a-z0-9_]*), got "${input}"`);
+  return input;
+});
+
+/** A postgres:// connection URL, or empty for the embedded gallery. */
+const databaseUrl = makeValidator<string>((input) => {
+  if (input === '') return input;
+  let url: URL;
+  try {
+    url = new URL(input);
+  } catch {
+    throw new Error('must be a postgres:// or postgresql:// URL');
+  }
+  if (url.protocol !== 'postgres:' && url.protocol !== 'postgresql:') throw new Error(`must be a postgres:// or postgresql:// URL, got protocol "${url.protocol}"`);
+  return input;
+});
+
+/** The matcher's settings. */
+export interface MatcherConfig {
+  /**
+   * The PostgreSQL connection URL. `FACEPRINT_DATABASE_URL`; empty (the default) runs the
+   * embedded gallery (PGlite) in this process, stored under {@link dataDir}.
+   */
+  readonly databaseUrl: string;
+  /** The embedded gallery's directory. `FACEPRINT_MATCHER_DATA_DIR`, default `<repo>/data/gallery`. */
+  readonly dataDir: string;
+  /** The Postgres schema that holds the gallery tables. `FACEPRINT_DATABASE_SCHEMA`, default `faceprint`. */
+  readonly schema: string;
+  /** Connections in the pool. `FACEPRINT_DATABASE_POOL_SIZE`, default 10. */
+  readonly poolSize: number;
+  /** The model registry root (manifests give dimensions and calibrated thresholds). `FACEPRINT_MODEL_REGISTRY`. */
+  readonly registryRoot: string;
+  /** The target false-match rate of a new tenant. `FACEPRINT_MATCHER_DEFAULT_TARGET_FAR`, default 1e-4. */
+  readonly defaultTargetFar: number;
+  /** Below this many templates a partition is searched exactly; at and above it, through HNSW. `FACEPRINT_MATCHER_EXACT_SEARCH_LIMIT`, default 20000. */
+  readonly exactSearchLimit: number;
+  /** How often the index polls the change log when no notification arrives, in ms. `FACEPRINT_MATCHER_SYNC_INTERVAL_MS`, default 1000. */
+  readonly syncIntervalMs: number;
+}
+
+/** Compiles the matcher's settings from the environment. */
+export function loadMatcherConfig(env: NodeJS.ProcessEnv): MatcherConfig {
+  const compiled = compileEnv(env, {
+    FACEPRINT_DATABASE_URL: databaseUrl({ default: '' }),
+    FACEPRINT_MATCHER_DATA_DIR: str({ default: '' }),
+    FACEPRINT_DATABASE_SCHEMA: schemaName({ default: 'faceprint' }),
+    FACEPRINT_DATABASE_POOL_SIZE: int(1, 200)({ default: 10 }),
+    FACEPRINT_MATCHER_DEFAULT_TARGET_FAR: decimal(1e-9, 0.5)({ default: 1e-4 }),
+    FACEPRINT_MATCHER_EXACT_SEARCH_LIMIT: int(0, 100_000_000)({ default: 20_000 }),
+    FACEPRINT_MATCHER_SYNC_INTERVAL_MS: int(10, 600_000)({ default: 1000 }),
+  });
+  return Object.freeze({
+    databaseUrl: compiled.FACEPRINT_DATABASE_URL,
+    // A relative path is taken from where the user ran the command (npm -w changes directory).
+    dataDir: resolve(env.INIT_CWD ?? process.cwd(), compiled.FACEPRINT_MATCHER_DATA_DIR || DEFAULT_GALLERY_DIR),
+    schema: compiled.FACEPRINT_DATABASE_SCHEMA,
+    poolSize: compiled.FACEPRINT_DATABASE_POOL_SIZE,
+    registryRoot: registryRootFromEnv(env),
+    defaultTargetFar: compiled.FACEPRINT_MATCHER_DEFAULT_TARGET_FAR,
+    exactSearchLimit: compiled.FACEPRINT_MATCHER_EXACT_SEARCH_LIMIT,
+    syncIntervalMs: compiled.FACEPRINT_MATCHER_SYNC_INTERVAL_MS,
+  });
+}

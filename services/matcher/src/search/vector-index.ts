@@ -1,0 +1,278 @@
+/**
+ * The in-process vector index: one partition per tenant and model version, so a search can only
+ * ever see the probe's tenant and the probe's model. A partition searches exactly (usearch's
+ * brute-force kernel over a flat array) while it is small, and moves to an HNSW graph (usearch)
+ * once it reaches the exact-search limit. Keys are the templates' database keys; scores are cosine
+ * similarities. The index holds vectors only: what a key means is always confirmed in Postgres.
+ */
+import usearch from 'usearch';
+
+const { Index, MetricKind, exactSearch } = usearch;
+
+/** HNSW parameters: M = 16 links per node, wide construction and search beams for recall ≥ 0.99. */
+export const HNSW_PARAMETERS = { connectivity: 16, expansionAdd: 128, expansionSearch: 128 } as const;
+
+/** Search results: keys with their cosine similarity, best first. */
+export interface SearchHits {
+  readonly keys: readonly bigint[];
+  readonly scores: readonly number[];
+}
+
+/** One searchable set of vectors of one dimension. */
+export interface Partition {
+  readonly dim: number;
+  /** How many vectors it holds. */
+  readonly size: number;
+  /** `exact` or `hnsw`. */
+  readonly mode: 'exact' | 'hnsw';
+  /** Adds vectors (a key already present is left as it is). */
+  add(keys: readonly bigint[], vectors: Float32Array): void;
+  /** Removes keys; absent keys are ignored. */
+  remove(keys: readonly bigint[]): void;
+  /** The `k` nearest keys to `query`. */
+  search(query: Float32Array, k: number): SearchHits;
+}
+
+/** A flat array searched by brute force: exact, and cheap to change. */
+export class ExactPartition implements Partition {
+  readonly mode = 'exact';
+  readonly dim: number;
+  #vectors: Float32Array;
+  #keys: bigint[] = [];
+  readonly #slots = new Map<bigint, number>();
+
+  constructor(dim: number, capacity = 64) {
+    this.dim = dim;
+    this.#vectors = new Float32Array(dim * capacity);
+  }
+
+  get size(): number {
+    return this.#keys.length;
+  }
+
+  /** The vectors and keys, packed (for moving to HNSW). */
+  entries(): { keys: bigint[]; vectors: Float32Array } {
+    return { keys: [...this.#keys], vectors: this.#vectors.subarray(0, this.size * this.dim) };
+  }
+
+  add(keys: readonly bigint[], vectors: Float32Array): void {
+    keys.forEach((key, i) => {
+      if (this.#slots.has(key)) return;
+      if ((this.size + 1) * this.dim > this.#vectors.length) {
+        const grown = new Float32Array(this.#vectors.length * 2);
+        grown.set(this.#vectors);
+        this.#vectors = grown;
+      }
+      this.#vectors.set(vectors.subarray(i * this.dim, (i + 1) * this.dim), this.size * this.dim);
+      this.#slots.set(key, this.size);
+      this.#keys.push(key);
+    });
+  }
+
+  remove(keys: readonly bigint[]): void {
+    for (const key of keys) {
+      const slot = this.#slots.get(key);
+      if (slot === undefined) continue;
+      // Move the last vector into the freed slot.
+      const last = this.size - 1;
+      const lastKey = this.#keys[last]!;
+      this.#vectors.copyWithin(slot * this.dim, last * this.dim, (last + 1) * this.dim);
+      this.#keys[slot] = lastKey;
+      this.#slots.set(lastKey, slot);
+      this.#keys.pop();
+      this.#slots.delete(key);
+    }
+  }
+
+  search(query: Float32Array, k: number): SearchHits {
+    const count = Math.min(k, this.size);
+    if (count === 0) return { keys: [], scores: [] };
+    const found = exactSearch(this.#vectors.subarray(0, this.size * this.dim), query, this.dim, count, MetricKind.Cos, 0);
+    const keys: bigint[] = [];
+    const scores: number[] = [];
+    for (let i = 0; i < found.keys.length; i++) {
+      keys.push(this.#keys[Number(found.keys[i])]!);
+      scores.push(1 - found.distances[i]!);
+    }
+    return { keys, scores };
+  }
+}
+
+/** An HNSW graph: approximate, logarithmic search. */
+export class HnswPartition implements Partition {
+  readonly mode = 'hnsw';
+  readonly dim: number;
+  readonly #index: InstanceType<typeof Index>;
+
+  constructor(dim: number) {
+    this.dim = dim;
+    this.#index = new Index({
+      dimensions: dim,
+      metric: MetricKind.Cos,
+      quantization: usearch.ScalarKind.F32,
+      connectivity: HNSW_PARAMETERS.connectivity,
+      expansion_add: HNSW_PARAMETERS.expansionAdd,
+      expansion_search: HNSW_PARAMETERS.expansionSearch,
+      multi: false,
+    });
+  }
+
+  get size(): number {
+    return this.#index.size();
+  }
+
+  add(keys: readonly bigint[], vectors: Float32Array): void {
+    const present = keys.length > 0 ? this.#index.contains(BigUint64Array.from(keys)) : [];
+    const isPresent = Array.isArray(present) ? present : [present];
+    const fresh = keys.flatMap((_, i) => (isPresent[i] ? [] : [i]));
+    if (fresh.length === 0) return;
+    const freshVectors = new Float32Array(fresh.length * this.dim);
+    fresh.forEach((i, n) => freshVectors.set(vectors.subarray(i * this.dim, (i + 1) * this.dim), n * this.dim));
+    this.#index.add(BigUint64Array.from(fresh.map((i) => keys[i]!)), freshVectors, 0);
+  }
+
+  remove(keys: readonly bigint[]): void {
+    if (keys.length > 0) this.#index.remove(BigUint64Array.from(keys));
+  }
+
+  search(query: Float32Array, k: number): SearchHits {
+    const count = Math.min(k, this.size);
+    if (count === 0) return { keys: [], scores: [] };
+    const found = this.#index.search(query, count, 1);
+    const keys: bigint[] = [];
+    const scores: number[] = [];
+    for (let i = 0; i < found.keys.length; i++) {
+      keys.push(found.keys[i]!);
+      scores.push(1 - found.distances[i]!);
+    }
+    return { keys, scores };
+  }
+}
+
+/** Vectors copied into a new HNSW graph per turn of the event loop while it is built. */
+const BUILD_CHUNK = 2_000;
+
+/**
+ * A partition that starts exact and moves to HNSW once it holds `exactLimit` vectors. The graph
+ * is built in the background, a chunk per event-loop turn, while the exact partition keeps
+ * serving; changes made meanwhile are replayed onto the graph before it takes over.
+ */
+export class AdaptivePartition implements Partition {
+  readonly dim: number;
+  readonly #exactLimit: number;
+  #inner: Partition;
+  #building: { added: Map<bigint, Float32Array>; removed: Set<bigint> } | undefined;
+
+  constructor(dim: number, exactLimit: number) {
+    this.dim = dim;
+    this.#exactLimit = exactLimit;
+    this.#inner = new ExactPartition(dim);
+  }
+
+  get size(): number {
+    return this.#inner.size;
+  }
+
+  get mode(): 'exact' | 'hnsw' {
+    return this.#inner.mode;
+  }
+
+  /** Resolves once no HNSW build is running (for tests and benchmarks). */
+  async settled(): Promise<void> {
+    while (this.#building) await new Promise((resolve) => setImmediate(resolve));
+  }
+
+  add(keys: readonly bigint[], vectors: Float32Array): void {
+    this.#inner.add(keys, vectors);
+    if (this.#building) {
+      keys.forEach((key, i) => {
+        this.#building!.removed.delete(key);
+        this.#building!.added.set(key, vectors.slice(i * this.dim, (i + 1) * this.dim));
+      });
+    }
+    if (this.#inner instanceof ExactPartition && !this.#building && this.#inner.size >= this.#exactLimit) {
+      void this.#buildGraph(this.#inner);
+    }
+  }
+
+  remove(keys: readonly bigint[]): void {
+    this.#inner.remove(keys);
+    for (const key of keys) {
+      this.#building?.added.delete(key);
+      this.#building?.removed.add(key);
+    }
+  }
+
+  search(query: Float32Array, k: number): SearchHits {
+    return this.#inner.search(query, k);
+  }
+
+  async #buildGraph(exact: ExactPartition): Promise<void> {
+    const building = { added: new Map<bigint, Float32Array>(), removed: new Set<bigint>() };
+    this.#building = building;
+    const { keys, vectors } = exact.entries();
+    const snapshot = vectors.slice();
+    const graph = new HnswPartition(this.dim);
+    for (let start = 0; start < keys.length; start += BUILD_CHUNK) {
+      const end = Math.min(keys.length, start + BUILD_CHUNK);
+      graph.add(keys.slice(start, end), snapshot.subarray(start * this.dim, end * this.dim));
+      await new Promise((resolve) => setImmediate(resolve));
+    }
+    graph.remove([...building.removed]);
+    for (const [key, vector] of building.added) graph.add([key], vector);
+    this.#inner = graph;
+    this.#building = undefined;
+  }
+}
+
+/** Names the partition of a tenant's templates of one model version. */
+export interface PartitionKey {
+  readonly tenantId: string;
+  readonly modelName: string;
+  readonly modelVersion: number;
+}
+
+const partitionName = (key: PartitionKey) => JSON.stringify([key.tenantId, key.modelName, key.modelVersion]);
+
+/** Every partition of this matcher. */
+export class VectorIndex {
+  readonly #exactLimit: number;
+  readonly #partitions = new Map<string, Partition>();
+
+  constructor(exactLimit: number) {
+    this.#exactLimit = exactLimit;
+  }
+
+  /** The partition of `key`, if it holds anything. */
+  partition(key: PartitionKey): Partition | undefined {
+    const partition = this.#partitions.get(partitionName(key));
+    return partition && partition.size > 0 ? partition : undefined;
+  }
+
+  /** Adds vectors to the partition of `key` (one model version has one dimension). */
+  add(key: PartitionKey, dim: number, keys: readonly bigint[], vectors: Float32Array): void {
+    const name = partitionName(key);
+    let partition = this.#partitions.get(name);
+    if (!partition) {
+      partition = new AdaptivePartition(dim, this.#exactLimit);
+      this.#partitions.set(name, partition);
+    }
+    partition.add(keys, vectors);
+  }
+
+  /** Removes keys from the partition of `key`. */
+  remove(key: PartitionKey, keys: readonly bigint[]): void {
+    const name = partitionName(key);
+    const partition = this.#partitions.get(name);
+    if (!partition) return;
+    partition.remove(keys);
+    if (partition.size === 0) this.#partitions.delete(name);
+  }
+
+  /** How many vectors all partitions hold. */
+  get size(): number {
+    let total = 0;
+    for (const partition of this.#partitions.values()) total += partition.size;
+    return total;
+  }
+}
