@@ -21,6 +21,7 @@ import {
 import type { ModelManifest } from '@faceprint/contracts/trainer';
 import { FaceprintError, implement, RequestValidator, stageTiming, type ServiceSetup, type SetupContext } from '@faceprint/service-kit';
 import { faceprintMeter } from '@faceprint/telemetry';
+import { withDatabaseErrors } from './database/database-errors.js';
 import { startGallery, type Gallery } from './gallery/gallery.js';
 import type { ModelInventory } from './gallery/gallery-store.js';
 import { subjectMessage, templateMessage } from './gallery/messages.js';
@@ -94,7 +95,9 @@ export function matcherService(config: MatcherConfig, { log }: Pick<SetupContext
   const decision = (score: number, threshold: Threshold, model: ModelRef): MatchDecision =>
     create(MatchDecisionSchema, { score, isMatch: score >= threshold.threshold, threshold: threshold.threshold, targetFar: threshold.targetFar, model });
 
-  const matcher = implement(MatcherService, {
+  const matcher = implement(
+    MatcherService,
+    withDatabaseErrors({
     async enrollTemplates(request) {
       const v = new RequestValidator();
       const tenantId = checkContext(v, request.context);
@@ -273,7 +276,8 @@ export function matcherService(config: MatcherConfig, { log }: Pick<SetupContext
         .map(([subjectId, { score, templateId }]) => ({ subjectId, decision: decision(score, threshold, ref), bestTemplateId: templateId }));
       return { candidates, searchedTemplates: BigInt(partition.size), timings: [stageTiming('identify', 'matcher', started)] };
     },
-  });
+    }),
+  );
 
   return {
     // Compliance rpcs (erasure, export, audit) come with the compliance issue.

@@ -46,7 +46,7 @@ export interface Database {
 /** Opens the gallery database named by `options`. */
 export async function openDatabase(options: DatabaseOptions, log: Logger): Promise<Database> {
   if (options.databaseUrl) {
-    const connection: pg.ClientConfig = { connectionString: options.databaseUrl, options: `-c search_path=${options.schema}` };
+    const connection: pg.ClientConfig = { connectionString: options.databaseUrl, options: `-c search_path=${options.schema}`, application_name: 'faceprint-matcher' };
     const pool = createPool({ ...connection, max: options.poolSize }, log);
     return {
       kind: 'postgres',

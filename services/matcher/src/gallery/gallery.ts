@@ -4,6 +4,7 @@
  */
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Logger } from '@faceprint/telemetry';
+import { isDatabaseUnreachable } from '../database/database-errors.js';
 import { openDatabase, type Database, type DatabaseOptions } from '../database/database.js';
 import { migrate } from '../database/migrations.js';
 import { IndexSync } from '../search/index-sync.js';
@@ -72,8 +73,7 @@ async function openMigrated(options: GalleryOptions, log: Logger): Promise<Datab
       return db;
     } catch (error) {
       await db.close().catch(() => undefined);
-      const unreachable = ['ECONNREFUSED', 'ENOTFOUND', 'ETIMEDOUT', 'EAI_AGAIN', '57P03'].includes((error as { code?: string }).code ?? '');
-      if (db.kind === 'embedded' || !unreachable || Date.now() > deadline) throw error;
+      if (db.kind === 'embedded' || !isDatabaseUnreachable(error) || Date.now() > deadline) throw error;
       log.warn({ err: error }, 'the gallery database is not reachable yet; retrying');
       await sleep(2_000);
     }
