@@ -1,16 +1,18 @@
 /**
- * `faceprint`: the command line. Today: `eval verify` and `eval detect`. The gateway commands
+ * `faceprint`: the command line. Today: `eval verify`, `eval detect` and `eval calibrate`. The gateway commands
  * (up, enroll, verify, compare, identify, detect, erase, export, receipt) arrive with the gateway.
  */
+import { CALIBRATE_USAGE, evalCalibrate } from './eval/calibrate.js';
 import { DETECT_USAGE, evalDetect } from './eval/detect.js';
 import { evalVerify, VERIFY_USAGE } from './eval/verify.js';
 
-const USAGE = `usage:\n  ${VERIFY_USAGE.split('\n').join('\n  ')}\n\n  ${DETECT_USAGE.split('\n').join('\n  ')}\n`;
+const USAGE = `usage:\n${[VERIFY_USAGE, DETECT_USAGE, CALIBRATE_USAGE].map((usage) => `  ${usage.split('\n').join('\n  ')}`).join('\n\n')}\n`;
 
 async function main(argv: string[]): Promise<number> {
   const [group, command, ...rest] = argv;
   if (group === 'eval' && command === 'verify') return evalVerify(rest);
   if (group === 'eval' && command === 'detect') return evalDetect(rest);
+  if (group === 'eval' && command === 'calibrate') return evalCalibrate(rest);
   process.stderr.write(USAGE);
   return argv.length === 0 || group === '--help' ? 0 : 2;
 }

@@ -30,6 +30,8 @@ export interface ServiceProcess {
   readonly address: string;
   /** The bound gRPC port. */
   readonly port: number;
+  /** The operating-system process id. */
+  readonly pid: number;
   /** The JSON log lines so far. */
   readonly logs: LogLine[];
   /** Everything the process wrote, raw (for checks that nothing sensitive was written). */
@@ -146,6 +148,7 @@ export async function startServiceProcess(name: ServiceName, options: ServicePro
   return {
     name,
     port,
+    pid: child.pid!,
     address: `127.0.0.1:${port}`,
     logs,
     output: () => raw,

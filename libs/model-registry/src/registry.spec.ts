@@ -46,6 +46,19 @@ describe('ModelRegistry', () => {
     assert.deepEqual(await readdir(join(registry.root, 'toy-embedder')), ['1', '2'], 'no staging directories left behind');
   });
 
+  it('records a calibration in a manifest, replacing earlier thresholds and keeping the model verified', async () => {
+    const registry = await emptyRegistry();
+    await registry.publish({ ...draft([7, 7]), manifest: { ...draft([]).manifest, metrics: { lfw_accuracy: 0.98 } } });
+    await registry.recordCalibration('toy-embedder', 1, { thresholds: [{ far: 1e-3, threshold: 0.9, dataset: 'old' }] });
+    const updated = await registry.recordCalibration('toy-embedder', 1, { thresholds: [{ far: 1e-4, threshold: 0.95, dataset: 'new', tar: 0.8 }], metrics: { impostor_pairs: 1000 } });
+    assert.deepEqual(updated.thresholds.map((t) => [t.far, t.dataset]), [[1e-4, 'new']]);
+    const read = await registry.readManifest('toy-embedder', 1);
+    assert.deepEqual(read.metrics, { lfw_accuracy: 0.98, impostor_pairs: 1000 });
+    assert.equal(read.thresholds[0]?.threshold, 0.95);
+    await registry.loadModel('toy-embedder', 1); // the model file and its sha256 are untouched
+    assert.deepEqual(await readdir(join(registry.root, 'toy-embedder', '1')), ['manifest.json', MODEL_FILE].sort(), 'no staging files left behind');
+  });
+
   it('lists models with their current version and loads the current one', async () => {
     const registry = await emptyRegistry();
     await registry.publish(draft([1]));

@@ -16,7 +16,7 @@ import { join } from 'node:path';
 import { create, fromJsonString, toJsonString, type MessageInitShape } from '@bufbuild/protobuf';
 import { timestampNow } from '@bufbuild/protobuf/wkt';
 import { ModelRefSchema } from '@faceprint/contracts/common';
-import { ModelManifestSchema, ModelTask, type ModelManifest } from '@faceprint/contracts/trainer';
+import { CalibratedThresholdSchema, ModelManifestSchema, ModelTask, type ModelManifest } from '@faceprint/contracts/trainer';
 
 /** The model file name inside a version directory. */
 export const MODEL_FILE = 'model.onnx';
@@ -268,6 +268,29 @@ export class ModelRegistry {
       throw error;
     }
     return { previous, current: version };
+  }
+
+  /**
+   * Records an evaluation's calibrated thresholds (replacing earlier ones) and metrics (merged) in
+   * a version's manifest, atomically (a new file renamed over the old). Calibration is the one
+   * part of a manifest that changes after publishing: the model file and everything describing
+   * it stay as they were.
+   */
+  async recordCalibration(name: string, version: number, calibration: { thresholds: MessageInitShape<typeof ModelManifestSchema>['thresholds']; metrics?: Record<string, number> }): Promise<ModelManifest> {
+    const manifest = await this.readManifest(name, version);
+    const updated = create(ModelManifestSchema, manifest);
+    updated.thresholds = (calibration.thresholds ?? []).map((t) => create(CalibratedThresholdSchema, t));
+    updated.metrics = { ...manifest.metrics, ...calibration.metrics };
+    const directory = this.versionDirectory(name, version);
+    const staging = join(directory, `.${MANIFEST_FILE}-${randomBytes(6).toString('hex')}`);
+    try {
+      await writeDurably(staging, `${toJsonString(ModelManifestSchema, updated, { prettySpaces: 2 })}\n`);
+      await rename(staging, join(directory, MANIFEST_FILE));
+    } catch (error) {
+      await rm(staging, { force: true });
+      throw error;
+    }
+    return updated;
   }
 
   /**

@@ -85,7 +85,10 @@ describe('matcher process durability', () => {
     const schema = scratchSchemaName();
     try {
       const env = { FACEPRINT_DATABASE_URL: TEST_DATABASE_URL, FACEPRINT_DATABASE_SCHEMA: schema, FACEPRINT_MODEL_REGISTRY: models.root };
-      const { process, face } = await startAndEnroll(env, models, 'postgres-subject');
+      const { process, face } = await startAndEnroll({ ...env, FACEPRINT_LOG_LEVEL: 'debug' }, models, 'postgres-subject');
+      // Biometric data never leaves its place: not even debug logs hold the vector.
+      const bytes = Buffer.from(face.buffer, face.byteOffset, face.byteLength);
+      for (const encoded of [bytes.toString('hex'), bytes.toString('base64')]) assert.ok(!process.output().includes(encoded.slice(0, 32)), 'the vector appears in the output');
       process.kill('SIGKILL');
       await process.exited;
       await expectIdentified(env, models, face, 'postgres-subject');

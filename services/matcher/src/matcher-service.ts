@@ -6,6 +6,7 @@
  */
 import { createHash } from 'node:crypto';
 import { create, fromBinary, toBinary } from '@bufbuild/protobuf';
+import { timestampDate } from '@bufbuild/protobuf/wkt';
 import { decodeEmbedding, PAGE_SIZE_DEFAULT, PAGE_SIZE_MAX } from '@faceprint/contracts';
 import type { Embedding, ModelRef } from '@faceprint/contracts/common';
 import { ModelRefSchema } from '@faceprint/contracts/common';
@@ -43,6 +44,8 @@ import {
 /** Identify returns at most this many candidates. */
 const MAX_TOP_K = 100;
 const DEFAULT_TOP_K = 5;
+/** How long a tenant's default target false-match rate is cached, in ms. */
+const TENANT_CACHE_MS = 5_000;
 
 function dot(a: Float32Array, b: Float32Array): number {
   let sum = 0;
@@ -87,8 +90,18 @@ export function matcherService(config: MatcherConfig, { log }: Pick<SetupContext
     return manifest;
   };
 
+  // Tenants' default rates, cached briefly: they change rarely, and searches are hot.
+  const tenantFars = new Map<string, { far: number; expires: number }>();
   const thresholdFor = async (g: Gallery, tenantId: string, manifest: ModelManifest, requested: number | undefined): Promise<Threshold> => {
-    const targetFar = requested ?? (await g.store.tenantDefaultFar(tenantId)) ?? config.defaultTargetFar;
+    let targetFar = requested;
+    if (targetFar === undefined) {
+      let cached = tenantFars.get(tenantId);
+      if (!cached || cached.expires < Date.now()) {
+        cached = { far: (await g.store.tenantDefaultFar(tenantId)) ?? config.defaultTargetFar, expires: Date.now() + TENANT_CACHE_MS };
+        tenantFars.set(tenantId, cached);
+      }
+      targetFar = cached.far;
+    }
     return catalog.threshold(manifest, targetFar);
   };
 
@@ -136,7 +149,7 @@ export function matcherService(config: MatcherConfig, { log }: Pick<SetupContext
           consent: {
             legalBasis: consent.legalBasis,
             purpose: consent.purpose,
-            givenAt: new Date(Number(consent.givenAt!.seconds) * 1000 + Math.floor(consent.givenAt!.nanos / 1e6)),
+            givenAt: timestampDate(consent.givenAt!),
             collectionPoint: consent.collectionPoint,
             retentionDays: consent.retentionDays,
             evidenceRef: consent.evidenceRef,

@@ -77,3 +77,23 @@ export async function readFddb(files: readonly string[], root: string): Promise<
   }
   return images;
 }
+
+/** One labelled image. */
+export interface LabelledImage {
+  readonly identity: string;
+  readonly path: string;
+}
+
+/**
+ * Parses `identity<TAB>path[<TAB>...]` lines (a header line starting with `identity` is skipped);
+ * relative paths are under `root`.
+ */
+export async function readIdentities(file: string, root = dirname(file)): Promise<LabelledImage[]> {
+  const lines = (await readFile(file, 'utf8')).split('\n').filter((l) => l.trim());
+  const rows = lines[0]?.split('\t')[0]?.trim() === 'identity' ? lines.slice(1) : lines;
+  return rows.map((line, i) => {
+    const [identity, path] = line.split('\t').map((f) => f.trim());
+    if (!identity || !path) throw new Error(`${file}: line ${i + 1}: expected identity<TAB>path`);
+    return { identity, path: isAbsolute(path) ? path : join(root, path) };
+  });
+}

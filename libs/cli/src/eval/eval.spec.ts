@@ -4,19 +4,20 @@
  */
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { cp, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { after, before, describe, it } from 'node:test';
 import { REPO_ROOT } from '@faceprint/mesh';
+import { ModelRegistry } from '@faceprint/model-registry';
 import { IDENTITIES_DIR, MODEL_MIRROR, SHARED_DIR, skipUnlessPresent, testModelRegistry } from '@faceprint/testing';
 
 const run = promisify(execFile);
 const FDDB = join(SHARED_DIR, 'datasets/fddb');
 
-async function faceprint(args: string[]): Promise<Record<string, unknown>> {
-  const env = { ...process.env, FACEPRINT_MODEL_REGISTRY: await testModelRegistry(), FACEPRINT_MODEL_MIRROR: MODEL_MIRROR };
+async function faceprint(args: string[], registry?: string): Promise<Record<string, unknown>> {
+  const env = { ...process.env, FACEPRINT_MODEL_REGISTRY: registry ?? (await testModelRegistry()), FACEPRINT_MODEL_MIRROR: MODEL_MIRROR };
   const { stdout } = await run(join(REPO_ROOT, 'node_modules/.bin/faceprint'), args, { cwd: REPO_ROOT, env, maxBuffer: 1 << 24 });
   return JSON.parse(stdout.trim().split('\n').at(-1)!) as Record<string, unknown>;
 }
@@ -47,6 +48,28 @@ describe('faceprint eval', () => {
     assert.deepEqual(Object.keys(report.tar_at_far as object).sort(), ['1e-2', '1e-3']);
     assert.equal(typeof report.accuracy_std, 'number');
     assert.deepEqual([...(await readFile(plot)).subarray(1, 4)], [...Buffer.from('PNG')]);
+  });
+
+  it('calibrate: thresholds from every genuine and impostor pair, recorded in the embedder manifest', { skip: skipUnlessPresent(IDENTITIES_DIR) }, async () => {
+    const lines = ['identity\tpath'];
+    for (const person of (await readdir(IDENTITIES_DIR)).sort()) {
+      for (const file of (await readdir(join(IDENTITIES_DIR, person))).sort()) lines.push(`${person}\t${person}/${file}`);
+    }
+    const tsv = join(dir, 'identities.tsv');
+    await writeFile(tsv, `${lines.join('\n')}\n`);
+    const registry = join(dir, 'registry'); // a copy: recording changes a manifest
+    await cp(await testModelRegistry(), registry, { recursive: true });
+    const report = await faceprint(['eval', 'calibrate', '--identities', tsv, '--root', IDENTITIES_DIR, '--face', 'central', '--dataset', 'test-identities', '--record', '--json'], registry);
+    assert.equal(report.images, 40);
+    assert.equal(report.genuine_pairs, 8 * 10);
+    assert.equal(report.impostor_pairs, (40 * 39) / 2 - 80);
+    const thresholds = report.thresholds as { far: number; threshold: number; tar: number; false_accepts: number }[];
+    assert.deepEqual(thresholds.map((t) => t.far), [1e-3, 1e-4, 1e-5]);
+    // 700 impostor pairs allow no false accept at these rates: every threshold is above them all.
+    assert.ok(thresholds.every((t) => t.false_accepts === 0 && t.tar > 0.5), JSON.stringify(thresholds));
+    const manifest = await new ModelRegistry(registry).readManifest('face-recognition-net', 1);
+    assert.deepEqual(manifest.thresholds.map((t) => [t.far, t.dataset]), [[1e-3, 'test-identities'], [1e-4, 'test-identities'], [1e-5, 'test-identities']]);
+    assert.equal(manifest.metrics.calibration_impostor_pairs, 700);
   });
 
   it('detect: matches FDDB ellipses and counts images missing on disk', { skip: skipUnlessPresent(FDDB) }, async () => {

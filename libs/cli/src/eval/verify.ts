@@ -3,11 +3,10 @@
  * scored by cosine similarity, reported with the LFW protocol (10-fold accuracy with the
  * threshold chosen on the other nine folds, AUC, TAR at FAR over all pairs).
  */
-import { readFile } from 'node:fs/promises';
 import { parseArgs } from 'node:util';
-import { cosine, FacePipeline, type FaceChoice } from '@faceprint/face-pipeline';
-import { acquireServices, forEachConcurrently } from '@faceprint/mesh';
+import { cosine } from '@faceprint/face-pipeline';
 import { readLfwPairs, readTsvPairs, type Pair } from './datasets.js';
+import { embedImages } from './embed-images.js';
 import { areaUnderCurve, foldAccuracy, rocCurve, tarAtFar, type ScoredPair } from './metrics.js';
 import { writePlot } from './plot.js';
 
@@ -64,23 +63,14 @@ export async function evalVerify(argv: string[]): Promise<number> {
   const images = [...new Set([...pairs, ...calibrationPairs].flatMap((p) => [p.a, p.b]))];
 
   const started = performance.now();
-  const services = await acquireServices(['detector', 'aligner', 'embedder'], values.target, { FACEPRINT_DETECTOR_INPUT_SIZE: values['detector-input-size'] });
-  const pipeline = new FacePipeline(services.addresses as { detector: string; aligner: string; embedder: string });
-  const embeddings = new Map<string, Float32Array | undefined>();
-  let models: Record<string, string> = {};
-  try {
-    await forEachConcurrently(images, Number(values.concurrency), async (path, i) => {
-      const result = await pipeline.embedImage(await readFile(path), { choice: values.face as FaceChoice, refineLandmarks: values.refine, flipAverage: values.flip });
-      embeddings.set(path, result.found ? result.embedding : undefined);
-      if (result.found && !models.embedder) {
-        models = { detector: `${result.models.detector?.name} v${result.models.detector?.version}`, embedder: `${result.models.embedder?.name} v${result.models.embedder?.version}` };
-      }
-      if ((i + 1) % 500 === 0) process.stderr.write(`  ${i + 1}/${images.length} images\n`);
-    });
-  } finally {
-    pipeline.close();
-    await services.stop();
-  }
+  const { embeddings, models, startedServices } = await embedImages(images, {
+    face: values.face,
+    refine: values.refine,
+    flip: values.flip,
+    target: values.target,
+    detectorInputSize: values['detector-input-size'],
+    concurrency: Number(values.concurrency),
+  });
 
   // A pair with an undetected face is a failed comparison: it is never accepted.
   const score = (pair: Pair): ScoredPair => {
@@ -121,7 +111,7 @@ export async function evalVerify(argv: string[]): Promise<number> {
     face_choice: values.face,
     refine_landmarks: values.refine,
     flip_average: values.flip,
-    detector_input_size: services.started ? Number(values['detector-input-size']) : 'as deployed',
+    detector_input_size: startedServices ? Number(values['detector-input-size']) : 'as deployed',
     models,
     seconds: (performance.now() - started) / 1000,
   };

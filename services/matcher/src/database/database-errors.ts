@@ -1,6 +1,8 @@
 /**
- * A gallery database that cannot be reached (restarting, failing over, a dropped connection) is
- * UNAVAILABLE to the caller, who may retry, rather than an INTERNAL error.
+ * Database failures as the caller and the logs see them. A database that cannot be reached
+ * (restarting, failing over, a dropped connection) is UNAVAILABLE, which the caller may retry.
+ * Any other database error is INTERNAL, and what is kept for the logs is its SQLSTATE and message
+ * only: PostgreSQL's `detail` can quote a failing row, and a template row holds an embedding.
  */
 import { FaceprintError } from '@faceprint/service-kit';
 import { status } from '@grpc/grpc-js';
@@ -23,10 +25,23 @@ export function withDatabaseErrors<H extends object>(handlers: H): H {
         try {
           return await (handler as (...a: unknown[]) => Promise<unknown>)(...args);
         } catch (error) {
-          if (isDatabaseUnreachable(error)) throw new FaceprintError(status.UNAVAILABLE, 'the gallery database is unavailable; retry shortly', { cause: error });
+          if (isDatabaseUnreachable(error)) throw new FaceprintError(status.UNAVAILABLE, 'the gallery database is unavailable; retry shortly', { cause: withoutRowData(error) });
+          if (isDatabaseError(error)) throw new FaceprintError(status.INTERNAL, 'internal error', { cause: withoutRowData(error) });
           throw error;
         }
       },
     ]),
   ) as H;
+}
+
+/** True for an error PostgreSQL reported (it carries a SQLSTATE and a severity). */
+function isDatabaseError(error: unknown): boolean {
+  const { code, severity } = (error ?? {}) as { code?: unknown; severity?: unknown };
+  return typeof code === 'string' && /^[0-9A-Z]{5}$/.test(code) && typeof severity === 'string';
+}
+
+/** The error's SQLSTATE and message, without the fields that may quote row values. */
+function withoutRowData(error: unknown): Error {
+  const { code, message } = (error ?? {}) as { code?: unknown; message?: unknown };
+  return new Error(`${typeof code === 'string' ? `${code}: ` : ''}${typeof message === 'string' ? message : 'database error'}`);
 }

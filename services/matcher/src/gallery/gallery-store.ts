@@ -91,6 +91,21 @@ export interface IndexedTemplate {
   readonly vector: Uint8Array;
 }
 
+/** How many templates one partition (tenant and model version) holds. */
+export interface PartitionCount {
+  readonly tenantId: string;
+  readonly modelName: string;
+  readonly modelVersion: number;
+  readonly dim: number;
+  readonly count: number;
+}
+
+/** Receives a snapshot: the partitions' sizes, then the templates page by page. */
+export interface SnapshotReader {
+  onCounts(counts: readonly PartitionCount[]): void;
+  onPage(templates: readonly IndexedTemplate[]): void;
+}
+
 /** One entry of the change log. */
 export interface TemplateChange {
   readonly seq: bigint;
@@ -200,7 +215,7 @@ function indexedFromRow(row: IndexRow): IndexedTemplate {
     modelName: row.model_name,
     modelVersion: row.model_version,
     dim: row.dim,
-    vector: new Uint8Array(row.vector),
+    vector: row.vector,
   };
 }
 
@@ -330,8 +345,12 @@ export class GalleryStore {
    */
   async confirmTemplates(tenantId: string, model: { name: string; version: number }, templatePks: readonly bigint[]): Promise<Map<bigint, { templateId: string; subjectId: string }>> {
     const { rows } = await this.#db.pool.query<{ template_pk: string; template_id: string; subject_id: string }>(
-      `SELECT t.template_pk, t.template_id, s.subject_id FROM templates t JOIN subjects s ON s.subject_pk = t.subject_pk
-       WHERE t.tenant_id = $1 AND t.model_name = $2 AND t.model_version = $3 AND t.template_pk = ANY($4::bigint[])`,
+      // Driven by the keys (primary-key lookups), whatever the partition's size.
+      `SELECT t.template_pk, t.template_id, s.subject_id
+       FROM unnest($4::bigint[]) AS k(template_pk)
+       JOIN templates t ON t.template_pk = k.template_pk
+       JOIN subjects s ON s.subject_pk = t.subject_pk
+       WHERE t.tenant_id = $1 AND t.model_name = $2 AND t.model_version = $3`,
       [tenantId, model.name, model.version, templatePks.map(String)],
     );
     return new Map(rows.map((row) => [BigInt(row.template_pk), { templateId: row.template_id, subjectId: row.subject_id }]));
@@ -354,15 +373,20 @@ export class GalleryStore {
   }
 
   /**
-   * Reads every template from one consistent snapshot, `pageSize` at a time, and returns the
-   * change-log position the snapshot includes: changes after it are to be applied on top.
+   * Reads every template from one consistent snapshot: first how many each partition holds, then
+   * the templates, `pageSize` at a time. Returns the change-log position the snapshot includes:
+   * changes after it are to be applied on top.
    */
-  async readSnapshot(onPage: (templates: IndexedTemplate[]) => void, pageSize = 5_000): Promise<bigint> {
+  async readSnapshot(reader: SnapshotReader, pageSize = 2_000): Promise<bigint> {
     return inTransaction(
       this.#db.pool,
       async (client) => {
         const { rows } = await client.query<{ seq: string }>('SELECT coalesce(max(seq), 0) AS seq FROM template_changes');
         const position = BigInt(rows[0]!.seq);
+        const counts = await client.query<{ tenant_id: string; model_name: string; model_version: number; dim: number; count: number }>(
+          'SELECT tenant_id, model_name, model_version, max(dim) AS dim, count(*)::integer AS count FROM templates GROUP BY 1, 2, 3',
+        );
+        reader.onCounts(counts.rows.map((r) => ({ tenantId: r.tenant_id, modelName: r.model_name, modelVersion: r.model_version, dim: r.dim, count: r.count })));
         let after = '0';
         for (;;) {
           const page = await client.query<IndexRow>(
@@ -371,7 +395,7 @@ export class GalleryStore {
           );
           const last = page.rows[page.rows.length - 1];
           if (!last) return position;
-          onPage(page.rows.map(indexedFromRow));
+          reader.onPage(page.rows.map(indexedFromRow));
           after = last.template_pk;
         }
       },

@@ -46,7 +46,7 @@ export async function startGallery(options: GalleryOptions, log: Logger): Promis
       log,
     });
     const loaded = await sync.start();
-    log.info({ templates: loaded.templates, ms: Math.round(loaded.ms) }, 'gallery index loaded');
+    log.info({ templates: loaded.templates, ms: Math.round(loaded.ms), rssBytes: process.memoryUsage().rss }, 'gallery index loaded');
     return {
       db,
       store,

@@ -50,10 +50,17 @@ export class IndexSync {
   /** Loads the index from a snapshot and starts following the change log. */
   async start(): Promise<{ templates: number; ms: number }> {
     const started = performance.now();
+    // Each partition is sized from the snapshot's counts first, so that a large one is built as
+    // an HNSW graph page by page, never held as a flat copy as well.
     let templates = 0;
-    this.#position = await this.#store.readSnapshot((page) => {
-      this.#apply(page);
-      templates += page.length;
+    this.#position = await this.#store.readSnapshot({
+      onCounts: (counts) => {
+        for (const c of counts) this.#index.reserve({ tenantId: c.tenantId, modelName: c.modelName, modelVersion: c.modelVersion }, c.dim, c.count);
+      },
+      onPage: (page) => {
+        this.#apply(page);
+        templates += page.length;
+      },
     });
     await this.#listen();
     this.#schedulePoll();
@@ -106,10 +113,20 @@ export class IndexSync {
     }
   }
 
+  /** Adds templates to their partitions, one batch per partition (a graph adds a batch in parallel). */
   #apply(templates: readonly IndexedTemplate[]): void {
+    const batches = new Map<string, IndexedTemplate[]>();
     for (const template of templates) {
-      const partition = { tenantId: template.tenantId, modelName: template.modelName, modelVersion: template.modelVersion };
-      this.#index.add(partition, template.dim, [template.templatePk], decodeEmbedding(template.vector, template.dim));
+      const name = JSON.stringify([template.tenantId, template.modelName, template.modelVersion]);
+      let batch = batches.get(name);
+      if (!batch) batches.set(name, (batch = []));
+      batch.push(template);
+    }
+    for (const batch of batches.values()) {
+      const { tenantId, modelName, modelVersion, dim } = batch[0]!;
+      const vectors = new Float32Array(batch.length * dim);
+      batch.forEach((t, i) => vectors.set(decodeEmbedding(t.vector, dim), i * dim));
+      this.#index.add({ tenantId, modelName, modelVersion }, dim, batch.map((t) => t.templatePk), vectors);
     }
   }
 

@@ -163,10 +163,15 @@ export class AdaptivePartition implements Partition {
   #inner: Partition;
   #building: { added: Map<bigint, Float32Array>; removed: Set<bigint> } | undefined;
 
-  constructor(dim: number, exactLimit: number) {
+  constructor(dim: number, exactLimit: number, inner: Partition = new ExactPartition(dim)) {
     this.dim = dim;
     this.#exactLimit = exactLimit;
-    this.#inner = new ExactPartition(dim);
+    this.#inner = inner;
+  }
+
+  /** An empty partition expected to hold `expected` vectors: HNSW from the start when that reaches the limit. */
+  static reserve(dim: number, exactLimit: number, expected: number): AdaptivePartition {
+    return new AdaptivePartition(dim, exactLimit, expected >= exactLimit ? new HnswPartition(dim) : new ExactPartition(dim));
   }
 
   get size(): number {
@@ -211,18 +216,23 @@ export class AdaptivePartition implements Partition {
     const building = { added: new Map<bigint, Float32Array>(), removed: new Set<bigint>() };
     this.#building = building;
     const { keys, vectors } = exact.entries();
-    const snapshot = vectors.slice();
-    const graph = new HnswPartition(this.dim);
-    for (let start = 0; start < keys.length; start += BUILD_CHUNK) {
-      const end = Math.min(keys.length, start + BUILD_CHUNK);
-      graph.add(keys.slice(start, end), snapshot.subarray(start * this.dim, end * this.dim));
-      await new Promise((resolve) => setImmediate(resolve));
-    }
+    const graph = await buildGraph(this.dim, keys, vectors.slice());
     graph.remove([...building.removed]);
     for (const [key, vector] of building.added) graph.add([key], vector);
     this.#inner = graph;
     this.#building = undefined;
   }
+}
+
+/** An HNSW graph of `keys` and their packed `vectors`, built a chunk per event-loop turn. */
+async function buildGraph(dim: number, keys: readonly bigint[], vectors: Float32Array): Promise<HnswPartition> {
+  const graph = new HnswPartition(dim);
+  for (let start = 0; start < keys.length; start += BUILD_CHUNK) {
+    const end = Math.min(keys.length, start + BUILD_CHUNK);
+    graph.add(keys.slice(start, end), vectors.subarray(start * dim, end * dim));
+    await new Promise((resolve) => setImmediate(resolve));
+  }
+  return graph;
 }
 
 /** Names the partition of a tenant's templates of one model version. */
@@ -247,6 +257,14 @@ export class VectorIndex {
   partition(key: PartitionKey): Partition | undefined {
     const partition = this.#partitions.get(partitionName(key));
     return partition && partition.size > 0 ? partition : undefined;
+  }
+
+  /**
+   * Prepares the partition of `key` for `expected` vectors (a start-up snapshot's count), so that
+   * a large one is built as an HNSW graph as it loads, never held as a flat copy first.
+   */
+  reserve(key: PartitionKey, dim: number, expected: number): void {
+    this.#partitions.set(partitionName(key), AdaptivePartition.reserve(dim, this.#exactLimit, expected));
   }
 
   /** Adds vectors to the partition of `key` (one model version has one dimension). */

@@ -32,6 +32,22 @@ export interface Importer {
   readonly pinnedSha256?: string;
   /** Fetches or converts the model. Throws an Error naming what failed. */
   build(context: ImportContext): Promise<BuiltModel>;
+  /**
+   * For embedders: thresholds measured by `faceprint eval calibrate` on this exact model file,
+   * recorded in the manifest of a version that has none (a user's machine lacks the evaluation
+   * data to measure them).
+   */
+  readonly calibration?: ShippedCalibration;
+}
+
+/** A calibration measured once and shipped with an importer. */
+export interface ShippedCalibration {
+  /** The model file it was measured on. */
+  readonly sha256: string;
+  /** The thresholds, one per false-match rate. */
+  readonly thresholds: readonly { readonly far: number; readonly threshold: number; readonly tar: number; readonly dataset: string }[];
+  /** What the measurement counted, e.g. impostor pairs. */
+  readonly metrics: Readonly<Record<string, number>>;
 }
 
 /** The outcome of an import. */
@@ -47,8 +63,14 @@ export interface ImportResult {
 /** Runs an importer into a registry. Nothing reaches the registry unless ONNX Runtime runs it. */
 export async function runImport(registry: ModelRegistry, importer: Importer, context: ImportContext, options: { promoteIfFirst: boolean }): Promise<ImportResult> {
   const present = importer.pinnedSha256 ? await registry.findBySha256(importer.name, importer.pinnedSha256) : undefined;
-  const { manifest, created } = present ? { manifest: present, created: false } : await buildAndPublish(registry, importer, context);
+  const imported = present ? { manifest: present, created: false } : await buildAndPublish(registry, importer, context);
+  const created = imported.created;
+  let manifest = imported.manifest;
   const version = manifest.model!.version;
+  const calibration = importer.calibration;
+  if (calibration && calibration.sha256 === manifest.model!.sha256 && manifest.thresholds.length === 0) {
+    manifest = await registry.recordCalibration(importer.name, version, { thresholds: [...calibration.thresholds], metrics: { ...calibration.metrics } });
+  }
   const promoted = options.promoteIfFirst && (await registry.currentVersion(importer.name)) === undefined;
   if (promoted) await registry.promote(importer.name, version);
   return { manifest, created, promoted };

@@ -39,6 +39,11 @@ describe('importers', () => {
     assert.equal(manifest.alignment?.points.length, 5);
     assert.match(manifest.source?.locator ?? '', /^@vladmandic\/face-api@1\.7\.15$/);
     assert.equal(manifest.model?.sha256, sha256Hex(bytes));
+    // The shipped calibration was measured on exactly this file, so the conversion is unchanged
+    // and the matcher gets thresholds without the evaluation data.
+    assert.equal(manifest.model?.sha256, IMPORTERS.get('face-recognition-net')!.calibration?.sha256);
+    assert.deepEqual(manifest.thresholds.map((t) => t.far), [1e-3, 1e-4, 1e-5]);
+    assert.ok(manifest.thresholds.every((t, i, all) => t.threshold > 0.5 && t.threshold < 1 && (i === 0 || t.threshold > all[i - 1]!.threshold)));
 
     const landmarks = await runImport(registry, IMPORTERS.get('face-landmark-68')!, { mirrorDir: undefined }, { promoteIfFirst: true });
     assert.equal(landmarks.manifest.task, ModelTask.LANDMARKS);

@@ -7,7 +7,7 @@ import { readFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { ModelTask } from '@faceprint/contracts/trainer';
-import type { BuiltModel, Importer } from '../importer.js';
+import type { BuiltModel, Importer, ShippedCalibration } from '../importer.js';
 import { buildFaceLandmark68Net, FACE_LANDMARK_68_INPUT_SIZE } from './face-landmark-68-net.js';
 import { buildFaceRecognitionNet, FACE_RECOGNITION_INPUT_SIZE, FACE_RECOGNITION_MEAN_RGB } from './face-recognition-net.js';
 import { readWeights } from './weights.js';
@@ -62,6 +62,8 @@ interface FaceApiNetSpec {
   readonly convert: (weights: Awaited<ReturnType<typeof readWeights>>, producerVersion: string) => Uint8Array;
   /** Task, description, outputs, alignment, lineage and other manifest fields of this net. */
   readonly manifest: Omit<Exclude<BuiltModel['manifest'], { $typeName: string }>, 'source' | 'license' | 'inputs'>;
+  /** A calibration measured on the converted file (embedders). */
+  readonly calibration?: ShippedCalibration;
 }
 
 /** An importer that converts one face-api.js net from the installed npm package. */
@@ -69,6 +71,7 @@ function faceApiImporter(spec: FaceApiNetSpec): Importer {
   return {
     name: spec.name,
     summary: spec.summary,
+    ...(spec.calibration ? { calibration: spec.calibration } : {}),
     async build() {
       const { directory, version } = await locateFaceApiPackage();
       const size = spec.inputSize;
@@ -87,6 +90,24 @@ function faceApiImporter(spec: FaceApiNetSpec): Importer {
   };
 }
 
+/**
+ * FaceRecognitionNet's thresholds as measured on 2026-11-29 by
+ * `npx faceprint eval calibrate --identities ../shared/datasets/lfw_gray/splits/ident_dev_view1_identities.tsv
+ * --root ../shared/datasets/lfw_gray --face central` (the default services: YuNet-n at 640 px, the
+ * dlib 150 px template, no flip): 4,921 grayscale LFW images of 1,357 identities, every pair:
+ * 10,470 genuine and 12,095,190 impostor pairs; 0 images without a face. Recorded for this exact
+ * converted file; re-run the command with `--record` after any change to the pipeline.
+ */
+const FACE_RECOGNITION_NET_CALIBRATION: ShippedCalibration = {
+  sha256: 'e4efefd58210897959982e241c8db30d4890bdceee6a8147eb09f5d61ffd4736',
+  thresholds: [
+    { far: 1e-3, threshold: 0.9299042224884033, tar: 0.8799426934097421, dataset: 'lfw-gray ident_dev_view1 (every pair)' },
+    { far: 1e-4, threshold: 0.9424220323562622, tar: 0.7004775549188157, dataset: 'lfw-gray ident_dev_view1 (every pair)' },
+    { far: 1e-5, threshold: 0.952349841594696, tar: 0.4787010506208214, dataset: 'lfw-gray ident_dev_view1 (every pair)' },
+  ],
+  metrics: { calibration_genuine_pairs: 10_470, calibration_impostor_pairs: 12_095_190 },
+};
+
 /** Imports FaceRecognitionNet (128-D embeddings). */
 export const faceRecognitionNetImporter = faceApiImporter({
   name: 'face-recognition-net',
@@ -104,6 +125,7 @@ export const faceRecognitionNetImporter = faceApiImporter({
     embeddingDim: 128,
     lineage: { steps: ['face-api.js weight manifest (uint8-quantised) -> float32', `${CONVERSION_STEP}; scale layers folded into convs`] },
   },
+  calibration: FACE_RECOGNITION_NET_CALIBRATION,
 });
 
 /** Imports the 68-point landmark net (for the aligner's optional refinement). */

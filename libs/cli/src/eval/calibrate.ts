@@ -1,0 +1,102 @@
+/**
+ * `faceprint eval calibrate`: labelled face images through the detector, aligner and embedder
+ * over gRPC, then thresholds for false-match rates 1e-3, 1e-4 and 1e-5 from every genuine and
+ * impostor pair (see calibration.ts). `--record` writes them into the embedder model's manifest,
+ * where the matcher reads them.
+ */
+import { parseArgs } from 'node:util';
+import { ModelRegistry, registryRootFromEnv } from '@faceprint/model-registry';
+import { calibrate } from './calibration.js';
+import { readIdentities } from './datasets.js';
+import { embedImages } from './embed-images.js';
+
+export const CALIBRATE_USAGE = `faceprint eval calibrate --identities IDENTITIES.tsv [options]
+  --root DIR              where relative image paths start (default: the file's folder)
+  --dataset NAME          the name recorded with the thresholds (default: the file name)
+  --face largest|central  which face of an image to use (default: largest)
+  --flip                  average the embeddings of the crop and its mirror image (calibrate as you serve)
+  --target HOST           use running services at HOST's default ports (default: start them locally)
+  --detector-input-size N detector input size for locally started services (default 640)
+  --record                write the thresholds into the embedder model's manifest (FACEPRINT_MODEL_REGISTRY)
+  --concurrency N         images in flight (default 4)
+  --json                  print one JSON object`;
+
+const FARS = [1e-3, 1e-4, 1e-5];
+
+/** Runs the command; returns the process exit code. */
+export async function evalCalibrate(argv: string[]): Promise<number> {
+  const { values } = parseArgs({
+    args: argv,
+    options: {
+      identities: { type: 'string' },
+      root: { type: 'string' },
+      dataset: { type: 'string' },
+      face: { type: 'string', default: 'largest' },
+      flip: { type: 'boolean', default: false },
+      target: { type: 'string' },
+      'detector-input-size': { type: 'string', default: '640' },
+      record: { type: 'boolean', default: false },
+      concurrency: { type: 'string', default: '4' },
+      json: { type: 'boolean', default: false },
+    },
+  });
+  if (!values.identities || (values.face !== 'largest' && values.face !== 'central')) {
+    process.stderr.write(`${CALIBRATE_USAGE}\n`);
+    return 2;
+  }
+  const started = performance.now();
+  const labelled = await readIdentities(values.identities, values.root);
+  const { embeddings, models, embedder } = await embedImages(
+    labelled.map((l) => l.path),
+    { face: values.face, refine: false, flip: values.flip, target: values.target, detectorInputSize: values['detector-input-size'], concurrency: Number(values.concurrency) },
+  );
+  // Images without a face cannot be scored: they are left out and counted.
+  const byIdentity = new Map<string, Float32Array[]>();
+  for (const { identity, path } of labelled) {
+    const embedding = embeddings.get(path);
+    if (!embedding) continue;
+    let group = byIdentity.get(identity);
+    if (!group) byIdentity.set(identity, (group = []));
+    group.push(embedding);
+  }
+  const result = calibrate(byIdentity, FARS);
+  const dataset = values.dataset ?? values.identities.split('/').pop()!;
+  const report = {
+    dataset,
+    identities: result.identities,
+    images: result.images,
+    failed_to_detect: labelled.length - result.images,
+    genuine_pairs: result.genuinePairs,
+    impostor_pairs: result.impostorPairs,
+    thresholds: result.points.map((p) => ({ far: p.far, threshold: p.threshold, tar: p.tar, measured_far: p.measuredFar, false_accepts: p.falseAccepts })),
+    face_choice: values.face,
+    flip_average: values.flip,
+    models,
+    recorded: false,
+    seconds: 0,
+  };
+  if (values.record) {
+    if (!embedder) throw new Error('no face was found in any image: nothing to record');
+    await new ModelRegistry(registryRootFromEnv(process.env)).recordCalibration(embedder.name, embedder.version, {
+      thresholds: result.points.map((p) => ({ far: p.far, threshold: p.threshold, tar: p.tar, dataset })),
+      metrics: { calibration_genuine_pairs: result.genuinePairs, calibration_impostor_pairs: result.impostorPairs },
+    });
+    report.recorded = true;
+  }
+  report.seconds = (performance.now() - started) / 1000;
+  if (values.json) {
+    process.stdout.write(`${JSON.stringify(report)}\n`);
+  } else {
+    process.stdout.write(
+      [
+        `${report.images} images of ${report.identities} identities (${report.failed_to_detect} without a face): ${report.genuine_pairs} genuine and ${report.impostor_pairs} impostor pairs`,
+        ...report.thresholds.map(
+          (t) =>
+            `FAR ${t.far.toExponential(0)}: threshold ${t.threshold.toFixed(4)}, TAR ${(100 * t.tar).toFixed(2)}%, measured FAR ${t.measured_far.toExponential(2)} (${t.false_accepts} impostor pairs accepted${t.false_accepts < 10 ? ': too few for a firm estimate' : ''})`,
+        ),
+        `models: ${models.detector}, ${models.embedder}${report.recorded ? `; recorded in the manifest of ${models.embedder}` : ''}; ${report.seconds.toFixed(0)} s`,
+      ].join('\n') + '\n',
+    );
+  }
+  return 0;
+}

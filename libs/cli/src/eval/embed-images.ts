@@ -1,0 +1,56 @@
+/** Image files through the detector, aligner and embedder over gRPC, as the eval commands run them. */
+import { readFile } from 'node:fs/promises';
+import type { ModelRef } from '@faceprint/contracts/common';
+import { FacePipeline, type FaceChoice } from '@faceprint/face-pipeline';
+import { acquireServices, forEachConcurrently } from '@faceprint/mesh';
+
+/** How to embed. */
+export interface EmbedImagesOptions {
+  /** Which face of an image to use. */
+  readonly face: FaceChoice;
+  /** Refine landmarks with the 68-point net before aligning. */
+  readonly refine: boolean;
+  /** Average the embeddings of the crop and its mirror image. */
+  readonly flip: boolean;
+  /** Running services at this host's default ports; undefined starts them for the run. */
+  readonly target: string | undefined;
+  /** The detector input size for services started for the run. */
+  readonly detectorInputSize: string;
+  /** Images in flight. */
+  readonly concurrency: number;
+}
+
+/** The embeddings (undefined where no face was found) and the models that made them. */
+export interface EmbeddedImages {
+  readonly embeddings: Map<string, Float32Array | undefined>;
+  /** `name vN` of the detector and embedder, for reports. */
+  readonly models: Record<string, string>;
+  /** The embedder model that served. */
+  readonly embedder: ModelRef | undefined;
+  /** Whether the services were started for the run (else: as deployed at the target). */
+  readonly startedServices: boolean;
+}
+
+/** Embeds every image once, reporting progress on standard error. */
+export async function embedImages(images: readonly string[], options: EmbedImagesOptions): Promise<EmbeddedImages> {
+  const services = await acquireServices(['detector', 'aligner', 'embedder'], options.target, { FACEPRINT_DETECTOR_INPUT_SIZE: options.detectorInputSize });
+  const pipeline = new FacePipeline(services.addresses as { detector: string; aligner: string; embedder: string });
+  const embeddings = new Map<string, Float32Array | undefined>();
+  let models: Record<string, string> = {};
+  let embedder: ModelRef | undefined;
+  try {
+    await forEachConcurrently(images, options.concurrency, async (path, i) => {
+      const result = await pipeline.embedImage(await readFile(path), { choice: options.face, refineLandmarks: options.refine, flipAverage: options.flip });
+      embeddings.set(path, result.found ? result.embedding : undefined);
+      if (result.found && !embedder) {
+        embedder = result.models.embedder;
+        models = { detector: `${result.models.detector?.name} v${result.models.detector?.version}`, embedder: `${result.models.embedder?.name} v${result.models.embedder?.version}` };
+      }
+      if ((i + 1) % 500 === 0) process.stderr.write(`  ${i + 1}/${images.length} images\n`);
+    });
+  } finally {
+    pipeline.close();
+    await services.stop();
+  }
+  return { embeddings, models, embedder, startedServices: services.started };
+}
