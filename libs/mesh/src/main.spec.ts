@@ -13,7 +13,8 @@ import { REPO_ROOT } from './service-process.js';
 describe('npm start (the local mesh)', { skip: skipUnlessPresent(MODEL_MIRROR) }, () => {
   it('builds the model registry, starts every service, reports the endpoints, and drains all of them on Ctrl-C', async () => {
     const registry = await mkdtemp(join(tmpdir(), 'faceprint-mesh-models-'));
-    const env = { ...process.env, FACEPRINT_MODEL_REGISTRY: registry, FACEPRINT_MODEL_MIRROR: MODEL_MIRROR };
+    const gallery = await mkdtemp(join(tmpdir(), 'faceprint-mesh-gallery-'));
+    const env = { ...process.env, FACEPRINT_MODEL_REGISTRY: registry, FACEPRINT_MODEL_MIRROR: MODEL_MIRROR, FACEPRINT_MATCHER_DATA_DIR: gallery };
     const mesh = spawn(process.execPath, ['--import', 'tsx', 'libs/mesh/src/main.ts'], { cwd: REPO_ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });
     let output = '';
     mesh.stdout.on('data', (chunk: Buffer) => (output += chunk.toString()));
@@ -46,5 +47,6 @@ describe('npm start (the local mesh)', { skip: skipUnlessPresent(MODEL_MIRROR) }
       assert.match(output, new RegExp(`${model}\\s+v1\\s+imported, promoted to current`));
     }
     await rm(registry, { recursive: true, force: true });
+    await rm(gallery, { recursive: true, force: true });
   });
 });

@@ -111,184 +111,184 @@ export function matcherService(config: MatcherConfig, { log }: Pick<SetupContext
   const matcher = implement(
     MatcherService,
     withDatabaseErrors({
-    async enrollTemplates(request) {
-      const v = new RequestValidator();
-      const tenantId = checkContext(v, request.context);
-      v.check(request.requestId.length >= 1 && request.requestId.length <= 128, 'request_id', 'is required: 1-128 characters, the same for retries of this enrolment');
-      checkSubjectId(v, 'subject_id', request.subjectId);
-      checkMetadata(v, 'subject_metadata', request.subjectMetadata);
-      checkConsent(v, 'consent', request.consent);
-      v.check(request.templates.length >= 1 && request.templates.length <= MAX_TEMPLATES_PER_ENROLL, 'templates', `must hold 1-${MAX_TEMPLATES_PER_ENROLL} templates`);
-      request.templates.slice(0, MAX_TEMPLATES_PER_ENROLL).forEach((template, i) => {
-        checkEmbedding(v, `templates[${i}].embedding`, template.embedding);
-        checkTemplateExtras(v, `templates[${i}]`, template.quality, template.sourceImageSha256);
-      });
-      v.throwIfInvalid();
-      const g = ready();
-      const templates = [];
-      for (const [i, template] of request.templates.entries()) {
-        const embedding = template.embedding!;
-        const manifest = await probeModel(embedding, `templates[${i}].embedding`);
-        templates.push({
-          model: { name: embedding.model!.name, version: embedding.model!.version, sha256: manifest.model!.sha256 },
-          dim: embedding.dim,
-          vector: embedding.vector,
-          quality: template.quality,
-          sourceImageSha256: template.sourceImageSha256,
+      async enrollTemplates(request) {
+        const v = new RequestValidator();
+        const tenantId = checkContext(v, request.context);
+        v.check(request.requestId.length >= 1 && request.requestId.length <= 128, 'request_id', 'is required: 1-128 characters, the same for retries of this enrolment');
+        checkSubjectId(v, 'subject_id', request.subjectId);
+        checkMetadata(v, 'subject_metadata', request.subjectMetadata);
+        checkConsent(v, 'consent', request.consent);
+        v.check(request.templates.length >= 1 && request.templates.length <= MAX_TEMPLATES_PER_ENROLL, 'templates', `must hold 1-${MAX_TEMPLATES_PER_ENROLL} templates`);
+        request.templates.slice(0, MAX_TEMPLATES_PER_ENROLL).forEach((template, i) => {
+          checkEmbedding(v, `templates[${i}].embedding`, template.embedding);
+          checkTemplateExtras(v, `templates[${i}]`, template.quality, template.sourceImageSha256);
         });
-      }
-      const consent = request.consent!;
-      const outcome = await g.store.enroll(
-        {
-          tenantId,
-          defaultTargetFar: config.defaultTargetFar,
-          requestId: request.requestId,
-          requestSha256: enrollDigest(request),
-          subjectId: request.subjectId,
-          metadata: request.subjectMetadata,
-          consent: {
-            legalBasis: consent.legalBasis,
-            purpose: consent.purpose,
-            givenAt: timestampDate(consent.givenAt!),
-            collectionPoint: consent.collectionPoint,
-            retentionDays: consent.retentionDays,
-            evidenceRef: consent.evidenceRef,
+        v.throwIfInvalid();
+        const g = ready();
+        const templates = [];
+        for (const [i, template] of request.templates.entries()) {
+          const embedding = template.embedding!;
+          const manifest = await probeModel(embedding, `templates[${i}].embedding`);
+          templates.push({
+            model: { name: embedding.model!.name, version: embedding.model!.version, sha256: manifest.model!.sha256 },
+            dim: embedding.dim,
+            vector: embedding.vector,
+            quality: template.quality,
+            sourceImageSha256: template.sourceImageSha256,
+          });
+        }
+        const consent = request.consent!;
+        const outcome = await g.store.enroll(
+          {
+            tenantId,
+            defaultTargetFar: config.defaultTargetFar,
+            requestId: request.requestId,
+            requestSha256: enrollDigest(request),
+            subjectId: request.subjectId,
+            metadata: request.subjectMetadata,
+            consent: {
+              legalBasis: consent.legalBasis,
+              purpose: consent.purpose,
+              givenAt: timestampDate(consent.givenAt!),
+              collectionPoint: consent.collectionPoint,
+              retentionDays: consent.retentionDays,
+              evidenceRef: consent.evidenceRef,
+            },
+            templates,
           },
-          templates,
-        },
-        (subject, added) => toBinary(EnrollTemplatesResponseSchema, create(EnrollTemplatesResponseSchema, { subject: subjectMessage(subject), templates: added.map(templateMessage) })),
-      );
-      if (outcome.kind === 'request-id-reused') {
-        throw FaceprintError.failedPrecondition('REQUEST_ID', request.requestId, `request_id "${request.requestId}" was used for a different enrolment; use a new request_id`);
-      }
-      // Searchable on this replica before it is acknowledged.
-      await g.sync.catchUp();
-      const response = fromBinary(EnrollTemplatesResponseSchema, outcome.response);
-      response.replayed = outcome.kind === 'replayed';
-      return response;
-    },
-
-    async getSubject(request) {
-      const v = new RequestValidator();
-      const tenantId = checkContext(v, request.context);
-      checkSubjectId(v, 'subject_id', request.subjectId);
-      v.throwIfInvalid();
-      const found = await ready().store.getSubject(tenantId, request.subjectId);
-      if (!found) throw FaceprintError.notFound('subject', request.subjectId, tenantId);
-      return { subject: subjectMessage(found.subject), templates: found.templates.map(templateMessage) };
-    },
-
-    async listSubjects(request) {
-      const v = new RequestValidator();
-      const tenantId = checkContext(v, request.context);
-      v.check(request.pageSize <= PAGE_SIZE_MAX, 'page_size', `must be at most ${PAGE_SIZE_MAX}`);
-      v.throwIfInvalid();
-      const after = decodePageToken(request.pageToken, tenantId, 'subjects');
-      const pageSize = request.pageSize || PAGE_SIZE_DEFAULT;
-      const subjects = await ready().store.listSubjects(tenantId, after, pageSize + 1);
-      const page = subjects.slice(0, pageSize);
-      return {
-        subjects: page.map(subjectMessage),
-        nextPageToken: subjects.length > pageSize ? encodePageToken(tenantId, 'subjects', page[page.length - 1]!.subjectId) : '',
-      };
-    },
-
-    async deleteTemplate(request) {
-      const v = new RequestValidator();
-      const tenantId = checkContext(v, request.context);
-      checkSubjectId(v, 'subject_id', request.subjectId);
-      checkTemplateId(v, 'template_id', request.templateId);
-      v.throwIfInvalid();
-      const g = ready();
-      const outcome = await g.store.deleteTemplate(tenantId, request.subjectId, request.templateId);
-      if (outcome === 'subject-not-found') throw FaceprintError.notFound('subject', request.subjectId, tenantId);
-      if (outcome === 'deleted') await g.sync.catchUp();
-      return { deleted: outcome === 'deleted' };
-    },
-
-    async verify(request) {
-      const v = new RequestValidator();
-      const tenantId = checkContext(v, request.context);
-      checkSubjectId(v, 'subject_id', request.subjectId);
-      const probe = checkEmbedding(v, 'probe', request.probe);
-      checkTargetFar(v, 'target_far', request.targetFar);
-      v.throwIfInvalid();
-      const g = ready();
-      const started = performance.now();
-      const model = request.probe!.model!;
-      const manifest = await probeModel(request.probe!, 'probe');
-      const threshold = await thresholdFor(g, tenantId, manifest, request.targetFar);
-      const stored = await g.store.subjectVectors(tenantId, request.subjectId);
-      if (!stored) throw FaceprintError.notFound('subject', request.subjectId, tenantId);
-      const comparable = stored.filter((t) => t.model.name === model.name && t.model.version === model.version);
-      if (comparable.length === 0) {
-        const held = describeInventory(await g.store.modelInventory(tenantId, request.subjectId));
-        throw FaceprintError.failedPrecondition(
-          'MODEL_VERSION',
-          `${model.name}@${model.version}`,
-          held
-            ? `subject "${request.subjectId}" has no template of ${model.name} v${model.version} (it has ${held}); embeddings of different model versions are never compared`
-            : `subject "${request.subjectId}" has no templates`,
+          (subject, added) => toBinary(EnrollTemplatesResponseSchema, create(EnrollTemplatesResponseSchema, { subject: subjectMessage(subject), templates: added.map(templateMessage) })),
         );
-      }
-      let best = { score: -Infinity, templateId: '' };
-      for (const template of comparable) {
-        const score = dot(probe!, decodeEmbedding(template.vector, template.dim));
-        if (score > best.score) best = { score, templateId: template.templateId };
-      }
-      return {
-        decision: decision(best.score, threshold, create(ModelRefSchema, manifest.model)),
-        bestTemplateId: best.templateId,
-        timings: [stageTiming('verify', 'matcher', started)],
-      };
-    },
+        if (outcome.kind === 'request-id-reused') {
+          throw FaceprintError.failedPrecondition('REQUEST_ID', request.requestId, `request_id "${request.requestId}" was used for a different enrolment; use a new request_id`);
+        }
+        // Searchable on this replica before it is acknowledged.
+        await g.sync.catchUp();
+        const response = fromBinary(EnrollTemplatesResponseSchema, outcome.response);
+        response.replayed = outcome.kind === 'replayed';
+        return response;
+      },
 
-    async identify(request) {
-      const v = new RequestValidator();
-      const tenantId = checkContext(v, request.context);
-      const probe = checkEmbedding(v, 'probe', request.probe);
-      checkTargetFar(v, 'target_far', request.targetFar);
-      v.check(request.topK <= MAX_TOP_K, 'top_k', `must be at most ${MAX_TOP_K}`);
-      v.throwIfInvalid();
-      const g = ready();
-      const started = performance.now();
-      const model = request.probe!.model!;
-      const manifest = await probeModel(request.probe!, 'probe');
-      const threshold = await thresholdFor(g, tenantId, manifest, request.targetFar);
-      const topK = request.topK || DEFAULT_TOP_K;
-      const partition = g.index.partition({ tenantId, modelName: model.name, modelVersion: model.version });
-      if (!partition) {
-        const held = await g.store.modelInventory(tenantId);
-        if (held.length === 0) return { candidates: [], searchedTemplates: 0n, timings: [stageTiming('identify', 'matcher', started)] };
-        throw FaceprintError.failedPrecondition(
-          'MODEL_VERSION',
-          `${model.name}@${model.version}`,
-          `the gallery holds no template of ${model.name} v${model.version} (it holds ${describeInventory(held)}); embeddings of different model versions are never compared`,
-        );
-      }
-      // A subject may hold several templates: search deeper until top_k subjects are confirmed.
-      let depth = Math.min(partition.size, topK * 4 + 8);
-      let best = new Map<string, { score: number; templateId: string }>();
-      for (;;) {
-        const hits = partition.search(probe!, depth);
-        const confirmed = await g.store.confirmTemplates(tenantId, model, hits.keys);
-        best = new Map();
-        hits.keys.forEach((key, i) => {
-          const template = confirmed.get(key);
-          if (!template) return; // deleted since the index saw it
-          const previous = best.get(template.subjectId);
-          if (!previous || hits.scores[i]! > previous.score) best.set(template.subjectId, { score: hits.scores[i]!, templateId: template.templateId });
-        });
-        if (best.size >= topK || depth >= partition.size) break;
-        depth = Math.min(partition.size, depth * 4);
-      }
-      const ref = create(ModelRefSchema, manifest.model);
-      const candidates = [...best.entries()]
-        .sort(([, a], [, b]) => b.score - a.score)
-        .slice(0, topK)
-        .map(([subjectId, { score, templateId }]) => ({ subjectId, decision: decision(score, threshold, ref), bestTemplateId: templateId }));
-      return { candidates, searchedTemplates: BigInt(partition.size), timings: [stageTiming('identify', 'matcher', started)] };
-    },
+      async getSubject(request) {
+        const v = new RequestValidator();
+        const tenantId = checkContext(v, request.context);
+        checkSubjectId(v, 'subject_id', request.subjectId);
+        v.throwIfInvalid();
+        const found = await ready().store.getSubject(tenantId, request.subjectId);
+        if (!found) throw FaceprintError.notFound('subject', request.subjectId, tenantId);
+        return { subject: subjectMessage(found.subject), templates: found.templates.map(templateMessage) };
+      },
+
+      async listSubjects(request) {
+        const v = new RequestValidator();
+        const tenantId = checkContext(v, request.context);
+        v.check(request.pageSize <= PAGE_SIZE_MAX, 'page_size', `must be at most ${PAGE_SIZE_MAX}`);
+        v.throwIfInvalid();
+        const after = decodePageToken(request.pageToken, tenantId, 'subjects');
+        const pageSize = request.pageSize || PAGE_SIZE_DEFAULT;
+        const subjects = await ready().store.listSubjects(tenantId, after, pageSize + 1);
+        const page = subjects.slice(0, pageSize);
+        return {
+          subjects: page.map(subjectMessage),
+          nextPageToken: subjects.length > pageSize ? encodePageToken(tenantId, 'subjects', page[page.length - 1]!.subjectId) : '',
+        };
+      },
+
+      async deleteTemplate(request) {
+        const v = new RequestValidator();
+        const tenantId = checkContext(v, request.context);
+        checkSubjectId(v, 'subject_id', request.subjectId);
+        checkTemplateId(v, 'template_id', request.templateId);
+        v.throwIfInvalid();
+        const g = ready();
+        const outcome = await g.store.deleteTemplate(tenantId, request.subjectId, request.templateId);
+        if (outcome === 'subject-not-found') throw FaceprintError.notFound('subject', request.subjectId, tenantId);
+        if (outcome === 'deleted') await g.sync.catchUp();
+        return { deleted: outcome === 'deleted' };
+      },
+
+      async verify(request) {
+        const v = new RequestValidator();
+        const tenantId = checkContext(v, request.context);
+        checkSubjectId(v, 'subject_id', request.subjectId);
+        const probe = checkEmbedding(v, 'probe', request.probe);
+        checkTargetFar(v, 'target_far', request.targetFar);
+        v.throwIfInvalid();
+        const g = ready();
+        const started = performance.now();
+        const model = request.probe!.model!;
+        const manifest = await probeModel(request.probe!, 'probe');
+        const threshold = await thresholdFor(g, tenantId, manifest, request.targetFar);
+        const stored = await g.store.subjectVectors(tenantId, request.subjectId);
+        if (!stored) throw FaceprintError.notFound('subject', request.subjectId, tenantId);
+        const comparable = stored.filter((t) => t.model.name === model.name && t.model.version === model.version);
+        if (comparable.length === 0) {
+          const held = describeInventory(await g.store.modelInventory(tenantId, request.subjectId));
+          throw FaceprintError.failedPrecondition(
+            'MODEL_VERSION',
+            `${model.name}@${model.version}`,
+            held
+              ? `subject "${request.subjectId}" has no template of ${model.name} v${model.version} (it has ${held}); embeddings of different model versions are never compared`
+              : `subject "${request.subjectId}" has no templates`,
+          );
+        }
+        let best = { score: -Infinity, templateId: '' };
+        for (const template of comparable) {
+          const score = dot(probe!, decodeEmbedding(template.vector, template.dim));
+          if (score > best.score) best = { score, templateId: template.templateId };
+        }
+        return {
+          decision: decision(best.score, threshold, create(ModelRefSchema, manifest.model)),
+          bestTemplateId: best.templateId,
+          timings: [stageTiming('verify', 'matcher', started)],
+        };
+      },
+
+      async identify(request) {
+        const v = new RequestValidator();
+        const tenantId = checkContext(v, request.context);
+        const probe = checkEmbedding(v, 'probe', request.probe);
+        checkTargetFar(v, 'target_far', request.targetFar);
+        v.check(request.topK <= MAX_TOP_K, 'top_k', `must be at most ${MAX_TOP_K}`);
+        v.throwIfInvalid();
+        const g = ready();
+        const started = performance.now();
+        const model = request.probe!.model!;
+        const manifest = await probeModel(request.probe!, 'probe');
+        const threshold = await thresholdFor(g, tenantId, manifest, request.targetFar);
+        const topK = request.topK || DEFAULT_TOP_K;
+        const partition = g.index.partition({ tenantId, modelName: model.name, modelVersion: model.version });
+        if (!partition) {
+          const held = await g.store.modelInventory(tenantId);
+          if (held.length === 0) return { candidates: [], searchedTemplates: 0n, timings: [stageTiming('identify', 'matcher', started)] };
+          throw FaceprintError.failedPrecondition(
+            'MODEL_VERSION',
+            `${model.name}@${model.version}`,
+            `the gallery holds no template of ${model.name} v${model.version} (it holds ${describeInventory(held)}); embeddings of different model versions are never compared`,
+          );
+        }
+        // A subject may hold several templates: search deeper until top_k subjects are confirmed.
+        let depth = Math.min(partition.size, topK * 4 + 8);
+        let best = new Map<string, { score: number; templateId: string }>();
+        for (;;) {
+          const hits = partition.search(probe!, depth);
+          const confirmed = await g.store.confirmTemplates(tenantId, model, hits.keys);
+          best = new Map();
+          hits.keys.forEach((key, i) => {
+            const template = confirmed.get(key);
+            if (!template) return; // deleted since the index saw it
+            const previous = best.get(template.subjectId);
+            if (!previous || hits.scores[i]! > previous.score) best.set(template.subjectId, { score: hits.scores[i]!, templateId: template.templateId });
+          });
+          if (best.size >= topK || depth >= partition.size) break;
+          depth = Math.min(partition.size, depth * 4);
+        }
+        const ref = create(ModelRefSchema, manifest.model);
+        const candidates = [...best.entries()]
+          .sort(([, a], [, b]) => b.score - a.score)
+          .slice(0, topK)
+          .map(([subjectId, { score, templateId }]) => ({ subjectId, decision: decision(score, threshold, ref), bestTemplateId: templateId }));
+        return { candidates, searchedTemplates: BigInt(partition.size), timings: [stageTiming('identify', 'matcher', started)] };
+      },
     }),
   );
 
