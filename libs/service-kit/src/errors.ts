@@ -105,6 +105,13 @@ export class FaceprintError extends Error {
     });
   }
 
+  /** PERMISSION_DENIED with a google.rpc.ErrorInfo naming the role the call needs. */
+  static permissionDenied(role: string, description: string): FaceprintError {
+    return new FaceprintError(status.PERMISSION_DENIED, description, {
+      details: [create(ErrorInfoSchema, { reason: 'ROLE_REQUIRED', domain: ERROR_DOMAIN, metadata: { role } })],
+    });
+  }
+
   /** UNIMPLEMENTED for an rpc that a later release fills in. */
   static unimplemented(method: string): FaceprintError {
     return new FaceprintError(status.UNIMPLEMENTED, `${method} is not implemented yet`);

@@ -29,6 +29,7 @@ describeServiceProcess('matcher', {
     deleteTemplate: status.INVALID_ARGUMENT,
     verify: status.INVALID_ARGUMENT,
     identify: status.INVALID_ARGUMENT,
+    listAuditEvents: status.INVALID_ARGUMENT,
   },
 });
 

@@ -6,10 +6,9 @@
  */
 import { createHash } from 'node:crypto';
 import { create, fromBinary, toBinary } from '@bufbuild/protobuf';
-import { timestampDate } from '@bufbuild/protobuf/wkt';
+import { timestampDate, timestampFromDate } from '@bufbuild/protobuf/wkt';
 import { decodeEmbedding, PAGE_SIZE_DEFAULT, PAGE_SIZE_MAX } from '@faceprint/contracts';
-import type { Embedding, ModelRef } from '@faceprint/contracts/common';
-import { ModelRefSchema } from '@faceprint/contracts/common';
+import { AuditAction, AuditOutcome, ModelRefSchema, type CallerContext, type Embedding, type ModelRef } from '@faceprint/contracts/common';
 import {
   ComplianceService,
   EnrollTemplatesRequestSchema,
@@ -22,6 +21,7 @@ import {
 import type { ModelManifest } from '@faceprint/contracts/trainer';
 import { FaceprintError, implement, RequestValidator, stageTiming, type ServiceSetup, type SetupContext } from '@faceprint/service-kit';
 import { faceprintMeter } from '@faceprint/telemetry';
+import { status } from '@grpc/grpc-js';
 import { withDatabaseErrors } from './database/database-errors.js';
 import { startGallery, type Gallery } from './gallery/gallery.js';
 import type { ModelInventory } from './gallery/gallery-store.js';
@@ -40,6 +40,14 @@ import {
   checkTemplateId,
   MAX_TEMPLATES_PER_ENROLL,
 } from './matching/request-checks.js';
+
+/** The role that may erase, export and read the audit trail. */
+const COMPLIANCE_ROLE = 'compliance';
+
+/** PERMISSION_DENIED unless the caller (as the gateway authenticated it) holds `role`. */
+function requireRole(context: CallerContext | undefined, role: string): void {
+  if (!context?.roles.includes(role)) throw FaceprintError.permissionDenied(role, `this call needs the "${role}" role`);
+}
 
 /** Identify returns at most this many candidates. */
 const MAX_TOP_K = 100;
@@ -108,6 +116,39 @@ export function matcherService(config: MatcherConfig, { log }: Pick<SetupContext
   const decision = (score: number, threshold: Threshold, model: ModelRef): MatchDecision =>
     create(MatchDecisionSchema, { score, isMatch: score >= threshold.threshold, threshold: threshold.threshold, targetFar: threshold.targetFar, model });
 
+  /** Who did what, for the audit trail. */
+  const auditBase = (context: CallerContext | undefined, action: AuditAction) => ({
+    tenantId: context!.tenantId,
+    actor: context?.callerId || 'unknown',
+    action,
+    requestId: context?.requestId ?? '',
+  });
+
+  /**
+   * Runs a validated call and records it in the audit trail: on success with the details the call
+   * returns, on a refusal (NOT_FOUND, FAILED_PRECONDITION) with the status.
+   */
+  const audited = async <T>(
+    context: CallerContext | undefined,
+    action: AuditAction,
+    subjectId: string | undefined,
+    work: (g: Gallery) => Promise<{ response: T; details: Record<string, string>; subjectId?: string | undefined }>,
+  ): Promise<T> => {
+    const g = ready();
+    try {
+      const done = await work(g);
+      await g.audit.record({ ...auditBase(context, action), subjectId: done.subjectId ?? subjectId, outcome: AuditOutcome.SUCCESS, details: done.details });
+      return done.response;
+    } catch (error) {
+      if (error instanceof FaceprintError && (error.code === status.NOT_FOUND || error.code === status.FAILED_PRECONDITION)) {
+        // An unknown subject gets no pseudonym: the event names none.
+        const concerned = error.code === status.NOT_FOUND ? undefined : subjectId;
+        await g.audit.record({ ...auditBase(context, action), subjectId: concerned, outcome: AuditOutcome.FAILURE, details: { status: status[error.code] } });
+      }
+      throw error;
+    }
+  };
+
   const matcher = implement(
     MatcherService,
     withDatabaseErrors({
@@ -157,6 +198,16 @@ export function matcherService(config: MatcherConfig, { log }: Pick<SetupContext
             templates,
           },
           (subject, added) => toBinary(EnrollTemplatesResponseSchema, create(EnrollTemplatesResponseSchema, { subject: subjectMessage(subject), templates: added.map(templateMessage) })),
+          (client, kind) =>
+            g.audit.record(
+              {
+                ...auditBase(request.context, AuditAction.ENROLL),
+                subjectId: request.subjectId,
+                outcome: AuditOutcome.SUCCESS,
+                details: { purpose: consent.purpose, templates: String(templates.length), replayed: String(kind === 'replayed') },
+              },
+              client,
+            ),
         );
         if (outcome.kind === 'request-id-reused') {
           throw FaceprintError.failedPrecondition('REQUEST_ID', request.requestId, `request_id "${request.requestId}" was used for a different enrolment; use a new request_id`);
@@ -173,9 +224,11 @@ export function matcherService(config: MatcherConfig, { log }: Pick<SetupContext
         const tenantId = checkContext(v, request.context);
         checkSubjectId(v, 'subject_id', request.subjectId);
         v.throwIfInvalid();
-        const found = await ready().store.getSubject(tenantId, request.subjectId);
-        if (!found) throw FaceprintError.notFound('subject', request.subjectId, tenantId);
-        return { subject: subjectMessage(found.subject), templates: found.templates.map(templateMessage) };
+        return audited(request.context, AuditAction.READ, request.subjectId, async (g) => {
+          const found = await g.store.getSubject(tenantId, request.subjectId);
+          if (!found) throw FaceprintError.notFound('subject', request.subjectId, tenantId);
+          return { response: { subject: subjectMessage(found.subject), templates: found.templates.map(templateMessage) }, details: {} };
+        });
       },
 
       async listSubjects(request) {
@@ -199,11 +252,12 @@ export function matcherService(config: MatcherConfig, { log }: Pick<SetupContext
         checkSubjectId(v, 'subject_id', request.subjectId);
         checkTemplateId(v, 'template_id', request.templateId);
         v.throwIfInvalid();
-        const g = ready();
-        const outcome = await g.store.deleteTemplate(tenantId, request.subjectId, request.templateId);
-        if (outcome === 'subject-not-found') throw FaceprintError.notFound('subject', request.subjectId, tenantId);
-        if (outcome === 'deleted') await g.sync.catchUp();
-        return { deleted: outcome === 'deleted' };
+        return audited(request.context, AuditAction.DELETE_TEMPLATE, request.subjectId, async (g) => {
+          const outcome = await g.store.deleteTemplate(tenantId, request.subjectId, request.templateId);
+          if (outcome === 'subject-not-found') throw FaceprintError.notFound('subject', request.subjectId, tenantId);
+          if (outcome === 'deleted') await g.sync.catchUp();
+          return { response: { deleted: outcome === 'deleted' }, details: { deleted: String(outcome === 'deleted') } };
+        });
       },
 
       async verify(request) {
@@ -213,34 +267,35 @@ export function matcherService(config: MatcherConfig, { log }: Pick<SetupContext
         const probe = checkEmbedding(v, 'probe', request.probe);
         checkTargetFar(v, 'target_far', request.targetFar);
         v.throwIfInvalid();
-        const g = ready();
-        const started = performance.now();
-        const model = request.probe!.model!;
-        const manifest = await probeModel(request.probe!, 'probe');
-        const threshold = await thresholdFor(g, tenantId, manifest, request.targetFar);
-        const stored = await g.store.subjectVectors(tenantId, request.subjectId);
-        if (!stored) throw FaceprintError.notFound('subject', request.subjectId, tenantId);
-        const comparable = stored.filter((t) => t.model.name === model.name && t.model.version === model.version);
-        if (comparable.length === 0) {
-          const held = describeInventory(await g.store.modelInventory(tenantId, request.subjectId));
-          throw FaceprintError.failedPrecondition(
-            'MODEL_VERSION',
-            `${model.name}@${model.version}`,
-            held
-              ? `subject "${request.subjectId}" has no template of ${model.name} v${model.version} (it has ${held}); embeddings of different model versions are never compared`
-              : `subject "${request.subjectId}" has no templates`,
-          );
-        }
-        let best = { score: -Infinity, templateId: '' };
-        for (const template of comparable) {
-          const score = dot(probe!, decodeEmbedding(template.vector, template.dim));
-          if (score > best.score) best = { score, templateId: template.templateId };
-        }
-        return {
-          decision: decision(best.score, threshold, create(ModelRefSchema, manifest.model)),
-          bestTemplateId: best.templateId,
-          timings: [stageTiming('verify', 'matcher', started)],
-        };
+        return audited(request.context, AuditAction.VERIFY, request.subjectId, async (g) => {
+          const started = performance.now();
+          const model = request.probe!.model!;
+          const manifest = await probeModel(request.probe!, 'probe');
+          const threshold = await thresholdFor(g, tenantId, manifest, request.targetFar);
+          const stored = await g.store.subjectVectors(tenantId, request.subjectId);
+          if (!stored) throw FaceprintError.notFound('subject', request.subjectId, tenantId);
+          const comparable = stored.filter((t) => t.model.name === model.name && t.model.version === model.version);
+          if (comparable.length === 0) {
+            const held = describeInventory(await g.store.modelInventory(tenantId, request.subjectId));
+            throw FaceprintError.failedPrecondition(
+              'MODEL_VERSION',
+              `${model.name}@${model.version}`,
+              held
+                ? `subject "${request.subjectId}" has no template of ${model.name} v${model.version} (it has ${held}); embeddings of different model versions are never compared`
+                : `subject "${request.subjectId}" has no templates`,
+            );
+          }
+          let best = { score: -Infinity, templateId: '' };
+          for (const template of comparable) {
+            const score = dot(probe!, decodeEmbedding(template.vector, template.dim));
+            if (score > best.score) best = { score, templateId: template.templateId };
+          }
+          const made = decision(best.score, threshold, create(ModelRefSchema, manifest.model));
+          return {
+            response: { decision: made, bestTemplateId: best.templateId, timings: [stageTiming('verify', 'matcher', started)] },
+            details: { decision: made.isMatch ? 'match' : 'no_match', target_far: String(threshold.targetFar), model: `${model.name}@${model.version}` },
+          };
+        });
       },
 
       async identify(request) {
@@ -250,51 +305,97 @@ export function matcherService(config: MatcherConfig, { log }: Pick<SetupContext
         checkTargetFar(v, 'target_far', request.targetFar);
         v.check(request.topK <= MAX_TOP_K, 'top_k', `must be at most ${MAX_TOP_K}`);
         v.throwIfInvalid();
-        const g = ready();
-        const started = performance.now();
-        const model = request.probe!.model!;
-        const manifest = await probeModel(request.probe!, 'probe');
-        const threshold = await thresholdFor(g, tenantId, manifest, request.targetFar);
-        const topK = request.topK || DEFAULT_TOP_K;
-        const partition = g.index.partition({ tenantId, modelName: model.name, modelVersion: model.version });
-        if (!partition) {
-          const held = await g.store.modelInventory(tenantId);
-          if (held.length === 0) return { candidates: [], searchedTemplates: 0n, timings: [stageTiming('identify', 'matcher', started)] };
-          throw FaceprintError.failedPrecondition(
-            'MODEL_VERSION',
-            `${model.name}@${model.version}`,
-            `the gallery holds no template of ${model.name} v${model.version} (it holds ${describeInventory(held)}); embeddings of different model versions are never compared`,
-          );
-        }
-        // A subject may hold several templates: search deeper until top_k subjects are confirmed.
-        let depth = Math.min(partition.size, topK * 4 + 8);
-        let best = new Map<string, { score: number; templateId: string }>();
-        for (;;) {
-          const hits = partition.search(probe!, depth);
-          const confirmed = await g.store.confirmTemplates(tenantId, model, hits.keys);
-          best = new Map();
-          hits.keys.forEach((key, i) => {
-            const template = confirmed.get(key);
-            if (!template) return; // deleted since the index saw it
-            const previous = best.get(template.subjectId);
-            if (!previous || hits.scores[i]! > previous.score) best.set(template.subjectId, { score: hits.scores[i]!, templateId: template.templateId });
-          });
-          if (best.size >= topK || depth >= partition.size) break;
-          depth = Math.min(partition.size, depth * 4);
-        }
-        const ref = create(ModelRefSchema, manifest.model);
-        const candidates = [...best.entries()]
-          .sort(([, a], [, b]) => b.score - a.score)
-          .slice(0, topK)
-          .map(([subjectId, { score, templateId }]) => ({ subjectId, decision: decision(score, threshold, ref), bestTemplateId: templateId }));
-        return { candidates, searchedTemplates: BigInt(partition.size), timings: [stageTiming('identify', 'matcher', started)] };
+        return audited(request.context, AuditAction.IDENTIFY, undefined, async (g) => {
+          const started = performance.now();
+          const model = request.probe!.model!;
+          const manifest = await probeModel(request.probe!, 'probe');
+          const threshold = await thresholdFor(g, tenantId, manifest, request.targetFar);
+          const topK = request.topK || DEFAULT_TOP_K;
+          const partition = g.index.partition({ tenantId, modelName: model.name, modelVersion: model.version });
+          if (!partition) {
+            const held = await g.store.modelInventory(tenantId);
+            if (held.length === 0) return { response: { candidates: [], searchedTemplates: 0n, timings: [stageTiming('identify', 'matcher', started)] }, details: { candidates: '0', matched: 'false', target_far: String(threshold.targetFar), model: `${model.name}@${model.version}` } };
+            throw FaceprintError.failedPrecondition(
+              'MODEL_VERSION',
+              `${model.name}@${model.version}`,
+              `the gallery holds no template of ${model.name} v${model.version} (it holds ${describeInventory(held)}); embeddings of different model versions are never compared`,
+            );
+          }
+          // A subject may hold several templates: search deeper until top_k subjects are confirmed.
+          let depth = Math.min(partition.size, topK * 4 + 8);
+          let best = new Map<string, { score: number; templateId: string }>();
+          for (;;) {
+            const hits = partition.search(probe!, depth);
+            const confirmed = await g.store.confirmTemplates(tenantId, model, hits.keys);
+            best = new Map();
+            hits.keys.forEach((key, i) => {
+              const template = confirmed.get(key);
+              if (!template) return; // deleted since the index saw it
+              const previous = best.get(template.subjectId);
+              if (!previous || hits.scores[i]! > previous.score) best.set(template.subjectId, { score: hits.scores[i]!, templateId: template.templateId });
+            });
+            if (best.size >= topK || depth >= partition.size) break;
+            depth = Math.min(partition.size, depth * 4);
+          }
+          const ref = create(ModelRefSchema, manifest.model);
+          const candidates = [...best.entries()]
+            .sort(([, a], [, b]) => b.score - a.score)
+            .slice(0, topK)
+            .map(([subjectId, { score, templateId }]) => ({ subjectId, decision: decision(score, threshold, ref), bestTemplateId: templateId }));
+          const top = candidates[0];
+          return {
+            response: { candidates, searchedTemplates: BigInt(partition.size), timings: [stageTiming('identify', 'matcher', started)] },
+            // The event names the subject only when it was identified (a match at the threshold).
+            subjectId: top?.decision.isMatch ? top.subjectId : undefined,
+            details: { candidates: String(candidates.length), matched: String(Boolean(top?.decision.isMatch)), target_far: String(threshold.targetFar), model: `${model.name}@${model.version}` },
+          };
+        });
+      },
+    }),
+  );
+
+  const compliance = implement(
+    ComplianceService,
+    withDatabaseErrors({
+      async listAuditEvents(request) {
+        const v = new RequestValidator();
+        const tenantId = checkContext(v, request.context);
+        v.throwIfInvalid();
+        requireRole(request.context, COMPLIANCE_ROLE);
+        if (request.subjectId) checkSubjectId(v, 'subject_id', request.subjectId);
+        v.check(request.pageSize <= PAGE_SIZE_MAX, 'page_size', `must be at most ${PAGE_SIZE_MAX}`);
+        v.check(request.actions.every((a) => a !== AuditAction.UNSPECIFIED && AuditAction[a] !== undefined), 'actions', 'must name known actions');
+        const start = request.startTime && timestampDate(request.startTime);
+        const end = request.endTime && timestampDate(request.endTime);
+        v.check(!start || !end || start < end, 'end_time', 'must be after start_time');
+        v.throwIfInvalid();
+        const filter = { subjectId: request.subjectId || undefined, actions: request.actions, start, end };
+        const query = `audit:${JSON.stringify([filter.subjectId, [...filter.actions].sort(), start?.toISOString(), end?.toISOString()])}`;
+        const before = decodePageToken(request.pageToken, tenantId, query);
+        const pageSize = request.pageSize || PAGE_SIZE_DEFAULT;
+        const events = await ready().audit.list(tenantId, filter, before ? BigInt(before) : 0n, pageSize + 1);
+        const page = events.slice(0, pageSize);
+        return {
+          events: page.map((e) => ({
+            eventId: e.eventId,
+            time: timestampFromDate(e.time),
+            tenantId: e.tenantId,
+            actor: e.actor,
+            action: e.action,
+            subjectId: e.subjectId ?? '',
+            requestId: e.requestId,
+            outcome: e.outcome,
+            details: e.details,
+          })),
+          nextPageToken: events.length > pageSize ? encodePageToken(tenantId, query, String(page[page.length - 1]!.eventPk)) : '',
+        };
       },
     }),
   );
 
   return {
-    // Compliance rpcs (erasure, export, audit) come with the compliance issue.
-    services: [matcher, implement(ComplianceService, {})],
+    // Erasure and export come with the rest of the compliance issue.
+    services: [matcher, compliance],
     ready: async () => {
       gallery = await startGallery({ ...config, onSyncLag: (ms) => syncLag.record(ms) }, log);
     },

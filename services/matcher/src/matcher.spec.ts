@@ -11,7 +11,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { FaceprintError } from '@faceprint/service-kit';
 import { dropSchema, queryTestDatabase, scratchSchemaName, skipUnlessPostgres, TEST_DATABASE_URL } from '@faceprint/testing';
 import { status } from '@grpc/grpc-js';
-import type { ModelRef } from '@faceprint/contracts/common';
+import { AuditAction, AuditOutcome, type ModelRef } from '@faceprint/contracts/common';
 import { consent, embedding, nearby, randomUnitVector, seededRandom, startInProcessMatcher, testEmbedderRegistry, TEST_THRESHOLDS, type InProcessMatcher, type TestModels } from './test-support.js';
 
 async function rejectsWith(call: Promise<unknown>, code: status, pattern: RegExp): Promise<FaceprintError> {
@@ -288,10 +288,55 @@ for (const backend of BACKENDS) {
       assert.ok(found.candidates[0].decision!.score > 0.999);
     });
 
+    it('records gallery calls in an append-only audit trail that only the compliance role reads', async () => {
+      const face = randomUnitVector(random);
+      await enroll('audited', 'lena', [face]);
+      await m.matcher.verify({ context: ctx('audited', { callerId: 'kiosk-7', requestId: 'r-verify' }), subjectId: 'lena', probe: embedding(nearby(face, random, 0.03), models.v1) });
+      await m.matcher.identify({ context: ctx('audited'), probe: embedding(face, models.v1) });
+      await m.matcher.getSubject({ context: ctx('audited'), subjectId: 'lena' });
+      await rejectsWith(m.matcher.verify({ context: ctx('audited'), subjectId: 'nobody', probe: embedding(face, models.v1) }), status.NOT_FOUND, /not found/);
+
+      await rejectsWith(m.compliance.listAuditEvents({ context: ctx('audited') }), status.PERMISSION_DENIED, /needs the "compliance" role/);
+      const officer = ctx('audited', { roles: ['compliance'], callerId: 'dpo' });
+      const all = (await m.compliance.listAuditEvents({ context: officer })).events;
+      assert.deepEqual(
+        all.map((e) => [AuditAction[e.action], AuditOutcome[e.outcome], e.subjectId]),
+        [
+          ['VERIFY', 'FAILURE', ''],
+          ['READ', 'SUCCESS', 'lena'],
+          ['IDENTIFY', 'SUCCESS', 'lena'],
+          ['VERIFY', 'SUCCESS', 'lena'],
+          ['ENROLL', 'SUCCESS', 'lena'],
+        ],
+      );
+      const verified = all[3]!;
+      assert.deepEqual([verified.actor, verified.requestId, verified.details.decision, verified.details.target_far], ['kiosk-7', 'r-verify', 'match', '0.0001']);
+      assert.equal(all[4]!.details.purpose, 'access_control');
+      // Never embeddings: the events hold no vector bytes in any encoding.
+      const bytes = Buffer.from(face.buffer);
+      const text = JSON.stringify(all.map((e) => e.details));
+      for (const encoded of [bytes.toString('hex'), bytes.toString('base64')]) assert.ok(!text.includes(encoded.slice(0, 16)));
+
+      const enrolments = await m.compliance.listAuditEvents({ context: officer, subjectId: 'lena', actions: [AuditAction.ENROLL] });
+      assert.equal(enrolments.events.length, 1);
+      const first = await m.compliance.listAuditEvents({ context: officer, subjectId: 'lena', pageSize: 3 });
+      const second = await m.compliance.listAuditEvents({ context: officer, subjectId: 'lena', pageSize: 3, pageToken: first.nextPageToken });
+      assert.deepEqual([first.events.length, second.events.length, second.nextPageToken], [3, 1, '']);
+      await rejectsWith(m.compliance.listAuditEvents({ context: officer, pageToken: first.nextPageToken }), status.INVALID_ARGUMENT, /another tenant or query/);
+      assert.deepEqual((await m.compliance.listAuditEvents({ context: ctx('elsewhere', { roles: ['compliance'] }) })).events, [], 'scoped by tenant');
+
+      if (backend.name === 'PostgreSQL') {
+        const schema = gallery.env.FACEPRINT_DATABASE_SCHEMA!;
+        for (const statement of [`UPDATE ${schema}.audit_events SET actor = 'x'`, `DELETE FROM ${schema}.audit_events`, `TRUNCATE ${schema}.audit_events`]) {
+          await assert.rejects(queryTestDatabase(statement), /audit_events is append-only/, statement);
+        }
+      }
+    });
+
     it('applies its migrations once: a second start applies nothing', async () => {
       if (backend.name !== 'PostgreSQL') return; // the embedded database is checked by the restart above
       const rows = await queryTestDatabase<{ version: number }>(`SELECT version FROM ${gallery.env.FACEPRINT_DATABASE_SCHEMA}.schema_migrations`);
-      assert.deepEqual(rows.map((r) => r.version), [1]);
+      assert.deepEqual(rows.map((r) => r.version), [1, 2]);
     });
   });
 }

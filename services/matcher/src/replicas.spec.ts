@@ -80,9 +80,10 @@ describe('matcher replicas on PostgreSQL', { skip: await skipUnlessPostgres() },
     const before = randomUnitVector(random);
     await enroll(a, 'jade', before);
     await waitUntilFound(b, before, 'jade');
-    // Drop every connection of this suite's matchers, as a server restart would.
+    // Drop every connection of this suite's matchers (and no one else's), as a server restart would.
     const dropped = await queryTestDatabase<{ pid: number }>(
-      `SELECT pg_terminate_backend(pid) AS pid FROM pg_stat_activity WHERE application_name = 'faceprint-matcher' AND pid <> pg_backend_pid()`,
+      `SELECT pg_terminate_backend(pid) AS pid FROM pg_stat_activity WHERE application_name = $1 AND pid <> pg_backend_pid()`,
+      [`faceprint-matcher:${schema}`],
     );
     assert.ok(dropped.length >= 2, 'the matchers had connections to drop');
     await sleep(200);

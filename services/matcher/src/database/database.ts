@@ -46,7 +46,8 @@ export interface Database {
 /** Opens the gallery database named by `options`. */
 export async function openDatabase(options: DatabaseOptions, log: Logger): Promise<Database> {
   if (options.databaseUrl) {
-    const connection: pg.ClientConfig = { connectionString: options.databaseUrl, options: `-c search_path=${options.schema}`, application_name: 'faceprint-matcher' };
+    // The application name carries the schema, so operators (and tests) can tell galleries apart.
+    const connection: pg.ClientConfig = { connectionString: options.databaseUrl, options: `-c search_path=${options.schema}`, application_name: `faceprint-matcher:${options.schema}` };
     const pool = createPool({ ...connection, max: options.poolSize }, log);
     return {
       kind: 'postgres',
@@ -144,6 +145,10 @@ function isRunning(pid: number): boolean {
 export async function inTransaction<T>(pool: pg.Pool, work: (client: pg.PoolClient) => Promise<T>, isolation = 'READ COMMITTED'): Promise<T> {
   const client = await pool.connect();
   let broken = false;
+  // A connection that dies while checked out emits 'error' on the client; unheard, that would end
+  // the process. The failure reaches `work` as its next query's rejection.
+  const onError = () => (broken = true);
+  client.on('error', onError);
   try {
     await client.query(`BEGIN ISOLATION LEVEL ${isolation}`);
     const result = await work(client);
@@ -154,6 +159,7 @@ export async function inTransaction<T>(pool: pg.Pool, work: (client: pg.PoolClie
     await client.query('ROLLBACK').catch(() => (broken = true));
     throw error;
   } finally {
+    client.off('error', onError);
     client.release(broken);
   }
 }

@@ -33,6 +33,8 @@ export async function readMigrations(): Promise<Migration[]> {
 export async function migrate(pool: pg.Pool, schema: string): Promise<number[]> {
   const migrations = await readMigrations();
   const client = await pool.connect();
+  const onError = () => undefined; // a dropped connection fails the next query instead
+  client.on('error', onError);
   try {
     await client.query(`SELECT pg_advisory_lock(hashtext($1))`, [`${schema}.migrations`]);
     try {
@@ -60,6 +62,7 @@ export async function migrate(pool: pg.Pool, schema: string): Promise<number[]> 
       await client.query(`SELECT pg_advisory_unlock(hashtext($1))`, [`${schema}.migrations`]);
     }
   } finally {
+    client.off('error', onError);
     client.release();
   }
 }

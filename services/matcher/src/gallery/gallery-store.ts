@@ -235,9 +235,14 @@ export class GalleryStore {
   /**
    * Enrols templates for a subject in one transaction. A request id seen before replays the
    * stored response (or reports reuse with a different request); `encodeResponse` makes the
-   * response from what was written, and it is stored with it.
+   * response from what was written, and it is stored with it. `beforeCommit` runs in the same
+   * transaction for a created or replayed enrolment (the audit event commits with it).
    */
-  async enroll(input: EnrollInput, encodeResponse: (subject: SubjectRecord, templates: TemplateRecord[]) => Uint8Array): Promise<EnrollOutcome> {
+  async enroll(
+    input: EnrollInput,
+    encodeResponse: (subject: SubjectRecord, templates: TemplateRecord[]) => Uint8Array,
+    beforeCommit: (client: pg.PoolClient, kind: 'created' | 'replayed') => Promise<void> = async () => {},
+  ): Promise<EnrollOutcome> {
     return inTransaction(this.#db.pool, async (client) => {
       await client.query('INSERT INTO tenants (tenant_id, default_target_far) VALUES ($1, $2) ON CONFLICT DO NOTHING', [input.tenantId, input.defaultTargetFar]);
       const claimed = await client.query(
@@ -249,6 +254,7 @@ export class GalleryStore {
         const { rows } = await client.query<{ request_sha256: string; response: Buffer | null }>('SELECT request_sha256, response FROM enroll_requests WHERE tenant_id = $1 AND request_id = $2', [input.tenantId, input.requestId]);
         const stored = rows[0]!;
         if (stored.request_sha256 !== input.requestSha256 || stored.response === null) return { kind: 'request-id-reused' };
+        await beforeCommit(client, 'replayed');
         return { kind: 'replayed', response: new Uint8Array(stored.response) };
       }
       const subject = await client.query<{ subject_pk: string }>(
@@ -277,6 +283,7 @@ export class GalleryStore {
       const { rows } = await client.query<SubjectRow>(`SELECT ${SUBJECT_COLUMNS} WHERE s.subject_pk = $1`, [subjectPk]);
       const response = encodeResponse(subjectFromRow(rows[0]!), added.map((a) => a.template));
       await client.query('UPDATE enroll_requests SET subject_pk = $3, response = $4 WHERE tenant_id = $1 AND request_id = $2', [input.tenantId, input.requestId, subjectPk, Buffer.from(response)]);
+      await beforeCommit(client, 'created');
       return { kind: 'created', response };
     });
   }

@@ -9,6 +9,7 @@ import { openDatabase, type Database, type DatabaseOptions } from '../database/d
 import { migrate } from '../database/migrations.js';
 import { IndexSync } from '../search/index-sync.js';
 import { VectorIndex } from '../search/vector-index.js';
+import { AuditLog } from '../compliance/audit-log.js';
 import { GalleryStore } from './gallery-store.js';
 
 /** How long start-up keeps retrying an unreachable PostgreSQL before it gives up. */
@@ -28,6 +29,7 @@ export interface GalleryOptions extends DatabaseOptions {
 export interface Gallery {
   readonly db: Database;
   readonly store: GalleryStore;
+  readonly audit: AuditLog;
   readonly index: VectorIndex;
   readonly sync: IndexSync;
   close(): Promise<void>;
@@ -50,6 +52,7 @@ export async function startGallery(options: GalleryOptions, log: Logger): Promis
     return {
       db,
       store,
+      audit: new AuditLog(db.pool),
       index,
       sync,
       close: async () => {
