@@ -141,9 +141,8 @@ export function matcherService(config: MatcherConfig, { log }: Pick<SetupContext
       return done.response;
     } catch (error) {
       if (error instanceof FaceprintError && (error.code === status.NOT_FOUND || error.code === status.FAILED_PRECONDITION)) {
-        // An unknown subject gets no pseudonym: the event names none.
-        const concerned = error.code === status.NOT_FOUND ? undefined : subjectId;
-        await g.audit.record({ ...auditBase(context, action), subjectId: concerned, outcome: AuditOutcome.FAILURE, details: { status: status[error.code] } });
+        // A refused call names its subject only if the subject is known (has a pseudonym).
+        await g.audit.record({ ...auditBase(context, action), subjectId, outcome: AuditOutcome.FAILURE, details: { status: status[error.code] } }, undefined, { linkOnly: true });
       }
       throw error;
     }

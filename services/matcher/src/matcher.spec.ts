@@ -325,8 +325,14 @@ for (const backend of BACKENDS) {
       await rejectsWith(m.compliance.listAuditEvents({ context: officer, pageToken: first.nextPageToken }), status.INVALID_ARGUMENT, /another tenant or query/);
       assert.deepEqual((await m.compliance.listAuditEvents({ context: ctx('elsewhere', { roles: ['compliance'] }) })).events, [], 'scoped by tenant');
 
+      // A refusal names a known subject; an unknown one ("nobody" above) gets no pseudonym.
+      await rejectsWith(m.matcher.verify({ context: ctx('audited'), subjectId: 'lena', probe: embedding(face, models.v1), targetFar: 0.01 }), status.FAILED_PRECONDITION, /no threshold/);
+      const refused = (await m.compliance.listAuditEvents({ context: officer, actions: [AuditAction.VERIFY], pageSize: 1 })).events[0]!;
+      assert.deepEqual([AuditOutcome[refused.outcome], refused.subjectId, refused.details.status], ['FAILURE', 'lena', 'FAILED_PRECONDITION']);
+
       if (backend.name === 'PostgreSQL') {
         const schema = gallery.env.FACEPRINT_DATABASE_SCHEMA!;
+        assert.deepEqual(await queryTestDatabase(`SELECT subject_id FROM ${schema}.subject_pseudonyms WHERE subject_id = 'nobody'`), []);
         for (const statement of [`UPDATE ${schema}.audit_events SET actor = 'x'`, `DELETE FROM ${schema}.audit_events`, `TRUNCATE ${schema}.audit_events`]) {
           await assert.rejects(queryTestDatabase(statement), /audit_events is append-only/, statement);
         }

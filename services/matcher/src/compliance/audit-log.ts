@@ -47,10 +47,17 @@ export class AuditLog {
     this.#pool = pool;
   }
 
-  /** Appends an event, on `on` (a transaction, so that the event commits with the action) or the pool. */
-  async record(entry: AuditEntry, on: Queryable = this.#pool): Promise<void> {
+  /**
+   * Appends an event, on `on` (a transaction, so that the event commits with the action) or the
+   * pool. With `linkOnly`, the subject is named only if it already has a pseudonym (a refused call
+   * may name a subject that does not exist, and must not create one for it).
+   */
+  async record(entry: AuditEntry, on: Queryable = this.#pool, { linkOnly = false } = {}): Promise<void> {
     let pseudonym: string | null = null;
-    if (entry.subjectId) {
+    if (entry.subjectId && linkOnly) {
+      const { rows } = await on.query<{ pseudonym: string }>('SELECT pseudonym FROM subject_pseudonyms WHERE tenant_id = $1 AND subject_id = $2', [entry.tenantId, entry.subjectId]);
+      pseudonym = rows[0]?.pseudonym ?? null;
+    } else if (entry.subjectId) {
       const { rows } = await on.query<{ pseudonym: string }>(
         `INSERT INTO subject_pseudonyms (tenant_id, subject_id, pseudonym) VALUES ($1, $2, $3)
          ON CONFLICT (tenant_id, subject_id) DO UPDATE SET pseudonym = subject_pseudonyms.pseudonym RETURNING pseudonym`,
