@@ -32,3 +32,10 @@ export function decodeEmbedding(bytes: Uint8Array, dim: number): Float32Array {
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   return Float32Array.from({ length: dim }, (_, i) => view.getFloat32(i * 4, true));
 }
+
+/** Cosine similarity of two L2-normalised embeddings (their dot product). */
+export function cosine(a: Float32Array, b: Float32Array): number {
+  let dot = 0;
+  for (let i = 0; i < a.length; i++) dot += a[i]! * b[i]!;
+  return dot;
+}

@@ -111,12 +111,8 @@ export class FacePipeline {
   }
 }
 
-/** Cosine similarity of two L2-normalised embeddings. */
-export function cosine(a: Float32Array, b: Float32Array): number {
-  let dot = 0;
-  for (let i = 0; i < a.length; i++) dot += a[i]! * b[i]!;
-  return dot;
-}
+/** Cosine similarity of two L2-normalised embeddings (kept where embeddings are defined). */
+export { cosine } from '@faceprint/contracts';
 
 /** An RGB8 image flipped left to right. */
 export function mirror(pixels: Uint8Array, width: number, height: number): Uint8Array {

@@ -101,6 +101,21 @@ async function writeDurably(path: string, data: Uint8Array | string): Promise<vo
   }
 }
 
+/**
+ * Replaces `directory/file` atomically: the data goes to a hidden file beside it, flushed, then
+ * renamed over the old one, so a reader sees the old content or the new, never a mix.
+ */
+async function replaceDurably(directory: string, file: string, data: string): Promise<void> {
+  const staging = join(directory, `.${file}-${randomBytes(6).toString('hex')}`);
+  try {
+    await writeDurably(staging, data);
+    await rename(staging, join(directory, file));
+  } catch (error) {
+    await rm(staging, { force: true });
+    throw error;
+  }
+}
+
 /** Reads and writes one registry root. */
 export class ModelRegistry {
   /** The registry root directory. */
@@ -259,14 +274,7 @@ export class ModelRegistry {
   async promote(name: string, version: number): Promise<{ previous: number | undefined; current: number }> {
     await this.loadModel(name, version);
     const previous = await this.currentVersion(name);
-    const pointer = join(this.root, name, `.${CURRENT_FILE}-${randomBytes(6).toString('hex')}`);
-    try {
-      await writeDurably(pointer, `${version}\n`);
-      await rename(pointer, join(this.root, name, CURRENT_FILE));
-    } catch (error) {
-      await rm(pointer, { force: true });
-      throw error;
-    }
+    await replaceDurably(join(this.root, name), CURRENT_FILE, `${version}\n`);
     return { previous, current: version };
   }
 
@@ -281,15 +289,7 @@ export class ModelRegistry {
     const updated = create(ModelManifestSchema, manifest);
     updated.thresholds = (calibration.thresholds ?? []).map((t) => create(CalibratedThresholdSchema, t));
     updated.metrics = { ...manifest.metrics, ...calibration.metrics };
-    const directory = this.versionDirectory(name, version);
-    const staging = join(directory, `.${MANIFEST_FILE}-${randomBytes(6).toString('hex')}`);
-    try {
-      await writeDurably(staging, `${toJsonString(ModelManifestSchema, updated, { prettySpaces: 2 })}\n`);
-      await rename(staging, join(directory, MANIFEST_FILE));
-    } catch (error) {
-      await rm(staging, { force: true });
-      throw error;
-    }
+    await replaceDurably(this.versionDirectory(name, version), MANIFEST_FILE, `${toJsonString(ModelManifestSchema, updated, { prettySpaces: 2 })}\n`);
     return updated;
   }
 

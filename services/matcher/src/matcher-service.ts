@@ -7,7 +7,7 @@
 import { createHash } from 'node:crypto';
 import { create, fromBinary, toBinary } from '@bufbuild/protobuf';
 import { timestampDate, timestampFromDate } from '@bufbuild/protobuf/wkt';
-import { decodeEmbedding, PAGE_SIZE_DEFAULT, PAGE_SIZE_MAX } from '@faceprint/contracts';
+import { cosine, decodeEmbedding, PAGE_SIZE_DEFAULT, PAGE_SIZE_MAX } from '@faceprint/contracts';
 import { AuditAction, AuditOutcome, ModelRefSchema, type CallerContext, type Embedding, type ModelRef } from '@faceprint/contracts/common';
 import {
   ComplianceService,
@@ -54,12 +54,6 @@ const MAX_TOP_K = 100;
 const DEFAULT_TOP_K = 5;
 /** How long a tenant's default target false-match rate is cached, in ms. */
 const TENANT_CACHE_MS = 5_000;
-
-function dot(a: Float32Array, b: Float32Array): number {
-  let sum = 0;
-  for (let i = 0; i < a.length; i++) sum += a[i]! * b[i]!;
-  return sum;
-}
 
 /** The request's digest for idempotency: the request without its call context, metadata in key order. */
 function enrollDigest(request: EnrollTemplatesRequest): string {
@@ -286,7 +280,7 @@ export function matcherService(config: MatcherConfig, { log }: Pick<SetupContext
           }
           let best = { score: -Infinity, templateId: '' };
           for (const template of comparable) {
-            const score = dot(probe!, decodeEmbedding(template.vector, template.dim));
+            const score = cosine(probe!, decodeEmbedding(template.vector, template.dim));
             if (score > best.score) best = { score, templateId: template.templateId };
           }
           const made = decision(best.score, threshold, create(ModelRefSchema, manifest.model));

@@ -9,7 +9,8 @@ import { join } from 'node:path';
 import { create } from '@bufbuild/protobuf';
 import { timestampFromDate } from '@bufbuild/protobuf/wkt';
 import { encodeEmbedding } from '@faceprint/contracts';
-import { EmbeddingSchema, LegalBasis, type Consent, type Embedding, type ModelRef } from '@faceprint/contracts/common';
+import { ConsentSchema, EmbeddingSchema, LegalBasis, type Consent, type Embedding, type ModelRef } from '@faceprint/contracts/common';
+import { normalise } from '@faceprint/face-pipeline';
 import { ComplianceService, MatcherService } from '@faceprint/contracts/matcher';
 import { ModelTask } from '@faceprint/contracts/trainer';
 import { ModelRegistry } from '@faceprint/model-registry';
@@ -72,13 +73,6 @@ export function seededRandom(seed: number): () => number {
   };
 }
 
-/** Scales `vector` to unit length, in place. */
-export function normalise(vector: Float32Array): Float32Array {
-  const norm = Math.hypot(...vector);
-  for (let i = 0; i < vector.length; i++) vector[i]! /= norm;
-  return vector;
-}
-
 /** A random unit vector of `dim` (Gaussian coordinates, normalised). */
 export function randomUnitVector(random: () => number, dim = 128): Float32Array {
   const vector = new Float32Array(dim);
@@ -102,15 +96,14 @@ export function embedding(vector: Float32Array, model: ModelRef): Embedding {
 
 /** A valid explicit-consent record given now for `purpose`. */
 export function consent(purpose = 'access_control'): Consent {
-  return {
-    $typeName: 'faceprint.common.v1.Consent',
+  return create(ConsentSchema, {
     legalBasis: LegalBasis.EXPLICIT_CONSENT,
     purpose,
     givenAt: timestampFromDate(new Date()),
     collectionPoint: 'test-suite',
     retentionDays: 365,
     evidenceRef: 'notice-v1',
-  };
+  });
 }
 
 /** A matcher running in this process. */

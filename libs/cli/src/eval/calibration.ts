@@ -5,7 +5,7 @@
  * matcher's rule `score >= threshold`. Many identities give millions of impostor pairs, enough to
  * estimate rates down to 1e-5 (a few hundred identities would not).
  */
-import { cosine } from '@faceprint/face-pipeline';
+import { cosine } from '@faceprint/contracts';
 
 /** One calibrated operating point. */
 export interface CalibratedPoint {
@@ -49,9 +49,8 @@ export function calibrate(byIdentity: ReadonlyMap<string, readonly Float32Array[
   const groups = [...byIdentity.values()].filter((g) => g.length > 0);
   const all = groups.flatMap((group, identity) => group.map((embedding) => ({ embedding, identity })));
   const genuine: number[] = [];
-  let impostorCount = 0;
-  for (let i = 0; i < all.length; i++) for (let j = i + 1; j < all.length; j++) if (all[i]!.identity !== all[j]!.identity) impostorCount += 1;
-  const impostor = new Float64Array(impostorCount);
+  const pairs = (n: number) => (n * (n - 1)) / 2;
+  const impostor = new Float64Array(pairs(all.length) - groups.reduce((sum, g) => sum + pairs(g.length), 0));
   let next = 0;
   for (let i = 0; i < all.length; i++) {
     for (let j = i + 1; j < all.length; j++) {

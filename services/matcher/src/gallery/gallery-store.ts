@@ -335,15 +335,20 @@ export class GalleryStore {
       [tenantId, subjectId],
     );
     if (rows.length === 0) return undefined;
-    return rows
-      .flatMap((row) => (row.template_pk === null ? [] : [{ ...row, template_pk: row.template_pk }]))
-      .map((row) => ({
-        templatePk: BigInt(row.template_pk),
-        templateId: row.template_id,
-        model: { name: row.model_name, version: row.model_version, sha256: row.model_sha256 },
-        dim: row.dim,
-        vector: new Uint8Array(row.vector),
-      }));
+    // A subject without templates comes back as one row of nulls (the LEFT JOIN).
+    return rows.flatMap((row) =>
+      row.template_pk === null
+        ? []
+        : [
+            {
+              templatePk: BigInt(row.template_pk),
+              templateId: row.template_id,
+              model: { name: row.model_name, version: row.model_version, sha256: row.model_sha256 },
+              dim: row.dim,
+              vector: new Uint8Array(row.vector),
+            },
+          ],
+    );
   }
 
   /**

@@ -9,7 +9,7 @@ import { decodeEmbedding } from '@faceprint/contracts';
 import type { Logger } from '@faceprint/telemetry';
 import type pg from 'pg';
 import type { GalleryStore, IndexedTemplate } from '../gallery/gallery-store.js';
-import type { VectorIndex } from './vector-index.js';
+import { partitionName, type VectorIndex } from './vector-index.js';
 
 const CHANGE_PAGE = 1_000;
 
@@ -117,7 +117,7 @@ export class IndexSync {
   #apply(templates: readonly IndexedTemplate[]): void {
     const batches = new Map<string, IndexedTemplate[]>();
     for (const template of templates) {
-      const name = JSON.stringify([template.tenantId, template.modelName, template.modelVersion]);
+      const name = partitionName(template);
       let batch = batches.get(name);
       if (!batch) batches.set(name, (batch = []));
       batch.push(template);

@@ -247,7 +247,8 @@ export interface PartitionKey {
   readonly modelVersion: number;
 }
 
-const partitionName = (key: PartitionKey) => JSON.stringify([key.tenantId, key.modelName, key.modelVersion]);
+/** A partition's map key. */
+export const partitionName = (key: PartitionKey) => JSON.stringify([key.tenantId, key.modelName, key.modelVersion]);
 
 /** Every partition of this matcher. */
 export class VectorIndex {
