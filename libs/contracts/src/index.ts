@@ -4,5 +4,6 @@
  * hand-written helpers that belong to the contracts.
  */
 export * from './embedding.js';
+export * from './erasure-receipt.js';
 export * from './limits.js';
 export * from './services.js';

@@ -1,6 +1,6 @@
 /** The matcher's own settings. */
 import { fileURLToPath } from 'node:url';
-import { resolve } from 'node:path';
+import { join, resolve } from 'node:path';
 import { registryRootFromEnv } from '@faceprint/model-registry';
 import { compileEnv, decimal, int } from '@faceprint/service-kit';
 import { makeValidator, str } from 'envalid';
@@ -48,6 +48,23 @@ export interface MatcherConfig {
   readonly exactSearchLimit: number;
   /** How often the index polls the change log when no notification arrives, in ms. `FACEPRINT_MATCHER_SYNC_INTERVAL_MS`, default 1000. */
   readonly syncIntervalMs: number;
+  /**
+   * The master key that wraps the per-subject data keys (base64 of 32 bytes).
+   * `FACEPRINT_MATCHER_MASTER_KEY_FILE`, default `<dataDir>/keys/master.key` (generated there if missing).
+   */
+  readonly masterKeyFile: string;
+  /**
+   * The Ed25519 private key (PKCS#8 PEM) that signs erasure receipts; its public key is written
+   * beside it as `.pub.pem`. `FACEPRINT_MATCHER_SIGNING_KEY_FILE`, default
+   * `<dataDir>/keys/receipt-signing.pem` (generated there if missing).
+   */
+  readonly signingKeyFile: string;
+  /** The master key file is at its default path, where a missing key is generated. */
+  readonly generateMasterKey: boolean;
+  /** The signing key file is at its default path, where a missing key is generated. */
+  readonly generateSigningKey: boolean;
+  /** How often the retention sweeper erases subjects whose retention has ended, in ms. `FACEPRINT_MATCHER_RETENTION_SWEEP_MS`, default 60000. */
+  readonly retentionSweepMs: number;
 }
 
 /** Compiles the matcher's settings from the environment. */
@@ -60,16 +77,26 @@ export function loadMatcherConfig(env: NodeJS.ProcessEnv): MatcherConfig {
     FACEPRINT_MATCHER_DEFAULT_TARGET_FAR: decimal(1e-9, 0.5)({ default: 1e-4 }),
     FACEPRINT_MATCHER_EXACT_SEARCH_LIMIT: int(0, 100_000_000)({ default: 20_000 }),
     FACEPRINT_MATCHER_SYNC_INTERVAL_MS: int(10, 600_000)({ default: 1000 }),
+    FACEPRINT_MATCHER_MASTER_KEY_FILE: str({ default: '' }),
+    FACEPRINT_MATCHER_SIGNING_KEY_FILE: str({ default: '' }),
+    FACEPRINT_MATCHER_RETENTION_SWEEP_MS: int(100, 86_400_000)({ default: 60_000 }),
   });
+  // A relative path is taken from where the user ran the command (npm -w changes directory).
+  const fromCwd = (path: string) => resolve(env.INIT_CWD ?? process.cwd(), path);
+  const dataDir = fromCwd(compiled.FACEPRINT_MATCHER_DATA_DIR || DEFAULT_GALLERY_DIR);
   return Object.freeze({
     databaseUrl: compiled.FACEPRINT_DATABASE_URL,
-    // A relative path is taken from where the user ran the command (npm -w changes directory).
-    dataDir: resolve(env.INIT_CWD ?? process.cwd(), compiled.FACEPRINT_MATCHER_DATA_DIR || DEFAULT_GALLERY_DIR),
+    dataDir,
     schema: compiled.FACEPRINT_DATABASE_SCHEMA,
     poolSize: compiled.FACEPRINT_DATABASE_POOL_SIZE,
     registryRoot: registryRootFromEnv(env),
     defaultTargetFar: compiled.FACEPRINT_MATCHER_DEFAULT_TARGET_FAR,
     exactSearchLimit: compiled.FACEPRINT_MATCHER_EXACT_SEARCH_LIMIT,
     syncIntervalMs: compiled.FACEPRINT_MATCHER_SYNC_INTERVAL_MS,
+    masterKeyFile: compiled.FACEPRINT_MATCHER_MASTER_KEY_FILE ? fromCwd(compiled.FACEPRINT_MATCHER_MASTER_KEY_FILE) : join(dataDir, 'keys', 'master.key'),
+    signingKeyFile: compiled.FACEPRINT_MATCHER_SIGNING_KEY_FILE ? fromCwd(compiled.FACEPRINT_MATCHER_SIGNING_KEY_FILE) : join(dataDir, 'keys', 'receipt-signing.pem'),
+    generateMasterKey: !compiled.FACEPRINT_MATCHER_MASTER_KEY_FILE,
+    generateSigningKey: !compiled.FACEPRINT_MATCHER_SIGNING_KEY_FILE,
+    retentionSweepMs: compiled.FACEPRINT_MATCHER_RETENTION_SWEEP_MS,
   });
 }

@@ -6,11 +6,10 @@
  */
 import { createHash } from 'node:crypto';
 import { create, fromBinary, toBinary } from '@bufbuild/protobuf';
-import { timestampDate, timestampFromDate } from '@bufbuild/protobuf/wkt';
+import { timestampDate } from '@bufbuild/protobuf/wkt';
 import { cosine, decodeEmbedding, PAGE_SIZE_DEFAULT, PAGE_SIZE_MAX } from '@faceprint/contracts';
 import { AuditAction, AuditOutcome, ModelRefSchema, type CallerContext, type Embedding, type ModelRef } from '@faceprint/contracts/common';
 import {
-  ComplianceService,
   EnrollTemplatesRequestSchema,
   EnrollTemplatesResponseSchema,
   MatchDecisionSchema,
@@ -21,7 +20,11 @@ import {
 import type { ModelManifest } from '@faceprint/contracts/trainer';
 import { FaceprintError, implement, RequestValidator, stageTiming, type ServiceSetup, type SetupContext } from '@faceprint/service-kit';
 import { faceprintMeter } from '@faceprint/telemetry';
-import { status } from '@grpc/grpc-js';
+import { auditBase, auditedCall, type AuditedResult } from './compliance/audited.js';
+import { complianceService } from './compliance/compliance-service.js';
+import { ReceiptSigner, SubjectEraser } from './compliance/erasure.js';
+import { loadMasterKey, loadSigningKey } from './compliance/key-files.js';
+import { RetentionSweeper } from './compliance/retention-sweeper.js';
 import { withDatabaseErrors } from './database/database-errors.js';
 import { startGallery, type Gallery } from './gallery/gallery.js';
 import type { ModelInventory } from './gallery/gallery-store.js';
@@ -40,14 +43,6 @@ import {
   checkTemplateId,
   MAX_TEMPLATES_PER_ENROLL,
 } from './matching/request-checks.js';
-
-/** The role that may erase, export and read the audit trail. */
-const COMPLIANCE_ROLE = 'compliance';
-
-/** PERMISSION_DENIED unless the caller (as the gateway authenticated it) holds `role`. */
-function requireRole(context: CallerContext | undefined, role: string): void {
-  if (!context?.roles.includes(role)) throw FaceprintError.permissionDenied(role, `this call needs the "${role}" role`);
-}
 
 /** Identify returns at most this many candidates. */
 const MAX_TOP_K = 100;
@@ -74,6 +69,8 @@ export function matcherService(config: MatcherConfig, { log }: Pick<SetupContext
   const meter = faceprintMeter();
   const syncLag = meter.createHistogram('faceprint.matcher.sync_lag', { description: 'Age of template changes when this replica applied them', unit: 'ms' });
   let gallery: Gallery | undefined;
+  let eraser: SubjectEraser | undefined;
+  let sweeper: RetentionSweeper | undefined;
   meter
     .createObservableGauge('faceprint.matcher.indexed_templates', { description: 'Templates in this replica’s vector index' })
     .addCallback((result) => result.observe(gallery?.index.size ?? 0));
@@ -110,36 +107,10 @@ export function matcherService(config: MatcherConfig, { log }: Pick<SetupContext
   const decision = (score: number, threshold: Threshold, model: ModelRef): MatchDecision =>
     create(MatchDecisionSchema, { score, isMatch: score >= threshold.threshold, threshold: threshold.threshold, targetFar: threshold.targetFar, model });
 
-  /** Who did what, for the audit trail. */
-  const auditBase = (context: CallerContext | undefined, action: AuditAction) => ({
-    tenantId: context!.tenantId,
-    actor: context?.callerId || 'unknown',
-    action,
-    requestId: context?.requestId ?? '',
-  });
-
-  /**
-   * Runs a validated call and records it in the audit trail: on success with the details the call
-   * returns, on a refusal (NOT_FOUND, FAILED_PRECONDITION) with the status.
-   */
-  const audited = async <T>(
-    context: CallerContext | undefined,
-    action: AuditAction,
-    subjectId: string | undefined,
-    work: (g: Gallery) => Promise<{ response: T; details: Record<string, string>; subjectId?: string | undefined }>,
-  ): Promise<T> => {
+  /** Runs a call on the loaded gallery with its audit event (compliance/audited.ts). */
+  const audited = <T>(context: CallerContext | undefined, action: AuditAction, subjectId: string | undefined, work: (g: Gallery) => Promise<AuditedResult<T>>): Promise<T> => {
     const g = ready();
-    try {
-      const done = await work(g);
-      await g.audit.record({ ...auditBase(context, action), subjectId: done.subjectId ?? subjectId, outcome: AuditOutcome.SUCCESS, details: done.details });
-      return done.response;
-    } catch (error) {
-      if (error instanceof FaceprintError && (error.code === status.NOT_FOUND || error.code === status.FAILED_PRECONDITION)) {
-        // A refused call names its subject only if the subject is known (has a pseudonym).
-        await g.audit.record({ ...auditBase(context, action), subjectId, outcome: AuditOutcome.FAILURE, details: { status: status[error.code] } }, undefined, { linkOnly: true });
-      }
-      throw error;
-    }
+    return auditedCall(g, context, action, subjectId, () => work(g));
   };
 
   const matcher = implement(
@@ -202,6 +173,9 @@ export function matcherService(config: MatcherConfig, { log }: Pick<SetupContext
               client,
             ),
         );
+        if (outcome.kind === 'request-erased') {
+          throw FaceprintError.failedPrecondition('REQUEST_ID', request.requestId, `request_id "${request.requestId}" enrolled a subject that has since been erased; a new enrolment needs a new request_id`);
+        }
         if (outcome.kind === 'request-id-reused') {
           throw FaceprintError.failedPrecondition('REQUEST_ID', request.requestId, `request_id "${request.requestId}" was used for a different enrolment; use a new request_id`);
         }
@@ -347,52 +321,21 @@ export function matcherService(config: MatcherConfig, { log }: Pick<SetupContext
     }),
   );
 
-  const compliance = implement(
-    ComplianceService,
-    withDatabaseErrors({
-      async listAuditEvents(request) {
-        const v = new RequestValidator();
-        const tenantId = checkContext(v, request.context);
-        v.throwIfInvalid();
-        requireRole(request.context, COMPLIANCE_ROLE);
-        if (request.subjectId) checkSubjectId(v, 'subject_id', request.subjectId);
-        v.check(request.pageSize <= PAGE_SIZE_MAX, 'page_size', `must be at most ${PAGE_SIZE_MAX}`);
-        v.check(request.actions.every((a) => a !== AuditAction.UNSPECIFIED && AuditAction[a] !== undefined), 'actions', 'must name known actions');
-        const start = request.startTime && timestampDate(request.startTime);
-        const end = request.endTime && timestampDate(request.endTime);
-        v.check(!start || !end || start < end, 'end_time', 'must be after start_time');
-        v.throwIfInvalid();
-        const filter = { subjectId: request.subjectId || undefined, actions: request.actions, start, end };
-        const query = `audit:${JSON.stringify([filter.subjectId, [...filter.actions].sort(), start?.toISOString(), end?.toISOString()])}`;
-        const before = decodePageToken(request.pageToken, tenantId, query);
-        const pageSize = request.pageSize || PAGE_SIZE_DEFAULT;
-        const events = await ready().audit.list(tenantId, filter, before ? BigInt(before) : 0n, pageSize + 1);
-        const page = events.slice(0, pageSize);
-        return {
-          events: page.map((e) => ({
-            eventId: e.eventId,
-            time: timestampFromDate(e.time),
-            tenantId: e.tenantId,
-            actor: e.actor,
-            action: e.action,
-            subjectId: e.subjectId ?? '',
-            requestId: e.requestId,
-            outcome: e.outcome,
-            details: e.details,
-          })),
-          nextPageToken: events.length > pageSize ? encodePageToken(tenantId, query, String(page[page.length - 1]!.eventPk)) : '',
-        };
-      },
-    }),
-  );
+  const compliance = complianceService(() => ({ gallery: ready(), eraser: eraser! }));
 
   return {
-    // Erasure and export come with the rest of the compliance issue.
     services: [matcher, compliance],
     ready: async () => {
-      gallery = await startGallery({ ...config, onSyncLag: (ms) => syncLag.record(ms) }, log);
+      const masterKey = await loadMasterKey(config, log);
+      const signer = new ReceiptSigner(await loadSigningKey(config, log));
+      const loaded = await startGallery({ ...config, onSyncLag: (ms) => syncLag.record(ms) }, masterKey, log);
+      eraser = new SubjectEraser(loaded, signer);
+      sweeper = new RetentionSweeper(loaded.store, eraser, config.retentionSweepMs, log);
+      sweeper.start();
+      gallery = loaded;
     },
     close: async () => {
+      await sweeper?.stop();
       await gallery?.close();
     },
   };

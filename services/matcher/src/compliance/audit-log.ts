@@ -49,8 +49,9 @@ export class AuditLog {
 
   /**
    * Appends an event, on `on` (a transaction, so that the event commits with the action) or the
-   * pool. With `linkOnly`, the subject is named only if it already has a pseudonym (a refused call
-   * may name a subject that does not exist, and must not create one for it).
+   * pool. The subject is named only while it exists; with `linkOnly`, only if it already has a
+   * pseudonym (a refused call may name a subject that does not exist; an erasure's own event is
+   * written after the subject's row is gone).
    */
   async record(entry: AuditEntry, on: Queryable = this.#pool, { linkOnly = false } = {}): Promise<void> {
     let pseudonym: string | null = null;
@@ -58,18 +59,31 @@ export class AuditLog {
       const { rows } = await on.query<{ pseudonym: string }>('SELECT pseudonym FROM subject_pseudonyms WHERE tenant_id = $1 AND subject_id = $2', [entry.tenantId, entry.subjectId]);
       pseudonym = rows[0]?.pseudonym ?? null;
     } else if (entry.subjectId) {
+      // A pseudonym is made only for a subject that exists, under a share lock on its row: an
+      // event recorded after an erasure committed (a search that read the subject just before)
+      // must not link the erased id again; an erasure in progress waits for this statement.
       const { rows } = await on.query<{ pseudonym: string }>(
-        `INSERT INTO subject_pseudonyms (tenant_id, subject_id, pseudonym) VALUES ($1, $2, $3)
+        `WITH subject AS (SELECT 1 FROM subjects WHERE tenant_id = $1 AND subject_id = $2 FOR SHARE)
+         INSERT INTO subject_pseudonyms (tenant_id, subject_id, pseudonym) SELECT $1, $2, $3 FROM subject
          ON CONFLICT (tenant_id, subject_id) DO UPDATE SET pseudonym = subject_pseudonyms.pseudonym RETURNING pseudonym`,
         [entry.tenantId, entry.subjectId, randomUUID()],
       );
-      pseudonym = rows[0]!.pseudonym;
+      pseudonym = rows[0]?.pseudonym ?? null;
     }
     await on.query(
       `INSERT INTO audit_events (event_id, tenant_id, actor, action, subject_pseudonym, request_id, outcome, details)
        VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`,
       [randomUUID(), entry.tenantId, entry.actor, entry.action, pseudonym, entry.requestId, entry.outcome, JSON.stringify(entry.details)],
     );
+  }
+
+  /**
+   * Removes the subject's pseudonym link: its events stay, and can no longer be tied to the subject
+   * id. Runs in the erasure's transaction. Returns how many links it removed (0 or 1).
+   */
+  async unlinkSubject(tenantId: string, subjectId: string, on: Queryable): Promise<number> {
+    const { rowCount } = await on.query('DELETE FROM subject_pseudonyms WHERE tenant_id = $1 AND subject_id = $2', [tenantId, subjectId]);
+    return rowCount ?? 0;
   }
 
   /** Up to `limit` of the tenant's events matching `filter`, newest first, before `beforePk` (0: from the newest). */

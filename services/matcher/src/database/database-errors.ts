@@ -40,8 +40,8 @@ function isDatabaseError(error: unknown): boolean {
   return typeof code === 'string' && /^[0-9A-Z]{5}$/.test(code) && typeof severity === 'string';
 }
 
-/** The error's SQLSTATE and message, without the fields that may quote row values. */
-function withoutRowData(error: unknown): Error {
+/** The error's SQLSTATE and message, without the fields that may quote row values: what may be logged. */
+export function withoutRowData(error: unknown): Error {
   const { code, message } = (error ?? {}) as { code?: unknown; message?: unknown };
   return new Error(`${typeof code === 'string' ? `${code}: ` : ''}${typeof message === 'string' ? message : 'database error'}`);
 }

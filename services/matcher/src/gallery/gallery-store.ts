@@ -2,9 +2,13 @@
  * The gallery's SQL: every read and write of tenants, subjects, consents and templates, each
  * scoped by tenant. Writes that add or remove templates also append to the change log (in commit
  * order, under an advisory lock) and notify the other matcher replicas, in the same transaction.
+ * Template vectors are sealed at rest under their subject's data key (compliance/data-keys.ts):
+ * they are sealed here on the way in and opened here on the way out.
  */
 import { randomUUID } from 'node:crypto';
+import { decodeEmbedding } from '@faceprint/contracts';
 import type pg from 'pg';
+import { dataKeyContext, newDataKey, open, seal, templateContext, type KeyWrapper } from '../compliance/data-keys.js';
 import { inTransaction, type Database } from '../database/database.js';
 
 /** A model version as templates record it. */
@@ -70,7 +74,21 @@ export interface EnrollInput {
 export type EnrollOutcome =
   | { readonly kind: 'created'; readonly response: Uint8Array }
   | { readonly kind: 'replayed'; readonly response: Uint8Array }
-  | { readonly kind: 'request-id-reused' };
+  | { readonly kind: 'request-id-reused' }
+  /** The request id enrolled a subject that has since been erased: it never enrols again. */
+  | { readonly kind: 'request-erased' };
+
+/** What an erasure removed, by kind (the receipt's counts). */
+export type ErasedCounts = Record<'subject' | 'template' | 'consent' | 'enroll_response' | 'data_key', number>;
+
+/** Everything the gallery holds about one subject, for an access request (Art. 15). */
+export interface SubjectExport {
+  readonly subject: SubjectRecord;
+  /** Every consent record, oldest first. */
+  readonly consents: readonly (ConsentRecord & { readonly recordTime: Date })[];
+  /** The templates' metadata, with the (opened) vectors when asked for. */
+  readonly templates: readonly (TemplateRecord & { readonly vector?: Float32Array })[];
+}
 
 /** A template's vector, for comparison. */
 export interface StoredVector {
@@ -125,6 +143,8 @@ export interface ModelInventory {
 }
 
 const DAY_MS = 86_400_000;
+/** The digest an enrolment request keeps once its subject is erased (its response is removed). */
+const ERASED_REQUEST = 'erased';
 
 const SUBJECT_COLUMNS = `s.subject_pk, s.subject_id, s.metadata, s.create_time, s.update_time,
   (SELECT count(*) FROM templates t WHERE t.subject_pk = s.subject_pk)::integer AS template_count,
@@ -163,17 +183,29 @@ interface TemplateRow {
   create_time: Date;
 }
 
-/** A row of INDEX_COLUMNS. */
-interface IndexRow {
-  template_pk: string;
+/** The columns that open a sealed vector: the template's id and its subject's wrapped data key. */
+interface SealedRow {
+  template_id: string;
   tenant_id: string;
+  vector: Buffer;
+  sealed: boolean;
+  key_id: string | null;
+  wrapped_key: Buffer | null;
+  master_key_id: string | null;
+}
+
+/** A row of INDEX_COLUMNS. */
+interface IndexRow extends SealedRow {
+  template_pk: string;
   model_name: string;
   model_version: number;
   dim: number;
-  vector: Buffer;
 }
 
-const INDEX_COLUMNS = 'template_pk, tenant_id, model_name, model_version, dim, vector';
+/** A template with its subject's data key; FROM templates t, joined to its subject and key. */
+const SEALED_COLUMNS = 't.template_id, t.tenant_id, t.vector, t.sealed, k.key_id, k.wrapped_key, k.master_key_id';
+const WITH_DATA_KEY = 'JOIN subjects s ON s.subject_pk = t.subject_pk LEFT JOIN data_keys k ON k.key_id = s.data_key_id';
+const INDEX_COLUMNS = `t.template_pk, t.model_name, t.model_version, t.dim, ${SEALED_COLUMNS}`;
 
 function subjectFromRow(row: SubjectRow): SubjectRecord {
   return {
@@ -208,26 +240,29 @@ function templateFromRow(row: TemplateRow): TemplateRecord {
   };
 }
 
-function indexedFromRow(row: IndexRow): IndexedTemplate {
+function indexedFromRow(row: IndexRow, vector: Uint8Array): IndexedTemplate {
   return {
     templatePk: BigInt(row.template_pk),
     tenantId: row.tenant_id,
     modelName: row.model_name,
     modelVersion: row.model_version,
     dim: row.dim,
-    vector: row.vector,
+    vector,
   };
 }
 
 /** The gallery tables of one database schema. */
 export class GalleryStore {
   readonly #db: Database;
+  readonly #keys: KeyWrapper;
   readonly #changeLock: string;
   /** The NOTIFY channel that announces new change-log entries. */
   readonly changeChannel: string;
 
-  constructor(db: Database) {
+  /** `keys` wraps the subjects' data keys (the master key). */
+  constructor(db: Database, keys: KeyWrapper) {
     this.#db = db;
+    this.#keys = keys;
     this.#changeLock = `${db.schema}.template_changes`;
     this.changeChannel = `${db.schema}_template_changes`;
   }
@@ -253,17 +288,19 @@ export class GalleryStore {
         // Seen before; a concurrent first attempt has committed by now (the insert waited for it).
         const { rows } = await client.query<{ request_sha256: string; response: Buffer | null }>('SELECT request_sha256, response FROM enroll_requests WHERE tenant_id = $1 AND request_id = $2', [input.tenantId, input.requestId]);
         const stored = rows[0]!;
+        if (stored.request_sha256 === ERASED_REQUEST) return { kind: 'request-erased' };
         if (stored.request_sha256 !== input.requestSha256 || stored.response === null) return { kind: 'request-id-reused' };
         await beforeCommit(client, 'replayed');
         return { kind: 'replayed', response: new Uint8Array(stored.response) };
       }
-      const subject = await client.query<{ subject_pk: string }>(
+      const subject = await client.query<{ subject_pk: string; data_key_id: string | null }>(
         `INSERT INTO subjects (tenant_id, subject_id, metadata) VALUES ($1, $2, $3)
          ON CONFLICT (tenant_id, subject_id) DO UPDATE SET metadata = EXCLUDED.metadata, update_time = now()
-         RETURNING subject_pk`,
+         RETURNING subject_pk, data_key_id`,
         [input.tenantId, input.subjectId, JSON.stringify(input.metadata)],
       );
       const subjectPk = subject.rows[0]!.subject_pk;
+      const dataKey = await this.#subjectDataKey(client, input.tenantId, subjectPk, subject.rows[0]!.data_key_id);
       const consent = input.consent;
       await client.query(
         `INSERT INTO consents (subject_pk, legal_basis, purpose, given_at, collection_point, retention_days, evidence_ref, retain_until)
@@ -272,10 +309,12 @@ export class GalleryStore {
       );
       const added: { template: TemplateRecord; templatePk: string }[] = [];
       for (const template of input.templates) {
+        const templateId = randomUUID();
+        const sealed = seal(dataKey, template.vector, templateContext(templateId));
         const { rows } = await client.query<TemplateRow & { template_pk: string }>(
-          `INSERT INTO templates (template_id, tenant_id, subject_pk, model_name, model_version, model_sha256, dim, vector, quality, source_image_sha256)
-           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) RETURNING template_pk, ${TEMPLATE_COLUMNS}`,
-          [randomUUID(), input.tenantId, subjectPk, template.model.name, template.model.version, template.model.sha256, template.dim, Buffer.from(template.vector), template.quality, template.sourceImageSha256],
+          `INSERT INTO templates (template_id, tenant_id, subject_pk, model_name, model_version, model_sha256, dim, vector, sealed, quality, source_image_sha256)
+           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, true, $9, $10) RETURNING template_pk, ${TEMPLATE_COLUMNS}`,
+          [templateId, input.tenantId, subjectPk, template.model.name, template.model.version, template.model.sha256, template.dim, sealed, template.quality, template.sourceImageSha256],
         );
         added.push({ template: templateFromRow(rows[0]!), templatePk: rows[0]!.template_pk });
       }
@@ -328,27 +367,23 @@ export class GalleryStore {
 
   /** A subject's templates with their vectors, or undefined when the subject is unknown. */
   async subjectVectors(tenantId: string, subjectId: string): Promise<StoredVector[] | undefined> {
-    const { rows } = await this.#db.pool.query<{ template_pk: string | null } & TemplateRow & { vector: Buffer }>(
-      `SELECT t.template_pk, t.template_id, t.model_name, t.model_version, t.model_sha256, t.dim, t.vector
-       FROM subjects s LEFT JOIN templates t ON t.subject_pk = s.subject_pk
+    const { rows } = await this.#db.pool.query<{ template_pk: string | null } & TemplateRow & SealedRow>(
+      `SELECT t.template_pk, t.model_name, t.model_version, t.model_sha256, t.dim, ${SEALED_COLUMNS}
+       FROM subjects s LEFT JOIN templates t ON t.subject_pk = s.subject_pk LEFT JOIN data_keys k ON k.key_id = s.data_key_id
        WHERE s.tenant_id = $1 AND s.subject_id = $2 ORDER BY t.template_pk`,
       [tenantId, subjectId],
     );
     if (rows.length === 0) return undefined;
     // A subject without templates comes back as one row of nulls (the LEFT JOIN).
-    return rows.flatMap((row) =>
-      row.template_pk === null
-        ? []
-        : [
-            {
-              templatePk: BigInt(row.template_pk),
-              templateId: row.template_id,
-              model: { name: row.model_name, version: row.model_version, sha256: row.model_sha256 },
-              dim: row.dim,
-              vector: new Uint8Array(row.vector),
-            },
-          ],
-    );
+    const present = rows.filter((row) => row.template_pk !== null);
+    const vectors = await this.#openVectors(present);
+    return present.map((row, i) => ({
+      templatePk: BigInt(row.template_pk!),
+      templateId: row.template_id,
+      model: { name: row.model_name, version: row.model_version, sha256: row.model_sha256 },
+      dim: row.dim,
+      vector: vectors[i]!,
+    }));
   }
 
   /**
@@ -402,12 +437,13 @@ export class GalleryStore {
         let after = '0';
         for (;;) {
           const page = await client.query<IndexRow>(
-            `SELECT ${INDEX_COLUMNS} FROM templates WHERE template_pk > $1 ORDER BY template_pk LIMIT $2`,
+            `SELECT ${INDEX_COLUMNS} FROM templates t ${WITH_DATA_KEY} WHERE t.template_pk > $1 ORDER BY t.template_pk LIMIT $2`,
             [after, pageSize],
           );
           const last = page.rows[page.rows.length - 1];
           if (!last) return position;
-          reader.onPage(page.rows.map(indexedFromRow));
+          const vectors = await this.#openVectors(page.rows);
+          reader.onPage(page.rows.map((row, i) => indexedFromRow(row, vectors[i]!)));
           after = last.template_pk;
         }
       },
@@ -436,10 +472,170 @@ export class GalleryStore {
   async templatesByKey(templatePks: readonly bigint[]): Promise<IndexedTemplate[]> {
     if (templatePks.length === 0) return [];
     const { rows } = await this.#db.pool.query<IndexRow>(
-      `SELECT ${INDEX_COLUMNS} FROM templates WHERE template_pk = ANY($1::bigint[])`,
+      `SELECT ${INDEX_COLUMNS} FROM templates t ${WITH_DATA_KEY} WHERE t.template_pk = ANY($1::bigint[])`,
       [templatePks.map(String)],
     );
-    return rows.map(indexedFromRow);
+    const vectors = await this.#openVectors(rows);
+    return rows.map((row, i) => indexedFromRow(row, vectors[i]!));
+  }
+
+  /**
+   * Erases a subject in one transaction: its templates (announced to the replicas as removals),
+   * consent records, stored enrolment responses (their request ids stay, marked erased, so a
+   * retried enrolment cannot bring the subject back), the subject and its data key (after which no
+   * copy of its sealed templates can be opened). `beforeCommit` runs in the same transaction with
+   * the counts (the receipt and the audit event commit with the erasure). Undefined when the tenant
+   * has no such subject.
+   */
+  async eraseSubject<T>(tenantId: string, subjectId: string, beforeCommit: (client: pg.PoolClient, counts: ErasedCounts) => Promise<T>): Promise<T | undefined> {
+    return inTransaction(this.#db.pool, async (client) => {
+      const subject = await client.query<{ subject_pk: string; data_key_id: string | null }>(
+        'SELECT subject_pk, data_key_id FROM subjects WHERE tenant_id = $1 AND subject_id = $2 FOR UPDATE',
+        [tenantId, subjectId],
+      );
+      const found = subject.rows[0];
+      if (!found) return undefined;
+      const templates = await client.query<{ template_pk: string; model_name: string; model_version: number; model_sha256: string }>(
+        'DELETE FROM templates WHERE subject_pk = $1 RETURNING template_pk, model_name, model_version, model_sha256',
+        [found.subject_pk],
+      );
+      await this.#recordChanges(
+        client,
+        'remove',
+        tenantId,
+        templates.rows.map((t) => ({ templatePk: t.template_pk, model: { name: t.model_name, version: t.model_version, sha256: t.model_sha256 } })),
+      );
+      const consents = await client.query('DELETE FROM consents WHERE subject_pk = $1', [found.subject_pk]);
+      const requests = await client.query(
+        'UPDATE enroll_requests SET request_sha256 = $2, response = NULL, subject_pk = NULL WHERE subject_pk = $1',
+        [found.subject_pk, ERASED_REQUEST],
+      );
+      await client.query('DELETE FROM subjects WHERE subject_pk = $1', [found.subject_pk]);
+      const keys = await client.query('DELETE FROM data_keys WHERE key_id = $1', [found.data_key_id]);
+      return beforeCommit(client, {
+        subject: 1,
+        template: templates.rowCount ?? 0,
+        consent: consents.rowCount ?? 0,
+        enroll_response: requests.rowCount ?? 0,
+        data_key: keys.rowCount ?? 0,
+      });
+    });
+  }
+
+  /** Everything held about a subject (vectors opened only when `withVectors`), or undefined. */
+  async exportSubject(tenantId: string, subjectId: string, withVectors: boolean): Promise<SubjectExport | undefined> {
+    return inTransaction(
+      this.#db.pool,
+      async (client) => {
+        const subject = await client.query<SubjectRow>(`SELECT ${SUBJECT_COLUMNS} WHERE s.tenant_id = $1 AND s.subject_id = $2`, [tenantId, subjectId]);
+        const row = subject.rows[0];
+        if (!row) return undefined;
+        const consents = await client.query<Omit<SubjectRow, 'legal_basis'> & { legal_basis: number; record_time: Date }>(
+          'SELECT legal_basis, purpose, given_at, collection_point, retention_days, evidence_ref, retain_until, record_time FROM consents WHERE subject_pk = $1 ORDER BY consent_pk',
+          [row.subject_pk],
+        );
+        const templates = await client.query<TemplateRow & SealedRow>(
+          `SELECT t.model_name, t.model_version, t.model_sha256, t.dim, t.quality, t.source_image_sha256, t.create_time, ${SEALED_COLUMNS}
+           FROM templates t ${WITH_DATA_KEY} WHERE t.subject_pk = $1 ORDER BY t.template_pk`,
+          [row.subject_pk],
+        );
+        const vectors = withVectors ? await this.#openVectors(templates.rows) : [];
+        return {
+          subject: subjectFromRow(row),
+          consents: consents.rows.map((c) => ({
+            legalBasis: c.legal_basis,
+            purpose: c.purpose,
+            givenAt: c.given_at,
+            collectionPoint: c.collection_point,
+            retentionDays: c.retention_days,
+            evidenceRef: c.evidence_ref,
+            retainUntil: c.retain_until,
+            recordTime: c.record_time,
+          })),
+          templates: templates.rows.map((t, i) => ({
+            ...templateFromRow(t),
+            ...(withVectors ? { vector: decodeEmbedding(vectors[i]!, t.dim) } : {}),
+          })),
+        };
+      },
+      'REPEATABLE READ',
+    );
+  }
+
+  /** Up to `limit` subjects whose latest consent's retention has ended. */
+  async expiredSubjects(limit: number): Promise<{ tenantId: string; subjectId: string; retainUntil: Date }[]> {
+    const { rows } = await this.#db.pool.query<{ tenant_id: string; subject_id: string; retain_until: Date }>(
+      `SELECT s.tenant_id, s.subject_id, c.retain_until FROM subjects s
+       JOIN LATERAL (SELECT retain_until FROM consents c WHERE c.subject_pk = s.subject_pk ORDER BY c.consent_pk DESC LIMIT 1) c ON true
+       WHERE c.retain_until <= now() ORDER BY c.retain_until LIMIT $1`,
+      [limit],
+    );
+    return rows.map((row) => ({ tenantId: row.tenant_id, subjectId: row.subject_id, retainUntil: row.retain_until }));
+  }
+
+  /**
+   * Seals what was stored before vectors were sealed (migration 0003): gives every subject a data
+   * key and seals its plaintext templates, a batch of subjects per transaction. Returns how many
+   * templates it sealed.
+   */
+  async sealPlaintextTemplates(batch = 200): Promise<number> {
+    let sealedTotal = 0;
+    for (;;) {
+      const done = await inTransaction(this.#db.pool, async (client) => {
+        const subjects = await client.query<{ subject_pk: string; tenant_id: string; data_key_id: string | null }>(
+          `SELECT subject_pk, tenant_id, data_key_id FROM subjects
+           WHERE data_key_id IS NULL OR subject_pk IN (SELECT subject_pk FROM templates WHERE NOT sealed)
+           LIMIT $1 FOR UPDATE SKIP LOCKED`,
+          [batch],
+        );
+        for (const subject of subjects.rows) {
+          const key = await this.#subjectDataKey(client, subject.tenant_id, subject.subject_pk, subject.data_key_id);
+          const plain = await client.query<{ template_pk: string; template_id: string; vector: Buffer }>(
+            'SELECT template_pk, template_id, vector FROM templates WHERE subject_pk = $1 AND NOT sealed',
+            [subject.subject_pk],
+          );
+          for (const template of plain.rows) {
+            await client.query('UPDATE templates SET vector = $2, sealed = true WHERE template_pk = $1', [template.template_pk, seal(key, template.vector, templateContext(template.template_id))]);
+          }
+          sealedTotal += plain.rows.length;
+        }
+        return subjects.rows.length === 0;
+      });
+      if (done) return sealedTotal;
+    }
+  }
+
+  /** The subject's data key: unwrapped from the key store, or made (and stored wrapped) for a subject without one. */
+  async #subjectDataKey(client: pg.PoolClient, tenantId: string, subjectPk: string, keyId: string | null): Promise<Buffer> {
+    if (keyId !== null) {
+      const { rows } = await client.query<{ wrapped_key: Buffer; master_key_id: string }>('SELECT wrapped_key, master_key_id FROM data_keys WHERE key_id = $1', [keyId]);
+      if (!rows[0]) throw new Error('a subject\'s data key is missing from the key store');
+      return this.#keys.unwrap(rows[0].wrapped_key, rows[0].master_key_id, dataKeyContext(tenantId, keyId));
+    }
+    const newKeyId = randomUUID();
+    const key = newDataKey();
+    await client.query('INSERT INTO data_keys (key_id, tenant_id, wrapped_key, master_key_id) VALUES ($1, $2, $3, $4)', [
+      newKeyId,
+      tenantId,
+      await this.#keys.wrap(key, dataKeyContext(tenantId, newKeyId)),
+      this.#keys.masterKeyId,
+    ]);
+    await client.query('UPDATE subjects SET data_key_id = $2 WHERE subject_pk = $1', [subjectPk, newKeyId]);
+    return key;
+  }
+
+  /** The plaintext vectors of `rows`, each data key unwrapped once. */
+  async #openVectors(rows: readonly SealedRow[]): Promise<Uint8Array[]> {
+    const keys = new Map<string, Promise<Buffer>>();
+    return Promise.all(
+      rows.map(async (row) => {
+        if (!row.sealed) return new Uint8Array(row.vector);
+        if (row.key_id === null || row.wrapped_key === null || row.master_key_id === null) throw new Error('a sealed template has no data key');
+        let key = keys.get(row.key_id);
+        if (!key) keys.set(row.key_id, (key = this.#keys.unwrap(row.wrapped_key, row.master_key_id, dataKeyContext(row.tenant_id, row.key_id))));
+        return new Uint8Array(open(await key, row.vector, templateContext(row.template_id)));
+      }),
+    );
   }
 
   /**

@@ -10,6 +10,7 @@ import { migrate } from '../database/migrations.js';
 import { IndexSync } from '../search/index-sync.js';
 import { VectorIndex } from '../search/vector-index.js';
 import { AuditLog } from '../compliance/audit-log.js';
+import type { KeyWrapper } from '../compliance/data-keys.js';
 import { GalleryStore } from './gallery-store.js';
 
 /** How long start-up keeps retrying an unreachable PostgreSQL before it gives up. */
@@ -35,11 +36,16 @@ export interface Gallery {
   close(): Promise<void>;
 }
 
-/** Opens and migrates the database (retrying PostgreSQL for a minute), then loads the index. */
-export async function startGallery(options: GalleryOptions, log: Logger): Promise<Gallery> {
+/**
+ * Opens and migrates the database (retrying PostgreSQL for a minute), seals any templates stored
+ * before sealing existed, then loads the index. `keys` wraps the subjects' data keys.
+ */
+export async function startGallery(options: GalleryOptions, keys: KeyWrapper, log: Logger): Promise<Gallery> {
   const db = await openMigrated(options, log);
   try {
-    const store = new GalleryStore(db);
+    const store = new GalleryStore(db, keys);
+    const sealed = await store.sealPlaintextTemplates();
+    if (sealed > 0) log.info({ templates: sealed }, 'sealed templates stored before encryption at rest');
     const index = new VectorIndex(options.exactSearchLimit);
     const sync = new IndexSync(store, index, {
       intervalMs: options.syncIntervalMs,

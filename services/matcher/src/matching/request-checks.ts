@@ -119,3 +119,8 @@ export function checkTemplateExtras(v: RequestValidator, field: string, quality:
   v.check(Number.isFinite(quality) && quality >= 0 && quality <= 1, `${field}.quality`, 'must be between 0 and 1');
   v.check(sourceImageSha256 === '' || SHA256.test(sourceImageSha256), `${field}.source_image_sha256`, 'must be a lower-case hex sha256');
 }
+
+/** A reference to the caller's own request record (ticket or case number): 1-128 printable characters. */
+export function checkRequestRef(v: RequestValidator, field: string, requestRef: string): void {
+  v.check(/^[\x20-\x7e]{1,128}$/.test(requestRef), field, requestRef ? 'must be 1-128 printable ASCII characters' : 'is required: the reference of the request this answers (ticket or case number)');
+}

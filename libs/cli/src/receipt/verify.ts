@@ -1,0 +1,45 @@
+/**
+ * `faceprint receipt verify`: checks an erasure receipt offline against the matcher's Ed25519
+ * public key. The receipt is the ErasureReceipt message in protobuf JSON (what `faceprint erase`
+ * and the gateway return); the public key is the `.pub.pem` beside the matcher's signing key.
+ */
+import { readFile } from 'node:fs/promises';
+import { parseArgs } from 'node:util';
+import { fromJsonString } from '@bufbuild/protobuf';
+import { verifyErasureReceipt } from '@faceprint/contracts';
+import { ErasureReceiptSchema, type ErasureReceipt } from '@faceprint/contracts/common';
+
+export const RECEIPT_VERIFY_USAGE = `faceprint receipt verify --receipt RECEIPT.json --public-key KEY.pub.pem [--json]
+  --receipt FILE      the erasure receipt (ErasureReceipt in protobuf JSON)
+  --public-key FILE   the matcher's receipt-signing public key (PEM)
+  --json              print one JSON object
+  exit status: 0 valid, 1 not valid, 2 usage`;
+
+/** Runs the command; returns the process exit code. */
+export async function receiptVerify(argv: string[]): Promise<number> {
+  const { values } = parseArgs({
+    args: argv,
+    options: { receipt: { type: 'string' }, 'public-key': { type: 'string' }, json: { type: 'boolean', default: false } },
+  });
+  if (!values.receipt || !values['public-key']) {
+    process.stderr.write(`${RECEIPT_VERIFY_USAGE}\n`);
+    return 2;
+  }
+  let receipt: ErasureReceipt;
+  try {
+    receipt = fromJsonString(ErasureReceiptSchema, await readFile(values.receipt, 'utf8'));
+  } catch (error) {
+    throw new Error(`${values.receipt} is not an erasure receipt in protobuf JSON: ${(error as Error).message}`, { cause: error });
+  }
+  const outcome = verifyErasureReceipt(receipt, await readFile(values['public-key'], 'utf8'));
+  if (values.json) {
+    process.stdout.write(`${JSON.stringify(outcome.valid ? { valid: true, receipt: outcome.payload } : { valid: false, problems: outcome.problems })}\n`);
+  } else if (outcome.valid) {
+    const p = outcome.payload;
+    const counts = Object.entries(p.counts).map(([kind, count]) => `${kind} ${count}`).join(', ');
+    process.stdout.write(`valid: subject "${p.subject_id}" of tenant "${p.tenant_id}" erased at ${p.erased_at} (${p.reason}, request ${p.request_ref})\n  erased: ${counts}\n  signed by ${p.signing_key_id}\n`);
+  } else {
+    process.stdout.write(`NOT valid:\n${outcome.problems.map((problem) => `  - ${problem}`).join('\n')}\n`);
+  }
+  return outcome.valid ? 0 : 1;
+}

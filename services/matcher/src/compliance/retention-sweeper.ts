@@ -1,0 +1,83 @@
+/**
+ * The retention sweeper: erases, through the one erasure path, every subject whose latest consent
+ * record's retention has ended. Every replica runs it; erasure is idempotent, so two replicas
+ * reaching the same subject erase it once.
+ */
+import { ErasureReason } from '@faceprint/contracts/common';
+import type { Logger } from '@faceprint/telemetry';
+import { withoutRowData } from '../database/database-errors.js';
+import type { GalleryStore } from '../gallery/gallery-store.js';
+import type { SubjectEraser } from './erasure.js';
+
+/** Subjects erased per sweep query (the sweep repeats until none are left). */
+const BATCH = 100;
+/** The actor the audit trail names for erasures the sweeper makes. */
+export const RETENTION_SWEEPER_ACTOR = 'faceprint-matcher/retention-sweeper';
+
+/** Runs {@link RetentionSweeper.sweep} every `intervalMs` until stopped. */
+export class RetentionSweeper {
+  readonly #store: GalleryStore;
+  readonly #eraser: SubjectEraser;
+  readonly #intervalMs: number;
+  readonly #log: Logger;
+  #timer: NodeJS.Timeout | undefined;
+  #running: Promise<void> | undefined;
+  #stopped = false;
+
+  constructor(store: GalleryStore, eraser: SubjectEraser, intervalMs: number, log: Logger) {
+    this.#store = store;
+    this.#eraser = eraser;
+    this.#intervalMs = intervalMs;
+    this.#log = log;
+  }
+
+  start(): void {
+    this.#schedule();
+  }
+
+  async stop(): Promise<void> {
+    this.#stopped = true;
+    clearTimeout(this.#timer);
+    await this.#running;
+  }
+
+  /** Erases every subject whose retention has ended; returns how many this call erased. */
+  async sweep(): Promise<number> {
+    let erased = 0;
+    for (;;) {
+      const expired = await this.#store.expiredSubjects(BATCH);
+      let progressed = false;
+      for (const subject of expired) {
+        if (this.#stopped) return erased;
+        const outcome = await this.#eraser.erase({
+          tenantId: subject.tenantId,
+          subjectId: subject.subjectId,
+          requestRef: `retention-expired:${subject.retainUntil.toISOString()}`,
+          reason: ErasureReason.RETENTION_EXPIRED,
+          note: '',
+          actor: RETENTION_SWEEPER_ACTOR,
+          requestId: '',
+        });
+        if (outcome && !outcome.replayed) {
+          erased++;
+          progressed = true;
+        }
+      }
+      // Stop when the batch was the last, or when another replica erased it all first.
+      if (expired.length < BATCH || !progressed) return erased;
+    }
+  }
+
+  #schedule(): void {
+    if (this.#stopped) return;
+    this.#timer = setTimeout(() => {
+      this.#running = this.sweep()
+        .then((erased) => {
+          if (erased > 0) this.#log.info({ erased }, 'retention sweeper erased subjects whose retention ended');
+        })
+        .catch((error: unknown) => this.#log.warn({ err: withoutRowData(error) }, 'retention sweep failed; retrying at the next interval'))
+        .finally(() => this.#schedule());
+    }, this.#intervalMs);
+    this.#timer.unref();
+  }
+}
