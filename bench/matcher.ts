@@ -10,8 +10,10 @@
  * vectors, resident memory per template and start-up time (snapshot load and index build). Once:
  * enrolment throughput through gRPC and replica sync lag (enrol on one replica, poll another).
  */
-import { randomUUID } from 'node:crypto';
-import { readFile, rm } from 'node:fs/promises';
+import { randomBytes, randomUUID } from 'node:crypto';
+import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { setTimeout as sleep } from 'node:timers/promises';
 import pg from 'pg';
@@ -20,6 +22,7 @@ import { MatcherService } from '@faceprint/contracts/matcher';
 import { forEachConcurrently, startServiceProcess, waitForServiceProcess, type ServiceProcess } from '@faceprint/mesh';
 import { createClient, type ServiceClient } from '@faceprint/service-kit';
 
+import { dataKeyContext, LocalMasterKey, newDataKey, seal, templateContext } from '../services/matcher/src/compliance/data-keys.js';
 import { migrate } from '../services/matcher/src/database/migrations.js';
 import { ExactPartition, HNSW_PARAMETERS } from '../services/matcher/src/search/vector-index.js';
 import { consent, embedding, nearby, randomUnitVector, seededRandom, testEmbedderRegistry } from '../services/matcher/src/test-support.js';
@@ -63,6 +66,14 @@ for (let i = 0; i < largest; i++) vectors.set(nearby(centre(Math.floor(i / 2)), 
 const models = await testEmbedderRegistry();
 const pool = new pg.Pool({ connectionString: databaseUrl, max: 4 });
 await migrate(pool, schema);
+// The matcher's keys (its data directory holds nothing else here): the bulk load seals templates
+// under per-subject data keys wrapped by this master key, as enrolment would.
+const keyDir = await mkdtemp(join(tmpdir(), 'faceprint-bench-keys-'));
+await mkdir(join(keyDir, 'keys'));
+const masterKeyBytes = randomBytes(32);
+await writeFile(join(keyDir, 'keys', 'master.key'), masterKeyBytes.toString('base64'), { mode: 0o600 });
+const masterKey = new LocalMasterKey(masterKeyBytes);
+const dataKeys = new Map<string, Buffer>();
 
 /** Writes templates [from, to) straight into the gallery tables (bulk load; enrolment is measured separately). */
 async function fill(from: number, to: number): Promise<void> {
@@ -72,12 +83,18 @@ async function fill(from: number, to: number): Promise<void> {
     await client.query('INSERT INTO tenants (tenant_id, default_target_far) VALUES ($1, 1e-4) ON CONFLICT DO NOTHING', [TENANT]);
     for (let start = from; start < to; start += 10_000) {
       const end = Math.min(to, start + 10_000);
-      const ids = [...new Set(Array.from({ length: end - start }, (_, k) => `s${Math.floor((start + k) / 2)}`))];
-      await client.query('INSERT INTO subjects (tenant_id, subject_id) SELECT $1, unnest($2::text[]) ON CONFLICT DO NOTHING', [TENANT, ids]);
+      const ids = [...new Set(Array.from({ length: end - start }, (_, k) => `s${Math.floor((start + k) / 2)}`))].filter((id) => !dataKeys.has(id));
+      const keyIds = ids.map(() => randomUUID());
+      ids.forEach((id) => dataKeys.set(id, newDataKey()));
+      const wrapped = await Promise.all(ids.map((id, k) => masterKey.wrap(dataKeys.get(id)!, dataKeyContext(TENANT, keyIds[k]!))));
+      await client.query('INSERT INTO data_keys (key_id, tenant_id, wrapped_key, master_key_id) SELECT unnest($2::uuid[]), $1, unnest($3::bytea[]), $4', [TENANT, keyIds, wrapped, masterKey.masterKeyId]);
+      await client.query('INSERT INTO subjects (tenant_id, subject_id, data_key_id) SELECT $1, unnest($2::text[]), unnest($3::uuid[])', [TENANT, ids, keyIds]);
       const templates = Array.from({ length: end - start }, (_, k) => start + k);
+      const templateIds = templates.map(() => randomUUID());
+      const subjectOf = (i: number) => `s${Math.floor(i / 2)}`;
       await client.query(
-        `INSERT INTO templates (template_id, tenant_id, subject_pk, model_name, model_version, model_sha256, dim, vector, quality)
-         SELECT u.id, $1, s.subject_pk, $2, $3, $4, $5, u.vector, 0.9
+        `INSERT INTO templates (template_id, tenant_id, subject_pk, model_name, model_version, model_sha256, dim, vector, sealed, quality)
+         SELECT u.id, $1, s.subject_pk, $2, $3, $4, $5, u.vector, true, 0.9
          FROM unnest($6::uuid[], $7::text[], $8::bytea[]) AS u(id, subject_id, vector) JOIN subjects s ON s.tenant_id = $1 AND s.subject_id = u.subject_id`,
         [
           TENANT,
@@ -85,9 +102,9 @@ async function fill(from: number, to: number): Promise<void> {
           models.v1.version,
           models.v1.sha256,
           DIM,
-          templates.map(() => randomUUID()),
-          templates.map((i) => `s${Math.floor(i / 2)}`),
-          templates.map((i) => Buffer.from(vectors.buffer, vectors.byteOffset + i * DIM * 4, DIM * 4)),
+          templateIds,
+          templates.map(subjectOf),
+          templates.map((i, k) => seal(dataKeys.get(subjectOf(i))!, new Uint8Array(vectors.buffer, vectors.byteOffset + i * DIM * 4, DIM * 4), templateContext(templateIds[k]!))),
         ],
       );
     }
@@ -98,7 +115,7 @@ async function fill(from: number, to: number): Promise<void> {
   }
 }
 
-const env = { FACEPRINT_DATABASE_URL: databaseUrl, FACEPRINT_DATABASE_SCHEMA: schema, FACEPRINT_MODEL_REGISTRY: models.root, FACEPRINT_MATCHER_SYNC_INTERVAL_MS: '1000' };
+const env = { FACEPRINT_DATABASE_URL: databaseUrl, FACEPRINT_DATABASE_SCHEMA: schema, FACEPRINT_MODEL_REGISTRY: models.root, FACEPRINT_MATCHER_SYNC_INTERVAL_MS: '1000', FACEPRINT_MATCHER_DATA_DIR: keyDir };
 
 /** A matcher process on `schema`, serving, with a client and its index load time. */
 interface MatcherProcess {
@@ -239,6 +256,7 @@ for (const n of sizes) {
 await pool.query(`DROP SCHEMA ${schema} CASCADE`);
 await pool.end();
 await rm(models.root, { recursive: true, force: true });
+await rm(keyDir, { recursive: true, force: true });
 
 const largestRow = results[results.length - 1]!;
 const summary = {

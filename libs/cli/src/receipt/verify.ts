@@ -1,37 +1,50 @@
 /**
  * `faceprint receipt verify`: checks an erasure receipt offline against the matcher's Ed25519
  * public key. The receipt is the ErasureReceipt message in protobuf JSON (what `faceprint erase`
- * and the gateway return); the public key is the `.pub.pem` beside the matcher's signing key.
+ * and the gateway return); the public key is the `.pub.pem` beside the matcher's signing key,
+ * by default the local mesh's.
  */
 import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { fromJsonString } from '@bufbuild/protobuf';
 import { verifyErasureReceipt } from '@faceprint/contracts';
 import { ErasureReceiptSchema, type ErasureReceipt } from '@faceprint/contracts/common';
 
-export const RECEIPT_VERIFY_USAGE = `faceprint receipt verify --receipt RECEIPT.json --public-key KEY.pub.pem [--json]
-  --receipt FILE      the erasure receipt (ErasureReceipt in protobuf JSON)
-  --public-key FILE   the matcher's receipt-signing public key (PEM)
+/** The local mesh's receipt-signing public key (the matcher's default data directory). */
+const LOCAL_PUBLIC_KEY = join(fileURLToPath(new URL('../../../../', import.meta.url)), 'data', 'gallery', 'keys', 'receipt-signing.pub.pem');
+
+export const RECEIPT_VERIFY_USAGE = `faceprint receipt verify RECEIPT.json [--public-key FILE] [--json]
+  RECEIPT.json        the erasure receipt (ErasureReceipt in protobuf JSON)
+  --public-key FILE   the matcher's receipt-signing public key, PEM (default: the local mesh's,
+                      data/gallery/keys/receipt-signing.pub.pem)
   --json              print one JSON object
   exit status: 0 valid, 1 not valid, 2 usage`;
 
 /** Runs the command; returns the process exit code. */
 export async function receiptVerify(argv: string[]): Promise<number> {
-  const { values } = parseArgs({
+  const { values, positionals } = parseArgs({
     args: argv,
-    options: { receipt: { type: 'string' }, 'public-key': { type: 'string' }, json: { type: 'boolean', default: false } },
+    allowPositionals: true,
+    options: { 'public-key': { type: 'string' }, json: { type: 'boolean', default: false } },
   });
-  if (!values.receipt || !values['public-key']) {
+  const [receiptFile] = positionals;
+  if (!receiptFile || positionals.length > 1) {
     process.stderr.write(`${RECEIPT_VERIFY_USAGE}\n`);
     return 2;
   }
   let receipt: ErasureReceipt;
   try {
-    receipt = fromJsonString(ErasureReceiptSchema, await readFile(values.receipt, 'utf8'));
+    receipt = fromJsonString(ErasureReceiptSchema, await readFile(receiptFile, 'utf8'));
   } catch (error) {
-    throw new Error(`${values.receipt} is not an erasure receipt in protobuf JSON: ${(error as Error).message}`, { cause: error });
+    throw new Error(`${receiptFile} is not an erasure receipt in protobuf JSON: ${(error as Error).message}`, { cause: error });
   }
-  const outcome = verifyErasureReceipt(receipt, await readFile(values['public-key'], 'utf8'));
+  const publicKeyFile = values['public-key'] ?? LOCAL_PUBLIC_KEY;
+  const publicKey = await readFile(publicKeyFile, 'utf8').catch((error: NodeJS.ErrnoException) => {
+    throw new Error(`cannot read the public key ${publicKeyFile} (${error.code ?? error.message}); name the matcher's key with --public-key`, { cause: error });
+  });
+  const outcome = verifyErasureReceipt(receipt, publicKey);
   if (values.json) {
     process.stdout.write(`${JSON.stringify(outcome.valid ? { valid: true, receipt: outcome.payload } : { valid: false, problems: outcome.problems })}\n`);
   } else if (outcome.valid) {

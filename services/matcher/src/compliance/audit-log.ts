@@ -54,26 +54,27 @@ export class AuditLog {
    * written after the subject's row is gone).
    */
   async record(entry: AuditEntry, on: Queryable = this.#pool, { linkOnly = false } = {}): Promise<void> {
-    let pseudonym: string | null = null;
+    const values: unknown[] = [randomUUID(), entry.tenantId, entry.actor, entry.action, entry.requestId, entry.outcome, JSON.stringify(entry.details)];
+    // One statement (one round trip on every audited call); the pseudonym comes from one of three places.
+    let link = '';
+    let pseudonym = 'NULL';
     if (entry.subjectId && linkOnly) {
-      const { rows } = await on.query<{ pseudonym: string }>('SELECT pseudonym FROM subject_pseudonyms WHERE tenant_id = $1 AND subject_id = $2', [entry.tenantId, entry.subjectId]);
-      pseudonym = rows[0]?.pseudonym ?? null;
+      values.push(entry.subjectId);
+      pseudonym = '(SELECT pseudonym FROM subject_pseudonyms WHERE tenant_id = $2 AND subject_id = $8)';
     } else if (entry.subjectId) {
       // A pseudonym is made only for a subject that exists, under a share lock on its row: an
       // event recorded after an erasure committed (a search that read the subject just before)
       // must not link the erased id again; an erasure in progress waits for this statement.
-      const { rows } = await on.query<{ pseudonym: string }>(
-        `WITH subject AS (SELECT 1 FROM subjects WHERE tenant_id = $1 AND subject_id = $2 FOR SHARE)
-         INSERT INTO subject_pseudonyms (tenant_id, subject_id, pseudonym) SELECT $1, $2, $3 FROM subject
-         ON CONFLICT (tenant_id, subject_id) DO UPDATE SET pseudonym = subject_pseudonyms.pseudonym RETURNING pseudonym`,
-        [entry.tenantId, entry.subjectId, randomUUID()],
-      );
-      pseudonym = rows[0]?.pseudonym ?? null;
+      values.push(entry.subjectId, randomUUID());
+      link = `WITH subject AS (SELECT 1 FROM subjects WHERE tenant_id = $2 AND subject_id = $8 FOR SHARE),
+        link AS (INSERT INTO subject_pseudonyms (tenant_id, subject_id, pseudonym) SELECT $2, $8, $9 FROM subject
+                 ON CONFLICT (tenant_id, subject_id) DO UPDATE SET pseudonym = subject_pseudonyms.pseudonym RETURNING pseudonym)`;
+      pseudonym = '(SELECT pseudonym FROM link)';
     }
     await on.query(
-      `INSERT INTO audit_events (event_id, tenant_id, actor, action, subject_pseudonym, request_id, outcome, details)
-       VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`,
-      [randomUUID(), entry.tenantId, entry.actor, entry.action, pseudonym, entry.requestId, entry.outcome, JSON.stringify(entry.details)],
+      `${link} INSERT INTO audit_events (event_id, tenant_id, actor, action, subject_pseudonym, request_id, outcome, details)
+       VALUES ($1, $2, $3, $4, ${pseudonym}, $5, $6, $7)`,
+      values,
     );
   }
 

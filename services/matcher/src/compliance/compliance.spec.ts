@@ -338,11 +338,11 @@ async function verifyWithCli(receipt: ErasureReceipt, publicKeyFile: string): Pr
     await writeFile(genuine, toJsonString(ErasureReceiptSchema, receipt));
     await writeFile(forged, toJsonString(ErasureReceiptSchema, create(ErasureReceiptSchema, { ...receipt, requestRef: 'not-the-request' })));
     const cli = join(REPO_ROOT, 'node_modules/.bin/faceprint');
-    const ok = await run(cli, ['receipt', 'verify', '--receipt', genuine, '--public-key', publicKeyFile, '--json'], { cwd: REPO_ROOT });
+    const ok = await run(cli, ['receipt', 'verify', genuine, '--public-key', publicKeyFile, '--json'], { cwd: REPO_ROOT });
     const verdict = JSON.parse(ok.stdout) as { valid: boolean; receipt: { subject_id: string } };
     assert.equal(verdict.valid, true);
     assert.equal(verdict.receipt.subject_id, receipt.subjectId);
-    await assert.rejects(run(cli, ['receipt', 'verify', '--receipt', forged, '--public-key', publicKeyFile]), (error: { code?: number; stdout?: string }) => {
+    await assert.rejects(run(cli, ['receipt', 'verify', forged, '--public-key', publicKeyFile]), (error: { code?: number; stdout?: string }) => {
       assert.equal(error.code, 1);
       assert.match(error.stdout ?? '', /NOT valid:[\s\S]*request_ref/);
       return true;
