@@ -83,6 +83,24 @@ export class FacePipeline {
     const detected = await this.detector.detect({ image: { content: image }, options: options.detect }, call);
     const face = chooseFace(detected.faces, options.choice ?? 'largest', detected.image!);
     if (!face) return { found: false, faceCount: 0, timings: detected.timings };
+    const embedded = await this.embedFace(image, face, options);
+    return {
+      found: true,
+      face,
+      faceCount: detected.faces.length,
+      embedding: embedded.embedding,
+      models: { detector: detected.model, embedder: embedded.model },
+      timings: [...detected.timings, ...embedded.timings],
+    };
+  }
+
+  /** Aligns and embeds a face already detected in `image` (the caller chose it). */
+  async embedFace(
+    image: Uint8Array,
+    face: DetectedFace,
+    options: Omit<EmbedOptions, 'choice' | 'detect'> = {},
+  ): Promise<{ embedding: Float32Array; model: ModelRef | undefined; timings: StageTiming[] }> {
+    const call = options.parent ? { parent: options.parent } : {};
     const model = await this.embedderModel(options.parent);
     const aligned = await this.aligner.align(
       { image: { content: image }, faces: [{ five: face.landmarks }], target: { case: 'model', value: { name: model.name, version: model.version } }, refineLandmarks: options.refineLandmarks ?? false },
@@ -94,12 +112,9 @@ export class FacePipeline {
     if (embedded.model?.version !== model.version) this.#embedderModel = embedded.model; // a hot swap happened
     const vectors = embedded.embeddings.map((e) => decodeEmbedding(e.vector, e.dim));
     return {
-      found: true,
-      face,
-      faceCount: detected.faces.length,
       embedding: vectors.length === 1 ? vectors[0]! : normalise(vectors[0]!.map((v, i) => v + vectors[1]![i]!)),
-      models: { detector: detected.model, embedder: embedded.model },
-      timings: [...detected.timings, ...aligned.timings, ...embedded.timings],
+      model: embedded.model,
+      timings: [...aligned.timings, ...embedded.timings],
     };
   }
 

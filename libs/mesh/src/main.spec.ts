@@ -3,10 +3,12 @@ import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { describe, it } from 'node:test';
 import { SERVICE_NAMES } from '@faceprint/contracts';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { checkHealth, listServices, MODEL_MIRROR, ServingStatus, skipUnlessPresent } from '@faceprint/testing';
+import { FaceService } from '@faceprint/contracts/gateway';
+import { createClient } from '@faceprint/service-kit';
+import { checkHealth, IDENTITIES_DIR, listServices, MODEL_MIRROR, ServingStatus, skipUnlessPresent } from '@faceprint/testing';
 import { REPO_ROOT } from './service-process.js';
 
 // The README's main job. It binds the default ports 50050-50055 and 9460-9465.
@@ -14,7 +16,8 @@ describe('npm start (the local mesh)', { skip: skipUnlessPresent(MODEL_MIRROR) }
   it('builds the model registry, starts every service, reports the endpoints, and drains all of them on Ctrl-C', async () => {
     const registry = await mkdtemp(join(tmpdir(), 'faceprint-mesh-models-'));
     const gallery = await mkdtemp(join(tmpdir(), 'faceprint-mesh-gallery-'));
-    const env = { ...process.env, FACEPRINT_MODEL_REGISTRY: registry, FACEPRINT_MODEL_MIRROR: MODEL_MIRROR, FACEPRINT_MATCHER_DATA_DIR: gallery };
+    const gatewayData = await mkdtemp(join(tmpdir(), 'faceprint-mesh-gateway-'));
+    const env = { ...process.env, FACEPRINT_MODEL_REGISTRY: registry, FACEPRINT_MODEL_MIRROR: MODEL_MIRROR, FACEPRINT_MATCHER_DATA_DIR: gallery, FACEPRINT_GATEWAY_DATA_DIR: gatewayData };
     const mesh = spawn(process.execPath, ['--import', 'tsx', 'libs/mesh/src/main.ts'], { cwd: REPO_ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });
     let output = '';
     mesh.stdout.on('data', (chunk: Buffer) => (output += chunk.toString()));
@@ -31,6 +34,13 @@ describe('npm start (the local mesh)', { skip: skipUnlessPresent(MODEL_MIRROR) }
       assert.equal(await checkHealth(`127.0.0.1:${port}`), ServingStatus.SERVING, name);
     }
     assert.ok((await listServices('127.0.0.1:50050')).includes('faceprint.gateway.v1.FaceService'));
+    // The first start made a development tenant; its operator key reaches the face API.
+    const devKeys = JSON.parse(await readFile(join(gatewayData, 'dev-keys.json'), 'utf8')) as { tenant: string; operator: string; compliance: string };
+    assert.equal(devKeys.tenant, 'dev');
+    const faces = createClient(FaceService, '127.0.0.1:50050');
+    const detected = await faces.detect({ image: { content: await readFile(join(IDENTITIES_DIR, 'amy', 'amy1.png')) } }, { metadata: { authorization: `Bearer ${devKeys.operator}` } });
+    assert.equal(detected.faces.length, 1);
+    faces.close();
 
     mesh.kill('SIGINT');
     const [code] = (await exited) as [number | null];
@@ -48,5 +58,6 @@ describe('npm start (the local mesh)', { skip: skipUnlessPresent(MODEL_MIRROR) }
     }
     await rm(registry, { recursive: true, force: true });
     await rm(gallery, { recursive: true, force: true });
+    await rm(gatewayData, { recursive: true, force: true });
   });
 });

@@ -1,7 +1,13 @@
-/** The gateway's own settings: where the downstream services are. */
+/** The gateway's own settings: where the downstream services are, API keys, face requirements. */
+import { join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { address, compileEnv, DEFAULT_GRPC_PORTS, int } from '@faceprint/service-kit';
+import { str } from 'envalid';
 
-/** Downstream addresses and call limits of the gateway. */
+/** The gateway's data directory unless FACEPRINT_GATEWAY_DATA_DIR says otherwise: `<repo>/data/gateway`. */
+export const DEFAULT_GATEWAY_DIR = fileURLToPath(new URL('../../../data/gateway', import.meta.url));
+
+/** Downstream addresses, call limits, API keys and face requirements of the gateway. */
 export interface GatewayConfig {
   /** `FACEPRINT_DETECTOR_ADDRESS`, default `127.0.0.1:50051`. */
   readonly detectorAddress: string;
@@ -13,6 +19,16 @@ export interface GatewayConfig {
   readonly matcherAddress: string;
   /** Deadline of a downstream call when the client set none, in ms. `FACEPRINT_DOWNSTREAM_TIMEOUT_MS`, default 30000. */
   readonly downstreamTimeoutMs: number;
+  /**
+   * The API keys file (`{"keys": [{id, tenant, roles, sha256}]}`). `FACEPRINT_GATEWAY_API_KEYS_FILE`
+   * (must exist), default `api-keys.json` in the data directory, where a development tenant is
+   * made if it is missing.
+   */
+  readonly apiKeysFile: string;
+  /** The keys file is at its default path: a missing one is made with development keys. */
+  readonly makeDevKeys: boolean;
+  /** The smallest face accepted, in pixels (the box's shorter side). `FACEPRINT_GATEWAY_MIN_FACE_SIZE`, default 32. */
+  readonly minFaceSize: number;
 }
 
 /** Compiles the gateway's settings from the environment. */
@@ -24,12 +40,21 @@ export function loadGatewayConfig(env: NodeJS.ProcessEnv): GatewayConfig {
     FACEPRINT_EMBEDDER_ADDRESS: address({ default: local(DEFAULT_GRPC_PORTS.embedder) }),
     FACEPRINT_MATCHER_ADDRESS: address({ default: local(DEFAULT_GRPC_PORTS.matcher) }),
     FACEPRINT_DOWNSTREAM_TIMEOUT_MS: int(100, 600_000)({ default: 30_000 }),
+    FACEPRINT_GATEWAY_API_KEYS_FILE: str({ default: '' }),
+    FACEPRINT_GATEWAY_DATA_DIR: str({ default: '' }),
+    FACEPRINT_GATEWAY_MIN_FACE_SIZE: int(1, 10_000)({ default: 32 }),
   });
+  // A relative path is taken from where the user ran the command (npm -w changes directory).
+  const fromCwd = (path: string) => resolve(env.INIT_CWD ?? process.cwd(), path);
+  const dataDir = fromCwd(compiled.FACEPRINT_GATEWAY_DATA_DIR || DEFAULT_GATEWAY_DIR);
   return Object.freeze({
     detectorAddress: compiled.FACEPRINT_DETECTOR_ADDRESS,
     alignerAddress: compiled.FACEPRINT_ALIGNER_ADDRESS,
     embedderAddress: compiled.FACEPRINT_EMBEDDER_ADDRESS,
     matcherAddress: compiled.FACEPRINT_MATCHER_ADDRESS,
     downstreamTimeoutMs: compiled.FACEPRINT_DOWNSTREAM_TIMEOUT_MS,
+    apiKeysFile: compiled.FACEPRINT_GATEWAY_API_KEYS_FILE ? fromCwd(compiled.FACEPRINT_GATEWAY_API_KEYS_FILE) : join(dataDir, 'api-keys.json'),
+    makeDevKeys: !compiled.FACEPRINT_GATEWAY_API_KEYS_FILE,
+    minFaceSize: compiled.FACEPRINT_GATEWAY_MIN_FACE_SIZE,
   });
 }

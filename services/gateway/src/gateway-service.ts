@@ -1,27 +1,21 @@
 /**
- * The gateway's gRPC handlers. `Detect` validates at the edge and forwards to the detector (with
- * the caller's deadline); the other rpcs answer UNIMPLEMENTED until the gateway issue lands.
+ * The gateway's services: the face API (face-service.ts) and the compliance API
+ * (compliance-service.ts), both authenticated by API key (auth/api-keys.ts).
  */
-import { ComplianceService, FaceService } from '@faceprint/contracts/gateway';
-import { implement, stageTiming, validateDetectRequest, type ServiceRegistration } from '@faceprint/service-kit';
-import type { Downstream } from './downstream.js';
+import type { ServiceSetup, SetupContext } from '@faceprint/service-kit';
+import { ApiKeys, ensureDevKeys } from './auth/api-keys.js';
+import { complianceService } from './compliance-service.js';
+import { connectDownstream } from './downstream.js';
+import { faceService } from './face-service.js';
+import type { GatewayConfig } from './gateway-config.js';
 
-/** The services the gateway process serves. */
-export function gatewayServices(downstream: Downstream): ServiceRegistration[] {
-  return [
-    implement(FaceService, {
-      async detect(request, ctx) {
-        validateDetectRequest(request);
-        const started = performance.now();
-        const detected = await downstream.detector.detect({ image: request.image, options: request.options }, { parent: ctx });
-        return {
-          faces: detected.faces,
-          image: detected.image,
-          models: { detector: detected.model },
-          timings: [...detected.timings, stageTiming('detect-call', 'gateway', started)],
-        };
-      },
-    }),
-    implement(ComplianceService, {}),
-  ];
+/** The gateway process's services and clean-up. */
+export async function gatewayService(config: GatewayConfig, { log }: Pick<SetupContext, 'log'>): Promise<ServiceSetup> {
+  if (config.makeDevKeys) await ensureDevKeys(config.apiKeysFile, log);
+  const keys = await ApiKeys.load(config.apiKeysFile);
+  const downstream = connectDownstream(config);
+  return {
+    services: [faceService(downstream, keys, config), complianceService(downstream, keys)],
+    close: async () => downstream.close(),
+  };
 }

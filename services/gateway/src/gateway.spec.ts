@@ -8,8 +8,12 @@ import { createClient, type FaceprintError, implement, loadServerConfig, startSe
 import { waitUntilServing } from '@faceprint/mesh';
 import { ServingStatus, spawnService, startOtlpReceiver, testModelRegistry, watchHealthUntil, type ServiceProcess } from '@faceprint/testing';
 import { status } from '@grpc/grpc-js';
+import { withKey, writeTestApiKeys } from './test-support.js';
 
 const processes: ServiceProcess[] = [];
+const apiKeys = writeTestApiKeys([{ id: 'ops', tenant: 'acme', roles: ['operator'] }]);
+const keysEnv = { FACEPRINT_GATEWAY_API_KEYS_FILE: apiKeys.file };
+const auth = withKey(apiKeys.keys.ops!);
 after(async () => {
   await Promise.all(processes.map((p) => p.stop()));
 });
@@ -24,12 +28,12 @@ describe('gateway in the mesh', () => {
     const telemetryEnv = { OTEL_EXPORTER_OTLP_ENDPOINT: receiver.endpoint, OTEL_BSP_SCHEDULE_DELAY: '100' };
     const detector = await spawnService('detector', { ...telemetryEnv, FACEPRINT_MODEL_REGISTRY: await testModelRegistry() });
     await waitUntilServing(detector.address, Date.now() + 60_000);
-    const gateway = await spawnService('gateway', { ...telemetryEnv, FACEPRINT_DETECTOR_ADDRESS: detector.address });
+    const gateway = await spawnService('gateway', { ...telemetryEnv, ...keysEnv, FACEPRINT_DETECTOR_ADDRESS: detector.address });
     processes.push(detector, gateway);
 
     const client = createClient(FaceService, gateway.address);
     // The marker bytes are no image: the detector refuses them, and the gateway passes that on.
-    await assert.rejects(client.detect({ image }), (error: FaceprintError) => error.code === status.INVALID_ARGUMENT && error.fieldViolations[0]?.field === 'image.content');
+    await assert.rejects(client.detect({ image }, auth), (error: FaceprintError) => error.code === status.INVALID_ARGUMENT && error.fieldViolations[0]?.field === 'image.content');
     client.close();
     await Promise.all([gateway.stop(), detector.stop()]); // flushes the span processors
     await receiver.close();
@@ -57,7 +61,7 @@ describe('gateway in the mesh', () => {
       services: [implement(DetectorService, { detect: async () => (await sleep(1_500), { faces: [{ score: 0.75 }] }) })],
     });
     slowDetector.setServing(true);
-    const gateway = await spawnService('gateway', { FACEPRINT_DETECTOR_ADDRESS: slowDetector.address, FACEPRINT_DRAIN_DELAY_MS: '300' });
+    const gateway = await spawnService('gateway', { ...keysEnv, FACEPRINT_DETECTOR_ADDRESS: slowDetector.address, FACEPRINT_DRAIN_DELAY_MS: '300' });
     processes.push(gateway);
 
     let sawServing = false;
@@ -66,7 +70,7 @@ describe('gateway in the mesh', () => {
       return sawServing && s === ServingStatus.NOT_SERVING;
     });
     const client = createClient(FaceService, gateway.address, { retry: false });
-    const inFlight = client.detect({ image });
+    const inFlight = client.detect({ image }, auth);
     await sleep(400);
     gateway.kill('SIGTERM');
 

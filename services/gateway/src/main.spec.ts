@@ -1,5 +1,10 @@
 import { describeServiceProcess } from '@faceprint/testing';
 import { status } from '@grpc/grpc-js';
+import { writeTestApiKeys } from './test-support.js';
 
-// Detect validates its request at the edge: an empty one is invalid.
-describeServiceProcess('gateway', { expected: { detect: status.INVALID_ARGUMENT } });
+// Every rpc needs an API key: an empty, unauthenticated request is refused before anything else.
+const { file } = writeTestApiKeys([{ id: 'ops', tenant: 'acme', roles: ['operator'] }]);
+const unauthenticated = Object.fromEntries(
+  ['enroll', 'verify', 'compare', 'identify', 'detect', 'eraseSubject', 'exportSubject', 'listAuditEvents'].map((rpc) => [rpc, status.UNAUTHENTICATED]),
+);
+describeServiceProcess('gateway', { env: { FACEPRINT_GATEWAY_API_KEYS_FILE: file }, expected: unauthenticated });

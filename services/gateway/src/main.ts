@@ -1,10 +1,6 @@
-/** The gateway process: `npm start -w @faceprint/gateway` (see the README for its settings). */
+/** The gateway process: `npm start -w @faceprint/gateway` (see docs/configuration.md and docs/gateway.md). */
 import { runService } from '@faceprint/service-kit';
-import { connectDownstream } from './downstream.js';
 import { loadGatewayConfig } from './gateway-config.js';
-import { gatewayServices } from './gateway-service.js';
+import { gatewayService } from './gateway-service.js';
 
-await runService('gateway', ({ env }) => {
-  const downstream = connectDownstream(loadGatewayConfig(env));
-  return { services: gatewayServices(downstream), close: async () => downstream.close() };
-});
+await runService('gateway', ({ env, log }) => gatewayService(loadGatewayConfig(env), { log }));

@@ -30,6 +30,7 @@ describeServiceProcess('matcher', {
     verify: status.INVALID_ARGUMENT,
     identify: status.INVALID_ARGUMENT,
     listAuditEvents: status.INVALID_ARGUMENT,
+    compare: status.INVALID_ARGUMENT,
     eraseSubject: status.INVALID_ARGUMENT,
     exportSubject: status.INVALID_ARGUMENT,
   },

@@ -50,8 +50,12 @@ const DEFAULT_TOP_K = 5;
 /** How long a tenant's default target false-match rate is cached, in ms. */
 const TENANT_CACHE_MS = 5_000;
 
-/** The request's digest for idempotency: the request without its call context, metadata in key order. */
+/**
+ * The request's digest for idempotency: the caller's `request_digest`, else the request without its
+ * call context, metadata in key order.
+ */
 function enrollDigest(request: EnrollTemplatesRequest): string {
+  if (request.requestDigest) return request.requestDigest;
   const canonical = create(EnrollTemplatesRequestSchema, {
     ...request,
     context: undefined,
@@ -124,6 +128,7 @@ export function matcherService(config: MatcherConfig, { log }: Pick<SetupContext
         checkMetadata(v, 'subject_metadata', request.subjectMetadata);
         checkConsent(v, 'consent', request.consent);
         v.check(request.templates.length >= 1 && request.templates.length <= MAX_TEMPLATES_PER_ENROLL, 'templates', `must hold 1-${MAX_TEMPLATES_PER_ENROLL} templates`);
+        v.check(request.requestDigest === '' || /^[0-9a-f]{64}$/.test(request.requestDigest), 'request_digest', 'must be a lower-case hex sha256');
         request.templates.slice(0, MAX_TEMPLATES_PER_ENROLL).forEach((template, i) => {
           checkEmbedding(v, `templates[${i}].embedding`, template.embedding);
           checkTemplateExtras(v, `templates[${i}]`, template.quality, template.sourceImageSha256);
@@ -317,6 +322,20 @@ export function matcherService(config: MatcherConfig, { log }: Pick<SetupContext
             details: { candidates: String(candidates.length), matched: String(Boolean(top?.decision.isMatch)), target_far: String(threshold.targetFar), model: `${model.name}@${model.version}` },
           };
         });
+      },
+
+      async compare(request) {
+        const v = new RequestValidator();
+        const tenantId = checkContext(v, request.context);
+        const first = checkEmbedding(v, 'first', request.first);
+        const second = checkEmbedding(v, 'second', request.second);
+        checkTargetFar(v, 'target_far', request.targetFar);
+        const [a, b] = [request.first?.model, request.second?.model];
+        if (first && second) v.check(a?.name === b?.name && a?.version === b?.version, 'second.model', 'must be the first embedding\'s model version: embeddings of different model versions are never compared');
+        v.throwIfInvalid();
+        const manifest = await probeModel(request.first!, 'first');
+        const threshold = await thresholdFor(ready(), tenantId, manifest, request.targetFar);
+        return { decision: decision(cosine(first!, second!), threshold, create(ModelRefSchema, manifest.model)) };
       },
     }),
   );

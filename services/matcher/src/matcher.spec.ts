@@ -340,6 +340,18 @@ for (const backend of BACKENDS) {
       }
     });
 
+    it('compares two embeddings without the gallery, at the calibrated threshold', async () => {
+      const face = randomUnitVector(random);
+      const same = await m.matcher.compare({ context: ctx('acme'), first: embedding(face, models.v1), second: embedding(nearby(face, random, 0.02), models.v1), targetFar: 1e-3 });
+      assert.equal(same.decision?.isMatch, true);
+      assert.equal(same.decision?.threshold, TEST_THRESHOLDS[1e-3]);
+      const other = await m.matcher.compare({ context: ctx('acme'), first: embedding(face, models.v1), second: embedding(randomUnitVector(random), models.v1) });
+      assert.equal(other.decision?.isMatch, false);
+      assert.equal(other.decision?.targetFar, 1e-4, 'the tenant default');
+      await rejectsWith(m.matcher.compare({ context: ctx('acme'), first: embedding(face, models.v1), second: embedding(face, models.v2) }), status.INVALID_ARGUMENT, /second.model: must be the first embedding's model version/);
+      await rejectsWith(m.matcher.compare({ context: ctx('acme'), first: embedding(face, models.uncalibrated), second: embedding(face, models.uncalibrated) }), status.FAILED_PRECONDITION, /threshold|calibrat/);
+    });
+
     it('applies its migrations once: a second start applies nothing', async () => {
       if (backend.name !== 'PostgreSQL') return; // the embedded database is checked by the restart above
       const rows = await queryTestDatabase<{ version: number }>(`SELECT version FROM ${gallery.env.FACEPRINT_DATABASE_SCHEMA}.schema_migrations`);

@@ -1,0 +1,146 @@
+/**
+ * API keys: each maps to a tenant, a caller id and roles. Callers send `authorization: Bearer
+ * <key>`. The keys file holds only each key's sha256, never the key; a key is shown once, when it
+ * is made. The local mesh's first start makes a development tenant with an operator key and a
+ * compliance key (written, readable by this user only, to `dev-keys.json` beside the keys file,
+ * where the CLI finds them).
+ */
+import { createHash, randomBytes, randomUUID } from 'node:crypto';
+import { link, mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
+import { create } from '@bufbuild/protobuf';
+import { CallerContextSchema, type CallerContext } from '@faceprint/contracts/common';
+import { FaceprintError, type CallContext } from '@faceprint/service-kit';
+import type { Metadata } from '@grpc/grpc-js';
+import { status } from '@grpc/grpc-js';
+import type { Logger } from '@faceprint/telemetry';
+
+/** The roles the gateway knows: `operator` for the face API, `compliance` for erasure, export and audit. */
+export const ROLES = ['operator', 'compliance'] as const;
+export type Role = (typeof ROLES)[number];
+
+/** One entry of the keys file. */
+export interface ApiKeyEntry {
+  /** The caller id recorded in the audit trail (not secret). */
+  readonly id: string;
+  readonly tenant: string;
+  readonly roles: readonly Role[];
+  /** Lower-case hex sha256 of the key. */
+  readonly sha256: string;
+}
+
+/** Who a valid key says the caller is. */
+export interface Caller {
+  readonly callerId: string;
+  readonly tenantId: string;
+  readonly roles: readonly Role[];
+}
+
+/** The development tenant's keys, as written to `dev-keys.json`. */
+export interface DevKeys {
+  readonly tenant: string;
+  readonly operator: string;
+  readonly compliance: string;
+}
+
+/** The development tenant of the local mesh. */
+export const DEV_TENANT = 'dev';
+const TENANT = /^[A-Za-z0-9._-]{1,64}$/;
+
+const sha256 = (key: string) => createHash('sha256').update(key, 'utf8').digest('hex');
+/** A new API key: 32 random bytes, base64url, with a prefix that says what it is. */
+export const newApiKey = () => `fpk_${randomBytes(32).toString('base64url')}`;
+
+/** The keys of one gateway, looked up by their hash. */
+export class ApiKeys {
+  readonly #byHash: ReadonlyMap<string, ApiKeyEntry>;
+
+  constructor(entries: readonly ApiKeyEntry[]) {
+    this.#byHash = new Map(entries.map((entry) => [entry.sha256, entry]));
+  }
+
+  /** Reads a keys file (`{"keys": [ApiKeyEntry, ...]}`), checking every entry. */
+  static async load(path: string): Promise<ApiKeys> {
+    let parsed: { keys?: unknown };
+    try {
+      parsed = JSON.parse(await readFile(path, 'utf8')) as { keys?: unknown };
+    } catch (error) {
+      throw new Error(`cannot read the API keys file ${path}: ${(error as Error).message}`, { cause: error });
+    }
+    if (!Array.isArray(parsed.keys)) throw new Error(`${path}: expected {"keys": [...]}`);
+    const entries = parsed.keys.map((raw: unknown, i: number) => {
+      const entry = raw as Partial<ApiKeyEntry>;
+      const where = `${path}: keys[${i}]`;
+      if (typeof entry.id !== 'string' || entry.id.length === 0 || entry.id.length > 128) throw new Error(`${where}.id must be 1-128 characters`);
+      if (typeof entry.tenant !== 'string' || !TENANT.test(entry.tenant)) throw new Error(`${where}.tenant must be 1-64 of [A-Za-z0-9._-]`);
+      if (!Array.isArray(entry.roles) || entry.roles.length === 0 || !entry.roles.every((r: unknown) => (ROLES as readonly unknown[]).includes(r))) {
+        throw new Error(`${where}.roles must list some of ${ROLES.join(', ')}`);
+      }
+      if (typeof entry.sha256 !== 'string' || !/^[0-9a-f]{64}$/.test(entry.sha256)) throw new Error(`${where}.sha256 must be the lower-case hex sha256 of the key`);
+      return entry as ApiKeyEntry;
+    });
+    return new ApiKeys(entries);
+  }
+
+  /** The caller of a request: UNAUTHENTICATED without a valid `authorization: Bearer <key>`. */
+  authenticate(metadata: Metadata): Caller {
+    const header = metadata.get('authorization')[0];
+    const match = typeof header === 'string' ? /^Bearer (\S+)$/.exec(header) : null;
+    if (!match) throw new FaceprintError(status.UNAUTHENTICATED, 'an API key is required: send the metadata "authorization: Bearer <key>"');
+    const entry = this.#byHash.get(sha256(match[1]!));
+    if (!entry) throw new FaceprintError(status.UNAUTHENTICATED, 'the API key is not valid');
+    return { callerId: entry.id, tenantId: entry.tenant, roles: entry.roles };
+  }
+}
+
+/**
+ * Authenticates a call and checks that its key holds `role` (UNAUTHENTICATED, PERMISSION_DENIED);
+ * returns the context the matcher scopes and audits the call by: tenant, caller id and roles from
+ * the key, and the client's `x-request-id` (or a new one).
+ */
+export function authorize(keys: ApiKeys, ctx: CallContext, role: Role): CallerContext {
+  const caller = keys.authenticate(ctx.metadata);
+  if (!caller.roles.includes(role)) throw FaceprintError.permissionDenied(role, `this call needs the "${role}" role; the API key "${caller.callerId}" has ${caller.roles.join(', ')}`);
+  const requestId = ctx.metadata.get('x-request-id')[0];
+  return create(CallerContextSchema, {
+    tenantId: caller.tenantId,
+    callerId: caller.callerId,
+    roles: [...caller.roles],
+    requestId: typeof requestId === 'string' && requestId ? requestId.slice(0, 128) : randomUUID(),
+  });
+}
+
+/**
+ * Makes the development tenant's keys file and `dev-keys.json` beside it, unless the keys file
+ * exists. Written aside and linked into place, so two starts at once agree on one set.
+ */
+export async function ensureDevKeys(keysFile: string, log: Logger): Promise<void> {
+  const devKeysFile = join(dirname(keysFile), 'dev-keys.json');
+  try {
+    await readFile(keysFile);
+    return;
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
+  }
+  await mkdir(dirname(keysFile), { recursive: true, mode: 0o700 });
+  const dev: DevKeys = { tenant: DEV_TENANT, operator: newApiKey(), compliance: newApiKey() };
+  const entries: ApiKeyEntry[] = [
+    { id: 'dev-operator', tenant: DEV_TENANT, roles: ['operator'], sha256: sha256(dev.operator) },
+    { id: 'dev-compliance', tenant: DEV_TENANT, roles: ['compliance'], sha256: sha256(dev.compliance) },
+  ];
+  const aside = `${keysFile}.${process.pid}.tmp`;
+  const devAside = `${devKeysFile}.${process.pid}.tmp`;
+  await writeFile(aside, `${JSON.stringify({ keys: entries }, null, 2)}\n`, { mode: 0o600 });
+  await writeFile(devAside, `${JSON.stringify(dev, null, 2)}\n`, { mode: 0o600 });
+  try {
+    // The process whose keys file lands also places the matching dev-keys.json.
+    await link(aside, keysFile);
+    await rename(devAside, devKeysFile);
+    log.warn({ keysFile, devKeysFile }, 'made a development tenant with an operator and a compliance API key (for local use only)');
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
+  } finally {
+    await rm(aside, { force: true });
+    await rm(devAside, { force: true });
+  }
+}

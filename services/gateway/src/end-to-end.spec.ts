@@ -1,0 +1,140 @@
+/**
+ * The product end to end: the local mesh as processes (detector, aligner, embedder, matcher on the
+ * embedded gallery, gateway), driven only through the gateway's public API with API keys. The 8
+ * shared identities are enrolled from 4 crops each and identified from the 5th; genuine and
+ * impostor pairs get calibrated decisions; one subject is erased (and can no longer be matched),
+ * another exported; the erasure receipt verifies; one tenant's key never reaches another's data.
+ */
+import assert from 'node:assert/strict';
+import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { verifyErasureReceipt } from '@faceprint/contracts';
+import { ConsentSchema, ErasureReason, LegalBasis } from '@faceprint/contracts/common';
+import { ComplianceService, FaceService } from '@faceprint/contracts/gateway';
+import { create } from '@bufbuild/protobuf';
+import { timestampFromDate } from '@bufbuild/protobuf/wkt';
+import { startLocalMesh, type LocalMesh } from '@faceprint/mesh';
+import { createClient, FaceprintError, type ServiceClient } from '@faceprint/service-kit';
+import { IDENTITIES_DIR, skipUnlessPresent, testModelRegistry } from '@faceprint/testing';
+import { status } from '@grpc/grpc-js';
+import { withKey, writeTestApiKeys } from './test-support.js';
+
+const GROUP_PHOTO = join(IDENTITIES_DIR, '..', 'groups', 'bbt1.jpg');
+
+async function rejectsWith(call: Promise<unknown>, code: status, pattern: RegExp): Promise<void> {
+  await assert.rejects(call, (error: unknown) => {
+    assert.ok(error instanceof FaceprintError, String(error));
+    assert.equal(status[error.code], status[code], error.message);
+    assert.match(error.message, pattern);
+    return true;
+  });
+}
+
+describe('faceprint end to end through the gateway', { skip: skipUnlessPresent(IDENTITIES_DIR) }, () => {
+  const keys = writeTestApiKeys([
+    { id: 'acme-ops', tenant: 'acme', roles: ['operator'] },
+    { id: 'acme-dpo', tenant: 'acme', roles: ['compliance'] },
+    { id: 'globex-ops', tenant: 'globex', roles: ['operator'] },
+  ]);
+  const [ops, dpo, globex] = [withKey(keys.keys['acme-ops']!), withKey(keys.keys['acme-dpo']!), withKey(keys.keys['globex-ops']!)];
+  const people: { name: string; images: Buffer[] }[] = [];
+  const consent = create(ConsentSchema, { legalBasis: LegalBasis.EXPLICIT_CONSENT, purpose: 'access_control', givenAt: timestampFromDate(new Date()), collectionPoint: 'e2e-test', retentionDays: 30 });
+  let galleryDir: string;
+  let mesh: LocalMesh;
+  let faces: ServiceClient<typeof FaceService>;
+  let compliance: ServiceClient<typeof ComplianceService>;
+  const image = (content: Buffer) => ({ image: { content } });
+
+  before(async () => {
+    for (const name of (await readdir(IDENTITIES_DIR)).sort()) {
+      const files = (await readdir(join(IDENTITIES_DIR, name))).sort();
+      people.push({ name, images: await Promise.all(files.map((f) => readFile(join(IDENTITIES_DIR, name, f)))) });
+    }
+    galleryDir = await mkdtemp(join(tmpdir(), 'faceprint-e2e-gallery-'));
+    // The services inherit this environment: the test registry, a fresh gallery, the test's API keys.
+    Object.assign(process.env, { FACEPRINT_MODEL_REGISTRY: await testModelRegistry(), FACEPRINT_MATCHER_DATA_DIR: galleryDir, FACEPRINT_GATEWAY_API_KEYS_FILE: keys.file });
+    mesh = await startLocalMesh();
+    faces = createClient(FaceService, mesh.endpoints.gateway, { defaultTimeoutMs: 60_000 });
+    compliance = createClient(ComplianceService, mesh.endpoints.gateway);
+  });
+  after(async () => {
+    faces?.close();
+    compliance?.close();
+    await mesh?.stop();
+    await rm(galleryDir, { recursive: true, force: true });
+  });
+
+  it('enrols 8 people from 4 crops each and identifies each from the 5th (rank-1 8/8)', async () => {
+    for (const person of people) {
+      const enrolled = await faces.enroll({ requestId: `enrol-${person.name}`, subjectId: person.name, images: person.images.slice(0, 4).map(image), consent }, ops);
+      assert.equal(enrolled.templateIds.length, 4, person.name);
+      assert.equal(enrolled.models?.embedder?.name, 'face-recognition-net');
+      assert.ok(enrolled.timings.some((t) => t.service === 'embedder') && enrolled.timings.some((t) => t.service === 'gateway'), 'per-stage timings');
+    }
+    // A retry of an enrolment is its stored result, not a second enrolment.
+    const retried = await faces.enroll({ requestId: `enrol-${people[0]!.name}`, subjectId: people[0]!.name, images: people[0]!.images.slice(0, 4).map(image), consent }, ops);
+    assert.equal(retried.replayed, true);
+    assert.equal(retried.templateCount, 4);
+
+    let rankOne = 0;
+    for (const person of people) {
+      const found = await faces.identify({ image: image(person.images[4]!), topK: 3 }, ops);
+      if (found.candidates[0]?.subjectId === person.name) rankOne++;
+    }
+    assert.equal(rankOne, 8);
+  });
+
+  it('verifies genuine and impostor pairs with calibrated decisions', async (t) => {
+    let genuineMatches = 0;
+    let impostorMatches = 0;
+    for (const [i, person] of people.entries()) {
+      const genuine = await faces.verify({ subjectId: person.name, image: image(person.images[4]!), targetFar: 1e-3 }, ops);
+      assert.equal(genuine.decision?.targetFar, 1e-3);
+      assert.ok(genuine.decision.threshold > 0.9, 'the shipped calibrated threshold');
+      if (genuine.decision?.isMatch) genuineMatches++;
+      const other = people[(i + 1) % people.length]!;
+      const impostor = await faces.verify({ subjectId: other.name, image: image(person.images[4]!), targetFar: 1e-3 }, ops);
+      if (impostor.decision?.isMatch) impostorMatches++;
+    }
+    t.diagnostic(`at FAR 1e-3: genuine pairs matched ${genuineMatches}/8, impostor pairs matched ${impostorMatches}/8`);
+    assert.ok(genuineMatches >= 7, `genuine pairs matched: ${genuineMatches}/8`);
+    assert.equal(impostorMatches, 0);
+    const compared = await faces.compare({ first: image(people[1]!.images[0]!), second: image(people[1]!.images[4]!), targetFar: 1e-3 }, ops);
+    assert.ok(compared.decision!.score > 0.9);
+  });
+
+  it('answers bad input, missing keys and wrong roles with clear statuses', async () => {
+    await rejectsWith(faces.identify({ image: image(await readFile(GROUP_PHOTO)) }, ops), status.INVALID_ARGUMENT, /image.face_region: the image holds \d+ faces/);
+    await rejectsWith(faces.identify({ image: image(Buffer.from('not an image')) }, ops), status.INVALID_ARGUMENT, /image\.image/);
+    await rejectsWith(faces.identify({ image: image(people[0]!.images[0]!) }), status.UNAUTHENTICATED, /API key is required/);
+    await rejectsWith(faces.identify({ image: image(people[0]!.images[0]!) }, withKey('fpk_forged')), status.UNAUTHENTICATED, /not valid/);
+    await rejectsWith(faces.identify({ image: image(people[0]!.images[0]!) }, dpo), status.PERMISSION_DENIED, /"operator" role/);
+    await rejectsWith(compliance.exportSubject({ subjectId: people[0]!.name, requestRef: 'SAR-1' }, ops), status.PERMISSION_DENIED, /"compliance" role/);
+    await rejectsWith(faces.verify({ subjectId: 'nobody', image: image(people[0]!.images[0]!) }, ops), status.NOT_FOUND, /nobody/);
+  });
+
+  it('keeps tenants apart: another tenant’s key finds nothing of this gallery', async () => {
+    const probe = image(people[2]!.images[4]!);
+    assert.deepEqual((await faces.identify({ image: probe }, globex)).candidates, []);
+    await rejectsWith(faces.verify({ subjectId: people[2]!.name, image: probe }, globex), status.NOT_FOUND, new RegExp(people[2]!.name));
+  });
+
+  it('erases one subject (who can then no longer be matched) with a receipt that verifies, and exports another', async () => {
+    const erased = people[3]!;
+    const { receipt } = await compliance.eraseSubject({ subjectId: erased.name, requestRef: 'DSR-77', reason: ErasureReason.SUBJECT_REQUEST }, dpo);
+    assert.deepEqual(Object.fromEntries(receipt!.counts.map((c) => [c.kind, Number(c.count)])).template, 4);
+    const publicKey = await readFile(join(galleryDir, 'keys', 'receipt-signing.pub.pem'), 'utf8');
+    assert.equal(verifyErasureReceipt(receipt!, publicKey).valid, true);
+    const after = await faces.identify({ image: image(erased.images[4]!), topK: 8 }, ops);
+    assert.ok(after.candidates.every((c) => c.subjectId !== erased.name));
+    await rejectsWith(faces.verify({ subjectId: erased.name, image: image(erased.images[4]!) }, ops), status.NOT_FOUND, new RegExp(erased.name));
+
+    const exported = await compliance.exportSubject({ subjectId: people[5]!.name, requestRef: 'SAR-78' }, dpo);
+    const document = JSON.parse(new TextDecoder().decode(exported.document)) as { subject_id: string; templates: unknown[]; audit_events: { action: string }[] };
+    assert.equal(document.subject_id, people[5]!.name);
+    assert.equal(document.templates.length, 4);
+    assert.ok(document.audit_events.some((e) => e.action === 'ENROLL') && document.audit_events.some((e) => e.action === 'VERIFY'));
+  });
+});

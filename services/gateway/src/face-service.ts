@@ -1,0 +1,201 @@
+/**
+ * The public face API (faceprint.gateway.v1.FaceService): images in, decisions out. Each image
+ * goes detect → choose the face → align → embed through the vision services; the embeddings go
+ * to the matcher with the caller's tenant and roles. Every call needs an API key with the
+ * `operator` role; every response names the models used and the time spent per stage.
+ */
+import { createHash } from 'node:crypto';
+import { create, toBinary } from '@bufbuild/protobuf';
+import { encodeEmbedding } from '@faceprint/contracts';
+import { EmbeddingSchema, type Box, type DetectedFace, type ModelRef, type StageTiming } from '@faceprint/contracts/common';
+import { EnrollRequestSchema, FaceService, type EnrollRequest, type FaceImage } from '@faceprint/contracts/gateway';
+import type { MatchDecision } from '@faceprint/contracts/matcher';
+import { FaceprintError, implement, RequestValidator, stageTiming, validateDetectRequest, validateImage, type CallContext, type ServiceRegistration } from '@faceprint/service-kit';
+import { status } from '@grpc/grpc-js';
+import { authorize, type ApiKeys } from './auth/api-keys.js';
+import type { Downstream } from './downstream.js';
+import type { GatewayConfig } from './gateway-config.js';
+
+/** Images per enrolment (the proto's limit). */
+const MAX_ENROLL_IMAGES = 10;
+
+/** Intersection over union of two boxes. */
+function iou(a: Box, b: Box): number {
+  const x = Math.max(0, Math.min(a.x + a.width, b.x + b.width) - Math.max(a.x, b.x));
+  const y = Math.max(0, Math.min(a.y + a.height, b.y + b.height) - Math.max(a.y, b.y));
+  const inter = x * y;
+  return inter === 0 ? 0 : inter / (a.width * a.height + b.width * b.height - inter);
+}
+
+/** A downstream INVALID_ARGUMENT about `image.*`, with its fields named as the caller sent them. */
+function underField(error: unknown, prefix: string): unknown {
+  const failure = FaceprintError.from(error);
+  if (failure.code !== status.INVALID_ARGUMENT || failure.fieldViolations.length === 0) return failure;
+  return FaceprintError.invalidArgument(failure.fieldViolations.map((v) => ({ field: `${prefix}.${v.field}`, description: v.description })));
+}
+
+/** One embedded face of a request image. */
+interface EmbeddedFace {
+  readonly face: DetectedFace;
+  readonly embedding: Float32Array;
+  readonly models: { detector: ModelRef | undefined; embedder: ModelRef | undefined };
+  readonly timings: StageTiming[];
+}
+
+const decisionOf = (d: MatchDecision | undefined) => ({ score: d?.score ?? 0, isMatch: d?.isMatch ?? false, threshold: d?.threshold ?? 0, targetFar: d?.targetFar ?? 0 });
+
+/** The FaceService of the gateway. */
+export function faceService(downstream: Downstream, keys: ApiKeys, config: GatewayConfig): ServiceRegistration {
+  const { pipeline, matcher } = downstream;
+
+  /**
+   * Detects the faces of one request image and embeds the one to use: the only face, or, with
+   * several, the one `face_region` overlaps most. No face, several without a region, or a face
+   * below the minimum size is INVALID_ARGUMENT on `field`.
+   */
+  const embedOne = async (faceImage: FaceImage | undefined, field: string, ctx: CallContext): Promise<EmbeddedFace> => {
+    const v = new RequestValidator();
+    validateImage(v, `${field}.image`, faceImage?.image);
+    v.throwIfInvalid();
+    const content = faceImage!.image!.content;
+    const detected = await pipeline.detector.detect({ image: faceImage!.image }, { parent: ctx }).catch((error: unknown) => {
+      throw underField(error, field);
+    });
+    const region = faceImage!.faceRegion;
+    let face: DetectedFace | undefined;
+    if (detected.faces.length === 0) {
+      throw FaceprintError.invalidArgument([{ field: `${field}.image`, description: 'no face was found in the image' }]);
+    } else if (region) {
+      const best = detected.faces.map((f) => ({ f, overlap: iou(f.box!, region) })).sort((a, b) => b.overlap - a.overlap)[0]!;
+      if (best.overlap === 0) throw FaceprintError.invalidArgument([{ field: `${field}.face_region`, description: `overlaps none of the ${detected.faces.length} faces found` }]);
+      face = best.f;
+    } else if (detected.faces.length > 1) {
+      throw FaceprintError.invalidArgument([{ field: `${field}.face_region`, description: `the image holds ${detected.faces.length} faces: set face_region to the one to use` }]);
+    } else {
+      face = detected.faces[0]!;
+    }
+    const size = face.quality?.faceSize ?? Math.min(face.box!.width, face.box!.height);
+    if (size < config.minFaceSize) {
+      throw FaceprintError.invalidArgument([{ field: `${field}.image`, description: `the face is ${Math.round(size)} px, smaller than the ${config.minFaceSize} px required` }]);
+    }
+    const embedded = await pipeline.embedFace(content, face, { parent: ctx });
+    return { face, embedding: embedded.embedding, models: { detector: detected.model, embedder: embedded.model }, timings: [...detected.timings, ...embedded.timings] };
+  };
+
+  const probe = (embedded: EmbeddedFace) => create(EmbeddingSchema, { vector: encodeEmbedding(embedded.embedding), dim: embedded.embedding.length, model: embedded.models.embedder });
+
+  const operator = (ctx: CallContext) => authorize(keys, ctx, 'operator');
+
+  /** A digest of the enrolment as the caller sent it: the matcher's idempotency compares it on a retry. */
+  const enrollDigest = (request: EnrollRequest) =>
+    createHash('sha256')
+      .update(toBinary(EnrollRequestSchema, create(EnrollRequestSchema, { ...request, subjectMetadata: Object.fromEntries(Object.entries(request.subjectMetadata).sort(([a], [b]) => (a < b ? -1 : 1))) })))
+      .digest('hex');
+
+  return implement(FaceService, {
+    async enroll(request, ctx) {
+      const context = operator(ctx);
+      const v = new RequestValidator();
+      v.check(request.requestId.length >= 1 && request.requestId.length <= 128, 'request_id', 'is required: 1-128 characters, the same for retries of this enrolment');
+      v.check(request.subjectId.length > 0, 'subject_id', 'is required');
+      v.check(request.consent !== undefined, 'consent', 'is required: biometric templates need a legal basis (GDPR Art. 9)');
+      v.check(request.images.length >= 1 && request.images.length <= MAX_ENROLL_IMAGES, 'images', `must hold 1-${MAX_ENROLL_IMAGES} images`);
+      request.images.slice(0, MAX_ENROLL_IMAGES).forEach((image, i) => validateImage(v, `images[${i}].image`, image.image));
+      v.throwIfInvalid();
+      const started = performance.now();
+      const embedded: EmbeddedFace[] = [];
+      for (const [i, image] of request.images.entries()) embedded.push(await embedOne(image, `images[${i}]`, ctx));
+      const enrolled = await matcher.enrollTemplates(
+        {
+          context,
+          requestId: request.requestId,
+          requestDigest: enrollDigest(request),
+          subjectId: request.subjectId,
+          subjectMetadata: request.subjectMetadata,
+          consent: request.consent,
+          templates: embedded.map((e, i) => ({
+            embedding: probe(e),
+            quality: Math.min(1, Math.max(0, e.face.score)),
+            sourceImageSha256: createHash('sha256').update(request.images[i]!.image!.content).digest('hex'),
+          })),
+        },
+        { parent: ctx },
+      );
+      return {
+        subjectId: request.subjectId,
+        templateIds: enrolled.templates.map((t) => t.templateId),
+        templateCount: enrolled.subject?.templateCount ?? 0,
+        faces: embedded.map((e) => e.face),
+        models: embedded[0]!.models,
+        timings: [...embedded.flatMap((e) => e.timings), stageTiming('enroll', 'gateway', started)],
+        replayed: enrolled.replayed,
+      };
+    },
+
+    async verify(request, ctx) {
+      const context = operator(ctx);
+      const v = new RequestValidator();
+      v.check(request.subjectId.length > 0, 'subject_id', 'is required');
+      validateImage(v, 'image.image', request.image?.image);
+      v.throwIfInvalid();
+      const started = performance.now();
+      const embedded = await embedOne(request.image, 'image', ctx);
+      const verified = await matcher.verify({ context, subjectId: request.subjectId, probe: probe(embedded), targetFar: request.targetFar }, { parent: ctx });
+      return {
+        decision: decisionOf(verified.decision),
+        face: embedded.face,
+        models: embedded.models,
+        timings: [...embedded.timings, ...verified.timings, stageTiming('verify', 'gateway', started)],
+      };
+    },
+
+    async compare(request, ctx) {
+      const context = operator(ctx);
+      const v = new RequestValidator();
+      validateImage(v, 'first.image', request.first?.image);
+      validateImage(v, 'second.image', request.second?.image);
+      v.throwIfInvalid();
+      const started = performance.now();
+      const first = await embedOne(request.first, 'first', ctx);
+      const second = await embedOne(request.second, 'second', ctx);
+      const compared = await matcher.compare({ context, first: probe(first), second: probe(second), targetFar: request.targetFar }, { parent: ctx });
+      return {
+        decision: decisionOf(compared.decision),
+        firstFace: first.face,
+        secondFace: second.face,
+        models: first.models,
+        timings: [...first.timings, ...second.timings, stageTiming('compare', 'gateway', started)],
+      };
+    },
+
+    async identify(request, ctx) {
+      const context = operator(ctx);
+      const v = new RequestValidator();
+      validateImage(v, 'image.image', request.image?.image);
+      v.check(request.topK <= 100, 'top_k', 'must be at most 100');
+      v.throwIfInvalid();
+      const started = performance.now();
+      const embedded = await embedOne(request.image, 'image', ctx);
+      const identified = await matcher.identify({ context, probe: probe(embedded), topK: request.topK, targetFar: request.targetFar }, { parent: ctx });
+      return {
+        candidates: identified.candidates.map((c) => ({ subjectId: c.subjectId, decision: decisionOf(c.decision) })),
+        face: embedded.face,
+        models: embedded.models,
+        timings: [...embedded.timings, ...identified.timings, stageTiming('identify', 'gateway', started)],
+      };
+    },
+
+    async detect(request, ctx) {
+      operator(ctx);
+      validateDetectRequest(request);
+      const started = performance.now();
+      const detected = await pipeline.detector.detect({ image: request.image, options: request.options }, { parent: ctx });
+      return {
+        faces: detected.faces,
+        image: detected.image,
+        models: { detector: detected.model },
+        timings: [...detected.timings, stageTiming('detect-call', 'gateway', started)],
+      };
+    },
+  });
+}
