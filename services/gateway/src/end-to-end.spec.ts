@@ -6,22 +6,25 @@
  * another exported; the erasure receipt verifies; one tenant's key never reaches another's data.
  */
 import assert from 'node:assert/strict';
-import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
+import { execFile } from 'node:child_process';
+import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
+import { promisify } from 'node:util';
 import { verifyErasureReceipt } from '@faceprint/contracts';
 import { ConsentSchema, ErasureReason, LegalBasis } from '@faceprint/contracts/common';
 import { ComplianceService, FaceService } from '@faceprint/contracts/gateway';
 import { create } from '@bufbuild/protobuf';
 import { timestampFromDate } from '@bufbuild/protobuf/wkt';
-import { startLocalMesh, type LocalMesh } from '@faceprint/mesh';
+import { REPO_ROOT, startLocalMesh, type LocalMesh } from '@faceprint/mesh';
 import { createClient, FaceprintError, type ServiceClient } from '@faceprint/service-kit';
 import { IDENTITIES_DIR, skipUnlessPresent, testModelRegistry } from '@faceprint/testing';
 import { status } from '@grpc/grpc-js';
 import { withKey, writeTestApiKeys } from './test-support.js';
 
 const GROUP_PHOTO = join(IDENTITIES_DIR, '..', 'groups', 'bbt1.jpg');
+const run = promisify(execFile);
 
 async function rejectsWith(call: Promise<unknown>, code: status, pattern: RegExp): Promise<void> {
   await assert.rejects(call, (error: unknown) => {
@@ -137,4 +140,74 @@ describe('faceprint end to end through the gateway', { skip: skipUnlessPresent(I
     assert.equal(document.templates.length, 4);
     assert.ok(document.audit_events.some((e) => e.action === 'ENROLL') && document.audit_events.some((e) => e.action === 'VERIFY'));
   });
+
+  it('drives the same through the faceprint command, with the exit codes scripts rely on', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'faceprint-e2e-cli-'));
+    try {
+      const person = people[6]!;
+      const files = await Promise.all(person.images.map(async (bytes, i) => {
+        const file = join(dir, `${person.name}-${i + 1}.png`);
+        await writeFile(file, bytes);
+        return file;
+      }));
+      const operatorKey = { FACEPRINT_API_KEY: keys.keys['acme-ops']! };
+      const complianceKey = { FACEPRINT_API_KEY: keys.keys['acme-dpo']! };
+
+      const enrolled = await cli(['enroll', '--subject', 'cli-subject', '--json', ...files.slice(0, 3)], operatorKey);
+      assert.equal(enrolled.code, 0, enrolled.stderr);
+      assert.equal((JSON.parse(enrolled.stdout) as { template_ids: string[] }).template_ids.length, 3);
+      const again = await cli(['enroll', '--subject', 'cli-subject', '--json', ...files.slice(0, 3)], operatorKey);
+      assert.equal((JSON.parse(again.stdout) as { replayed: boolean }).replayed, true, 'the same command again is a replay');
+
+      const verified = await cli(['verify', '--subject', 'cli-subject', files[4]!, '--far', '1e-3', '--json'], operatorKey);
+      assert.equal(verified.code, 0, verified.stderr);
+      const decision = JSON.parse(verified.stdout) as { match: boolean; score: number; threshold: number; far: number; model: string };
+      assert.deepEqual(Object.keys(decision).sort(), ['far', 'match', 'model', 'score', 'threshold']);
+      assert.equal(decision.far, 1e-3);
+      assert.match(decision.model, /^face-recognition-net@1$/);
+
+      const compared = await cli(['compare', files[0]!, files[4]!, '--json'], operatorKey);
+      assert.equal(compared.code, 0, compared.stderr);
+      assert.ok((JSON.parse(compared.stdout) as { score: number }).score > 0.9);
+
+      const identified = await cli(['identify', files[4]!, '--top', '3', '--json'], operatorKey);
+      const candidates = (JSON.parse(identified.stdout) as { candidates: { subject: string; score: number; match: boolean }[] }).candidates;
+      assert.ok([person.name, 'cli-subject'].includes(candidates[0]!.subject), JSON.stringify(candidates));
+
+      const drawn = join(dir, 'faces.png');
+      const detected = await cli(['detect', GROUP_PHOTO, '--out', drawn, '--json'], operatorKey);
+      assert.ok((JSON.parse(detected.stdout) as { faces: unknown[] }).faces.length > 1);
+      assert.ok((await readFile(drawn)).subarray(1, 4).equals(Buffer.from('PNG')));
+
+      const erased = await cli(['erase', '--subject', 'cli-subject', '--request-ref', 'DSR-CLI-1', '--json'], complianceKey);
+      assert.equal(erased.code, 0, erased.stderr);
+      const receiptFile = join(dir, 'receipt.json');
+      await writeFile(receiptFile, erased.stdout);
+      const checked = await cli(['receipt', 'verify', receiptFile, '--public-key', join(galleryDir, 'keys', 'receipt-signing.pub.pem')], {});
+      assert.equal(checked.code, 0, checked.stdout + checked.stderr);
+      assert.match(checked.stdout, /valid: subject "cli-subject"/);
+
+      const exported = await cli(['export', '--subject', person.name, '--json'], complianceKey);
+      assert.equal((JSON.parse(exported.stdout) as { subject_id: string }).subject_id, person.name);
+
+      // Exit codes: 3 not found, 4 permission denied, 2 bad input.
+      assert.equal((await cli(['verify', '--subject', 'cli-subject', files[4]!], operatorKey)).code, 3);
+      assert.equal((await cli(['export', '--subject', person.name], operatorKey)).code, 4);
+      assert.equal((await cli(['identify', join(dir, 'receipt.json')], operatorKey)).code, 2);
+      assert.equal((await cli(['verify', files[4]!], operatorKey)).code, 2, 'no --subject');
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
 });
+
+/** Runs the `faceprint` command against the local mesh; its exit code and output. */
+async function cli(args: string[], env: Record<string, string>): Promise<{ code: number; stdout: string; stderr: string }> {
+  try {
+    const { stdout, stderr } = await run(join(REPO_ROOT, 'node_modules/.bin/faceprint'), args, { cwd: REPO_ROOT, env: { ...process.env, ...env }, maxBuffer: 1 << 24 });
+    return { code: 0, stdout, stderr };
+  } catch (error) {
+    const failed = error as { code?: number; stdout?: string; stderr?: string };
+    return { code: failed.code ?? -1, stdout: failed.stdout ?? '', stderr: failed.stderr ?? '' };
+  }
+}

@@ -86,10 +86,22 @@ export function faceService(downstream: Downstream, keys: ApiKeys, config: Gatew
 
   const operator = (ctx: CallContext) => authorize(keys, ctx, 'operator');
 
-  /** A digest of the enrolment as the caller sent it: the matcher's idempotency compares it on a retry. */
+  /**
+   * A digest of the enrolment as the caller sent it, which the matcher's idempotency compares on a
+   * retry. Without the consent's `given_at`: a retry made later may stamp the consent later.
+   */
   const enrollDigest = (request: EnrollRequest) =>
     createHash('sha256')
-      .update(toBinary(EnrollRequestSchema, create(EnrollRequestSchema, { ...request, subjectMetadata: Object.fromEntries(Object.entries(request.subjectMetadata).sort(([a], [b]) => (a < b ? -1 : 1))) })))
+      .update(
+        toBinary(
+          EnrollRequestSchema,
+          create(EnrollRequestSchema, {
+            ...request,
+            consent: request.consent && { ...request.consent, givenAt: undefined },
+            subjectMetadata: Object.fromEntries(Object.entries(request.subjectMetadata).sort(([a], [b]) => (a < b ? -1 : 1))),
+          }),
+        ),
+      )
       .digest('hex');
 
   return implement(FaceService, {

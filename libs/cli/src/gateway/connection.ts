@@ -1,0 +1,82 @@
+/**
+ * What every gateway command shares: the global flags (`--target HOST:PORT`, `--api-key`,
+ * `--json`), finding the API key (the local mesh's development keys when it is the target), and
+ * the exit codes scripts rely on.
+ */
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { DEFAULT_TARGET, FaceprintClient } from '@faceprint/client';
+import { FaceprintError } from '@faceprint/service-kit';
+import { status } from '@grpc/grpc-js';
+
+/** The flags of every gateway command. */
+export const GLOBAL_OPTIONS = {
+  target: { type: 'string' },
+  'api-key': { type: 'string' },
+  json: { type: 'boolean', default: false },
+} as const;
+
+export const GLOBAL_USAGE = `global flags: --target HOST:PORT (env FACEPRINT_TARGET; default the local mesh, ${DEFAULT_TARGET})
+              --api-key KEY (env FACEPRINT_API_KEY; default the local mesh's development key)
+              --json (one JSON object on standard output)
+exit status: 0 done (a comparison that does not match is done), 1 other failure, 2 bad input,
+             3 not found, 4 permission denied or no valid key, 5 unavailable`;
+
+/** Exit statuses scripts can rely on. */
+export const EXIT = { ok: 0, failed: 1, badInput: 2, notFound: 3, denied: 4, unavailable: 5 } as const;
+
+/** A usage error: the command line itself is wrong (exit 2). */
+export class UsageError extends Error {}
+
+/** The exit status for a failed call. */
+export function exitStatusFor(error: unknown): number {
+  if (error instanceof UsageError) return EXIT.badInput;
+  if (!(error instanceof FaceprintError)) return EXIT.failed;
+  switch (error.code) {
+    case status.INVALID_ARGUMENT:
+    case status.OUT_OF_RANGE:
+    case status.FAILED_PRECONDITION:
+      return EXIT.badInput;
+    case status.NOT_FOUND:
+      return EXIT.notFound;
+    case status.PERMISSION_DENIED:
+    case status.UNAUTHENTICATED:
+      return EXIT.denied;
+    case status.UNAVAILABLE:
+    case status.DEADLINE_EXCEEDED:
+    case status.RESOURCE_EXHAUSTED:
+      return EXIT.unavailable;
+    default:
+      return EXIT.failed;
+  }
+}
+
+/** The local mesh's development keys, made by the gateway's first start. */
+function devKeys(): { operator: string; compliance: string } | undefined {
+  const dir = process.env.FACEPRINT_GATEWAY_DATA_DIR || join(fileURLToPath(new URL('../../../../', import.meta.url)), 'data', 'gateway');
+  try {
+    return JSON.parse(readFileSync(join(dir, 'dev-keys.json'), 'utf8')) as { operator: string; compliance: string };
+  } catch {
+    return undefined;
+  }
+}
+
+const isLocal = (target: string) => /^(127\.0\.0\.1|localhost|\[::1\]):50050$/.test(target);
+
+/** A client of the target gateway, authenticated for `role`'s commands. */
+export function connect(values: { target?: string | undefined; 'api-key'?: string | undefined }, role: 'operator' | 'compliance'): FaceprintClient {
+  const target = values.target ?? process.env.FACEPRINT_TARGET ?? DEFAULT_TARGET;
+  if (!/^[^\s:]+:\d{1,5}$/.test(target) && !/^\[[0-9a-fA-F:]+\]:\d{1,5}$/.test(target)) throw new UsageError(`--target must be HOST:PORT, got "${target}"`);
+  const apiKey = values['api-key'] ?? process.env.FACEPRINT_API_KEY ?? (isLocal(target) ? devKeys()?.[role] : undefined);
+  if (!apiKey) throw new UsageError(`no API key: pass --api-key or set FACEPRINT_API_KEY${isLocal(target) ? ' (or start the local mesh once: npm start)' : ''}`);
+  return new FaceprintClient({ target, apiKey });
+}
+
+/** A float for a flag, or a usage error. */
+export function numberFlag(value: string | undefined, flag: string, check: (n: number) => boolean, expected: string): number | undefined {
+  if (value === undefined) return undefined;
+  const n = Number(value);
+  if (!Number.isFinite(n) || !check(n)) throw new UsageError(`${flag} must be ${expected}, got "${value}"`);
+  return n;
+}

@@ -1,0 +1,187 @@
+/**
+ * The face commands: `enroll`, `verify`, `compare`, `identify`, `detect`, each one call to the
+ * gateway. With `--json` each prints one JSON object; without, a readable summary.
+ */
+import { createHash } from 'node:crypto';
+import { readdir, readFile } from 'node:fs/promises';
+import { extname, join } from 'node:path';
+import { parseArgs } from 'node:util';
+import { LegalBasis, type ModelRef } from '@faceprint/contracts/common';
+import type { Decision } from '@faceprint/contracts/gateway';
+import sharp from 'sharp';
+import { connect, EXIT, GLOBAL_OPTIONS, numberFlag, UsageError } from './connection.js';
+
+export const FACE_USAGE = `faceprint enroll --subject ID [--purpose P] [--basis B] [--retention-days N] [--request-id ID] IMAGE...
+faceprint enroll --dir DIR            DIR/<subject>/<image files>, one subject per folder
+  the same command again is a retry (it replays the first result); --request-id ID makes a new enrolment
+  --basis explicit_consent (default) | employment_law | vital_interests | legal_claims | substantial_public_interest
+  --purpose access_control (default)   --retention-days 365 (default)
+faceprint verify --subject ID IMAGE [--far 1e-4]
+faceprint compare IMAGE_A IMAGE_B [--far 1e-4]
+faceprint identify IMAGE [--top 5] [--far 1e-4]
+faceprint detect IMAGE [--out FILE.png]   --out draws the boxes and landmarks on a copy`;
+
+const IMAGE_EXTENSIONS = new Set(['.jpg', '.jpeg', '.png', '.webp', '.gif', '.avif', '.tif', '.tiff']);
+const MAX_IMAGES_PER_ENROLL = 10;
+
+const print = (json: boolean, object: unknown, text: string) => process.stdout.write(json ? `${JSON.stringify(object)}\n` : `${text}\n`);
+const modelName = (model: ModelRef | undefined) => (model ? `${model.name}@${model.version}` : '');
+const decisionJson = (decision: Decision | undefined, model: ModelRef | undefined) => ({
+  match: decision?.isMatch ?? false,
+  score: decision?.score ?? 0,
+  threshold: decision?.threshold ?? 0,
+  far: decision?.targetFar ?? 0,
+  model: modelName(model),
+});
+const decisionText = (d: ReturnType<typeof decisionJson>) =>
+  `${d.match ? 'MATCH' : 'no match'}: score ${d.score.toFixed(4)}, threshold ${d.threshold.toFixed(4)} (false-match rate ${d.far}), model ${d.model}`;
+const farFlag = (value: string | undefined) => numberFlag(value, '--far', (n) => n > 0 && n <= 0.5, 'a false-match rate in (0, 0.5], e.g. 1e-4');
+
+function legalBasis(name: string | undefined): LegalBasis | undefined {
+  if (name === undefined) return undefined;
+  const basis = LegalBasis[name.toUpperCase() as keyof typeof LegalBasis] as LegalBasis | undefined;
+  if (basis === undefined || basis === LegalBasis.UNSPECIFIED) throw new UsageError(`--basis must be one of explicit_consent, employment_law, vital_interests, legal_claims, substantial_public_interest, got "${name}"`);
+  return basis;
+}
+
+/** A request id derived from what is enrolled: running the same command again replays it. */
+const enrollRequestId = (subjectId: string, images: readonly Uint8Array[], consent: object) => {
+  const hash = createHash('sha256').update(subjectId).update(JSON.stringify(consent));
+  for (const image of images) hash.update(createHash('sha256').update(image).digest());
+  return `cli-${hash.digest('hex').slice(0, 40)}`;
+};
+
+export async function enroll(argv: string[]): Promise<number> {
+  const { values, positionals } = parseArgs({
+    args: argv,
+    allowPositionals: true,
+    options: { ...GLOBAL_OPTIONS, subject: { type: 'string' }, dir: { type: 'string' }, purpose: { type: 'string' }, basis: { type: 'string' }, 'retention-days': { type: 'string' }, 'request-id': { type: 'string' } },
+  });
+  const consent = {
+    basis: legalBasis(values.basis),
+    purpose: values.purpose,
+    retentionDays: numberFlag(values['retention-days'], '--retention-days', (n) => Number.isInteger(n) && n >= 1, 'a whole number of days, at least 1'),
+    collectionPoint: 'faceprint-cli',
+  };
+  const batches: { subjectId: string; files: string[] }[] = [];
+  if (values.dir) {
+    if (values.subject || positionals.length > 0) throw new UsageError('enroll takes either --dir DIR or --subject ID IMAGE..., not both');
+    if (values['request-id']) throw new UsageError('--request-id names one enrolment: it does not go with --dir');
+    for (const entry of (await readdir(values.dir, { withFileTypes: true })).filter((e) => e.isDirectory()).sort((a, b) => a.name.localeCompare(b.name))) {
+      const files = (await readdir(join(values.dir, entry.name))).filter((f) => IMAGE_EXTENSIONS.has(extname(f).toLowerCase())).sort();
+      if (files.length > 0) batches.push({ subjectId: entry.name, files: files.map((f) => join(values.dir!, entry.name, f)) });
+    }
+    if (batches.length === 0) throw new UsageError(`${values.dir} holds no <subject>/<image> folders`);
+  } else {
+    if (!values.subject || positionals.length === 0) throw new UsageError('enroll needs --subject ID and at least one IMAGE (or --dir DIR)');
+    batches.push({ subjectId: values.subject, files: positionals });
+  }
+  const client = connect(values, 'operator');
+  const enrolled: { subject: string; template_ids: string[]; template_count: number; replayed: boolean }[] = [];
+  const failed: { subject: string; error: string }[] = [];
+  const progress = values.dir && process.stderr.isTTY;
+  try {
+    for (const [n, batch] of batches.entries()) {
+      // The API takes at most 10 images per enrolment: larger folders go in several.
+      for (let start = 0; start < batch.files.length; start += MAX_IMAGES_PER_ENROLL) {
+        const images = await Promise.all(batch.files.slice(start, start + MAX_IMAGES_PER_ENROLL).map((f) => readFile(f)));
+        try {
+          const response = await client.enroll({ subjectId: batch.subjectId, images, consent, requestId: values['request-id'] ? `${values['request-id']}${start > 0 ? `-${start}` : ''}` : enrollRequestId(batch.subjectId, images, consent) });
+          enrolled.push({ subject: batch.subjectId, template_ids: response.templateIds, template_count: response.templateCount, replayed: response.replayed });
+        } catch (error) {
+          if (!values.dir) throw error;
+          failed.push({ subject: batch.subjectId, error: (error as Error).message });
+        }
+      }
+      // A one-line counter on a terminal is all the progress this needs (no progress-bar dependency).
+      if (progress) process.stderr.write(`\renrolling: ${'#'.repeat(Math.round(((n + 1) / batches.length) * 30)).padEnd(30, '.')} ${n + 1}/${batches.length} subjects`);
+    }
+  } finally {
+    if (progress) process.stderr.write('\n');
+    client.close();
+  }
+  const text = [
+    ...enrolled.map((e) => `${e.subject}: ${e.template_ids.length} template(s) ${e.replayed ? 'already enrolled (replayed)' : 'enrolled'}, ${e.template_count} in all`),
+    ...failed.map((f) => `${f.subject}: FAILED: ${f.error}`),
+  ].join('\n');
+  print(values.json, values.dir ? { subjects: enrolled, failed } : enrolled[0], text);
+  return failed.length > 0 ? EXIT.failed : EXIT.ok;
+}
+
+export async function verify(argv: string[]): Promise<number> {
+  const { values, positionals } = parseArgs({ args: argv, allowPositionals: true, options: { ...GLOBAL_OPTIONS, subject: { type: 'string' }, far: { type: 'string' } } });
+  if (!values.subject || positionals.length !== 1) throw new UsageError('verify needs --subject ID and one IMAGE');
+  const far = farFlag(values.far);
+  const client = connect(values, 'operator');
+  try {
+    const response = await client.verify(values.subject, await readFile(positionals[0]!), { far });
+    const result = decisionJson(response.decision, response.models?.embedder);
+    print(values.json, result, `${values.subject}: ${decisionText(result)}`);
+    return EXIT.ok;
+  } finally {
+    client.close();
+  }
+}
+
+export async function compare(argv: string[]): Promise<number> {
+  const { values, positionals } = parseArgs({ args: argv, allowPositionals: true, options: { ...GLOBAL_OPTIONS, far: { type: 'string' } } });
+  if (positionals.length !== 2) throw new UsageError('compare needs two images: IMAGE_A IMAGE_B');
+  const far = farFlag(values.far);
+  const client = connect(values, 'operator');
+  try {
+    const response = await client.compare(await readFile(positionals[0]!), await readFile(positionals[1]!), { far });
+    const result = decisionJson(response.decision, response.models?.embedder);
+    print(values.json, result, decisionText(result));
+    return EXIT.ok;
+  } finally {
+    client.close();
+  }
+}
+
+export async function identify(argv: string[]): Promise<number> {
+  const { values, positionals } = parseArgs({ args: argv, allowPositionals: true, options: { ...GLOBAL_OPTIONS, top: { type: 'string' }, far: { type: 'string' } } });
+  if (positionals.length !== 1) throw new UsageError('identify needs one IMAGE');
+  const top = numberFlag(values.top, '--top', (n) => Number.isInteger(n) && n >= 1 && n <= 100, 'a whole number from 1 to 100');
+  const far = farFlag(values.far);
+  const client = connect(values, 'operator');
+  try {
+    const response = await client.identify(await readFile(positionals[0]!), { top, far });
+    const candidates = response.candidates.map((c) => ({ subject: c.subjectId, score: c.decision?.score ?? 0, match: c.decision?.isMatch ?? false }));
+    const text = candidates.length === 0 ? 'no candidates (the gallery holds no template of this model)' : ['rank  subject                           score   match', ...candidates.map((c, i) => `${String(i + 1).padStart(4)}  ${c.subject.padEnd(32)}  ${c.score.toFixed(4)}  ${c.match ? 'yes' : 'no'}`)].join('\n');
+    print(values.json, { candidates, far: response.candidates[0]?.decision?.targetFar, model: modelName(response.models?.embedder) }, text);
+    return EXIT.ok;
+  } finally {
+    client.close();
+  }
+}
+
+export async function detect(argv: string[]): Promise<number> {
+  const { values, positionals } = parseArgs({ args: argv, allowPositionals: true, options: { ...GLOBAL_OPTIONS, out: { type: 'string' } } });
+  if (positionals.length !== 1) throw new UsageError('detect needs one IMAGE');
+  const image = await readFile(positionals[0]!);
+  const client = connect(values, 'operator');
+  try {
+    const response = await client.detect(image);
+    const faces = response.faces.map((f) => ({ box: f.box && { x: f.box.x, y: f.box.y, width: f.box.width, height: f.box.height }, score: f.score, landmarks: f.landmarks ? [f.landmarks.leftEye, f.landmarks.rightEye, f.landmarks.noseTip, f.landmarks.mouthLeft, f.landmarks.mouthRight].map((p) => [p?.x ?? 0, p?.y ?? 0]) : [], quality: f.quality && { face_size: f.quality.faceSize, sharpness: f.quality.sharpness, yaw: f.quality.yawDegrees, pitch: f.quality.pitchDegrees, roll: f.quality.rollDegrees } }));
+    if (values.out) await drawFaces(image, faces, values.out);
+    const text = [`${faces.length} face(s) in ${response.image?.width}x${response.image?.height}`, ...faces.map((f, i) => `  ${i + 1}: box ${f.box?.x.toFixed(0)},${f.box?.y.toFixed(0)} ${f.box?.width.toFixed(0)}x${f.box?.height.toFixed(0)}, score ${f.score.toFixed(3)}`)];
+    if (values.out) text.push(`drawn on ${values.out}`);
+    print(values.json, { faces, image: { width: response.image?.width, height: response.image?.height }, model: modelName(response.models?.detector) }, text.join('\n'));
+    return EXIT.ok;
+  } finally {
+    client.close();
+  }
+}
+
+/** A PNG copy of the (upright) image with each face's box and landmarks drawn on it. */
+async function drawFaces(image: Uint8Array, faces: { box?: { x: number; y: number; width: number; height: number } | undefined; landmarks: number[][] }[], out: string): Promise<void> {
+  const upright = sharp(image).rotate();
+  const { width, height } = await upright.clone().metadata().then(async (m) => ((m.orientation ?? 1) >= 5 ? { width: m.height, height: m.width } : { width: m.width, height: m.height }));
+  const stroke = Math.max(2, Math.round(Math.min(width ?? 0, height ?? 0) / 200));
+  const shapes = faces.flatMap((f) => [
+    f.box ? `<rect x="${f.box.x}" y="${f.box.y}" width="${f.box.width}" height="${f.box.height}" fill="none" stroke="#00e676" stroke-width="${stroke}"/>` : '',
+    ...f.landmarks.map(([x, y]) => `<circle cx="${x}" cy="${y}" r="${stroke * 1.5}" fill="#ff1744"/>`),
+  ]);
+  const svg = `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}">${shapes.join('')}</svg>`;
+  await upright.composite([{ input: Buffer.from(svg), top: 0, left: 0 }]).png().toFile(out);
+}

@@ -1,0 +1,125 @@
+/** The gateway client: one method per public rpc, with the defaults a caller expects. */
+import { randomUUID } from 'node:crypto';
+import { create } from '@bufbuild/protobuf';
+import { timestampFromDate } from '@bufbuild/protobuf/wkt';
+import { ConsentSchema, ErasureReason, LegalBasis, type Box, type Consent } from '@faceprint/contracts/common';
+import {
+  ComplianceService,
+  FaceService,
+  type CompareResponse,
+  type DetectResponse,
+  type EnrollResponse,
+  type EraseSubjectResponse,
+  type IdentifyResponse,
+  type VerifyResponse,
+} from '@faceprint/contracts/gateway';
+import { createClient, type ServiceClient } from '@faceprint/service-kit';
+
+/** The local mesh's gateway. */
+export const DEFAULT_TARGET = '127.0.0.1:50050';
+
+/** Where the gateway is and who is calling. */
+export interface FaceprintClientOptions {
+  /** `host:port` of the gateway. Default: the local mesh, 127.0.0.1:50050. */
+  readonly target?: string;
+  /** The API key (sent as `authorization: Bearer <key>`). */
+  readonly apiKey?: string;
+  /** Deadline of each call, in ms. Default: 60000. */
+  readonly timeoutMs?: number;
+}
+
+/** The consent an enrolment records; unset fields take the defaults of {@link consentRecord}. */
+export interface ConsentInput {
+  /** Default: explicit consent (GDPR Art. 9(2)(a)). */
+  readonly basis?: LegalBasis;
+  /** Default: `access_control`. */
+  readonly purpose?: string;
+  /** Default: now. */
+  readonly givenAt?: Date;
+  /** Default: `faceprint-client`. */
+  readonly collectionPoint?: string;
+  /** Default: 365. */
+  readonly retentionDays?: number;
+  readonly evidenceRef?: string;
+}
+
+/** A Consent message from {@link ConsentInput}. */
+export function consentRecord(input: ConsentInput = {}): Consent {
+  return create(ConsentSchema, {
+    legalBasis: input.basis ?? LegalBasis.EXPLICIT_CONSENT,
+    purpose: input.purpose ?? 'access_control',
+    givenAt: timestampFromDate(input.givenAt ?? new Date()),
+    collectionPoint: input.collectionPoint ?? 'faceprint-client',
+    retentionDays: input.retentionDays ?? 365,
+    evidenceRef: input.evidenceRef ?? '',
+  });
+}
+
+/** An image, and the face to use when it holds several. */
+export type ImageInput = Uint8Array | { readonly content: Uint8Array; readonly faceRegion?: Box };
+const faceImage = (input: ImageInput) => (input instanceof Uint8Array ? { image: { content: input } } : { image: { content: input.content }, faceRegion: input.faceRegion });
+
+/** A client of one gateway. */
+export class FaceprintClient {
+  readonly #faces: ServiceClient<typeof FaceService>;
+  readonly #compliance: ServiceClient<typeof ComplianceService>;
+  readonly #metadata: Record<string, string>;
+
+  constructor(options: FaceprintClientOptions = {}) {
+    const target = options.target ?? DEFAULT_TARGET;
+    const clientOptions = { defaultTimeoutMs: options.timeoutMs ?? 60_000 };
+    this.#faces = createClient(FaceService, target, clientOptions);
+    this.#compliance = createClient(ComplianceService, target, clientOptions);
+    this.#metadata = options.apiKey ? { authorization: `Bearer ${options.apiKey}` } : {};
+  }
+
+  #call(requestId?: string) {
+    return { metadata: { ...this.#metadata, 'x-request-id': requestId ?? randomUUID() } };
+  }
+
+  /** Enrols a subject from 1-10 images, one face each. Idempotent under `requestId` (default: a new one). */
+  enroll(input: { subjectId: string; images: readonly ImageInput[]; consent?: ConsentInput; metadata?: Record<string, string>; requestId?: string }): Promise<EnrollResponse> {
+    const requestId = input.requestId ?? randomUUID();
+    return this.#faces.enroll(
+      { requestId, subjectId: input.subjectId, images: input.images.map(faceImage), consent: consentRecord(input.consent), subjectMetadata: input.metadata ?? {} },
+      this.#call(requestId),
+    );
+  }
+
+  /** 1:1: does the face in `image` belong to `subjectId`? At `far` (default: the tenant's). */
+  verify(subjectId: string, image: ImageInput, options: { far?: number } = {}): Promise<VerifyResponse> {
+    return this.#faces.verify({ subjectId, image: faceImage(image), targetFar: options.far }, this.#call());
+  }
+
+  /** Compares the faces of two images, without the gallery. */
+  compare(first: ImageInput, second: ImageInput, options: { far?: number } = {}): Promise<CompareResponse> {
+    return this.#faces.compare({ first: faceImage(first), second: faceImage(second), targetFar: options.far }, this.#call());
+  }
+
+  /** 1:N: the `top` (default 5) enrolled subjects most like the face in `image`. */
+  identify(image: ImageInput, options: { top?: number; far?: number } = {}): Promise<IdentifyResponse> {
+    return this.#faces.identify({ image: faceImage(image), topK: options.top ?? 5, targetFar: options.far }, this.#call());
+  }
+
+  /** Every face in `image`. */
+  detect(image: Uint8Array): Promise<DetectResponse> {
+    return this.#faces.detect({ image: { content: image } }, this.#call());
+  }
+
+  /** Erases a subject everywhere (compliance role); returns the signed receipt. */
+  erase(subjectId: string, requestRef: string, options: { reason?: ErasureReason; note?: string } = {}): Promise<EraseSubjectResponse> {
+    return this.#compliance.eraseSubject({ subjectId, requestRef, reason: options.reason ?? ErasureReason.SUBJECT_REQUEST, note: options.note ?? '' }, this.#call());
+  }
+
+  /** Everything held about a subject as a parsed JSON document (compliance role). */
+  async export(subjectId: string, requestRef: string, options: { includeVectors?: boolean } = {}): Promise<unknown> {
+    const exported = await this.#compliance.exportSubject({ subjectId, requestRef, includeVectors: options.includeVectors ?? false }, this.#call());
+    return JSON.parse(new TextDecoder().decode(exported.document)) as unknown;
+  }
+
+  /** Closes the channels. */
+  close(): void {
+    this.#faces.close();
+    this.#compliance.close();
+  }
+}
