@@ -14,6 +14,7 @@ import {
   type VerifyResponse,
 } from '@faceprint/contracts/gateway';
 import { createClient, type ServiceClient } from '@faceprint/service-kit';
+import type { ChannelCredentials } from '@grpc/grpc-js';
 
 /** The local mesh's gateway. */
 export const DEFAULT_TARGET = '127.0.0.1:50050';
@@ -26,6 +27,8 @@ export interface FaceprintClientOptions {
   readonly apiKey?: string;
   /** Deadline of each call, in ms. Default: 60000. */
   readonly timeoutMs?: number;
+  /** Channel credentials (TLS). Default: plaintext, as on loopback. */
+  readonly credentials?: ChannelCredentials;
 }
 
 /** The consent an enrolment records; unset fields take the defaults of {@link consentRecord}. */
@@ -67,7 +70,7 @@ export class FaceprintClient {
 
   constructor(options: FaceprintClientOptions = {}) {
     const target = options.target ?? DEFAULT_TARGET;
-    const clientOptions = { defaultTimeoutMs: options.timeoutMs ?? 60_000 };
+    const clientOptions = { defaultTimeoutMs: options.timeoutMs ?? 60_000, ...(options.credentials ? { credentials: options.credentials } : {}) };
     this.#faces = createClient(FaceService, target, clientOptions);
     this.#compliance = createClient(ComplianceService, target, clientOptions);
     this.#metadata = options.apiKey ? { authorization: `Bearer ${options.apiKey}` } : {};

@@ -5,6 +5,7 @@
  */
 import { GRPC_DEFAULT_MAX_MESSAGE_BYTES, type ServiceName } from '@faceprint/contracts';
 import { cleanEnv, makeValidator, str, type ReporterOptions } from 'envalid';
+import { loadServerTls, type ServerTls } from './tls.js';
 
 /** Thrown when the environment holds an invalid configuration. The message names each variable. */
 export class ConfigError extends Error {
@@ -104,6 +105,8 @@ export interface ServerConfig {
   readonly keepaliveTimeoutMs: number;
   /** pino log level. `FACEPRINT_LOG_LEVEL`, default `info`. */
   readonly logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
+  /** TLS (and mutual TLS) of the server: see tls.ts. Undefined: plaintext. */
+  readonly tls: ServerTls | undefined;
 }
 
 /** Compiles the shared server settings of `service` from the environment. */
@@ -133,5 +136,6 @@ export function loadServerConfig(service: ServiceName, env: NodeJS.ProcessEnv = 
     keepaliveTimeMs: compiled.FACEPRINT_KEEPALIVE_TIME_MS,
     keepaliveTimeoutMs: compiled.FACEPRINT_KEEPALIVE_TIMEOUT_MS,
     logLevel: compiled.FACEPRINT_LOG_LEVEL,
+    tls: loadServerTls(env),
   });
 }

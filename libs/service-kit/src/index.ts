@@ -12,4 +12,5 @@ export * from './run-service.js';
 export * from './server.js';
 export * from './validation.js';
 export * from './timing.js';
+export * from './tls.js';
 export * from './health.js';

@@ -11,12 +11,13 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { toBinary, type DescFile, type DescMethod } from '@bufbuild/protobuf';
 import { FileDescriptorProtoSchema } from '@bufbuild/protobuf/wkt';
 import { faceprintMeter, type Logger } from '@faceprint/telemetry';
-import { Server, ServerCredentials, status } from '@grpc/grpc-js';
+import { Server, status } from '@grpc/grpc-js';
 import { ReflectionService } from '@grpc/reflection';
 import type { ServerConfig } from './config.js';
 import { grpcHandlers, grpcServiceDefinition } from './grpc-adapter.js';
 import { HealthStatuses, ServingStatus } from './health.js';
 import type { ServiceRegistration } from './rpc-types.js';
+import { serverCredentials } from './tls.js';
 
 /** The lifecycle of a server. */
 export type ServerState = 'STARTING' | 'SERVING' | 'DRAINING' | 'STOPPED';
@@ -87,7 +88,7 @@ export async function startServer(options: ServerOptions): Promise<FaceprintServ
   new ReflectionService(reflectionPackage as unknown as ConstructorParameters<typeof ReflectionService>[0]).addToServer(server);
 
   const port = await new Promise<number>((resolve, reject) =>
-    server.bindAsync(`${config.host}:${config.port}`, ServerCredentials.createInsecure(), (error, bound) =>
+    server.bindAsync(`${config.host}:${config.port}`, serverCredentials(config.tls), (error, bound) =>
       error ? reject(error) : resolve(bound),
     ),
   );

@@ -18,7 +18,7 @@ export interface Downstream {
 
 /** Opens channels to the downstream services (lazily connected by grpc-js). */
 export function connectDownstream(config: GatewayConfig): Downstream {
-  const options = { defaultTimeoutMs: config.downstreamTimeoutMs };
+  const options = { defaultTimeoutMs: config.downstreamTimeoutMs, ...(config.downstreamCredentials ? { credentials: config.downstreamCredentials } : {}) };
   const pipeline = new FacePipeline({ detector: config.detectorAddress, aligner: config.alignerAddress, embedder: config.embedderAddress }, options);
   const matcher = createClient(MatcherService, config.matcherAddress, options);
   const compliance = createClient(MatcherComplianceService, config.matcherAddress, options);

@@ -17,9 +17,9 @@ import { ConsentSchema, ErasureReason, LegalBasis } from '@faceprint/contracts/c
 import { ComplianceService, FaceService } from '@faceprint/contracts/gateway';
 import { create } from '@bufbuild/protobuf';
 import { timestampFromDate } from '@bufbuild/protobuf/wkt';
-import { REPO_ROOT, startLocalMesh, type LocalMesh } from '@faceprint/mesh';
+import { REPO_ROOT, startLocalMesh, waitForServiceProcess, type LocalMesh } from '@faceprint/mesh';
 import { createClient, FaceprintError, type ServiceClient } from '@faceprint/service-kit';
-import { IDENTITIES_DIR, skipUnlessPresent, testModelRegistry } from '@faceprint/testing';
+import { IDENTITIES_DIR, skipUnlessPresent, spawnService, testModelRegistry } from '@faceprint/testing';
 import { status } from '@grpc/grpc-js';
 import { withKey, writeTestApiKeys } from './test-support.js';
 
@@ -116,6 +116,20 @@ describe('faceprint end to end through the gateway', { skip: skipUnlessPresent(I
     await rejectsWith(faces.identify({ image: image(people[0]!.images[0]!) }, dpo), status.PERMISSION_DENIED, /"operator" role/);
     await rejectsWith(compliance.exportSubject({ subjectId: people[0]!.name, requestRef: 'SAR-1' }, ops), status.PERMISSION_DENIED, /"compliance" role/);
     await rejectsWith(faces.verify({ subjectId: 'nobody', image: image(people[0]!.images[0]!) }, ops), status.NOT_FOUND, /nobody/);
+
+    // The minimum face size and sharpness are settings: gateways that demand more refuse the same crop.
+    const downstream = { FACEPRINT_DETECTOR_ADDRESS: mesh.endpoints.detector, FACEPRINT_ALIGNER_ADDRESS: mesh.endpoints.aligner, FACEPRINT_EMBEDDER_ADDRESS: mesh.endpoints.embedder, FACEPRINT_MATCHER_ADDRESS: mesh.endpoints.matcher };
+    for (const [setting, refusal] of [[{ FACEPRINT_GATEWAY_MIN_FACE_SIZE: '5000' }, /image.image: the face is \d+ px, smaller than the 5000 px required/], [{ FACEPRINT_GATEWAY_MIN_SHARPNESS: '1000000000' }, /image.image: the face is too blurred/]] as const) {
+      const strict = await spawnService('gateway', { ...downstream, ...setting, FACEPRINT_GATEWAY_API_KEYS_FILE: keys.file, FACEPRINT_GRPC_PORT: '0', FACEPRINT_METRICS_PORT: '0' });
+      const client = createClient(FaceService, strict.address, { retry: false });
+      try {
+        await waitForServiceProcess(strict, Date.now() + 30_000);
+        await rejectsWith(client.identify({ image: image(people[0]!.images[0]!) }, ops), status.INVALID_ARGUMENT, refusal);
+      } finally {
+        client.close();
+        await strict.stop();
+      }
+    }
   });
 
   it('keeps tenants apart: another tenant’s key finds nothing of this gallery', async () => {

@@ -51,7 +51,7 @@ export function faceService(downstream: Downstream, keys: ApiKeys, config: Gatew
   /**
    * Detects the faces of one request image and embeds the one to use: the only face, or, with
    * several, the one `face_region` overlaps most. No face, several without a region, or a face
-   * below the minimum size is INVALID_ARGUMENT on `field`.
+   * below the minimum size or sharpness is INVALID_ARGUMENT on `field`.
    */
   const embedOne = async (faceImage: FaceImage | undefined, field: string, ctx: CallContext): Promise<EmbeddedFace> => {
     const v = new RequestValidator();
@@ -77,6 +77,10 @@ export function faceService(downstream: Downstream, keys: ApiKeys, config: Gatew
     const size = face.quality?.faceSize ?? Math.min(face.box!.width, face.box!.height);
     if (size < config.minFaceSize) {
       throw FaceprintError.invalidArgument([{ field: `${field}.image`, description: `the face is ${Math.round(size)} px, smaller than the ${config.minFaceSize} px required` }]);
+    }
+    const sharpness = face.quality?.sharpness ?? 0;
+    if (sharpness < config.minSharpness) {
+      throw FaceprintError.invalidArgument([{ field: `${field}.image`, description: `the face is too blurred: sharpness ${sharpness.toFixed(1)}, below the ${config.minSharpness} required` }]);
     }
     const embedded = await pipeline.embedFace(content, face, { parent: ctx });
     return { face, embedding: embedded.embedding, models: { detector: detected.model, embedder: embedded.model }, timings: [...detected.timings, ...embedded.timings] };

@@ -1,7 +1,8 @@
 /** The gateway's own settings: where the downstream services are, API keys, face requirements. */
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { address, compileEnv, DEFAULT_GRPC_PORTS, int } from '@faceprint/service-kit';
+import { address, clientCredentialsFromEnv, compileEnv, decimal, DEFAULT_GRPC_PORTS, int } from '@faceprint/service-kit';
+import type { ChannelCredentials } from '@grpc/grpc-js';
 import { str } from 'envalid';
 
 /** The gateway's data directory unless FACEPRINT_GATEWAY_DATA_DIR says otherwise: `<repo>/data/gateway`. */
@@ -29,6 +30,16 @@ export interface GatewayConfig {
   readonly makeDevKeys: boolean;
   /** The smallest face accepted, in pixels (the box's shorter side). `FACEPRINT_GATEWAY_MIN_FACE_SIZE`, default 32. */
   readonly minFaceSize: number;
+  /**
+   * The least sharpness accepted (variance of the Laplacian over the face, as the detector reports
+   * it); 0 accepts any. `FACEPRINT_GATEWAY_MIN_SHARPNESS`, default 0.
+   */
+  readonly minSharpness: number;
+  /**
+   * Credentials of the calls to the other services: TLS when `FACEPRINT_TLS_CA_FILE` is set, mutual
+   * TLS with `FACEPRINT_TLS_CLIENT_CERT_FILE` and `..._KEY_FILE` (service-kit's tls.ts); else plaintext.
+   */
+  readonly downstreamCredentials: ChannelCredentials | undefined;
 }
 
 /** Compiles the gateway's settings from the environment. */
@@ -43,6 +54,7 @@ export function loadGatewayConfig(env: NodeJS.ProcessEnv): GatewayConfig {
     FACEPRINT_GATEWAY_API_KEYS_FILE: str({ default: '' }),
     FACEPRINT_GATEWAY_DATA_DIR: str({ default: '' }),
     FACEPRINT_GATEWAY_MIN_FACE_SIZE: int(1, 10_000)({ default: 32 }),
+    FACEPRINT_GATEWAY_MIN_SHARPNESS: decimal(0, 1e9)({ default: 0 }),
   });
   // A relative path is taken from where the user ran the command (npm -w changes directory).
   const fromCwd = (path: string) => resolve(env.INIT_CWD ?? process.cwd(), path);
@@ -56,5 +68,7 @@ export function loadGatewayConfig(env: NodeJS.ProcessEnv): GatewayConfig {
     apiKeysFile: compiled.FACEPRINT_GATEWAY_API_KEYS_FILE ? fromCwd(compiled.FACEPRINT_GATEWAY_API_KEYS_FILE) : join(dataDir, 'api-keys.json'),
     makeDevKeys: !compiled.FACEPRINT_GATEWAY_API_KEYS_FILE,
     minFaceSize: compiled.FACEPRINT_GATEWAY_MIN_FACE_SIZE,
+    minSharpness: compiled.FACEPRINT_GATEWAY_MIN_SHARPNESS,
+    downstreamCredentials: clientCredentialsFromEnv(env),
   });
 }

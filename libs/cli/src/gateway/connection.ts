@@ -7,7 +7,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { DEFAULT_TARGET, FaceprintClient } from '@faceprint/client';
-import { FaceprintError } from '@faceprint/service-kit';
+import { clientCredentialsFromEnv, FaceprintError } from '@faceprint/service-kit';
 import { status } from '@grpc/grpc-js';
 
 /** The flags of every gateway command. */
@@ -70,7 +70,9 @@ export function connect(values: { target?: string | undefined; 'api-key'?: strin
   if (!/^[^\s:]+:\d{1,5}$/.test(target) && !/^\[[0-9a-fA-F:]+\]:\d{1,5}$/.test(target)) throw new UsageError(`--target must be HOST:PORT, got "${target}"`);
   const apiKey = values['api-key'] ?? process.env.FACEPRINT_API_KEY ?? (isLocal(target) ? devKeys()?.[role] : undefined);
   if (!apiKey) throw new UsageError(`no API key: pass --api-key or set FACEPRINT_API_KEY${isLocal(target) ? ' (or start the local mesh once: npm start)' : ''}`);
-  return new FaceprintClient({ target, apiKey });
+  // TLS to the gateway when FACEPRINT_TLS_CA_FILE names its CA (and a client certificate, if it asks for one).
+  const credentials = clientCredentialsFromEnv(process.env);
+  return new FaceprintClient({ target, apiKey, ...(credentials ? { credentials } : {}) });
 }
 
 /** A float for a flag, or a usage error. */
