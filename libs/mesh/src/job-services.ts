@@ -24,7 +24,7 @@ export async function acquireServices(names: readonly ServiceName[], target: str
   if (target) {
     return { addresses: Object.fromEntries(names.map((n) => [n, `${target}:${DEFAULT_GRPC_PORTS[n]}`])), started: false, stop: async () => undefined };
   }
-  if (!(await buildModelRegistry())) throw new Error('the model registry could not be built (see above)');
+  if (!(await buildModelRegistry(env))) throw new Error('the model registry could not be built (see above)');
   const processes: ServiceProcess[] = [];
   const stop = async () => {
     await Promise.all(processes.map((p) => p.stop()));

@@ -12,12 +12,12 @@ import { REPO_ROOT, startServiceProcess, type ServiceProcess } from './service-p
 
 /**
  * Imports the default models into the registry (`npm run models`), idempotently, with this
- * process's FACEPRINT_MODEL_REGISTRY and FACEPRINT_MODEL_MIRROR. Its report goes to our standard
+ * process's FACEPRINT_MODEL_REGISTRY and FACEPRINT_MODEL_MIRROR (or those of `env`). Its report goes to our standard
  * error, so that a command printing JSON keeps standard output clean.
  * Resolves true when every model is in place.
  */
-export async function buildModelRegistry(): Promise<boolean> {
-  const child = spawn(process.execPath, ['--import', 'tsx', 'services/trainer/src/build-models.ts'], { cwd: REPO_ROOT, stdio: ['ignore', process.stderr, process.stderr] });
+export async function buildModelRegistry(env: Readonly<Record<string, string>> = {}): Promise<boolean> {
+  const child = spawn(process.execPath, ['--import', 'tsx', 'services/trainer/src/build-models.ts'], { cwd: REPO_ROOT, env: { ...process.env, ...env }, stdio: ['ignore', process.stderr, process.stderr] });
   const [code] = (await once(child, 'exit')) as [number | null];
   return code === 0;
 }

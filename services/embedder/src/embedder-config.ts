@@ -1,14 +1,19 @@
 /** The embedder's own settings. */
 import { registryRootFromEnv } from '@faceprint/model-registry';
 import { compileEnv, int } from '@faceprint/service-kit';
-import { str } from 'envalid';
+import { makeValidator, str } from 'envalid';
 
 /** The embedder's settings. */
 export interface EmbedderConfig {
   /** The model registry root. `FACEPRINT_MODEL_REGISTRY`. */
   readonly registryRoot: string;
-  /** The registry model to serve (its current version, followed on promotion). `FACEPRINT_EMBEDDER_MODEL`, default `face-recognition-net`. */
+  /**
+   * The registry model to serve: its current version, followed on promotion. `FACEPRINT_EMBEDDER_MODEL`,
+   * default `face-recognition-net`; `name@version` pins one version (no hot swap), as evaluation jobs do.
+   */
   readonly model: string;
+  /** The pinned version of `name@version`; undefined: follow `current`. */
+  readonly pinnedVersion: number | undefined;
   /** The largest batch. `FACEPRINT_EMBEDDER_MAX_BATCH`, default 64 (1 turns batching off). */
   readonly maxBatch: number;
   /**
@@ -27,10 +32,17 @@ export interface EmbedderConfig {
   readonly ortThreads: number;
 }
 
+/** `name` or `name@version` of a registry model. */
+const modelName = makeValidator<{ name: string; version: number | undefined }>((input) => {
+  const match = /^([a-z0-9][a-z0-9._-]{0,63})(?:@([1-9]\d{0,8}))?$/.exec(input);
+  if (!match) throw new Error(`must be a registry model name, or name@version, got "${input}"`);
+  return { name: match[1]!, version: match[2] ? Number(match[2]) : undefined };
+});
+
 /** Compiles the embedder's settings from the environment. */
 export function loadEmbedderConfig(env: NodeJS.ProcessEnv): EmbedderConfig {
   const compiled = compileEnv(env, {
-    FACEPRINT_EMBEDDER_MODEL: str({ default: 'face-recognition-net' }),
+    FACEPRINT_EMBEDDER_MODEL: modelName({ default: { name: 'face-recognition-net', version: undefined } }),
     FACEPRINT_EMBEDDER_MAX_BATCH: int(1, 1024)({ default: 64 }),
     FACEPRINT_EMBEDDER_MAX_DELAY_MS: int(0, 1000)({ default: 0 }),
     FACEPRINT_EMBEDDER_MAX_QUEUE: int(1, 1_000_000)({ default: 1024 }),
@@ -40,7 +52,8 @@ export function loadEmbedderConfig(env: NodeJS.ProcessEnv): EmbedderConfig {
   });
   return Object.freeze({
     registryRoot: registryRootFromEnv(env),
-    model: compiled.FACEPRINT_EMBEDDER_MODEL,
+    model: compiled.FACEPRINT_EMBEDDER_MODEL.name,
+    pinnedVersion: compiled.FACEPRINT_EMBEDDER_MODEL.version,
     maxBatch: compiled.FACEPRINT_EMBEDDER_MAX_BATCH,
     maxDelayMs: compiled.FACEPRINT_EMBEDDER_MAX_DELAY_MS,
     maxQueue: compiled.FACEPRINT_EMBEDDER_MAX_QUEUE,

@@ -148,5 +148,5 @@ export function embedderService(config: EmbedderConfig, { log }: Pick<SetupConte
     },
   });
 
-  return { services: [service], ready: () => manager.start(config.watchIntervalMs), close: () => manager.stop() };
+  return { services: [service], ready: () => manager.start(config.watchIntervalMs, config.pinnedVersion), close: () => manager.stop() };
 }

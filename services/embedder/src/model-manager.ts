@@ -55,11 +55,14 @@ export class ModelManager {
     return this.#failed;
   }
 
-  /** Loads the current version (resolves when it serves) and starts following promotions. */
-  async start(watchIntervalMs: number): Promise<void> {
-    await this.#swapTo(undefined);
+  /**
+   * Loads the current version (resolves when it serves) and starts following promotions; or, with
+   * `pinnedVersion`, loads that version and stays on it.
+   */
+  async start(watchIntervalMs: number, pinnedVersion?: number): Promise<void> {
+    await this.#swapTo(pinnedVersion);
     if (!this.#serving) throw new Error(`${this.#name}: ${this.#failed?.error ?? 'no model loaded'}`);
-    this.#stopWatching = this.#registry.watchCurrent(
+    if (pinnedVersion === undefined) this.#stopWatching = this.#registry.watchCurrent(
       this.#name,
       (version) => {
         if (version !== undefined && version !== this.#serving?.ref.version && version !== this.#loading) void this.#swapTo(version);

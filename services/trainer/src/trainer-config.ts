@@ -2,8 +2,9 @@
 import { statSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { registryRootFromEnv } from '@faceprint/model-registry';
-import { compileEnv } from '@faceprint/service-kit';
-import { makeValidator } from 'envalid';
+import { fileURLToPath } from 'node:url';
+import { compileEnv, decimal } from '@faceprint/service-kit';
+import { makeValidator, str } from 'envalid';
 
 /** The trainer's settings. */
 export interface TrainerConfig {
@@ -11,7 +12,17 @@ export interface TrainerConfig {
   readonly registryRoot: string;
   /** A mirror of URL-sourced model files (shared/models layout); unset: download. `FACEPRINT_MODEL_MIRROR`. */
   readonly mirrorDir: string | undefined;
+  /** Where jobs are kept (one JSON file each). `FACEPRINT_TRAINER_DATA_DIR`, default `<repo>/data/trainer`. */
+  readonly dataDir: string;
+  /**
+   * How much TAR at FAR 1e-3 a candidate embedder must gain over the current one to be promoted
+   * (0.02 = 2 points). `FACEPRINT_TRAINER_PROMOTION_MARGIN`, default 0.02.
+   */
+  readonly promotionMargin: number;
 }
+
+/** The trainer's data directory unless FACEPRINT_TRAINER_DATA_DIR says otherwise. */
+export const DEFAULT_TRAINER_DIR = fileURLToPath(new URL('../../../data/trainer', import.meta.url));
 
 /** Relative paths are relative to where the user ran the command (npm -w changes directory). */
 const fromInvocationDirectory = (path: string) => resolve(process.env.INIT_CWD ?? process.cwd(), path);
@@ -27,9 +38,13 @@ const existingDirectory = makeValidator<string>((input) => {
 export function loadTrainerConfig(env: NodeJS.ProcessEnv): TrainerConfig {
   const compiled = compileEnv(env, {
     FACEPRINT_MODEL_MIRROR: existingDirectory({ default: '' }),
+    FACEPRINT_TRAINER_DATA_DIR: str({ default: '' }),
+    FACEPRINT_TRAINER_PROMOTION_MARGIN: decimal(0, 1)({ default: 0.02 }),
   });
   return Object.freeze({
     registryRoot: registryRootFromEnv(env),
     mirrorDir: compiled.FACEPRINT_MODEL_MIRROR || undefined,
+    dataDir: compiled.FACEPRINT_TRAINER_DATA_DIR ? fromInvocationDirectory(compiled.FACEPRINT_TRAINER_DATA_DIR) : DEFAULT_TRAINER_DIR,
+    promotionMargin: compiled.FACEPRINT_TRAINER_PROMOTION_MARGIN,
   });
 }

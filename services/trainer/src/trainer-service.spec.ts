@@ -1,16 +1,21 @@
 import assert from 'node:assert/strict';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { execFile } from 'node:child_process';
 import { after, before, describe, it } from 'node:test';
+import { promisify } from 'node:util';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { ModelTask, TrainerService } from '@faceprint/contracts/trainer';
+import { JobKind, JobState, ModelTask, TrainerService, type Job } from '@faceprint/contracts/trainer';
 import { MODEL_FILE, ModelRegistry } from '@faceprint/model-registry';
-import { createClient, FaceprintError, loadServerConfig, startServer, type FaceprintServer, type ServiceClient } from '@faceprint/service-kit';
+import { createClient, FaceprintError, loadServerConfig, startServer, type FaceprintServer, type ServiceClient, type ServiceSetup } from '@faceprint/service-kit';
 import { createLogger } from '@faceprint/telemetry';
-import { MODEL_MIRROR, skipUnlessPresent } from '@faceprint/testing';
+import { IDENTITIES_DIR, MODEL_MIRROR, skipUnlessPresent } from '@faceprint/testing';
 import { status } from '@grpc/grpc-js';
+import { REPO_ROOT } from '@faceprint/mesh';
 import { trainerService } from './trainer-service.js';
+
+const run = promisify(execFile);
 
 async function rejectsWith(call: Promise<unknown>, code: status, pattern?: RegExp): Promise<void> {
   await assert.rejects(call, (error: unknown) => {
@@ -24,19 +29,20 @@ async function rejectsWith(call: Promise<unknown>, code: status, pattern?: RegEx
 describe('TrainerService', { skip: skipUnlessPresent(MODEL_MIRROR) }, () => {
   let root: string;
   let server: FaceprintServer;
+  let setup: ServiceSetup;
   let trainer: ServiceClient<typeof TrainerService>;
   before(async () => {
     root = await mkdtemp(join(tmpdir(), 'faceprint-trainer-'));
-    server = await startServer({
-      config: loadServerConfig('trainer', { FACEPRINT_GRPC_PORT: '0' }),
-      log: createLogger({ service: 'trainer', level: 'silent' }),
-      services: trainerService({ registryRoot: root, mirrorDir: MODEL_MIRROR }),
-    });
+    const log = createLogger({ service: 'trainer', level: 'silent' });
+    setup = trainerService({ registryRoot: root, mirrorDir: MODEL_MIRROR, dataDir: await mkdtemp(join(tmpdir(), 'faceprint-trainer-jobs-')), promotionMargin: 0.02 }, { log });
+    server = await startServer({ config: loadServerConfig('trainer', { FACEPRINT_GRPC_PORT: '0' }), log, services: setup.services });
+    await setup.ready!();
     trainer = createClient(TrainerService, server.address, { retry: false });
   });
   after(async () => {
     trainer.close();
     await server.shutdown();
+    await setup.close!();
     await rm(root, { recursive: true, force: true });
   });
 
@@ -81,6 +87,76 @@ describe('TrainerService', { skip: skipUnlessPresent(MODEL_MIRROR) }, () => {
     await sleep(100);
     stop();
     assert.deepEqual(seen, [1, 2]);
+  });
+
+  it('evaluates one version on a pairs file in a job, streamed to the end, and records the figures in its manifest', { skip: skipUnlessPresent(IDENTITIES_DIR) }, async () => {
+    // Pairs of the shared crops: each person's first crop with their others (genuine), and with the next person's (impostor).
+    const people = (await readdir(IDENTITIES_DIR)).sort();
+    const crop = async (person: string, i: number) => join(IDENTITIES_DIR, person, (await readdir(join(IDENTITIES_DIR, person))).sort()[i]!);
+    const lines = ['path_a\tpath_b\tsame'];
+    for (const [p, person] of people.entries()) {
+      for (let i = 1; i < 5; i++) lines.push(`${await crop(person, 0)}\t${await crop(person, i)}\t1`);
+      for (let i = 1; i < 5; i++) lines.push(`${await crop(person, 0)}\t${await crop(people[(p + 1) % people.length]!, i)}\t0`);
+    }
+    const pairsFile = join(root, 'crops.tsv');
+    await writeFile(pairsFile, `${lines.join('\n')}\n`);
+
+    const spec = { kind: JobKind.EVALUATE, baseModel: { name: 'face-recognition-net', version: 1 }, dataset: pairsFile, parameters: { face: 'central', name: 'crops' } };
+    const { job } = await trainer.startJob({ requestId: 'eval-crops', spec });
+    assert.equal((await trainer.startJob({ requestId: 'eval-crops', spec })).job?.jobId, job!.jobId, 'idempotent under its request id');
+    const states: JobState[] = [];
+    let last: Job | undefined;
+    for await (const update of trainer.watchJob({ jobId: job!.jobId }, { timeoutMs: 300_000 })) {
+      states.push(update.job!.state);
+      last = update.job;
+    }
+    assert.equal(last?.state, JobState.SUCCEEDED, last?.error);
+    assert.ok(states.includes(JobState.RUNNING) && states.at(-1) === JobState.SUCCEEDED, states.map((s) => JobState[s]).join(' '));
+    assert.equal(last?.progress?.totalSteps, BigInt(new Set(lines.slice(1).flatMap((l) => l.split('\t').slice(0, 2))).size));
+    const metrics = (await trainer.getModelManifest({ name: 'face-recognition-net', version: 1 })).manifest!.metrics;
+    assert.equal(metrics['crops/pairs'], 64);
+    assert.ok(metrics['crops/accuracy']! > 0.9, `accuracy ${metrics['crops/accuracy']}`);
+    assert.ok(metrics['crops/tar_at_far_1e-3']! >= 0 && metrics['crops/tar_at_far_1e-3']! <= 1);
+    assert.equal((await trainer.listJobs({ state: JobState.SUCCEEDED })).jobs[0]?.jobId, job!.jobId);
+    // A finished job cancels to itself; unknown jobs and bad specs get clear statuses.
+    assert.equal((await trainer.cancelJob({ jobId: job!.jobId })).job?.state, JobState.SUCCEEDED);
+    await rejectsWith(trainer.getJob({ jobId: 'no-such-job' }), status.NOT_FOUND, /job "no-such-job" not found/);
+    await rejectsWith(trainer.startJob({ requestId: 'bad', spec: { kind: JobKind.EVALUATE, baseModel: { name: 'face-recognition-net', version: 7 }, dataset: join(root, 'missing.tsv') } }), status.INVALID_ARGUMENT, /spec.base_model: face-recognition-net v7 is not in the registry; spec.dataset: .* is not a file/);
+    await rejectsWith(trainer.startJob({ requestId: 'tune', spec: { kind: JobKind.FINE_TUNE, baseModel: { name: 'face-recognition-net', version: 1 } } }), status.UNIMPLEMENTED, /FINE_TUNE jobs are not implemented yet/);
+  });
+
+  it('gates promotion of an embedder on TAR at FAR 1e-3 against the current version, unless forced', async () => {
+    const registry = new ModelRegistry(root);
+    const publish = async (bytes: string, tar?: number) => {
+      const { manifest } = await registry.publish({ name: 'gated-embedder', model: new TextEncoder().encode(bytes), manifest: { task: ModelTask.EMBEDDER, embeddingDim: 128, description: 'placeholder' } });
+      if (tar !== undefined) await registry.recordCalibration('gated-embedder', manifest.model!.version, { thresholds: [], metrics: { 'lfw/tar_at_far_1e-3': tar } });
+      return manifest.model!.version;
+    };
+    const v1 = await publish('one', 0.8);
+    assert.ok((await trainer.promoteModel({ model: { name: 'gated-embedder', version: v1 } })).gates.every((g) => g.passed), 'a first version has nothing to beat');
+    const v2 = await publish('two', 0.81);
+    const v3 = await publish('three');
+    await rejectsWith(trainer.promoteModel({ model: { name: 'gated-embedder', version: v2 } }), status.FAILED_PRECONDITION, /lfw: TAR at FAR 1e-3 81.00% against 80.00% for the current v1: \+1.00 points; more than 2.00 required/);
+    await rejectsWith(trainer.promoteModel({ model: { name: 'gated-embedder', version: v3 } }), status.FAILED_PRECONDITION, /no evaluation on a common dataset/);
+    const forced = await trainer.promoteModel({ model: { name: 'gated-embedder', version: v2 }, force: true, reason: 'test' });
+    assert.equal(forced.current?.version, v2);
+    assert.ok(forced.gates.some((g) => !g.passed), 'the failed gate is reported');
+    const v4 = await publish('four', 0.84);
+    // Through the command line: a refused gate exits 2 and says why; a passing one promotes.
+    const cli = (...args: string[]) =>
+      run(join(REPO_ROOT, 'node_modules/.bin/faceprint'), ['models', ...args, '--trainer', server.address], { cwd: REPO_ROOT }).then(
+        ({ stdout }) => ({ code: 0, stdout, stderr: '' }),
+        (error: { code: number; stdout: string; stderr: string }) => error,
+      );
+    const refused = await cli('promote', `gated-embedder@${v3}`);
+    assert.equal(refused.code, 2);
+    assert.match(refused.stderr, /FAILED_PRECONDITION: gated-embedder v3 does not pass the promotion gates/);
+    const promoted = JSON.parse((await cli('promote', `gated-embedder@${v4}`, '--json')).stdout) as { previous: string; current: string; gates: { passed: boolean }[] };
+    assert.equal(promoted.previous, `gated-embedder@${v2}`);
+    assert.equal(promoted.current, `gated-embedder@${v4}`);
+    assert.ok(promoted.gates.every((g) => g.passed), JSON.stringify(promoted.gates));
+    const listed = JSON.parse((await cli('list', '--json')).stdout) as { models: { name: string; current: number }[] };
+    assert.equal(listed.models.find((m) => m.name === 'gated-embedder')?.current, v4);
   });
 
   it('answers bad requests with clear statuses', async () => {

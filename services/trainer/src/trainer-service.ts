@@ -1,12 +1,19 @@
 /**
- * The trainer's gRPC handlers: the model registry (list, manifest, import, promote). Training,
- * evaluation and job rpcs answer UNIMPLEMENTED until trainer v2.
+ * The trainer's gRPC handlers: the model registry (list, manifest, import, gated promotion) and
+ * the jobs (evaluation today; fine-tuning, quantisation and engine builds answer UNIMPLEMENTED
+ * until they are written).
  */
-import { ModelTask, TrainerService } from '@faceprint/contracts/trainer';
+import { join } from 'node:path';
+import { create } from '@bufbuild/protobuf';
+import { PreconditionFailureSchema } from '@faceprint/contracts/google-rpc';
+import { JobKind, ModelTask, TrainerService, type JobSpec } from '@faceprint/contracts/trainer';
 import { ModelRegistry, RegistryError } from '@faceprint/model-registry';
-import { FaceprintError, implement, RequestValidator, type ServiceRegistration } from '@faceprint/service-kit';
+import { FaceprintError, implement, RequestValidator, type ServiceSetup, type SetupContext } from '@faceprint/service-kit';
 import { status } from '@grpc/grpc-js';
 import { IMPORTERS, runImport } from './importers/index.js';
+import { checkEvaluateSpec, evaluateJob } from './jobs/evaluate-job.js';
+import { JobRunner, type JobWork } from './jobs/job-runner.js';
+import { promotionGates } from './promotion-gates.js';
 import type { TrainerConfig } from './trainer-config.js';
 
 /** Registry failures as gRPC statuses. */
@@ -30,11 +37,38 @@ async function registryCall<T>(call: () => Promise<T>): Promise<T> {
   }
 }
 
-/** The services the trainer process serves. */
-export function trainerService(config: TrainerConfig): ServiceRegistration[] {
+const PAGE_SIZE_MAX = 1000;
+
+/** The trainer's services, its job runner's start (jobs kept on disk) and clean-up. */
+export function trainerService(config: TrainerConfig, { log }: Pick<SetupContext, 'log'>): ServiceSetup {
   const registry = new ModelRegistry(config.registryRoot);
-  return [
-    implement(TrainerService, {
+  const workFor = (spec: JobSpec): JobWork => {
+    if (spec.kind === JobKind.EVALUATE) return evaluateJob(registry, config.registryRoot, config.mirrorDir);
+    throw new FaceprintError(status.UNIMPLEMENTED, `${JobKind[spec.kind] ?? 'this'} jobs are not implemented yet; evaluation is`);
+  };
+  const jobs = new JobRunner(join(config.dataDir, 'jobs'), workFor, log);
+
+  /** Checks a spec and starts its job (idempotent under `requestId`). */
+  const startJob = async (requestId: string, spec: JobSpec | undefined) => {
+    const v = new RequestValidator();
+    v.check(requestId.length >= 1 && requestId.length <= 128, 'request_id', 'is required: 1-128 characters');
+    v.check(spec !== undefined && spec.kind !== JobKind.UNSPECIFIED && JobKind[spec.kind] !== undefined, 'spec.kind', 'is required');
+    v.throwIfInvalid();
+    if (spec!.kind === JobKind.EVALUATE) {
+      for (const problem of await checkEvaluateSpec(spec!, registry)) v.add(`spec.${problem.split(':')[0]}`, problem.slice(problem.indexOf(':') + 2));
+      v.throwIfInvalid();
+    }
+    return jobs.start(requestId, spec!);
+  };
+
+  const knownJob = (jobId: string) => {
+    new RequestValidator().check(jobId !== '', 'job_id', 'is required').throwIfInvalid();
+    const job = jobs.get(jobId);
+    if (!job) throw FaceprintError.notFound('job', jobId);
+    return job;
+  };
+
+  const service = implement(TrainerService, {
       async listModels({ task }) {
         const models = await registryCall(() => registry.listModels());
         return {
@@ -63,22 +97,70 @@ export function trainerService(config: TrainerConfig): ServiceRegistration[] {
         }
       },
 
-      async promoteModel({ model }) {
+      async promoteModel({ model, force, reason }) {
         const v = new RequestValidator();
         v.check(!!model?.name, 'model.name', 'required');
         v.check((model?.version ?? 0) > 0, 'model.version', 'required');
         v.throwIfInvalid();
         return registryCall(async () => {
+          const candidate = await registry.readManifest(model!.name, model!.version);
+          const currentVersion = (await registry.listModels()).find((m) => m.name === model!.name)?.currentVersion;
+          const current = currentVersion === undefined ? undefined : await registry.readManifest(model!.name, currentVersion);
+          const gates = promotionGates(candidate, current, config.promotionMargin);
+          const failed = gates.filter((g) => !g.passed);
+          if (failed.length > 0 && !force) {
+            throw new FaceprintError(status.FAILED_PRECONDITION, `${model!.name} v${model!.version} does not pass the promotion gates: ${failed.map((g) => g.detail).join('; ')} (force overrides)`, {
+              details: [create(PreconditionFailureSchema, { violations: failed.map((g) => ({ type: 'PROMOTION_GATE', subject: g.name, description: g.detail })) })],
+            });
+          }
+          if (failed.length > 0) log.warn({ model: model!.name, version: model!.version, reason, failedGates: failed.map((g) => g.name) }, 'promoted past failed gates (forced)');
           const { previous } = await registry.promote(model!.name, model!.version);
-          const current = (await registry.readManifest(model!.name, model!.version)).model;
           const before = previous === undefined ? undefined : (await registry.readManifest(model!.name, previous)).model;
-          return {
-            previous: before,
-            current,
-            gates: [{ name: 'sha256', passed: true, detail: 'the model file matches its manifest' }],
-          };
+          log.info({ model: model!.name, version: model!.version, previous, reason }, 'model promoted');
+          return { previous: before, current: candidate.model, gates };
         });
       },
-    }),
-  ];
+
+      async evaluateModel({ model, dataset, calibrate }) {
+        if (calibrate) throw new FaceprintError(status.UNIMPLEMENTED, 'calibration jobs are not implemented yet: run `faceprint eval calibrate --record`');
+        // EvaluateModel carries no request id: each call starts a new job (StartJob is the idempotent way).
+        const job = await startJob(`evaluate:${model?.name}@${model?.version}:${dataset}:${Date.now()}`, { $typeName: 'faceprint.trainer.v1.JobSpec', kind: JobKind.EVALUATE, baseModel: model, dataset, parameters: {} });
+        return { job };
+      },
+
+      async startJob({ requestId, spec }) {
+        return { job: await startJob(requestId, spec) };
+      },
+
+      async getJob({ jobId }) {
+        return { job: knownJob(jobId) };
+      },
+
+      async listJobs({ state, pageSize, pageToken }) {
+        const v = new RequestValidator();
+        v.check(pageSize <= PAGE_SIZE_MAX, 'page_size', `must be at most ${PAGE_SIZE_MAX}`);
+        v.check(pageToken === '' || /^\d+$/.test(pageToken), 'page_token', 'is not a token this rpc returned');
+        v.throwIfInvalid();
+        const all = jobs.list().filter((j) => !state || j.state === state);
+        const offset = Number(pageToken || 0);
+        const size = pageSize || 100;
+        return { jobs: all.slice(offset, offset + size), nextPageToken: offset + size < all.length ? String(offset + size) : '' };
+      },
+
+      async cancelJob({ jobId }) {
+        knownJob(jobId);
+        return { job: await jobs.cancel(jobId) };
+      },
+
+      async *watchJob({ jobId }, ctx) {
+        knownJob(jobId);
+        for await (const job of jobs.watch(jobId, ctx.signal)) yield { job };
+      },
+    });
+
+  return {
+    services: [service],
+    ready: () => jobs.open(),
+    close: () => jobs.close(),
+  };
 }

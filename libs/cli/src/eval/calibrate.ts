@@ -6,9 +6,7 @@
  */
 import { parseArgs } from 'node:util';
 import { ModelRegistry, registryRootFromEnv } from '@faceprint/model-registry';
-import { calibrate } from './calibration.js';
-import { readIdentities } from './datasets.js';
-import { embedImages } from './embed-images.js';
+import { calibrate, readIdentities, embedImages } from '@faceprint/evaluation';
 
 export const CALIBRATE_USAGE = `faceprint eval calibrate --identities IDENTITIES.tsv [options]
   --root DIR              where relative image paths start (default: the file's folder)

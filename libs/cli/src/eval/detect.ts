@@ -9,8 +9,7 @@ import { parseArgs } from 'node:util';
 import { DetectorService } from '@faceprint/contracts/detector';
 import { createClient } from '@faceprint/service-kit';
 import { acquireServices, forEachConcurrently } from '@faceprint/mesh';
-import { readFddb, type FddbImage } from './datasets.js';
-import { detectionMetrics, type ScoredDetection } from './metrics.js';
+import { readFddb, type FddbImage, detectionMetrics, type ScoredDetection } from '@faceprint/evaluation';
 import { writePlot } from './plot.js';
 
 export const DETECT_USAGE = `faceprint eval detect --fddb ELLIPSE_LIST_FILE... --root DIR [options]

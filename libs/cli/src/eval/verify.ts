@@ -4,10 +4,7 @@
  * threshold chosen on the other nine folds, AUC, TAR at FAR over all pairs).
  */
 import { parseArgs } from 'node:util';
-import { cosine } from '@faceprint/face-pipeline';
-import { readLfwPairs, readTsvPairs, type Pair } from './datasets.js';
-import { embedImages } from './embed-images.js';
-import { areaUnderCurve, foldAccuracy, rocCurve, tarAtFar, type ScoredPair } from './metrics.js';
+import { embedImages, readLfwPairs, readTsvPairs, REPORTED_FARS, scorePairs, tarAtFar, verificationMetrics, type Pair } from '@faceprint/evaluation';
 import { writePlot } from './plot.js';
 
 export const VERIFY_USAGE = `faceprint eval verify (--pairs LFW_PAIRS.txt | --tsv PAIRS.tsv) [options]
@@ -23,7 +20,7 @@ export const VERIFY_USAGE = `faceprint eval verify (--pairs LFW_PAIRS.txt | --ts
   --plot FILE.png         draw the ROC curve
   --json                  print one JSON object`;
 
-const FARS = ['1e-2', '1e-3'] as const;
+const FARS = REPORTED_FARS;
 
 async function readPairs(file: string, root: string | undefined): Promise<Pair[]> {
   return file.endsWith('.tsv') ? readTsvPairs(file, root) : readLfwPairs(file, root);
@@ -72,20 +69,13 @@ export async function evalVerify(argv: string[]): Promise<number> {
     concurrency: Number(values.concurrency),
   });
 
-  // A pair with an undetected face is a failed comparison: it is never accepted.
-  const score = (pair: Pair): ScoredPair => {
-    const a = embeddings.get(pair.a);
-    const b = embeddings.get(pair.b);
-    return { score: a && b ? cosine(a, b) : -Infinity, same: pair.same, fold: pair.fold };
-  };
-  const scored = pairs.map(score);
-  const curve = rocCurve(scored);
-  const folds = foldAccuracy(scored);
-  const tar = Object.fromEntries(FARS.map((far) => [far, tarAtFar(scored, Number(far))]));
+  const scored = scorePairs(pairs, embeddings);
+  const metrics = verificationMetrics(scored);
+  const { curve } = metrics;
   const calibrated = calibrationPairs.length
     ? Object.fromEntries(
         FARS.map((far) => {
-          const { threshold } = tarAtFar(calibrationPairs.map(score), Number(far));
+          const { threshold } = tarAtFar(scorePairs(calibrationPairs, embeddings), Number(far));
           const genuine = scored.filter((p) => p.same);
           const impostor = scored.filter((p) => !p.same);
           return [far, { threshold, tar: genuine.filter((p) => p.score > threshold).length / genuine.length, far: impostor.filter((p) => p.score > threshold).length / impostor.length }];
@@ -95,18 +85,18 @@ export async function evalVerify(argv: string[]): Promise<number> {
   const failedImages = [...embeddings.values()].filter((e) => !e).length;
   const report = {
     dataset: file,
-    pairs: scored.length,
+    pairs: metrics.pairs,
     images: images.length,
-    protocol: folds.folds.length > 1 ? `${folds.folds.length}-fold (threshold chosen on the other folds)` : 'single set (best threshold, optimistic)',
-    accuracy: folds.mean,
-    accuracy_std: folds.std,
-    auc: areaUnderCurve(curve),
-    tar_at_far: Object.fromEntries(FARS.map((far) => [far, tar[far]!.tar])),
-    threshold_at_far: Object.fromEntries(FARS.map((far) => [far, tar[far]!.threshold])),
+    protocol: metrics.protocol,
+    accuracy: metrics.accuracy,
+    accuracy_std: metrics.accuracy_std,
+    auc: metrics.auc,
+    tar_at_far: metrics.tar_at_far,
+    threshold_at_far: metrics.threshold_at_far,
     calibrated_on: values.calibration,
     calibrated,
     failed_to_detect: failedImages,
-    failed_pairs: scored.filter((p) => p.score === -Infinity).length,
+    failed_pairs: metrics.failed_pairs,
     fallback: 'none: a pair with an undetected face counts as a failed comparison',
     face_choice: values.face,
     refine_landmarks: values.refine,
@@ -132,7 +122,7 @@ export async function evalVerify(argv: string[]): Promise<number> {
       [
         `pairs ${report.pairs} (${report.images} images), ${report.protocol}`,
         `accuracy ${pct(report.accuracy)} ± ${pct(report.accuracy_std)}   AUC ${report.auc.toFixed(4)}`,
-        ...FARS.map((far) => `TAR at FAR ${far}: ${pct(report.tar_at_far[far]!)} (threshold ${tar[far]!.threshold.toFixed(4)})`),
+        ...FARS.map((far) => `TAR at FAR ${far}: ${pct(report.tar_at_far[far])} (threshold ${report.threshold_at_far[far].toFixed(4)})`),
         ...(calibrated ? FARS.map((far) => `calibrated on ${values.calibration}: FAR ${far} -> threshold ${calibrated[far]!.threshold.toFixed(4)}, TAR ${pct(calibrated[far]!.tar)}, measured FAR ${calibrated[far]!.far.toExponential(2)}`) : []),
         `images without a face: ${failedImages} (pairs failed: ${report.failed_pairs}; ${report.fallback})`,
         `models: ${models.detector}, ${models.embedder}; face: ${values.face}${values.refine ? ', refined landmarks' : ''}${values.flip ? ', flip-averaged' : ''}; ${report.seconds.toFixed(0)} s`,

@@ -18,6 +18,12 @@ export interface EmbedImagesOptions {
   readonly detectorInputSize: string;
   /** Images in flight. */
   readonly concurrency: number;
+  /** More settings for services started for the run, e.g. `FACEPRINT_EMBEDDER_MODEL: 'name@3'` to evaluate one version. */
+  readonly serviceEnv?: Readonly<Record<string, string>>;
+  /** Called with the number of images done, now and then. Default: a line on standard error every 500. */
+  readonly onProgress?: (done: number, total: number) => void;
+  /** Stops embedding (the images left are not embedded) when aborted. */
+  readonly signal?: AbortSignal;
 }
 
 /** The embeddings (undefined where no face was found) and the models that made them. */
@@ -31,22 +37,24 @@ export interface EmbeddedImages {
   readonly startedServices: boolean;
 }
 
-/** Embeds every image once, reporting progress on standard error. */
+/** Embeds every image once, reporting progress (by default on standard error). */
 export async function embedImages(images: readonly string[], options: EmbedImagesOptions): Promise<EmbeddedImages> {
-  const services = await acquireServices(['detector', 'aligner', 'embedder'], options.target, { FACEPRINT_DETECTOR_INPUT_SIZE: options.detectorInputSize });
+  const services = await acquireServices(['detector', 'aligner', 'embedder'], options.target, { FACEPRINT_DETECTOR_INPUT_SIZE: options.detectorInputSize, ...options.serviceEnv });
+  const progress = options.onProgress ?? ((done: number, total: number) => done % 500 === 0 && process.stderr.write(`  ${done}/${total} images\n`));
   const pipeline = new FacePipeline(services.addresses as { detector: string; aligner: string; embedder: string });
   const embeddings = new Map<string, Float32Array | undefined>();
   let models: Record<string, string> = {};
   let embedder: ModelRef | undefined;
   try {
     await forEachConcurrently(images, options.concurrency, async (path, i) => {
+      if (options.signal?.aborted) return;
       const result = await pipeline.embedImage(await readFile(path), { choice: options.face, refineLandmarks: options.refine, flipAverage: options.flip });
       embeddings.set(path, result.found ? result.embedding : undefined);
       if (result.found && !embedder) {
         embedder = result.models.embedder;
         models = { detector: `${result.models.detector?.name} v${result.models.detector?.version}`, embedder: `${result.models.embedder?.name} v${result.models.embedder?.version}` };
       }
-      if ((i + 1) % 500 === 0) process.stderr.write(`  ${i + 1}/${images.length} images\n`);
+      progress(i + 1, images.length);
     });
   } finally {
     pipeline.close();

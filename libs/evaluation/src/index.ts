@@ -1,0 +1,9 @@
+/**
+ * @faceprint/evaluation: the evaluation protocols shared by `faceprint eval` and the trainer's
+ * jobs: datasets, embedding images through the services, metrics, calibration.
+ */
+export * from './calibration.js';
+export * from './datasets.js';
+export * from './embed-images.js';
+export * from './metrics.js';
+export * from './verification.js';
