@@ -30,9 +30,20 @@ export async function readLfwPairs(file: string, root = dirname(file)): Promise<
   });
 }
 
-/** Parses `path_a<TAB>path_b<TAB>same` lines (an optional header line); relative paths are under `root`. */
+/**
+ * Parses `path_a<TAB>path_b<TAB>same` lines (an optional header line); relative paths are under
+ * `root`. Also the LFW-names form with the header `fold name1 img1 name2 img2 same` (the shared
+ * identity-disjoint splits), whose `root` holds `lfw/<Name>/...` as for {@link readLfwPairs}.
+ */
 export async function readTsvPairs(file: string, root = dirname(file)): Promise<Pair[]> {
   const lines = (await readFile(file, 'utf8')).split('\n').filter((l) => l.trim());
+  if (/^fold\tname1\timg1\tname2\timg2\tsame$/.test(lines[0]?.trim() ?? '')) {
+    return lines.slice(1).map((line, i) => {
+      const [fold, name1, img1, name2, img2, same] = line.split('\t').map((f) => f.trim());
+      if (!name1 || !img1 || !name2 || !img2 || (same !== '0' && same !== '1')) throw new Error(`${file}: line ${i + 2}: expected fold, name1, img1, name2, img2, 0|1`);
+      return { a: lfwPath(root, name1, img1), b: lfwPath(root, name2, img2), same: same === '1', fold: Number(fold) - 1 };
+    });
+  }
   const rows = /^[01]$/.test(lines[0]?.split('\t')[2]?.trim() ?? '') ? lines : lines.slice(1);
   return rows.map((line, i) => {
     const [a, b, same] = line.split('\t').map((f) => f.trim());

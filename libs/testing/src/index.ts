@@ -2,6 +2,7 @@
  * @faceprint/testing: helpers for tests that run real servers and processes on loopback.
  * Test-only; no service depends on it.
  */
+export * from './assertions.js';
 export * from './health.js';
 export * from './reflection.js';
 export * from './services.js';

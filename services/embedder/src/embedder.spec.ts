@@ -9,9 +9,9 @@ import { create } from '@bufbuild/protobuf';
 import { AlignedFaceSchema, PixelFormat } from '@faceprint/contracts/common';
 import { EmbedderService, ModelState } from '@faceprint/contracts/embedder';
 import { ModelRegistry } from '@faceprint/model-registry';
-import { createClient, FaceprintError, loadServerConfig, startServer, type FaceprintServer, type ServiceClient } from '@faceprint/service-kit';
+import { createClient, type FaceprintError, loadServerConfig, startServer, type FaceprintServer, type ServiceClient } from '@faceprint/service-kit';
 import { createLogger } from '@faceprint/telemetry';
-import { skipUnlessPresent, MODEL_MIRROR, testModelRegistry } from '@faceprint/testing';
+import { skipUnlessPresent, MODEL_MIRROR, testModelRegistry, rejectsWith } from '@faceprint/testing';
 import { status } from '@grpc/grpc-js';
 import { Batcher } from './batcher.js';
 import { loadEmbedderConfig } from './embedder-config.js';
@@ -23,9 +23,6 @@ const log = createLogger({ service: 'embedder', level: 'silent' });
 /** A 150x150 RGB crop of one grey level (enough to exercise the model; faces are tested elsewhere). */
 const crop = (level: number) => create(AlignedFaceSchema, { pixels: new Uint8Array(150 * 150 * 3).fill(level), width: 150, height: 150, format: PixelFormat.RGB8 });
 
-async function rejectsWith(call: Promise<unknown>, code: status, pattern: RegExp): Promise<void> {
-  await assert.rejects(call, (error: unknown) => error instanceof FaceprintError && error.code === code && pattern.test(error.message));
-}
 
 describe('embedder', { skip: skipUnlessPresent(MODEL_MIRROR) }, () => {
   let root: string;

@@ -18,22 +18,14 @@ import { ComplianceService, FaceService } from '@faceprint/contracts/gateway';
 import { create } from '@bufbuild/protobuf';
 import { timestampFromDate } from '@bufbuild/protobuf/wkt';
 import { REPO_ROOT, startLocalMesh, waitForServiceProcess, type LocalMesh } from '@faceprint/mesh';
-import { createClient, FaceprintError, type ServiceClient } from '@faceprint/service-kit';
-import { IDENTITIES_DIR, skipUnlessPresent, spawnService, testModelRegistry } from '@faceprint/testing';
+import { createClient, type ServiceClient } from '@faceprint/service-kit';
+import { IDENTITIES_DIR, skipUnlessPresent, spawnService, testModelRegistry, rejectsWith } from '@faceprint/testing';
 import { status } from '@grpc/grpc-js';
 import { withKey, writeTestApiKeys } from './test-support.js';
 
 const GROUP_PHOTO = join(IDENTITIES_DIR, '..', 'groups', 'bbt1.jpg');
 const run = promisify(execFile);
 
-async function rejectsWith(call: Promise<unknown>, code: status, pattern: RegExp): Promise<void> {
-  await assert.rejects(call, (error: unknown) => {
-    assert.ok(error instanceof FaceprintError, String(error));
-    assert.equal(status[error.code], status[code], error.message);
-    assert.match(error.message, pattern);
-    return true;
-  });
-}
 
 describe('faceprint end to end through the gateway', { skip: skipUnlessPresent(IDENTITIES_DIR) }, () => {
   const keys = writeTestApiKeys([

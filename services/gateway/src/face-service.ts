@@ -27,7 +27,7 @@ function iou(a: Box, b: Box): number {
   return inter === 0 ? 0 : inter / (a.width * a.height + b.width * b.height - inter);
 }
 
-/** A downstream INVALID_ARGUMENT about `image.*`, with its fields named as the caller sent them. */
+/** A downstream INVALID_ARGUMENT with its fields named as the caller sent them (under `prefix`). */
 function underField(error: unknown, prefix: string): unknown {
   const failure = FaceprintError.from(error);
   if (failure.code !== status.INVALID_ARGUMENT || failure.fieldViolations.length === 0) return failure;

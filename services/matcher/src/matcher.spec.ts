@@ -8,24 +8,12 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { FaceprintError } from '@faceprint/service-kit';
-import { dropSchema, queryTestDatabase, scratchSchemaName, skipUnlessPostgres, TEST_DATABASE_URL } from '@faceprint/testing';
+import { dropSchema, queryTestDatabase, scratchSchemaName, skipUnlessPostgres, TEST_DATABASE_URL, rejectsWith } from '@faceprint/testing';
 import { status } from '@grpc/grpc-js';
 import { AuditAction, AuditOutcome, type ModelRef } from '@faceprint/contracts/common';
 import { consent, embedding, nearby, randomUnitVector, seededRandom, startInProcessMatcher, testEmbedderRegistry, TEST_THRESHOLDS, type InProcessMatcher, type TestModels } from './test-support.js';
 import { readMigrations } from './database/migrations.js';
 
-async function rejectsWith(call: Promise<unknown>, code: status, pattern: RegExp): Promise<FaceprintError> {
-  let caught: FaceprintError | undefined;
-  await assert.rejects(call, (error: unknown) => {
-    assert.ok(error instanceof FaceprintError, String(error));
-    assert.equal(status[error.code], status[code], error.message);
-    assert.match(error.message, pattern);
-    caught = error;
-    return true;
-  });
-  return caught!;
-}
 
 const postgresSkip = await skipUnlessPostgres();
 

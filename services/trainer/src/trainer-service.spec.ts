@@ -8,23 +8,15 @@ import { promisify } from 'node:util';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { JobKind, JobState, ModelTask, TrainerService, type Job } from '@faceprint/contracts/trainer';
 import { MODEL_FILE, ModelRegistry } from '@faceprint/model-registry';
-import { createClient, FaceprintError, loadServerConfig, startServer, type FaceprintServer, type ServiceClient, type ServiceSetup } from '@faceprint/service-kit';
+import { createClient, loadServerConfig, startServer, type FaceprintServer, type ServiceClient, type ServiceSetup } from '@faceprint/service-kit';
 import { createLogger } from '@faceprint/telemetry';
-import { IDENTITIES_DIR, MODEL_MIRROR, skipUnlessPresent } from '@faceprint/testing';
+import { IDENTITIES_DIR, MODEL_MIRROR, skipUnlessPresent, rejectsWith } from '@faceprint/testing';
 import { status } from '@grpc/grpc-js';
 import { REPO_ROOT } from '@faceprint/mesh';
 import { trainerService } from './trainer-service.js';
 
 const run = promisify(execFile);
 
-async function rejectsWith(call: Promise<unknown>, code: status, pattern?: RegExp): Promise<void> {
-  await assert.rejects(call, (error: unknown) => {
-    assert.ok(error instanceof FaceprintError);
-    assert.equal(status[error.code], status[code], error.message);
-    if (pattern) assert.match(error.message, pattern);
-    return true;
-  });
-}
 
 describe('TrainerService', { skip: skipUnlessPresent(MODEL_MIRROR) }, () => {
   let root: string;
@@ -122,7 +114,37 @@ describe('TrainerService', { skip: skipUnlessPresent(MODEL_MIRROR) }, () => {
     assert.equal((await trainer.cancelJob({ jobId: job!.jobId })).job?.state, JobState.SUCCEEDED);
     await rejectsWith(trainer.getJob({ jobId: 'no-such-job' }), status.NOT_FOUND, /job "no-such-job" not found/);
     await rejectsWith(trainer.startJob({ requestId: 'bad', spec: { kind: JobKind.EVALUATE, baseModel: { name: 'face-recognition-net', version: 7 }, dataset: join(root, 'missing.tsv') } }), status.INVALID_ARGUMENT, /spec.base_model: face-recognition-net v7 is not in the registry; spec.dataset: .* is not a file/);
-    await rejectsWith(trainer.startJob({ requestId: 'tune', spec: { kind: JobKind.FINE_TUNE, baseModel: { name: 'face-recognition-net', version: 1 } } }), status.UNIMPLEMENTED, /FINE_TUNE jobs are not implemented yet/);
+    await rejectsWith(trainer.startJob({ requestId: 'quantize', spec: { kind: JobKind.QUANTIZE, baseModel: { name: 'face-recognition-net', version: 1 } } }), status.UNIMPLEMENTED, /QUANTIZE jobs are not implemented yet/);
+  });
+
+  it('fine-tunes a projection head on labelled crops into a new, unpromoted version that the embedder serves', { skip: skipUnlessPresent(IDENTITIES_DIR) }, async () => {
+    const spec = { kind: JobKind.FINE_TUNE, baseModel: { name: 'face-recognition-net', version: 1 }, dataset: IDENTITIES_DIR, parameters: { loss: 'arcface', epochs: '3', augmentations: '1', identities_per_batch: '8' } };
+    const { job } = await trainer.startJob({ requestId: 'tune-crops', spec });
+    let last: Job | undefined;
+    const epochs: number[] = [];
+    for await (const update of trainer.watchJob({ jobId: job!.jobId }, { timeoutMs: 300_000 })) {
+      last = update.job;
+      if (last?.progress?.epoch && !epochs.includes(last.progress.epoch)) epochs.push(last.progress.epoch);
+    }
+    assert.equal(last?.state, JobState.SUCCEEDED, last?.error);
+    assert.deepEqual(epochs, [1, 2, 3], 'progress reports each epoch');
+    const tuned = last.resultModel!;
+    assert.equal(tuned.name, 'face-recognition-net');
+    const { manifest } = await trainer.getModelManifest({ name: tuned.name, version: tuned.version });
+    assert.equal(manifest?.lineage?.parent?.version, 1);
+    assert.equal(manifest?.lineage?.steps.at(-1), 'fine-tune:arcface', 'the parent’s steps, then this one');
+    assert.match(manifest?.lineage?.datasetDigest ?? '', /^[0-9a-f]{64}$/);
+    assert.equal(manifest?.lineage?.hyperparameters['identities'], '8');
+    assert.equal(Object.keys(manifest.metrics).filter((k) => k.startsWith('train/loss_epoch_')).length, 3, JSON.stringify(manifest.metrics));
+    assert.deepEqual(manifest?.thresholds, [], 'uncalibrated until calibrated');
+    assert.equal((await trainer.listModels({ task: ModelTask.EMBEDDER })).models.find((m) => m.name === tuned.name)?.currentVersion, 1, 'not promoted');
+    // The exported graph runs in the embedder: evaluate it on the same pairs as v1.
+    const evaluated = await trainer.startJob({ requestId: 'eval-tuned', spec: { kind: JobKind.EVALUATE, baseModel: tuned, dataset: join(root, 'crops.tsv'), parameters: { face: 'central', name: 'crops' } } });
+    for await (const update of trainer.watchJob({ jobId: evaluated.job!.jobId }, { timeoutMs: 300_000 })) last = update.job;
+    assert.equal(last?.state, JobState.SUCCEEDED, last?.error);
+    const metrics = (await trainer.getModelManifest({ name: tuned.name, version: tuned.version })).manifest!.metrics;
+    assert.equal(metrics['crops/pairs'], 64);
+    await rejectsWith(trainer.startJob({ requestId: 'tune-bad', spec: { ...spec, parameters: { loss: 'hinge', epochs: '0' } } }), status.INVALID_ARGUMENT, /parameters.loss: must be one of arcface, softmax-ls, focal, triplet; spec.parameters.epochs: 0 is out of range/);
   });
 
   it('gates promotion of an embedder on TAR at FAR 1e-3 against the current version, unless forced', async () => {

@@ -1,7 +1,7 @@
 /**
  * The trainer's gRPC handlers: the model registry (list, manifest, import, gated promotion) and
- * the jobs (evaluation today; fine-tuning, quantisation and engine builds answer UNIMPLEMENTED
- * until they are written).
+ * the jobs (evaluation and fine-tuning; quantisation, calibration and engine builds answer
+ * UNIMPLEMENTED until they are written).
  */
 import { join } from 'node:path';
 import { create } from '@bufbuild/protobuf';
@@ -12,6 +12,7 @@ import { FaceprintError, implement, RequestValidator, type ServiceSetup, type Se
 import { status } from '@grpc/grpc-js';
 import { IMPORTERS, runImport } from './importers/index.js';
 import { checkEvaluateSpec, evaluateJob } from './jobs/evaluate-job.js';
+import { checkFineTuneSpec, fineTuneJob } from './jobs/fine-tune/fine-tune-job.js';
 import { JobRunner, type JobWork } from './jobs/job-runner.js';
 import { promotionGates } from './promotion-gates.js';
 import type { TrainerConfig } from './trainer-config.js';
@@ -44,7 +45,8 @@ export function trainerService(config: TrainerConfig, { log }: Pick<SetupContext
   const registry = new ModelRegistry(config.registryRoot);
   const workFor = (spec: JobSpec): JobWork => {
     if (spec.kind === JobKind.EVALUATE) return evaluateJob(registry, config.registryRoot, config.mirrorDir);
-    throw new FaceprintError(status.UNIMPLEMENTED, `${JobKind[spec.kind] ?? 'this'} jobs are not implemented yet; evaluation is`);
+    if (spec.kind === JobKind.FINE_TUNE) return fineTuneJob(registry, config.registryRoot, config.mirrorDir);
+    throw new FaceprintError(status.UNIMPLEMENTED, `${JobKind[spec.kind] ?? 'this'} jobs are not implemented yet; evaluation and fine-tuning are`);
   };
   const jobs = new JobRunner(join(config.dataDir, 'jobs'), workFor, log);
 
@@ -54,10 +56,9 @@ export function trainerService(config: TrainerConfig, { log }: Pick<SetupContext
     v.check(requestId.length >= 1 && requestId.length <= 128, 'request_id', 'is required: 1-128 characters');
     v.check(spec !== undefined && spec.kind !== JobKind.UNSPECIFIED && JobKind[spec.kind] !== undefined, 'spec.kind', 'is required');
     v.throwIfInvalid();
-    if (spec!.kind === JobKind.EVALUATE) {
-      for (const problem of await checkEvaluateSpec(spec!, registry)) v.add(`spec.${problem.split(':')[0]}`, problem.slice(problem.indexOf(':') + 2));
-      v.throwIfInvalid();
-    }
+    const check = spec!.kind === JobKind.EVALUATE ? checkEvaluateSpec : spec!.kind === JobKind.FINE_TUNE ? checkFineTuneSpec : undefined;
+    for (const problem of (await check?.(spec!, registry)) ?? []) v.add(`spec.${problem.split(':')[0]}`, problem.slice(problem.indexOf(':') + 2));
+    v.throwIfInvalid();
     return jobs.start(requestId, spec!);
   };
 

@@ -1,16 +1,18 @@
 /**
- * `faceprint models`: the trainer's registry and jobs. `list`, `evaluate` (a job, with progress on
- * standard error) and `promote` (through the gates; `--force` past them). `train` and `quantize`
- * say that they are not implemented yet. Talks to the trainer (`--trainer HOST:PORT`, env
+ * `faceprint models`: the trainer's registry and jobs. `list`, `train` and `evaluate` (jobs, with
+ * progress on standard error) and `promote` (through the gates; `--force` past them). `quantize`
+ * says that it is not implemented yet. Talks to the trainer (`--trainer HOST:PORT`, env
  * FACEPRINT_TRAINER_ADDRESS, default the local mesh's 127.0.0.1:50055).
  */
 import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
-import { JobKind, JobState, ModelTask, TrainerService, type Job } from '@faceprint/contracts/trainer';
+import type { MessageInitShape } from '@bufbuild/protobuf';
+import { JobKind, JobState, ModelTask, TrainerService, type Job, type JobSpecSchema } from '@faceprint/contracts/trainer';
 import { clientCredentialsFromEnv, createClient, DEFAULT_GRPC_PORTS } from '@faceprint/service-kit';
 import { EXIT, UsageError } from '../gateway/connection.js';
 
 export const MODELS_USAGE = `faceprint models list [--json]
+faceprint models train --base NAME[@VERSION] --data DIR|IDENTITIES.tsv [--root DIR] [--loss arcface|triplet|focal|softmax-ls] [--epochs N] [--augmentations N] [--json]
 faceprint models evaluate NAME@VERSION --pairs FILE [--root DIR] [--name DATASET] [--face largest|central] [--json]
 faceprint models promote NAME@VERSION [--force] [--reason TEXT] [--json]
   --trainer HOST:PORT (env FACEPRINT_TRAINER_ADDRESS; default 127.0.0.1:${DEFAULT_GRPC_PORTS.trainer})`;
@@ -36,12 +38,13 @@ export async function models(argv: string[]): Promise<number> {
   const [command, ...rest] = argv;
   if (command === 'list') return list(rest);
   if (command === 'evaluate') return evaluate(rest);
+  if (command === 'train') return train(rest);
   if (command === 'promote') return promote(rest);
-  if (command === 'train' || command === 'quantize') {
-    process.stderr.write(`faceprint: models ${command} is not implemented yet (the trainer runs evaluation jobs and gated promotion today)\n`);
+  if (command === 'quantize') {
+    process.stderr.write('faceprint: models quantize is not implemented yet (the trainer fine-tunes, evaluates and promotes through gates today)\n');
     return EXIT.failed;
   }
-  throw new UsageError(`models takes list, evaluate or promote\n${MODELS_USAGE}`);
+  throw new UsageError(`models takes list, train, evaluate or promote\n${MODELS_USAGE}`);
 }
 
 async function list(argv: string[]): Promise<number> {
@@ -57,6 +60,55 @@ async function list(argv: string[]): Promise<number> {
   }
 }
 
+/** Starts a job, shows its progress on a terminal, and prints how it ended. */
+async function runJob(trainerAddress: string | undefined, json: boolean, spec: MessageInitShape<typeof JobSpecSchema>, describe: (job: Job) => Record<string, unknown>): Promise<number> {
+  const trainer = trainerClient(trainerAddress);
+  try {
+    const { job } = await trainer.startJob({ requestId: `cli-${Date.now()}-${process.pid}`, spec });
+    let last: Job | undefined = job;
+    for await (const update of trainer.watchJob({ jobId: job!.jobId }, { timeoutMs: 24 * 3_600_000 })) {
+      last = update.job;
+      if (process.stderr.isTTY) process.stderr.write(`\r${(last?.progress?.message ?? '').padEnd(100)}`);
+    }
+    if (process.stderr.isTTY) process.stderr.write('\n');
+    const succeeded = last?.state === JobState.SUCCEEDED;
+    const result = { job_id: last?.jobId, state: JobState[last?.state ?? 0], ...describe(last!), ...(succeeded ? {} : { error: last?.error }) };
+    print(json, result, succeeded ? `${last?.progress?.message}\n${Object.entries(result).map(([k, v]) => `  ${k}: ${typeof v === 'object' ? JSON.stringify(v) : String(v)}`).join('\n')}` : `job ${last?.jobId} ${JobState[last?.state ?? 0]}: ${last?.error}`);
+    return succeeded ? EXIT.ok : EXIT.failed;
+  } finally {
+    trainer.close();
+  }
+}
+
+async function train(argv: string[]): Promise<number> {
+  const { values } = parseArgs({ args: argv, options: { ...OPTIONS, base: { type: 'string' }, data: { type: 'string' }, root: { type: 'string' }, loss: { type: 'string' }, epochs: { type: 'string' }, augmentations: { type: 'string' } } });
+  if (!values.base || !values.data) throw new UsageError('train needs --base NAME[@VERSION] and --data DIR (a folder per identity) or an identities .tsv');
+  const base = values.base.includes('@') ? modelRef(values.base) : { name: values.base, version: await currentVersion(values.trainer, values.base) };
+  const parameters: Record<string, string> = {};
+  if (values.root) parameters.root = resolve(values.root);
+  if (values.loss) parameters.loss = values.loss;
+  if (values.epochs) parameters.epochs = values.epochs;
+  if (values.augmentations) parameters.augmentations = values.augmentations;
+  return runJob(values.trainer, values.json, { kind: JobKind.FINE_TUNE, baseModel: base, dataset: resolve(values.data), parameters }, (job) => ({
+    base: `${base.name}@${base.version}`,
+    model: job.resultModel ? `${job.resultModel.name}@${job.resultModel.version}` : undefined,
+    final_loss: job.progress?.loss,
+    promoted: false,
+  }));
+}
+
+/** The current version of a model, asked of the trainer. */
+async function currentVersion(trainerAddress: string | undefined, name: string): Promise<number> {
+  const trainer = trainerClient(trainerAddress);
+  try {
+    const model = (await trainer.listModels({})).models.find((m) => m.name === name);
+    if (!model?.currentVersion) throw new UsageError(`the registry has no current version of "${name}": name one as NAME@VERSION`);
+    return model.currentVersion;
+  } finally {
+    trainer.close();
+  }
+}
+
 async function evaluate(argv: string[]): Promise<number> {
   const { values, positionals } = parseArgs({ args: argv, allowPositionals: true, options: { ...OPTIONS, pairs: { type: 'string' }, root: { type: 'string' }, name: { type: 'string' }, face: { type: 'string' } } });
   const model = modelRef(positionals[0]);
@@ -65,21 +117,10 @@ async function evaluate(argv: string[]): Promise<number> {
   if (values.root) parameters.root = resolve(values.root);
   if (values.name) parameters.name = values.name;
   if (values.face) parameters.face = values.face;
-  const trainer = trainerClient(values.trainer);
-  try {
-    const { job } = await trainer.startJob({ requestId: `cli-${Date.now()}-${process.pid}`, spec: { kind: JobKind.EVALUATE, baseModel: model, dataset: resolve(values.pairs), parameters } });
-    let last: Job | undefined = job;
-    for await (const update of trainer.watchJob({ jobId: job!.jobId }, { timeoutMs: 24 * 3_600_000 })) {
-      last = update.job;
-      if (process.stderr.isTTY) process.stderr.write(`\r${last?.progress?.message ?? ''}`.padEnd(80));
-    }
-    if (process.stderr.isTTY) process.stderr.write('\n');
-    const metrics = last?.progress?.metrics ?? {};
-    print(values.json, { job_id: last?.jobId, state: JobState[last?.state ?? 0], model: `${model.name}@${model.version}`, metrics, error: last?.error || undefined }, last?.state === JobState.SUCCEEDED ? `${last.progress?.message}\n${Object.entries(metrics).map(([k, v]) => `  ${k}: ${Number.isInteger(v) ? v : v.toFixed(4)}`).join('\n')}` : `job ${last?.jobId} ${JobState[last?.state ?? 0]}: ${last?.error}`);
-    return last?.state === JobState.SUCCEEDED ? EXIT.ok : EXIT.failed;
-  } finally {
-    trainer.close();
-  }
+  return runJob(values.trainer, values.json, { kind: JobKind.EVALUATE, baseModel: model, dataset: resolve(values.pairs), parameters }, (job) => ({
+    model: `${model.name}@${model.version}`,
+    metrics: job.progress?.metrics ?? {},
+  }));
 }
 
 async function promote(argv: string[]): Promise<number> {

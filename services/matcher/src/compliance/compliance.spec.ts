@@ -17,8 +17,7 @@ import { create, toJsonString } from '@bufbuild/protobuf';
 import { timestampFromDate } from '@bufbuild/protobuf/wkt';
 import { encodeEmbedding, verifyErasureReceipt } from '@faceprint/contracts';
 import { AuditAction, ConsentSchema, ErasureReason, ErasureReceiptSchema, LegalBasis, type ErasureReceipt } from '@faceprint/contracts/common';
-import { FaceprintError } from '@faceprint/service-kit';
-import { dropSchema, queryTestDatabase, scratchSchemaName, skipUnlessPostgres, TEST_DATABASE_URL } from '@faceprint/testing';
+import { dropSchema, queryTestDatabase, scratchSchemaName, skipUnlessPostgres, TEST_DATABASE_URL, rejectsWith } from '@faceprint/testing';
 import { status } from '@grpc/grpc-js';
 import { consent, embedding, nearby, randomUnitVector, seededRandom, startInProcessMatcher, testEmbedderRegistry, type InProcessMatcher, type TestModels } from '../test-support.js';
 import type { SubjectExportDocument } from './compliance-service.js';
@@ -27,14 +26,6 @@ import { dataKeyContext, LocalMasterKey, open, templateContext } from './data-ke
 const run = promisify(execFile);
 const REPO_ROOT = new URL('../../../../', import.meta.url).pathname;
 
-async function rejectsWith(call: Promise<unknown>, code: status, pattern: RegExp): Promise<void> {
-  await assert.rejects(call, (error: unknown) => {
-    assert.ok(error instanceof FaceprintError, String(error));
-    assert.equal(status[error.code], status[code], error.message);
-    assert.match(error.message, pattern);
-    return true;
-  });
-}
 
 /** Key files for a matcher: a master key and a receipt-signing key, as an operator would provide them. */
 async function writeKeys(dir: string): Promise<{ env: Record<string, string>; masterKey: Buffer; publicKeyFile: string }> {
