@@ -85,9 +85,11 @@ export interface ServiceProcessOptions {
 export async function startServiceProcess(name: ServiceName, options: ServiceProcessOptions = {}): Promise<ServiceProcess> {
   const timeoutMs = options.timeoutMs ?? 30_000;
   const { command, args, cwd } = serviceCommand(name);
+  // The `listening` line is an info line: a parent logging at warn must not silence it in its children.
+  const inheritedLevel = process.env.FACEPRINT_LOG_LEVEL ?? 'info';
   const child: ChildProcess = spawn(command, args, {
     cwd,
-    env: { ...process.env, ...options.env },
+    env: { ...process.env, FACEPRINT_LOG_LEVEL: ['info', 'debug', 'trace'].includes(inheritedLevel) ? inheritedLevel : 'info', ...options.env },
     stdio: ['ignore', 'pipe', 'pipe'],
     detached: options.detached ?? false,
   });

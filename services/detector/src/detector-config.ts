@@ -17,6 +17,8 @@ export interface DetectorConfig {
   readonly smallImagePadding: number;
   /** ONNX Runtime intra-op threads; 0 = its default. `FACEPRINT_ORT_THREADS`, default 0. */
   readonly ortThreads: number;
+  /** ONNX Runtime execution providers in order of preference. `FACEPRINT_ORT_PROVIDERS`, default `cpu` (e.g. `cuda,cpu`). */
+  readonly executionProviders: readonly string[];
 }
 
 /** A model input size: a multiple of 32 (YuNet's largest stride) between 96 and 4096. */
@@ -36,6 +38,7 @@ export function loadDetectorConfig(env: NodeJS.ProcessEnv): DetectorConfig {
     FACEPRINT_DETECTOR_NMS_IOU: decimal(0.05, 0.95)({ default: 0.3 }),
     FACEPRINT_DETECTOR_SMALL_IMAGE_PADDING: decimal(0, 2)({ default: 0.5 }),
     FACEPRINT_ORT_THREADS: int(0, 256)({ default: 0 }),
+    FACEPRINT_ORT_PROVIDERS: str({ default: 'cpu' }),
   });
   return Object.freeze({
     registryRoot: registryRootFromEnv(env),
@@ -44,5 +47,6 @@ export function loadDetectorConfig(env: NodeJS.ProcessEnv): DetectorConfig {
     nmsIou: compiled.FACEPRINT_DETECTOR_NMS_IOU,
     smallImagePadding: compiled.FACEPRINT_DETECTOR_SMALL_IMAGE_PADDING,
     ortThreads: compiled.FACEPRINT_ORT_THREADS,
+    executionProviders: compiled.FACEPRINT_ORT_PROVIDERS.split(',').map((p) => p.trim()).filter(Boolean),
   });
 }

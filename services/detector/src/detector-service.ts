@@ -23,7 +23,7 @@ export function detectorService(config: DetectorConfig): ServiceSetup {
 
   const ready = async () => {
     const { manifest, bytes } = await new ModelRegistry(config.registryRoot).loadModel(config.model);
-    const session = await ort.InferenceSession.create(bytes, { intraOpNumThreads: config.ortThreads, graphOptimizationLevel: 'all' });
+    const session = await ort.InferenceSession.create(bytes, { intraOpNumThreads: config.ortThreads, executionProviders: [...config.executionProviders], graphOptimizationLevel: 'all' });
     const warmUp = new Float32Array(3 * 320 * 320);
     await session.run({ [session.inputNames[0]!]: new ort.Tensor('float32', warmUp, [1, 3, 320, 320]) });
     loaded = { session, model: create(ModelRefSchema, manifest.model) };
