@@ -9,7 +9,7 @@ import { CALIBRATE_USAGE, evalCalibrate } from './eval/calibrate.js';
 import { DETECT_USAGE, evalDetect } from './eval/detect.js';
 import { evalVerify, VERIFY_USAGE } from './eval/verify.js';
 import { COMPLIANCE_USAGE, erase, exportSubject } from './gateway/compliance-commands.js';
-import { exitStatusFor, GLOBAL_USAGE, UsageError } from './gateway/connection.js';
+import { exitStatusFor, GLOBAL_USAGE } from './gateway/connection.js';
 import { compare, detect, enroll, FACE_USAGE, identify, verify } from './gateway/face-commands.js';
 import { models, MODELS_USAGE } from './models/model-commands.js';
 import { RECEIPT_VERIFY_USAGE, receiptVerify } from './receipt/verify.js';
@@ -47,7 +47,7 @@ try {
     process.stderr.write(`faceprint: ${status[error.code]}: ${error.message}${fields}\n`);
   } else {
     process.stderr.write(`faceprint: ${error instanceof Error ? error.message : String(error)}\n`);
-    if (error instanceof UsageError) process.stderr.write('(faceprint --help lists the commands)\n');
+    if (code === 2) process.stderr.write('(faceprint --help lists the commands)\n');
   }
   process.exitCode = code;
 }

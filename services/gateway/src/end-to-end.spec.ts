@@ -201,6 +201,7 @@ describe('faceprint end to end through the gateway', { skip: skipUnlessPresent(I
       assert.equal((await cli(['export', '--subject', person.name], operatorKey)).code, 4);
       assert.equal((await cli(['identify', join(dir, 'receipt.json')], operatorKey)).code, 2);
       assert.equal((await cli(['verify', files[4]!], operatorKey)).code, 2, 'no --subject');
+      assert.equal((await cli(['verify', '--subject', 'x', '--bogus', files[4]!], operatorKey)).code, 2, 'an unknown flag');
     } finally {
       await rm(dir, { recursive: true, force: true });
     }

@@ -31,7 +31,9 @@ export class UsageError extends Error {}
 
 /** The exit status for a failed call. */
 export function exitStatusFor(error: unknown): number {
-  if (error instanceof UsageError) return EXIT.badInput;
+  // A usage error: ours, or node:util parseArgs's (an unknown or malformed flag).
+  const code = (error as { code?: unknown } | undefined)?.code;
+  if (error instanceof UsageError || (typeof code === 'string' && code.startsWith('ERR_PARSE_ARGS'))) return EXIT.badInput;
   if (!(error instanceof FaceprintError)) return EXIT.failed;
   switch (error.code) {
     case status.INVALID_ARGUMENT:
