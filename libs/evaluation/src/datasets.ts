@@ -2,8 +2,8 @@
  * Dataset formats: LFW pairs files (View 1 without a header; View 2 with a `folds pairs` header
  * and 10 folds of same-then-different pairs), a generic TSV of pairs, and FDDB ellipse lists.
  */
-import { readFile } from 'node:fs/promises';
-import { dirname, isAbsolute, join } from 'node:path';
+import { readdir, readFile, stat } from 'node:fs/promises';
+import { dirname, extname, isAbsolute, join } from 'node:path';
 
 /** One verification pair. */
 export interface Pair {
@@ -107,4 +107,18 @@ export async function readIdentities(file: string, root = dirname(file)): Promis
     if (!identity || !path) throw new Error(`${file}: line ${i + 1}: expected identity<TAB>path`);
     return { identity, path: isAbsolute(path) ? path : join(root, path) };
   });
+}
+
+const IMAGE_EXTENSIONS = new Set(['.jpg', '.jpeg', '.png', '.webp', '.gif', '.pgm', '.bmp', '.tif', '.tiff']);
+
+/** Labelled images from a folder per identity (`DIR/<identity>/<image>`) or an identities TSV. */
+export async function readLabelledImages(dataset: string, root?: string): Promise<LabelledImage[]> {
+  if ((await stat(dataset)).isFile()) return readIdentities(dataset, root);
+  const images: LabelledImage[] = [];
+  for (const identity of (await readdir(dataset, { withFileTypes: true })).filter((e) => e.isDirectory()).map((e) => e.name).sort()) {
+    for (const file of (await readdir(join(dataset, identity))).sort()) {
+      if (IMAGE_EXTENSIONS.has(extname(file).toLowerCase())) images.push({ path: join(dataset, identity, file), identity });
+    }
+  }
+  return images;
 }

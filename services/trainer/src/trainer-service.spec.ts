@@ -144,6 +144,13 @@ describe('TrainerService', { skip: skipUnlessPresent(MODEL_MIRROR) }, () => {
     assert.equal(last?.state, JobState.SUCCEEDED, last?.error);
     const metrics = (await trainer.getModelManifest({ name: tuned.name, version: tuned.version })).manifest!.metrics;
     assert.equal(metrics['crops/pairs'], 64);
+    // Calibrated by a job, it gets the thresholds the matcher decides with.
+    const calibrated = await trainer.evaluateModel({ model: tuned, dataset: IDENTITIES_DIR, calibrate: true });
+    for await (const update of trainer.watchJob({ jobId: calibrated.job!.jobId }, { timeoutMs: 300_000 })) last = update.job;
+    assert.equal(last?.state, JobState.SUCCEEDED, last?.error);
+    const thresholds = (await trainer.getModelManifest({ name: tuned.name, version: tuned.version })).manifest!.thresholds;
+    assert.deepEqual(thresholds.map((t) => [t.far, t.dataset]), [[1e-3, 'identities'], [1e-4, 'identities'], [1e-5, 'identities']]);
+    assert.ok(thresholds.every((t) => t.threshold > 0 && t.threshold <= 1));
     await rejectsWith(trainer.startJob({ requestId: 'tune-bad', spec: { ...spec, parameters: { loss: 'hinge', epochs: '0' } } }), status.INVALID_ARGUMENT, /parameters.loss: must be one of arcface, softmax-ls, focal, triplet; spec.parameters.epochs: 0 is out of range/);
   });
 

@@ -1,6 +1,6 @@
 /**
  * The trainer's gRPC handlers: the model registry (list, manifest, import, gated promotion) and
- * the jobs (evaluation and fine-tuning; quantisation, calibration and engine builds answer
+ * the jobs (evaluation, calibration and fine-tuning; quantisation and engine builds answer
  * UNIMPLEMENTED until they are written).
  */
 import { join } from 'node:path';
@@ -11,6 +11,7 @@ import { ModelRegistry, RegistryError } from '@faceprint/model-registry';
 import { FaceprintError, implement, RequestValidator, type ServiceSetup, type SetupContext } from '@faceprint/service-kit';
 import { status } from '@grpc/grpc-js';
 import { IMPORTERS, runImport } from './importers/index.js';
+import { calibrateJob, checkCalibrateSpec } from './jobs/calibrate-job.js';
 import { checkEvaluateSpec, evaluateJob } from './jobs/evaluate-job.js';
 import { checkFineTuneSpec, fineTuneJob } from './jobs/fine-tune/fine-tune-job.js';
 import { JobRunner, type JobWork } from './jobs/job-runner.js';
@@ -46,7 +47,8 @@ export function trainerService(config: TrainerConfig, { log }: Pick<SetupContext
   const workFor = (spec: JobSpec): JobWork => {
     if (spec.kind === JobKind.EVALUATE) return evaluateJob(registry, config.registryRoot, config.mirrorDir);
     if (spec.kind === JobKind.FINE_TUNE) return fineTuneJob(registry, config.registryRoot, config.mirrorDir);
-    throw new FaceprintError(status.UNIMPLEMENTED, `${JobKind[spec.kind] ?? 'this'} jobs are not implemented yet; evaluation and fine-tuning are`);
+    if (spec.kind === JobKind.CALIBRATE) return calibrateJob(registry, config.registryRoot, config.mirrorDir);
+    throw new FaceprintError(status.UNIMPLEMENTED, `${JobKind[spec.kind] ?? 'this'} jobs are not implemented yet; evaluation, calibration and fine-tuning are`);
   };
   const jobs = new JobRunner(join(config.dataDir, 'jobs'), workFor, log);
 
@@ -56,7 +58,7 @@ export function trainerService(config: TrainerConfig, { log }: Pick<SetupContext
     v.check(requestId.length >= 1 && requestId.length <= 128, 'request_id', 'is required: 1-128 characters');
     v.check(spec !== undefined && spec.kind !== JobKind.UNSPECIFIED && JobKind[spec.kind] !== undefined, 'spec.kind', 'is required');
     v.throwIfInvalid();
-    const check = spec!.kind === JobKind.EVALUATE ? checkEvaluateSpec : spec!.kind === JobKind.FINE_TUNE ? checkFineTuneSpec : undefined;
+    const check = spec!.kind === JobKind.EVALUATE ? checkEvaluateSpec : spec!.kind === JobKind.FINE_TUNE ? checkFineTuneSpec : spec!.kind === JobKind.CALIBRATE ? checkCalibrateSpec : undefined;
     for (const problem of (await check?.(spec!, registry)) ?? []) v.add(`spec.${problem.split(':')[0]}`, problem.slice(problem.indexOf(':') + 2));
     v.throwIfInvalid();
     return jobs.start(requestId, spec!);
@@ -123,9 +125,10 @@ export function trainerService(config: TrainerConfig, { log }: Pick<SetupContext
       },
 
       async evaluateModel({ model, dataset, calibrate }) {
-        if (calibrate) throw new FaceprintError(status.UNIMPLEMENTED, 'calibration jobs are not implemented yet: run `faceprint eval calibrate --record`');
         // EvaluateModel carries no request id: each call starts a new job (StartJob is the idempotent way).
-        const job = await startJob(`evaluate:${model?.name}@${model?.version}:${dataset}:${Date.now()}`, { $typeName: 'faceprint.trainer.v1.JobSpec', kind: JobKind.EVALUATE, baseModel: model, dataset, parameters: {} });
+        // With `calibrate`, the dataset is labelled images and the job records thresholds.
+        const kind = calibrate ? JobKind.CALIBRATE : JobKind.EVALUATE;
+        const job = await startJob(`${JobKind[kind]}:${model?.name}@${model?.version}:${dataset}:${Date.now()}`, { $typeName: 'faceprint.trainer.v1.JobSpec', kind, baseModel: model, dataset, parameters: {} });
         return { job };
       },
 

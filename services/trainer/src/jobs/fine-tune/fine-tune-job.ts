@@ -7,11 +7,10 @@
  * curve). It is not promoted: evaluate it, then promote it through the gates.
  */
 import { createHash } from 'node:crypto';
-import { readdir, readFile, stat } from 'node:fs/promises';
-import { extname, join } from 'node:path';
+import { readFile, stat } from 'node:fs/promises';
 import type { ModelRef } from '@faceprint/contracts/common';
 import { ModelTask, type JobSpec } from '@faceprint/contracts/trainer';
-import { readIdentities } from '@faceprint/evaluation';
+import { readLabelledImages } from '@faceprint/evaluation';
 import { chooseFace, FacePipeline } from '@faceprint/face-pipeline';
 import { acquireServices, forEachConcurrently } from '@faceprint/mesh';
 import type { ModelRegistry } from '@faceprint/model-registry';
@@ -21,8 +20,6 @@ import type { JobWork } from '../job-runner.js';
 import { augmentCrop, seededRandom } from './augment.js';
 import { appendProjectionHead } from './export-head.js';
 import { LOSSES, trainHead, type Loss } from './head-training.js';
-
-const IMAGE_EXTENSIONS = new Set(['.jpg', '.jpeg', '.png', '.webp', '.gif', '.pgm', '.bmp', '.tif', '.tiff']);
 
 /** The job's settings, from its parameters (with the defaults of the design notes). */
 export function fineTuneSettings(parameters: Readonly<Record<string, string>>) {
@@ -63,25 +60,13 @@ export async function checkFineTuneSpec(spec: JobSpec, registry: ModelRegistry):
   return problems;
 }
 
-/** The labelled images: DIR/<identity>/<image> or an identities TSV (path, identity). */
-async function labelledImages(dataset: string, root: string | undefined): Promise<{ path: string; identity: string }[]> {
-  if ((await stat(dataset)).isFile()) return readIdentities(dataset, root);
-  const images: { path: string; identity: string }[] = [];
-  for (const identity of (await readdir(dataset, { withFileTypes: true })).filter((e) => e.isDirectory()).map((e) => e.name).sort()) {
-    for (const file of (await readdir(join(dataset, identity))).sort()) {
-      if (IMAGE_EXTENSIONS.has(extname(file).toLowerCase())) images.push({ path: join(dataset, identity, file), identity });
-    }
-  }
-  return images;
-}
-
 /** The fine-tuning job's work, over `registry`. */
 export function fineTuneJob(registry: ModelRegistry, registryRoot: string, mirrorDir: string | undefined): JobWork {
   return async (spec, { signal, progress }): Promise<ModelRef | undefined> => {
     const base = spec.baseModel!;
     const settings = fineTuneSettings(spec.parameters);
     const random = seededRandom(settings.seed);
-    const images = await labelledImages(spec.dataset, spec.parameters['root'] || undefined);
+    const images = await readLabelledImages(spec.dataset, spec.parameters['root'] || undefined);
     const identities = [...new Set(images.map((i) => i.identity))].sort();
     const labelOf = new Map(identities.map((identity, i) => [identity, i]));
     const views = 1 + settings.augmentations;

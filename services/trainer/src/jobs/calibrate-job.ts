@@ -1,0 +1,73 @@
+/**
+ * The calibration job: labelled face images (a folder per identity, or an identities TSV) through
+ * the detector, aligner and one pinned version of the embedder; every genuine and impostor pair
+ * scored; the thresholds for false-match rates 1e-3, 1e-4 and 1e-5 written into that version's
+ * manifest, where the matcher reads them for its decisions (as `faceprint eval calibrate --record`
+ * does against running services).
+ */
+import { stat } from 'node:fs/promises';
+import { basename } from 'node:path';
+import type { JobSpec } from '@faceprint/contracts/trainer';
+import { calibrate, embedImages, readLabelledImages } from '@faceprint/evaluation';
+import type { ModelRegistry } from '@faceprint/model-registry';
+import type { JobWork } from './job-runner.js';
+
+/** The false-match rates calibrated. */
+export const CALIBRATED_FARS = [1e-3, 1e-4, 1e-5];
+
+/** The dataset name recorded with the thresholds: the `name` parameter, else the file's or folder's name. */
+const datasetName = (spec: JobSpec) => spec.parameters['name'] || basename(spec.dataset).replace(/\.tsv$/, '');
+
+/** Checks a calibration spec before it is queued: an embedder version and labelled images that exist. */
+export async function checkCalibrateSpec(spec: JobSpec, registry: ModelRegistry): Promise<string[]> {
+  const problems: string[] = [];
+  if (!spec.baseModel?.name || !spec.baseModel.version) problems.push('base_model: name and version are required');
+  else await registry.readManifest(spec.baseModel.name, spec.baseModel.version).catch(() => problems.push(`base_model: ${spec.baseModel!.name} v${spec.baseModel!.version} is not in the registry`));
+  if (!(await stat(spec.dataset).catch(() => undefined))) problems.push(`dataset: ${spec.dataset ? `"${spec.dataset}" does not exist` : 'is required: a folder per identity, or an identities .tsv'}`);
+  return problems;
+}
+
+/** The calibration job's work, over `registry`. */
+export function calibrateJob(registry: ModelRegistry, registryRoot: string, mirrorDir: string | undefined): JobWork {
+  return async (spec, { signal, progress }) => {
+    const model = spec.baseModel!;
+    const labelled = await readLabelledImages(spec.dataset, spec.parameters['root'] || undefined);
+    progress({ step: 0n, totalSteps: BigInt(labelled.length), message: `embedding ${labelled.length} images with ${model.name} v${model.version}` });
+    const { embeddings } = await embedImages(
+      labelled.map((l) => l.path),
+      {
+        face: spec.parameters['face'] === 'largest' ? 'largest' : 'central',
+        refine: false,
+        flip: spec.parameters['flip'] === 'true',
+        target: undefined,
+        detectorInputSize: spec.parameters['detector_input_size'] || '640',
+        concurrency: 4,
+        serviceEnv: { FACEPRINT_MODEL_REGISTRY: registryRoot, FACEPRINT_EMBEDDER_MODEL: `${model.name}@${model.version}`, ...(mirrorDir ? { FACEPRINT_MODEL_MIRROR: mirrorDir } : {}) },
+        signal,
+        onProgress: (done, total) => progress({ step: BigInt(done), totalSteps: BigInt(total), message: `embedded ${done}/${total} images` }),
+      },
+    );
+    if (signal.aborted) return undefined;
+    const byIdentity = new Map<string, Float32Array[]>();
+    for (const { identity, path } of labelled) {
+      const embedding = embeddings.get(path);
+      if (!embedding) continue; // no face: left out, counted below
+      let group = byIdentity.get(identity);
+      if (!group) byIdentity.set(identity, (group = []));
+      group.push(embedding);
+    }
+    const result = calibrate(byIdentity, CALIBRATED_FARS);
+    if (result.genuinePairs === 0 || result.impostorPairs === 0) throw new Error('calibration needs identities with two or more images and at least two identities');
+    const dataset = datasetName(spec);
+    await registry.recordCalibration(model.name, model.version, {
+      thresholds: result.points.map((p) => ({ far: p.far, threshold: p.threshold, tar: p.tar, dataset })),
+      metrics: { calibration_genuine_pairs: result.genuinePairs, calibration_impostor_pairs: result.impostorPairs },
+    });
+    const metrics = Object.fromEntries(result.points.flatMap((p) => [[`threshold_at_far_${p.far.toExponential(0)}`, p.threshold], [`tar_at_far_${p.far.toExponential(0)}`, p.tar]]));
+    progress({
+      metrics: { ...metrics, genuine_pairs: result.genuinePairs, impostor_pairs: result.impostorPairs, images_without_face: labelled.length - result.images },
+      message: `${dataset}: thresholds for FAR ${CALIBRATED_FARS.map((f) => f.toExponential(0)).join(', ')} recorded (${result.genuinePairs} genuine, ${result.impostorPairs} impostor pairs)`,
+    });
+    return undefined;
+  };
+}
