@@ -31,6 +31,12 @@ describe('TrainerService', { skip: skipUnlessPresent(MODEL_MIRROR) }, () => {
     await setup.ready!();
     trainer = createClient(TrainerService, server.address, { retry: false });
   });
+  /** `faceprint models ...` against this trainer: its exit code and output. */
+  const cli = (...args: string[]) =>
+    run(join(REPO_ROOT, 'node_modules/.bin/faceprint'), ['models', ...args, '--trainer', server.address], { cwd: REPO_ROOT }).then(
+      ({ stdout }) => ({ code: 0, stdout, stderr: '' }),
+      (error: { code: number; stdout: string; stderr: string }) => error,
+    );
   after(async () => {
     trainer.close();
     await server.shutdown();
@@ -144,10 +150,10 @@ describe('TrainerService', { skip: skipUnlessPresent(MODEL_MIRROR) }, () => {
     assert.equal(last?.state, JobState.SUCCEEDED, last?.error);
     const metrics = (await trainer.getModelManifest({ name: tuned.name, version: tuned.version })).manifest!.metrics;
     assert.equal(metrics['crops/pairs'], 64);
-    // Calibrated by a job, it gets the thresholds the matcher decides with.
-    const calibrated = await trainer.evaluateModel({ model: tuned, dataset: IDENTITIES_DIR, calibrate: true });
-    for await (const update of trainer.watchJob({ jobId: calibrated.job!.jobId }, { timeoutMs: 300_000 })) last = update.job;
-    assert.equal(last?.state, JobState.SUCCEEDED, last?.error);
+    // Calibrated by a job (here through the command line), it gets the thresholds the matcher decides with.
+    const calibrated = await cli('calibrate', `${tuned.name}@${tuned.version}`, '--data', IDENTITIES_DIR, '--json');
+    assert.equal(calibrated.code, 0, calibrated.stderr);
+    assert.equal((JSON.parse(calibrated.stdout) as { state: string }).state, 'SUCCEEDED');
     const thresholds = (await trainer.getModelManifest({ name: tuned.name, version: tuned.version })).manifest!.thresholds;
     assert.deepEqual(thresholds.map((t) => [t.far, t.dataset]), [[1e-3, 'identities'], [1e-4, 'identities'], [1e-5, 'identities']]);
     assert.ok(thresholds.every((t) => t.threshold > 0 && t.threshold <= 1));
@@ -172,11 +178,6 @@ describe('TrainerService', { skip: skipUnlessPresent(MODEL_MIRROR) }, () => {
     assert.ok(forced.gates.some((g) => !g.passed), 'the failed gate is reported');
     const v4 = await publish('four', 0.84);
     // Through the command line: a refused gate exits 2 and says why; a passing one promotes.
-    const cli = (...args: string[]) =>
-      run(join(REPO_ROOT, 'node_modules/.bin/faceprint'), ['models', ...args, '--trainer', server.address], { cwd: REPO_ROOT }).then(
-        ({ stdout }) => ({ code: 0, stdout, stderr: '' }),
-        (error: { code: number; stdout: string; stderr: string }) => error,
-      );
     const refused = await cli('promote', `gated-embedder@${v3}`);
     assert.equal(refused.code, 2);
     assert.match(refused.stderr, /FAILED_PRECONDITION: gated-embedder v3 does not pass the promotion gates/);

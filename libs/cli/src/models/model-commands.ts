@@ -1,5 +1,5 @@
 /**
- * `faceprint models`: the trainer's registry and jobs. `list`, `train` and `evaluate` (jobs, with
+ * `faceprint models`: the trainer's registry and jobs. `list`, `train`, `evaluate` and `calibrate` (jobs, with
  * progress on standard error) and `promote` (through the gates; `--force` past them). `quantize`
  * says that it is not implemented yet. Talks to the trainer (`--trainer HOST:PORT`, env
  * FACEPRINT_TRAINER_ADDRESS, default the local mesh's 127.0.0.1:50055).
@@ -14,6 +14,7 @@ import { EXIT, UsageError } from '../gateway/connection.js';
 export const MODELS_USAGE = `faceprint models list [--json]
 faceprint models train --base NAME[@VERSION] --data DIR|IDENTITIES.tsv [--root DIR] [--loss arcface|triplet|focal|softmax-ls] [--epochs N] [--augmentations N] [--json]
 faceprint models evaluate NAME@VERSION --pairs FILE [--root DIR] [--name DATASET] [--face largest|central] [--json]
+faceprint models calibrate NAME@VERSION --data DIR|IDENTITIES.tsv [--root DIR] [--name DATASET] [--json]
 faceprint models promote NAME@VERSION [--force] [--reason TEXT] [--json]
   --trainer HOST:PORT (env FACEPRINT_TRAINER_ADDRESS; default 127.0.0.1:${DEFAULT_GRPC_PORTS.trainer})`;
 
@@ -39,12 +40,13 @@ export async function models(argv: string[]): Promise<number> {
   if (command === 'list') return list(rest);
   if (command === 'evaluate') return evaluate(rest);
   if (command === 'train') return train(rest);
+  if (command === 'calibrate') return calibrateModel(rest);
   if (command === 'promote') return promote(rest);
   if (command === 'quantize') {
     process.stderr.write('faceprint: models quantize is not implemented yet (the trainer fine-tunes, evaluates and promotes through gates today)\n');
     return EXIT.failed;
   }
-  throw new UsageError(`models takes list, train, evaluate or promote\n${MODELS_USAGE}`);
+  throw new UsageError(`models takes list, train, evaluate, calibrate or promote\n${MODELS_USAGE}`);
 }
 
 async function list(argv: string[]): Promise<number> {
@@ -118,6 +120,19 @@ async function evaluate(argv: string[]): Promise<number> {
   if (values.name) parameters.name = values.name;
   if (values.face) parameters.face = values.face;
   return runJob(values.trainer, values.json, { kind: JobKind.EVALUATE, baseModel: model, dataset: resolve(values.pairs), parameters }, (job) => ({
+    model: `${model.name}@${model.version}`,
+    metrics: job.progress?.metrics ?? {},
+  }));
+}
+
+async function calibrateModel(argv: string[]): Promise<number> {
+  const { values, positionals } = parseArgs({ args: argv, allowPositionals: true, options: { ...OPTIONS, data: { type: 'string' }, root: { type: 'string' }, name: { type: 'string' } } });
+  const model = modelRef(positionals[0]);
+  if (!values.data) throw new UsageError('calibrate needs --data DIR (a folder per identity) or an identities .tsv');
+  const parameters: Record<string, string> = {};
+  if (values.root) parameters.root = resolve(values.root);
+  if (values.name) parameters.name = values.name;
+  return runJob(values.trainer, values.json, { kind: JobKind.CALIBRATE, baseModel: model, dataset: resolve(values.data), parameters }, (job) => ({
     model: `${model.name}@${model.version}`,
     metrics: job.progress?.metrics ?? {},
   }));
