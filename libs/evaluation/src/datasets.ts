@@ -109,7 +109,7 @@ export async function readIdentities(file: string, root = dirname(file)): Promis
   });
 }
 
-const IMAGE_EXTENSIONS = new Set(['.jpg', '.jpeg', '.png', '.webp', '.gif', '.pgm', '.bmp', '.tif', '.tiff']);
+const IMAGE_EXTENSIONS = new Set(['.jpg', '.jpeg', '.png', '.webp', '.gif', '.avif', '.pgm', '.bmp', '.tif', '.tiff']);
 
 /** Labelled images from a folder per identity (`DIR/<identity>/<image>`) or an identities TSV. */
 export async function readLabelledImages(dataset: string, root?: string): Promise<LabelledImage[]> {

@@ -44,10 +44,11 @@ const PAGE_SIZE_MAX = 1000;
 /** The trainer's services, its job runner's start (jobs kept on disk) and clean-up. */
 export function trainerService(config: TrainerConfig, { log }: Pick<SetupContext, 'log'>): ServiceSetup {
   const registry = new ModelRegistry(config.registryRoot);
+  const where = { registry, root: config.registryRoot, mirrorDir: config.mirrorDir };
   const workFor = (spec: JobSpec): JobWork => {
-    if (spec.kind === JobKind.EVALUATE) return evaluateJob(registry, config.registryRoot, config.mirrorDir);
-    if (spec.kind === JobKind.FINE_TUNE) return fineTuneJob(registry, config.registryRoot, config.mirrorDir);
-    if (spec.kind === JobKind.CALIBRATE) return calibrateJob(registry, config.registryRoot, config.mirrorDir);
+    if (spec.kind === JobKind.EVALUATE) return evaluateJob(where);
+    if (spec.kind === JobKind.FINE_TUNE) return fineTuneJob(where);
+    if (spec.kind === JobKind.CALIBRATE) return calibrateJob(where);
     throw new FaceprintError(status.UNIMPLEMENTED, `${JobKind[spec.kind] ?? 'this'} jobs are not implemented yet; evaluation, calibration and fine-tuning are`);
   };
   const jobs = new JobRunner(join(config.dataDir, 'jobs'), workFor, log);
@@ -107,7 +108,7 @@ export function trainerService(config: TrainerConfig, { log }: Pick<SetupContext
         v.throwIfInvalid();
         return registryCall(async () => {
           const candidate = await registry.readManifest(model!.name, model!.version);
-          const currentVersion = (await registry.listModels()).find((m) => m.name === model!.name)?.currentVersion;
+          const currentVersion = await registry.currentVersion(model!.name);
           const current = currentVersion === undefined ? undefined : await registry.readManifest(model!.name, currentVersion);
           const gates = promotionGates(candidate, current, config.promotionMargin);
           const failed = gates.filter((g) => !g.passed);
@@ -118,7 +119,8 @@ export function trainerService(config: TrainerConfig, { log }: Pick<SetupContext
           }
           if (failed.length > 0) log.warn({ model: model!.name, version: model!.version, reason, failedGates: failed.map((g) => g.name) }, 'promoted past failed gates (forced)');
           const { previous } = await registry.promote(model!.name, model!.version);
-          const before = previous === undefined ? undefined : (await registry.readManifest(model!.name, previous)).model;
+          // The version replaced is the one gated against, unless a promotion happened in between.
+          const before = previous === undefined ? undefined : previous === currentVersion ? current!.model : (await registry.readManifest(model!.name, previous)).model;
           log.info({ model: model!.name, version: model!.version, previous, reason }, 'model promoted');
           return { previous: before, current: candidate.model, gates };
         });

@@ -3,11 +3,11 @@
  * gateway. With `--json` each prints one JSON object; without, a readable summary.
  */
 import { createHash } from 'node:crypto';
-import { readdir, readFile } from 'node:fs/promises';
-import { extname, join } from 'node:path';
+import { readFile } from 'node:fs/promises';
 import { parseArgs } from 'node:util';
 import { LegalBasis, type ModelRef } from '@faceprint/contracts/common';
 import type { Decision } from '@faceprint/contracts/gateway';
+import { readLabelledImages } from '@faceprint/evaluation';
 import sharp from 'sharp';
 import { connect, EXIT, GLOBAL_OPTIONS, numberFlag, UsageError } from './connection.js';
 
@@ -21,7 +21,6 @@ faceprint compare IMAGE_A IMAGE_B [--far 1e-4]
 faceprint identify IMAGE [--top 5] [--far 1e-4]
 faceprint detect IMAGE [--out FILE.png]   --out draws the boxes and landmarks on a copy`;
 
-const IMAGE_EXTENSIONS = new Set(['.jpg', '.jpeg', '.png', '.webp', '.gif', '.avif', '.tif', '.tiff']);
 const MAX_IMAGES_PER_ENROLL = 10;
 
 const print = (json: boolean, object: unknown, text: string) => process.stdout.write(json ? `${JSON.stringify(object)}\n` : `${text}\n`);
@@ -67,9 +66,10 @@ export async function enroll(argv: string[]): Promise<number> {
   if (values.dir) {
     if (values.subject || positionals.length > 0) throw new UsageError('enroll takes either --dir DIR or --subject ID IMAGE..., not both');
     if (values['request-id']) throw new UsageError('--request-id names one enrolment: it does not go with --dir');
-    for (const entry of (await readdir(values.dir, { withFileTypes: true })).filter((e) => e.isDirectory()).sort((a, b) => a.name.localeCompare(b.name))) {
-      const files = (await readdir(join(values.dir, entry.name))).filter((f) => IMAGE_EXTENSIONS.has(extname(f).toLowerCase())).sort();
-      if (files.length > 0) batches.push({ subjectId: entry.name, files: files.map((f) => join(values.dir!, entry.name, f)) });
+    for (const { identity, path } of await readLabelledImages(values.dir)) {
+      const last = batches[batches.length - 1];
+      if (last?.subjectId === identity) last.files.push(path);
+      else batches.push({ subjectId: identity, files: [path] });
     }
     if (batches.length === 0) throw new UsageError(`${values.dir} holds no <subject>/<image> folders`);
   } else {

@@ -8,9 +8,10 @@
 import { stat } from 'node:fs/promises';
 import { basename } from 'node:path';
 import type { JobSpec } from '@faceprint/contracts/trainer';
-import { calibrate, embedImages, readLabelledImages } from '@faceprint/evaluation';
+import { calibrate, readLabelledImages } from '@faceprint/evaluation';
 import type { ModelRegistry } from '@faceprint/model-registry';
 import type { JobWork } from './job-runner.js';
+import { checkBaseModel, embedWithBaseModel, type JobRegistry } from './pinned-model.js';
 
 /** The false-match rates calibrated. */
 export const CALIBRATED_FARS = [1e-3, 1e-4, 1e-5];
@@ -21,32 +22,20 @@ const datasetName = (spec: JobSpec) => spec.parameters['name'] || basename(spec.
 /** Checks a calibration spec before it is queued: an embedder version and labelled images that exist. */
 export async function checkCalibrateSpec(spec: JobSpec, registry: ModelRegistry): Promise<string[]> {
   const problems: string[] = [];
-  if (!spec.baseModel?.name || !spec.baseModel.version) problems.push('base_model: name and version are required');
-  else await registry.readManifest(spec.baseModel.name, spec.baseModel.version).catch(() => problems.push(`base_model: ${spec.baseModel!.name} v${spec.baseModel!.version} is not in the registry`));
+  await checkBaseModel(spec, registry, problems);
   if (!(await stat(spec.dataset).catch(() => undefined))) problems.push(`dataset: ${spec.dataset ? `"${spec.dataset}" does not exist` : 'is required: a folder per identity, or an identities .tsv'}`);
   return problems;
 }
 
-/** The calibration job's work, over `registry`. */
-export function calibrateJob(registry: ModelRegistry, registryRoot: string, mirrorDir: string | undefined): JobWork {
-  return async (spec, { signal, progress }) => {
+/** The calibration job's work, over the registry. */
+export function calibrateJob(where: JobRegistry): JobWork {
+  return async (spec, context) => {
+    const { signal, progress } = context;
+    const { registry } = where;
     const model = spec.baseModel!;
     const labelled = await readLabelledImages(spec.dataset, spec.parameters['root'] || undefined);
     progress({ step: 0n, totalSteps: BigInt(labelled.length), message: `embedding ${labelled.length} images with ${model.name} v${model.version}` });
-    const { embeddings } = await embedImages(
-      labelled.map((l) => l.path),
-      {
-        face: spec.parameters['face'] === 'largest' ? 'largest' : 'central',
-        refine: false,
-        flip: spec.parameters['flip'] === 'true',
-        target: undefined,
-        detectorInputSize: spec.parameters['detector_input_size'] || '640',
-        concurrency: 4,
-        serviceEnv: { FACEPRINT_MODEL_REGISTRY: registryRoot, FACEPRINT_EMBEDDER_MODEL: `${model.name}@${model.version}`, ...(mirrorDir ? { FACEPRINT_MODEL_MIRROR: mirrorDir } : {}) },
-        signal,
-        onProgress: (done, total) => progress({ step: BigInt(done), totalSteps: BigInt(total), message: `embedded ${done}/${total} images` }),
-      },
-    );
+    const { embeddings } = await embedWithBaseModel(labelled.map((l) => l.path), spec, where, 'central', context);
     if (signal.aborted) return undefined;
     const byIdentity = new Map<string, Float32Array[]>();
     for (const { identity, path } of labelled) {

@@ -7,9 +7,10 @@
 import { stat } from 'node:fs/promises';
 import { basename } from 'node:path';
 import type { JobSpec } from '@faceprint/contracts/trainer';
-import { embedImages, readLfwPairs, readTsvPairs, scorePairs, verificationMetrics } from '@faceprint/evaluation';
+import { readLfwPairs, readTsvPairs, scorePairs, verificationMetrics } from '@faceprint/evaluation';
 import type { ModelRegistry } from '@faceprint/model-registry';
 import type { JobWork } from './job-runner.js';
+import { checkBaseModel, embedWithBaseModel, type JobRegistry } from './pinned-model.js';
 
 /** The dataset name metrics are recorded under: the `name` parameter, else the pairs file's name. */
 export const datasetName = (spec: JobSpec) => spec.parameters['name'] || basename(spec.dataset).replace(/\.(txt|tsv)$/, '');
@@ -20,34 +21,25 @@ export const metricKey = (dataset: string, metric: string) => `${dataset}/${metr
 /** Checks an evaluation spec before it is queued: a model version and an existing pairs file. */
 export async function checkEvaluateSpec(spec: JobSpec, registry: ModelRegistry): Promise<string[]> {
   const problems: string[] = [];
-  if (!spec.baseModel?.name || !spec.baseModel.version) problems.push('base_model: name and version are required');
-  else await registry.readManifest(spec.baseModel.name, spec.baseModel.version).catch(() => problems.push(`base_model: ${spec.baseModel!.name} v${spec.baseModel!.version} is not in the registry`));
+  await checkBaseModel(spec, registry, problems);
   if (!(await stat(spec.dataset).catch(() => undefined))?.isFile()) problems.push(`dataset: ${spec.dataset ? `"${spec.dataset}" is not a file` : 'is required: a pairs file (LFW pairs.txt or .tsv)'}`);
   const face = spec.parameters['face'];
   if (face && face !== 'largest' && face !== 'central') problems.push('parameters.face: must be "largest" or "central"');
   return problems;
 }
 
-/** The evaluation job's work, over `registry`. */
-export function evaluateJob(registry: ModelRegistry, registryRoot: string, mirrorDir: string | undefined): JobWork {
+/** The evaluation job's work, over the registry. */
+export function evaluateJob(where: JobRegistry): JobWork {
   // It produces no model (the job's result_model stays empty): it records figures in one.
-  return async (spec, { signal, progress }) => {
+  return async (spec, context) => {
+    const { signal, progress } = context;
+    const { registry } = where;
     const model = spec.baseModel!;
     const root = spec.parameters['root'] || undefined;
     const pairs = spec.dataset.endsWith('.tsv') ? await readTsvPairs(spec.dataset, root) : await readLfwPairs(spec.dataset, root);
     const images = [...new Set(pairs.flatMap((p) => [p.a, p.b]))];
     progress({ step: 0n, totalSteps: BigInt(images.length), message: `embedding ${images.length} images with ${model.name} v${model.version}` });
-    const { embeddings } = await embedImages(images, {
-      face: spec.parameters['face'] === 'central' ? 'central' : 'largest',
-      refine: false,
-      flip: spec.parameters['flip'] === 'true',
-      target: undefined,
-      detectorInputSize: spec.parameters['detector_input_size'] || '640',
-      concurrency: 4,
-      serviceEnv: { FACEPRINT_MODEL_REGISTRY: registryRoot, FACEPRINT_EMBEDDER_MODEL: `${model.name}@${model.version}`, ...(mirrorDir ? { FACEPRINT_MODEL_MIRROR: mirrorDir } : {}) },
-      signal,
-      onProgress: (done, total) => progress({ step: BigInt(done), totalSteps: BigInt(total), message: `embedded ${done}/${total} images` }),
-    });
+    const { embeddings } = await embedWithBaseModel(images, spec, where, 'largest', context);
     if (signal.aborted) return undefined;
     const metrics = verificationMetrics(scorePairs(pairs, embeddings));
     const dataset = datasetName(spec);

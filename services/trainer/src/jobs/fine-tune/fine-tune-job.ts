@@ -17,6 +17,7 @@ import type { ModelRegistry } from '@faceprint/model-registry';
 import { decodeEmbedding } from '@faceprint/contracts';
 import { validateWithOnnxRuntime } from '../../importers/validate.js';
 import type { JobWork } from '../job-runner.js';
+import { checkBaseModel, pinnedServiceEnv, type JobRegistry } from '../pinned-model.js';
 import { augmentCrop, seededRandom } from './augment.js';
 import { appendProjectionHead } from './export-head.js';
 import { LOSSES, trainHead, type Loss } from './head-training.js';
@@ -40,12 +41,8 @@ export function fineTuneSettings(parameters: Readonly<Record<string, string>>) {
 /** Checks a fine-tuning spec before it is queued. */
 export async function checkFineTuneSpec(spec: JobSpec, registry: ModelRegistry): Promise<string[]> {
   const problems: string[] = [];
-  if (!spec.baseModel?.name || !spec.baseModel.version) problems.push('base_model: name and version are required');
-  else {
-    const manifest = await registry.readManifest(spec.baseModel.name, spec.baseModel.version).catch(() => undefined);
-    if (!manifest) problems.push(`base_model: ${spec.baseModel.name} v${spec.baseModel.version} is not in the registry`);
-    else if (manifest.task !== ModelTask.EMBEDDER) problems.push(`base_model: ${spec.baseModel.name} is not an embedding model`);
-  }
+  const manifest = await checkBaseModel(spec, registry, problems);
+  if (manifest && manifest.task !== ModelTask.EMBEDDER) problems.push(`base_model: ${spec.baseModel!.name} is not an embedding model`);
   if (!(await stat(spec.dataset).catch(() => undefined))) problems.push(`dataset: ${spec.dataset ? `"${spec.dataset}" does not exist` : 'is required: a folder per identity, or an identities .tsv'}`);
   const s = fineTuneSettings(spec.parameters);
   if (!LOSSES.includes(s.loss)) problems.push(`parameters.loss: must be one of ${LOSSES.join(', ')}`);
@@ -60,8 +57,9 @@ export async function checkFineTuneSpec(spec: JobSpec, registry: ModelRegistry):
   return problems;
 }
 
-/** The fine-tuning job's work, over `registry`. */
-export function fineTuneJob(registry: ModelRegistry, registryRoot: string, mirrorDir: string | undefined): JobWork {
+/** The fine-tuning job's work, over the registry. */
+export function fineTuneJob(where: JobRegistry): JobWork {
+  const { registry } = where;
   return async (spec, { signal, progress }): Promise<ModelRef | undefined> => {
     const base = spec.baseModel!;
     const settings = fineTuneSettings(spec.parameters);
@@ -73,11 +71,7 @@ export function fineTuneJob(registry: ModelRegistry, registryRoot: string, mirro
     progress({ step: 0n, totalSteps: BigInt(images.length), message: `embedding ${images.length} images of ${identities.length} identities (${views} views each) with ${base.name} v${base.version}` });
 
     // 1. Frozen backbone: every aligned crop and its augmented copies through the pinned embedder.
-    const services = await acquireServices(['detector', 'aligner', 'embedder'], undefined, {
-      FACEPRINT_MODEL_REGISTRY: registryRoot,
-      FACEPRINT_EMBEDDER_MODEL: `${base.name}@${base.version}`,
-      ...(mirrorDir ? { FACEPRINT_MODEL_MIRROR: mirrorDir } : {}),
-    });
+    const services = await acquireServices(['detector', 'aligner', 'embedder'], undefined, pinnedServiceEnv(where, base));
     const pipeline = new FacePipeline(services.addresses as { detector: string; aligner: string; embedder: string });
     const rows: { label: number; vectors: Float32Array[] }[] = [];
     const digest: string[] = [];
