@@ -1,3 +1,4 @@
-/** @faceprint/onnx: build ONNX models (graph-builder) and read what a model declares (inspect). */
+/** @faceprint/onnx: build ONNX models (graph-builder), read what a model declares (inspect), feed an image model (image-input). */
 export * from './graph-builder.js';
+export * from './image-input.js';
 export * from './inspect.js';

@@ -8,6 +8,7 @@ import { ModelRefSchema, type AlignedFace, type ModelRef } from '@faceprint/cont
 import { PixelFormat } from '@faceprint/contracts/common';
 import type { ModelManifest } from '@faceprint/contracts/trainer';
 import type { ModelRegistry } from '@faceprint/model-registry';
+import { imageInputOf } from '@faceprint/onnx';
 import * as ort from 'onnxruntime-node';
 
 /** A loaded, warmed-up embedder version. */
@@ -42,16 +43,10 @@ export interface SessionSettings {
 /** Loads `version` of `name` (current when omitted), verifies it and warms it up with one batch. */
 export async function loadEmbeddingModel(registry: ModelRegistry, name: string, version: number | undefined, settings: SessionSettings): Promise<EmbeddingModel> {
   const { manifest, bytes } = await registry.loadModel(name, version);
-  const input = manifest.inputs[0];
   const output = manifest.outputs[0];
-  if (!input || !output || input.shape.length !== 4 || !manifest.embeddingDim) {
-    throw new Error(`${name} v${manifest.model?.version}: the manifest does not describe an NCHW image input and an embedding output`);
-  }
-  const [, channels, height, width] = input.shape.map(Number) as [number, number, number, number];
-  if (channels !== 3) throw new Error(`${name}: ${channels}-channel input is not supported`);
-  const bgr = input.channelOrder === 'BGR';
-  const mean = input.mean.length === 3 ? input.mean : [0, 0, 0];
-  const std = input.std.length === 3 ? input.std : [1, 1, 1];
+  if (!output || !manifest.embeddingDim) throw new Error(`${name} v${manifest.model?.version}: the manifest does not describe an embedding output`);
+  const input = imageInputOf(manifest);
+  const { width, height } = input;
   const session = await ort.InferenceSession.create(bytes, {
     executionProviders: [...settings.executionProviders],
     intraOpNumThreads: settings.ortThreads,
@@ -68,20 +63,7 @@ export async function loadEmbeddingModel(registry: ModelRegistry, name: string, 
     dim,
     loadedAt: new Date(),
     pending: 0,
-    preprocess(faces) {
-      // One plain loop per channel: this runs for every pixel of every crop.
-      const tensor = new Float32Array(faces.length * 3 * plane);
-      faces.forEach((face, n) => {
-        const pixels = face.pixels;
-        for (let c = 0; c < 3; c++) {
-          const offset = mean[c]!;
-          const scale = 1 / std[c]!;
-          const out = n * 3 * plane + c * plane;
-          for (let i = 0, j = bgr ? 2 - c : c; i < plane; i++, j += 3) tensor[out + i] = (pixels[j]! - offset) * scale;
-        }
-      });
-      return tensor;
-    },
+    preprocess: (faces) => input.toTensor(faces),
     async run(batch, count) {
       const results = await session.run({ [input.name]: new ort.Tensor('float32', batch, [count, 3, height, width]) });
       const values = results[output.name]!.data as Float32Array;

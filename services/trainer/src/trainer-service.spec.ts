@@ -12,10 +12,15 @@ import { createClient, loadServerConfig, startServer, type FaceprintServer, type
 import { createLogger } from '@faceprint/telemetry';
 import { IDENTITIES_DIR, MODEL_MIRROR, skipUnlessPresent, rejectsWith } from '@faceprint/testing';
 import { status } from '@grpc/grpc-js';
-import { REPO_ROOT } from '@faceprint/mesh';
+import { acquireServices, REPO_ROOT } from '@faceprint/mesh';
+import { decodeEmbedding } from '@faceprint/contracts';
+import { PixelFormat } from '@faceprint/contracts/common';
+import { EmbedderService } from '@faceprint/contracts/embedder';
+import sharp from 'sharp';
 import { trainerService } from './trainer-service.js';
 
 const run = promisify(execFile);
+const dot = (a: Float32Array, b: Float32Array) => a.reduce((sum, v, i) => sum + v * b[i]!, 0);
 
 
 describe('TrainerService', { skip: skipUnlessPresent(MODEL_MIRROR) }, () => {
@@ -120,7 +125,7 @@ describe('TrainerService', { skip: skipUnlessPresent(MODEL_MIRROR) }, () => {
     assert.equal((await trainer.cancelJob({ jobId: job!.jobId })).job?.state, JobState.SUCCEEDED);
     await rejectsWith(trainer.getJob({ jobId: 'no-such-job' }), status.NOT_FOUND, /job "no-such-job" not found/);
     await rejectsWith(trainer.startJob({ requestId: 'bad', spec: { kind: JobKind.EVALUATE, baseModel: { name: 'face-recognition-net', version: 7 }, dataset: join(root, 'missing.tsv') } }), status.INVALID_ARGUMENT, /spec.base_model: face-recognition-net v7 is not in the registry; spec.dataset: .* is not a file/);
-    await rejectsWith(trainer.startJob({ requestId: 'quantize', spec: { kind: JobKind.QUANTIZE, baseModel: { name: 'face-recognition-net', version: 1 } } }), status.UNIMPLEMENTED, /QUANTIZE jobs are not implemented yet/);
+    await rejectsWith(trainer.startJob({ requestId: 'engine', spec: { kind: JobKind.BUILD_ENGINE, baseModel: { name: 'face-recognition-net', version: 1 } } }), status.UNIMPLEMENTED, /BUILD_ENGINE jobs are not run by the trainer: a TensorRT engine is built by a Kubernetes Job/);
   });
 
   it('fine-tunes a projection head on labelled crops into a new, unpromoted version that the embedder serves', { skip: skipUnlessPresent(IDENTITIES_DIR) }, async () => {
@@ -158,6 +163,81 @@ describe('TrainerService', { skip: skipUnlessPresent(MODEL_MIRROR) }, () => {
     assert.deepEqual(thresholds.map((t) => [t.far, t.dataset]), [[1e-3, 'identities'], [1e-4, 'identities'], [1e-5, 'identities']]);
     assert.ok(thresholds.every((t) => t.threshold > 0 && t.threshold <= 1));
     await rejectsWith(trainer.startJob({ requestId: 'tune-bad', spec: { ...spec, parameters: { loss: 'hinge', epochs: '0' } } }), status.INVALID_ARGUMENT, /parameters.loss: must be one of arcface, softmax-ls, focal, triplet; spec.parameters.epochs: 0 is out of range/);
+  });
+
+  it('quantises an embedder to INT8 on real crops (faceprint models quantize), gated on parity with its FP32 parent', { skip: skipUnlessPresent(IDENTITIES_DIR) }, async () => {
+    const quantised = await cli('quantize', 'face-recognition-net@1', '--calib', IDENTITIES_DIR, '--calibration-images', '20', '--json');
+    assert.equal(quantised.code, 0, quantised.stderr);
+    const report = JSON.parse(quantised.stdout) as Record<string, number | string | boolean>;
+    assert.equal(report.state, 'SUCCEEDED');
+    assert.equal(report.passed, true, quantised.stdout);
+    assert.ok((report.cosine_mean as number) >= 0.99, `cosine ${report.cosine_mean}`);
+    assert.ok((report.accuracy_drop as number) <= 0.003, `drop ${report.accuracy_drop}`);
+    assert.ok((report.size_ratio as number) < 0.3, `size ratio ${report.size_ratio}: int8 weights are a quarter of float ones`);
+    assert.ok((report.speed_ratio as number) > 0 && (report.pairs as number) > 0, quantised.stdout);
+    const version = Number(String(report.model).split('@')[1]);
+    const { manifest } = await trainer.getModelManifest({ name: 'face-recognition-net', version });
+    assert.equal(manifest?.lineage?.parent?.version, 1);
+    assert.equal(manifest?.lineage?.steps.at(-1), 'quantize:int8-qdq');
+    assert.equal(manifest?.metrics['quantization/passed'], 1);
+
+    // A quantised copy of the current version that passed parity promotes without a margin to beat.
+    // The same calibration again gives the same bytes: the same version, re-measured.
+    const again = JSON.parse((await cli('quantize', 'face-recognition-net@1', '--calib', IDENTITIES_DIR, '--calibration-images', '20', '--json')).stdout) as { model: string; passed: boolean };
+    assert.deepEqual([again.model, again.passed], [report.model, true]);
+    // Promoted through the rpc while an embedder (its own process, following `current`) is under
+    // load: no request fails, and responses switch from v1 to the INT8 version.
+    const embedderProcess = await acquireServices(['embedder'], undefined, { FACEPRINT_MODEL_REGISTRY: root, FACEPRINT_MODEL_MIRROR: MODEL_MIRROR });
+    const embedder = createClient(EmbedderService, embedderProcess.addresses.embedder!, { retry: false });
+    try {
+      const pixels = await sharp(join(IDENTITIES_DIR, 'amy', 'amy1.png')).resize(150, 150).removeAlpha().raw().toBuffer();
+      const face = { pixels: new Uint8Array(pixels), width: 150, height: 150, format: PixelFormat.RGB8 };
+      const served: { version: number; vector: Float32Array }[] = [];
+      const failures: unknown[] = [];
+      let stop = false;
+      const load = Promise.all(
+        Array.from({ length: 8 }, async () => {
+          while (!stop) {
+            await embedder.embed({ faces: [face] }).then(
+              (r) => served.push({ version: r.model!.version, vector: decodeEmbedding(r.embeddings[0]!.vector, r.embeddings[0]!.dim) }),
+              (error: unknown) => failures.push(error),
+            );
+          }
+        }),
+      );
+      await sleep(500);
+      const promoted = await trainer.promoteModel({ model: { name: 'face-recognition-net', version }, reason: 'int8' });
+      assert.deepEqual(promoted.gates.map((g) => [g.name, g.passed]), [['sha256', true], ['int8_parity', true]]);
+      assert.equal(promoted.previous?.version, 1);
+      const deadline = Date.now() + 30_000;
+      while (!served.some((r) => r.version === version) && Date.now() < deadline) await sleep(100);
+      await sleep(500);
+      stop = true;
+      await load;
+      assert.deepEqual(failures, [], 'no request failed during the promotion');
+      const first = served.find((r) => r.version === 1);
+      const last = served.at(-1)!;
+      assert.ok(first, 'served by v1 before the promotion');
+      assert.equal(last.version, version, 'served by the INT8 version after it');
+      assert.ok(dot(first.vector, last.vector) >= 0.99, `the same face embeds alike in both: cosine ${dot(first.vector, last.vector)}`);
+    } finally {
+      embedder.close();
+      await embedderProcess.stop();
+    }
+
+    // One that fails parity (a gate it cannot meet) is published to inspect, but refused.
+    const strict = await trainer.startJob({ requestId: 'quantize-strict', spec: { kind: JobKind.QUANTIZE, baseModel: { name: 'face-recognition-net', version: 1 }, dataset: IDENTITIES_DIR, parameters: { calibration_images: '20', min_cosine: '0.999999', seed: '2' } } });
+    let last: Job | undefined;
+    for await (const update of trainer.watchJob({ jobId: strict.job!.jobId }, { timeoutMs: 300_000 })) last = update.job;
+    assert.equal(last?.state, JobState.SUCCEEDED, last?.error);
+    assert.equal(last?.progress?.metrics['quantization/passed'], 0);
+    await rejectsWith(trainer.promoteModel({ model: last.resultModel }), status.FAILED_PRECONDITION, /INT8 against its FP32 parent v1: mean cosine 0\.9\d+, .*outside the gate: cosine >= 0.999999/);
+
+    await rejectsWith(trainer.startJob({ requestId: 'quantize-twice', spec: { kind: JobKind.QUANTIZE, baseModel: { name: 'face-recognition-net', version }, dataset: IDENTITIES_DIR } }), status.INVALID_ARGUMENT, new RegExp(`spec.base_model: face-recognition-net v${version} is already quantised`));
+    await rejectsWith(trainer.startJob({ requestId: 'quantize-bad', spec: { kind: JobKind.QUANTIZE, baseModel: { name: 'face-recognition-net', version: 1 }, dataset: IDENTITIES_DIR, parameters: { min_cosine: '2' } } }), status.INVALID_ARGUMENT, /spec.parameters.min_cosine: 2 is out of range/);
+    const usage = await cli('quantize', 'face-recognition-net@1');
+    assert.equal(usage.code, 2);
+    assert.match(usage.stderr, /quantize needs --calib DIR/);
   });
 
   it('gates promotion of an embedder on TAR at FAR 1e-3 against the current version, unless forced', async () => {

@@ -1,7 +1,7 @@
 /**
  * The trainer's gRPC handlers: the model registry (list, manifest, import, gated promotion) and
- * the jobs (evaluation, calibration and fine-tuning; quantisation and engine builds answer
- * UNIMPLEMENTED until they are written).
+ * the jobs (evaluation, calibration, fine-tuning and INT8 quantisation; TensorRT engine builds
+ * answer UNIMPLEMENTED: they run as a Kubernetes Job on a GPU node, docs/deploy.md).
  */
 import { join } from 'node:path';
 import { create } from '@bufbuild/protobuf';
@@ -15,6 +15,7 @@ import { calibrateJob, checkCalibrateSpec } from './jobs/calibrate-job.js';
 import { checkEvaluateSpec, evaluateJob } from './jobs/evaluate-job.js';
 import { checkFineTuneSpec, fineTuneJob } from './jobs/fine-tune/fine-tune-job.js';
 import { JobRunner, type JobWork } from './jobs/job-runner.js';
+import { checkQuantizeSpec, quantizeJob } from './jobs/quantize/quantize-job.js';
 import { promotionGates } from './promotion-gates.js';
 import type { TrainerConfig } from './trainer-config.js';
 
@@ -49,7 +50,8 @@ export function trainerService(config: TrainerConfig, { log }: Pick<SetupContext
     if (spec.kind === JobKind.EVALUATE) return evaluateJob(where);
     if (spec.kind === JobKind.FINE_TUNE) return fineTuneJob(where);
     if (spec.kind === JobKind.CALIBRATE) return calibrateJob(where);
-    throw new FaceprintError(status.UNIMPLEMENTED, `${JobKind[spec.kind] ?? 'this'} jobs are not implemented yet; evaluation, calibration and fine-tuning are`);
+    if (spec.kind === JobKind.QUANTIZE) return quantizeJob(where);
+    throw new FaceprintError(status.UNIMPLEMENTED, `${JobKind[spec.kind] ?? 'this'} jobs are not run by the trainer: a TensorRT engine is built by a Kubernetes Job on a GPU node (docs/deploy.md)`);
   };
   const jobs = new JobRunner(join(config.dataDir, 'jobs'), workFor, log);
 
@@ -59,7 +61,13 @@ export function trainerService(config: TrainerConfig, { log }: Pick<SetupContext
     v.check(requestId.length >= 1 && requestId.length <= 128, 'request_id', 'is required: 1-128 characters');
     v.check(spec !== undefined && spec.kind !== JobKind.UNSPECIFIED && JobKind[spec.kind] !== undefined, 'spec.kind', 'is required');
     v.throwIfInvalid();
-    const check = spec!.kind === JobKind.EVALUATE ? checkEvaluateSpec : spec!.kind === JobKind.FINE_TUNE ? checkFineTuneSpec : spec!.kind === JobKind.CALIBRATE ? checkCalibrateSpec : undefined;
+    const checks: Partial<Record<JobKind, typeof checkEvaluateSpec>> = {
+      [JobKind.EVALUATE]: checkEvaluateSpec,
+      [JobKind.FINE_TUNE]: checkFineTuneSpec,
+      [JobKind.CALIBRATE]: checkCalibrateSpec,
+      [JobKind.QUANTIZE]: checkQuantizeSpec,
+    };
+    const check = checks[spec!.kind];
     for (const problem of (await check?.(spec!, registry)) ?? []) v.add(`spec.${problem.split(':')[0]}`, problem.slice(problem.indexOf(':') + 2));
     v.throwIfInvalid();
     return jobs.start(requestId, spec!);

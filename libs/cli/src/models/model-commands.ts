@@ -1,8 +1,8 @@
 /**
- * `faceprint models`: the trainer's registry and jobs. `list`, `train`, `evaluate` and `calibrate` (jobs, with
- * progress on standard error) and `promote` (through the gates; `--force` past them). `quantize`
- * says that it is not implemented yet. Talks to the trainer (`--trainer HOST:PORT`, env
- * FACEPRINT_TRAINER_ADDRESS, default the local mesh's 127.0.0.1:50055).
+ * `faceprint models`: the trainer's registry and jobs. `list`; `train`, `quantize`, `evaluate` and
+ * `calibrate` (jobs, with progress on standard error); `promote` (through the gates; `--force`
+ * past them). Talks to the trainer (`--trainer HOST:PORT`, env FACEPRINT_TRAINER_ADDRESS, default
+ * the local mesh's 127.0.0.1:50055).
  */
 import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
@@ -13,6 +13,7 @@ import { EXIT, UsageError } from '../gateway/connection.js';
 
 export const MODELS_USAGE = `faceprint models list [--json]
 faceprint models train --base NAME[@VERSION] --data DIR|IDENTITIES.tsv [--root DIR] [--loss arcface|triplet|focal|softmax-ls] [--epochs N] [--augmentations N] [--json]
+faceprint models quantize NAME@VERSION --calib DIR|IDENTITIES.tsv [--root DIR] [--pairs FILE] [--calibration-images N] [--min-cosine X] [--max-accuracy-drop X] [--json]
 faceprint models evaluate NAME@VERSION --pairs FILE [--root DIR] [--name DATASET] [--face largest|central] [--json]
 faceprint models calibrate NAME@VERSION --data DIR|IDENTITIES.tsv [--root DIR] [--name DATASET] [--json]
 faceprint models promote NAME@VERSION [--force] [--reason TEXT] [--json]
@@ -42,11 +43,8 @@ export async function models(argv: string[]): Promise<number> {
   if (command === 'train') return train(rest);
   if (command === 'calibrate') return calibrateModel(rest);
   if (command === 'promote') return promote(rest);
-  if (command === 'quantize') {
-    process.stderr.write('faceprint: models quantize is not implemented yet (the trainer fine-tunes, evaluates and promotes through gates today)\n');
-    return EXIT.failed;
-  }
-  throw new UsageError(`models takes list, train, evaluate, calibrate or promote\n${MODELS_USAGE}`);
+  if (command === 'quantize') return quantize(rest);
+  throw new UsageError(`models takes list, train, quantize, evaluate, calibrate or promote\n${MODELS_USAGE}`);
 }
 
 async function list(argv: string[]): Promise<number> {
@@ -62,8 +60,11 @@ async function list(argv: string[]): Promise<number> {
   }
 }
 
-/** Starts a job, shows its progress on a terminal, and prints how it ended. */
-async function runJob(trainerAddress: string | undefined, json: boolean, spec: MessageInitShape<typeof JobSpecSchema>, describe: (job: Job) => Record<string, unknown>): Promise<number> {
+/**
+ * Starts a job, shows its progress on a terminal, and prints how it ended; exit 0 when it
+ * succeeded and `accepted` (default: always) says its result is good.
+ */
+async function runJob(trainerAddress: string | undefined, json: boolean, spec: MessageInitShape<typeof JobSpecSchema>, describe: (job: Job) => Record<string, unknown>, accepted: (job: Job) => boolean = () => true): Promise<number> {
   const trainer = trainerClient(trainerAddress);
   try {
     const { job } = await trainer.startJob({ requestId: `cli-${Date.now()}-${process.pid}`, spec });
@@ -76,7 +77,7 @@ async function runJob(trainerAddress: string | undefined, json: boolean, spec: M
     const succeeded = last?.state === JobState.SUCCEEDED;
     const result = { job_id: last?.jobId, state: JobState[last?.state ?? 0], ...describe(last!), ...(succeeded ? {} : { error: last?.error }) };
     print(json, result, succeeded ? `${last?.progress?.message}\n${Object.entries(result).map(([k, v]) => `  ${k}: ${typeof v === 'object' ? JSON.stringify(v) : String(v)}`).join('\n')}` : `job ${last?.jobId} ${JobState[last?.state ?? 0]}: ${last?.error}`);
-    return succeeded ? EXIT.ok : EXIT.failed;
+    return succeeded && accepted(last!) ? EXIT.ok : EXIT.failed;
   } finally {
     trainer.close();
   }
@@ -97,6 +98,47 @@ async function train(argv: string[]): Promise<number> {
     final_loss: job.progress?.loss,
     promoted: false,
   }));
+}
+
+async function quantize(argv: string[]): Promise<number> {
+  const { values, positionals } = parseArgs({
+    args: argv,
+    allowPositionals: true,
+    options: { ...OPTIONS, calib: { type: 'string' }, root: { type: 'string' }, pairs: { type: 'string' }, 'calibration-images': { type: 'string' }, 'min-cosine': { type: 'string' }, 'max-accuracy-drop': { type: 'string' } },
+  });
+  const base = modelRef(positionals[0]);
+  if (!values.calib) throw new UsageError('quantize needs --calib DIR (face images, a folder per identity) or an identities .tsv');
+  const parameters: Record<string, string> = {};
+  if (values.root) parameters.root = resolve(values.root);
+  if (values.pairs) parameters.pairs = resolve(values.pairs);
+  if (values['calibration-images']) parameters.calibration_images = values['calibration-images'];
+  if (values['min-cosine']) parameters.min_cosine = values['min-cosine'];
+  if (values['max-accuracy-drop']) parameters.max_accuracy_drop = values['max-accuracy-drop'];
+  const figure = (job: Job, key: string) => job.progress?.metrics[`quantization/${key}`];
+  // A model that fails the parity gate is still published (to inspect), but the command exits 1.
+  return runJob(
+    values.trainer,
+    values.json,
+    { kind: JobKind.QUANTIZE, baseModel: base, dataset: resolve(values.calib), parameters },
+    (job) => ({
+      base: `${base.name}@${base.version}`,
+      model: job.resultModel ? `${job.resultModel.name}@${job.resultModel.version}` : undefined,
+      passed: figure(job, 'passed') === undefined ? undefined : figure(job, 'passed') === 1,
+      cosine_mean: figure(job, 'cosine_mean'),
+      cosine_min: figure(job, 'cosine_min'),
+      accuracy_fp32: figure(job, 'accuracy_fp32'),
+      accuracy_int8: figure(job, 'accuracy_int8'),
+      accuracy_drop: figure(job, 'accuracy_drop'),
+      pairs: figure(job, 'pairs'),
+      size_bytes: figure(job, 'size_bytes'),
+      size_ratio: figure(job, 'size_ratio'),
+      speed_ratio: figure(job, 'speedup'),
+      fp32_ms_per_crop: figure(job, 'fp32_ms_per_crop'),
+      int8_ms_per_crop: figure(job, 'int8_ms_per_crop'),
+      promoted: false,
+    }),
+    (job) => figure(job, 'passed') === 1,
+  );
 }
 
 /** The current version of a model, asked of the trainer. */
