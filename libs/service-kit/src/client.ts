@@ -23,6 +23,7 @@ import {
 } from '@grpc/grpc-js';
 import { GRPC_DEFAULT_MAX_MESSAGE_BYTES } from '@faceprint/contracts';
 import { FaceprintError } from './errors.js';
+import { DEFAULT_FLOW_CONTROL_WINDOW_BYTES } from './flow-control.js';
 import { methodPath } from './grpc-adapter.js';
 import type { CallOptions, ServiceClient } from './rpc-types.js';
 
@@ -59,6 +60,8 @@ export interface ClientOptions {
   readonly maxMessageBytes?: number;
   /** Retry settings for idempotent rpcs, or `false` for none. Default: {@link DEFAULT_RETRY}. */
   readonly retry?: RetrySettings | false;
+  /** HTTP/2 receive window for responses (flow-control.ts). Default: {@link DEFAULT_FLOW_CONTROL_WINDOW_BYTES}. */
+  readonly flowControlWindowBytes?: number;
 }
 
 /** True when the proto declares the rpc safe to retry. */
@@ -104,6 +107,7 @@ export function createClient<S extends GenService<GenServiceMethods>>(
     'grpc.max_receive_message_length': maxMessageBytes,
     'grpc.max_send_message_length': maxMessageBytes,
     'grpc.enable_retries': retry ? 1 : 0,
+    'grpc-node.flow_control_window': options.flowControlWindowBytes ?? DEFAULT_FLOW_CONTROL_WINDOW_BYTES,
     ...(retry ? { 'grpc.service_config': JSON.stringify(retryServiceConfig(service, retry)) } : {}),
   });
   const defaultTimeoutMs = options.defaultTimeoutMs ?? 30_000;

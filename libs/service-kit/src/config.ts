@@ -5,6 +5,7 @@
  */
 import { GRPC_DEFAULT_MAX_MESSAGE_BYTES, type ServiceName } from '@faceprint/contracts';
 import { cleanEnv, makeValidator, str, type ReporterOptions } from 'envalid';
+import { DEFAULT_FLOW_CONTROL_WINDOW_BYTES } from './flow-control.js';
 import { loadServerTls, type ServerTls } from './tls.js';
 
 /** Thrown when the environment holds an invalid configuration. The message names each variable. */
@@ -95,6 +96,8 @@ export interface ServerConfig {
   readonly metricsPort: number;
   /** Largest message received or sent. `FACEPRINT_GRPC_MAX_MESSAGE_BYTES`, default 32 MiB. */
   readonly maxMessageBytes: number;
+  /** HTTP/2 receive window per stream and per connection (flow-control.ts). `FACEPRINT_GRPC_FLOW_CONTROL_WINDOW_BYTES`, default 8 MiB. */
+  readonly flowControlWindowBytes: number;
   /** How long health reports NOT_SERVING before the server stops accepting calls, so load balancers move away. `FACEPRINT_DRAIN_DELAY_MS`, default 0. */
   readonly drainDelayMs: number;
   /** How long in-flight calls may run after the server stops accepting, before they are cancelled. `FACEPRINT_SHUTDOWN_GRACE_MS`, default 10000. */
@@ -116,6 +119,7 @@ export function loadServerConfig(service: ServiceName, env: NodeJS.ProcessEnv = 
     FACEPRINT_GRPC_PORT: int(0, 65535)({ default: DEFAULT_GRPC_PORTS[service] }),
     FACEPRINT_METRICS_PORT: int(0, 65535)({ default: DEFAULT_METRICS_PORTS[service] }),
     FACEPRINT_GRPC_MAX_MESSAGE_BYTES: int(4 * 1024 * 1024, 256 * 1024 * 1024)({ default: GRPC_DEFAULT_MAX_MESSAGE_BYTES }),
+    FACEPRINT_GRPC_FLOW_CONTROL_WINDOW_BYTES: int(65_535, 2 ** 31 - 1)({ default: DEFAULT_FLOW_CONTROL_WINDOW_BYTES }),
     FACEPRINT_DRAIN_DELAY_MS: int(0, 120_000)({ default: 0 }),
     FACEPRINT_SHUTDOWN_GRACE_MS: int(0, 600_000)({ default: 10_000 }),
     FACEPRINT_KEEPALIVE_TIME_MS: int(1_000, 3_600_000)({ default: 30_000 }),
@@ -131,6 +135,7 @@ export function loadServerConfig(service: ServiceName, env: NodeJS.ProcessEnv = 
     port: compiled.FACEPRINT_GRPC_PORT,
     metricsPort: compiled.FACEPRINT_METRICS_PORT,
     maxMessageBytes: compiled.FACEPRINT_GRPC_MAX_MESSAGE_BYTES,
+    flowControlWindowBytes: compiled.FACEPRINT_GRPC_FLOW_CONTROL_WINDOW_BYTES,
     drainDelayMs: compiled.FACEPRINT_DRAIN_DELAY_MS,
     shutdownGraceMs: compiled.FACEPRINT_SHUTDOWN_GRACE_MS,
     keepaliveTimeMs: compiled.FACEPRINT_KEEPALIVE_TIME_MS,

@@ -6,6 +6,7 @@
 export * from './client.js';
 export * from './config.js';
 export * from './errors.js';
+export { DEFAULT_FLOW_CONTROL_WINDOW_BYTES } from './flow-control.js';
 export * from './grpc-adapter.js';
 export * from './rpc-types.js';
 export * from './run-service.js';

@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import http2 from 'node:http2';
 import { once } from 'node:events';
 import { after, describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -265,5 +266,22 @@ describe('graceful drain', () => {
     await server.shutdown();
     assert.ok(Date.now() - started < 2_000, 'shutdown did not wait for the 10 s handler');
     assert.ok([status.CANCELLED, status.UNAVAILABLE].includes((await inFlight).code));
+  });
+});
+
+describe('HTTP/2 flow control', () => {
+  /** A raw HTTP/2 session to `address`, once it has the server's settings and first window update. */
+  async function windows(address: string) {
+    const session = http2.connect(`http://${address}`);
+    await once(session, 'remoteSettings');
+    await sleep(100); // the connection-level WINDOW_UPDATE follows the settings
+    const result = { stream: session.remoteSettings.initialWindowSize, connection: session.state.remoteWindowSize };
+    session.close();
+    return result;
+  }
+
+  it('gives every stream and connection an 8 MiB receive window, so that large messages do not crawl 64 KiB at a time', async () => {
+    assert.deepEqual(await windows((await serve([implement(EmbedderService, {})])).address), { stream: 8 * 1024 * 1024, connection: 8 * 1024 * 1024 });
+    assert.deepEqual(await windows((await serve([implement(EmbedderService, {})], { FACEPRINT_GRPC_FLOW_CONTROL_WINDOW_BYTES: '1048576' })).address), { stream: 1048576, connection: 1048576 });
   });
 });

@@ -14,6 +14,7 @@ import { faceprintMeter, type Logger } from '@faceprint/telemetry';
 import { Server, status } from '@grpc/grpc-js';
 import { ReflectionService } from '@grpc/reflection';
 import type { ServerConfig } from './config.js';
+import { setServerConnectionWindow, setServerStreamWindow } from './flow-control.js';
 import { grpcHandlers, grpcServiceDefinition } from './grpc-adapter.js';
 import { HealthStatuses, ServingStatus } from './health.js';
 import type { ServiceRegistration } from './rpc-types.js';
@@ -66,7 +67,10 @@ export async function startServer(options: ServerOptions): Promise<FaceprintServ
     'grpc.max_send_message_length': config.maxMessageBytes,
     'grpc.keepalive_time_ms': config.keepaliveTimeMs,
     'grpc.keepalive_timeout_ms': config.keepaliveTimeoutMs,
+    // Read by grpc-js once grpc/grpc-node#3058 lands; until then flow-control.ts sets the windows.
+    'grpc-node.flow_control_window': config.flowControlWindowBytes,
   });
+  const streamWindowSet = setServerStreamWindow(server, config.flowControlWindowBytes);
 
   const duration = faceprintMeter().createHistogram('faceprint.rpc.server.duration', {
     description: 'Duration of gRPC calls served, by method and status code',
@@ -92,6 +96,9 @@ export async function startServer(options: ServerOptions): Promise<FaceprintServ
       error ? reject(error) : resolve(bound),
     ),
   );
+  if (!streamWindowSet || !setServerConnectionWindow(server, config.flowControlWindowBytes)) {
+    log.warn({ flowControlWindowBytes: config.flowControlWindowBytes }, 'this grpc-js version cannot take a larger HTTP/2 receive window: large messages will move 64 KiB at a time');
+  }
   const address = `${config.host.includes(':') ? `[${config.host}]` : config.host === '0.0.0.0' ? '127.0.0.1' : config.host}:${port}`;
 
   let state: ServerState = 'STARTING';

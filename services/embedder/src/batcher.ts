@@ -4,12 +4,13 @@
  * arrive while it runs form the next one. Crops of different model versions never share a batch.
  * A full queue refuses new work at once (RESOURCE_EXHAUSTED) instead of growing.
  */
+import type { AlignedFace } from '@faceprint/contracts/common';
 import { FaceprintError } from '@faceprint/service-kit';
 import type { EmbeddingModel } from './embedding-model.js';
 
 interface QueuedCrop {
   readonly model: EmbeddingModel;
-  readonly input: Float32Array;
+  readonly face: AlignedFace;
   readonly enqueuedAt: number;
   resolve(embedding: Float32Array): void;
   reject(error: unknown): void;
@@ -47,21 +48,21 @@ export class Batcher {
   }
 
   /**
-   * Queues the preprocessed crops of one call (one input tensor per crop) on `model`, all or
-   * none, and resolves with their embeddings in order.
+   * Queues the (checked) crops of one call on `model`, all or none, and resolves with their
+   * embeddings in order. Crops are preprocessed when their batch runs, straight into its tensor.
    */
-  submit(model: EmbeddingModel, inputs: readonly Float32Array[]): Promise<Float32Array[]> {
-    if (this.#queue.length + inputs.length > this.#settings.maxQueue) {
+  submit(model: EmbeddingModel, faces: readonly AlignedFace[]): Promise<Float32Array[]> {
+    if (this.#queue.length + faces.length > this.#settings.maxQueue) {
       throw FaceprintError.resourceExhausted('embedder-queue', `the embedding queue is full (${this.#queue.length} of ${this.#settings.maxQueue} crops waiting)`, 50);
     }
     const now = performance.now();
-    const results = inputs.map(
-      (input) =>
+    const results = faces.map(
+      (face) =>
         new Promise<Float32Array>((resolve, reject) => {
-          this.#queue.push({ model, input, enqueuedAt: now, resolve, reject });
+          this.#queue.push({ model, face, enqueuedAt: now, resolve, reject });
         }),
     );
-    model.pending += inputs.length;
+    model.pending += faces.length;
     this.#schedule();
     return Promise.all(results);
   }
@@ -93,10 +94,7 @@ export class Batcher {
     }
     const started = performance.now();
     try {
-      const size = model.width * model.height * 3;
-      const tensor = new Float32Array(batch.length * size);
-      batch.forEach((crop, n) => tensor.set(crop.input, n * size));
-      const embeddings = await model.run(tensor, batch.length);
+      const embeddings = await model.run(model.preprocess(batch.map((crop) => crop.face)), batch.length);
       batch.forEach((crop, n) => crop.resolve(embeddings[n]!));
     } catch (error) {
       batch.forEach((crop) => crop.reject(error));

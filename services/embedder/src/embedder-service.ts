@@ -56,9 +56,7 @@ export function embedderService(config: EmbedderConfig, { log }: Pick<SetupConte
       if (problem) v.add(field(i), problem);
     });
     v.throwIfInvalid();
-    const tensor = model.preprocess(faces);
-    const size = model.width * model.height * 3;
-    return batcher.submit(model, faces.map((_, n) => tensor.subarray(n * size, (n + 1) * size)));
+    return batcher.submit(model, faces);
   };
 
   const service = implement(EmbedderService, {

@@ -38,11 +38,11 @@ describe('embedder', { skip: skipUnlessPresent(MODEL_MIRROR) }, () => {
       const model = await loadEmbeddingModel(new ModelRegistry(root), 'face-recognition-net', undefined, { executionProviders: ['cpu'], ortThreads: 0 });
       const batches: number[] = [];
       const batcher = new Batcher({ maxBatch: 64, maxDelayMs: 50, maxQueue: 100 }, (size) => batches.push(size));
-      const inputs = [10, 80, 160, 240].map((level) => model.preprocess([crop(level)]));
-      const together = await Promise.all(inputs.map((input) => batcher.submit(model, [input])));
+      const faces = [10, 80, 160, 240].map((level) => crop(level));
+      const together = await Promise.all(faces.map((face) => batcher.submit(model, [face])));
       assert.deepEqual(batches, [4]);
-      for (const [i, input] of inputs.entries()) {
-        const [alone] = await model.run(input, 1);
+      for (const [i, face] of faces.entries()) {
+        const [alone] = await model.run(model.preprocess([face]), 1);
         const difference = Math.max(...alone!.map((v, k) => Math.abs(v - together[i]![0]![k]!)));
         assert.ok(difference < 1e-5, `batched and single results differ by ${difference}`);
       }
@@ -52,9 +52,9 @@ describe('embedder', { skip: skipUnlessPresent(MODEL_MIRROR) }, () => {
     it('refuses work beyond the queue limit at once with RESOURCE_EXHAUSTED', async () => {
       const model = await loadEmbeddingModel(new ModelRegistry(root), 'face-recognition-net', undefined, { executionProviders: ['cpu'], ortThreads: 0 });
       const batcher = new Batcher({ maxBatch: 4, maxDelayMs: 300, maxQueue: 3 });
-      const input = model.preprocess([crop(1)]);
-      const accepted = batcher.submit(model, [input, input]);
-      assert.throws(() => batcher.submit(model, [input, input]), (error: FaceprintError) => error.code === status.RESOURCE_EXHAUSTED && /queue is full \(2 of 3/.test(error.message));
+      const face = crop(1);
+      const accepted = batcher.submit(model, [face, face]);
+      assert.throws(() => batcher.submit(model, [face, face]), (error: FaceprintError) => error.code === status.RESOURCE_EXHAUSTED && /queue is full \(2 of 3/.test(error.message));
       assert.equal((await accepted).length, 2, 'work accepted before is not lost');
       await model.release();
     });
@@ -104,6 +104,15 @@ describe('embedder', { skip: skipUnlessPresent(MODEL_MIRROR) }, () => {
       const ids: string[] = [];
       for await (const response of embedder.embedStream(items())) ids.push(response.itemId);
       assert.deepEqual(ids.sort(), ['a', 'b', 'c', 'd']);
+    });
+
+    it('keeps answering while a batch runs (inference is on its own thread)', async () => {
+      const order: string[] = [];
+      const big = embedder.embed({ faces: Array.from({ length: 64 }, (_, i) => crop(i)) }).then(() => order.push('batch of 64'));
+      await sleep(20); // the batch has started: it takes far longer than this
+      await embedder.modelStatus({}).then(() => order.push('model status'));
+      await big;
+      assert.deepEqual(order, ['model status', 'batch of 64']);
     });
 
     it('swaps to a promoted version without failing a request, then releases the old one', async () => {

@@ -9,7 +9,7 @@ import { PixelFormat } from '@faceprint/contracts/common';
 import type { ModelManifest } from '@faceprint/contracts/trainer';
 import type { ModelRegistry } from '@faceprint/model-registry';
 import { imageInputOf } from '@faceprint/onnx';
-import * as ort from 'onnxruntime-node';
+import { WorkerSession } from './inference/worker-session.js';
 
 /** A loaded, warmed-up embedder version. */
 export interface EmbeddingModel {
@@ -28,7 +28,7 @@ export interface EmbeddingModel {
   pending: number;
   /** Turns crops into one NCHW float tensor. */
   preprocess(faces: readonly AlignedFace[]): Float32Array;
-  /** Runs a batch and returns one L2-normalised embedding per crop. */
+  /** Runs a batch (its buffer is handed to the inference thread: do not reuse it) and returns one L2-normalised embedding per crop. */
   run(batch: Float32Array, count: number): Promise<Float32Array[]>;
   /** Releases the session. */
   release(): Promise<void>;
@@ -38,6 +38,8 @@ export interface EmbeddingModel {
 export interface SessionSettings {
   readonly executionProviders: readonly string[];
   readonly ortThreads: number;
+  /** Whether ONNX Runtime's threads spin while idle. Default: true (ONNX Runtime's own default). */
+  readonly ortSpin?: boolean;
 }
 
 /** Loads `version` of `name` (current when omitted), verifies it and warms it up with one batch. */
@@ -47,10 +49,12 @@ export async function loadEmbeddingModel(registry: ModelRegistry, name: string, 
   if (!output || !manifest.embeddingDim) throw new Error(`${name} v${manifest.model?.version}: the manifest does not describe an embedding output`);
   const input = imageInputOf(manifest);
   const { width, height } = input;
-  const session = await ort.InferenceSession.create(bytes, {
+  // On its own thread, so that gRPC keeps flowing (and the next batch forms) while a batch runs.
+  const session = await WorkerSession.create(bytes, {
     executionProviders: [...settings.executionProviders],
     intraOpNumThreads: settings.ortThreads,
     graphOptimizationLevel: 'all',
+    ...(settings.ortSpin === false ? { extra: { session: { intra_op: { allow_spinning: '0' }, inter_op: { allow_spinning: '0' } } } } : {}),
   });
   const plane = width * height;
   const dim = manifest.embeddingDim;
@@ -65,8 +69,7 @@ export async function loadEmbeddingModel(registry: ModelRegistry, name: string, 
     pending: 0,
     preprocess: (faces) => input.toTensor(faces),
     async run(batch, count) {
-      const results = await session.run({ [input.name]: new ort.Tensor('float32', batch, [count, 3, height, width]) });
-      const values = results[output.name]!.data as Float32Array;
+      const values = await session.run(input.name, output.name, batch, [count, 3, height, width]);
       return Array.from({ length: count }, (_, n) => {
         const row = values.slice(n * dim, (n + 1) * dim);
         const norm = Math.hypot(...row) || 1;
