@@ -33,6 +33,7 @@ describeServiceProcess('matcher', {
     compare: status.INVALID_ARGUMENT,
     eraseSubject: status.INVALID_ARGUMENT,
     exportSubject: status.INVALID_ARGUMENT,
+    exportTrainingTemplates: status.INVALID_ARGUMENT,
   },
 });
 

@@ -3,7 +3,7 @@ import { statSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { registryRootFromEnv } from '@faceprint/model-registry';
 import { fileURLToPath } from 'node:url';
-import { compileEnv, decimal } from '@faceprint/service-kit';
+import { compileEnv, decimal, DEFAULT_GRPC_PORTS } from '@faceprint/service-kit';
 import { makeValidator, str } from 'envalid';
 
 /** The trainer's settings. */
@@ -19,6 +19,12 @@ export interface TrainerConfig {
    * (0.02 = 2 points). `FACEPRINT_TRAINER_PROMOTION_MARGIN`, default 0.02.
    */
   readonly promotionMargin: number;
+  /**
+   * The matcher, whose subjects with a model_improvement consent a fine-tune may learn from
+   * (ExportTrainingTemplates; TLS from the FACEPRINT_TLS_* client settings).
+   * `FACEPRINT_MATCHER_ADDRESS`, default `127.0.0.1:50054`.
+   */
+  readonly matcherAddress: string;
 }
 
 /** The trainer's data directory unless FACEPRINT_TRAINER_DATA_DIR says otherwise. */
@@ -40,11 +46,13 @@ export function loadTrainerConfig(env: NodeJS.ProcessEnv): TrainerConfig {
     FACEPRINT_MODEL_MIRROR: existingDirectory({ default: '' }),
     FACEPRINT_TRAINER_DATA_DIR: str({ default: '' }),
     FACEPRINT_TRAINER_PROMOTION_MARGIN: decimal(0, 1)({ default: 0.02 }),
+    FACEPRINT_MATCHER_ADDRESS: str({ default: `127.0.0.1:${DEFAULT_GRPC_PORTS.matcher}` }),
   });
   return Object.freeze({
     registryRoot: registryRootFromEnv(env),
     mirrorDir: compiled.FACEPRINT_MODEL_MIRROR || undefined,
     dataDir: compiled.FACEPRINT_TRAINER_DATA_DIR ? fromInvocationDirectory(compiled.FACEPRINT_TRAINER_DATA_DIR) : DEFAULT_TRAINER_DIR,
     promotionMargin: compiled.FACEPRINT_TRAINER_PROMOTION_MARGIN,
+    matcherAddress: compiled.FACEPRINT_MATCHER_ADDRESS,
   });
 }

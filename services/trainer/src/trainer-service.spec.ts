@@ -13,9 +13,12 @@ import { createLogger } from '@faceprint/telemetry';
 import { IDENTITIES_DIR, MODEL_MIRROR, skipUnlessPresent, rejectsWith } from '@faceprint/testing';
 import { status } from '@grpc/grpc-js';
 import { acquireServices, REPO_ROOT } from '@faceprint/mesh';
-import { decodeEmbedding } from '@faceprint/contracts';
-import { PixelFormat } from '@faceprint/contracts/common';
+import { decodeEmbedding, encodeEmbedding } from '@faceprint/contracts';
 import { EmbedderService } from '@faceprint/contracts/embedder';
+import { AuditAction, LegalBasis, PixelFormat } from '@faceprint/contracts/common';
+import { ComplianceService, MatcherService } from '@faceprint/contracts/matcher';
+import { timestampFromDate } from '@bufbuild/protobuf/wkt';
+import { seededRandom } from './jobs/fine-tune/augment.js';
 import sharp from 'sharp';
 import { trainerService } from './trainer-service.js';
 
@@ -28,10 +31,16 @@ describe('TrainerService', { skip: skipUnlessPresent(MODEL_MIRROR) }, () => {
   let server: FaceprintServer;
   let setup: ServiceSetup;
   let trainer: ServiceClient<typeof TrainerService>;
+  let matcherProcess: Awaited<ReturnType<typeof acquireServices>>;
+  let matcherDir: string;
   before(async () => {
     root = await mkdtemp(join(tmpdir(), 'faceprint-trainer-'));
     const log = createLogger({ service: 'trainer', level: 'silent' });
-    setup = trainerService({ registryRoot: root, mirrorDir: MODEL_MIRROR, dataDir: await mkdtemp(join(tmpdir(), 'faceprint-trainer-jobs-')), promotionMargin: 0.02 }, { log });
+    // A gallery to learn from: a matcher process (embedded database) with a registry of its own
+    // (the same default models), so that the trainer's registry starts empty.
+    matcherDir = await mkdtemp(join(tmpdir(), 'faceprint-trainer-gallery-'));
+    matcherProcess = await acquireServices(['matcher'], undefined, { FACEPRINT_MODEL_REGISTRY: join(matcherDir, 'models'), FACEPRINT_MODEL_MIRROR: MODEL_MIRROR, FACEPRINT_MATCHER_DATA_DIR: matcherDir });
+    setup = trainerService({ registryRoot: root, mirrorDir: MODEL_MIRROR, dataDir: await mkdtemp(join(tmpdir(), 'faceprint-trainer-jobs-')), promotionMargin: 0.02, matcherAddress: matcherProcess.addresses.matcher! }, { log });
     server = await startServer({ config: loadServerConfig('trainer', { FACEPRINT_GRPC_PORT: '0' }), log, services: setup.services });
     await setup.ready!();
     trainer = createClient(TrainerService, server.address, { retry: false });
@@ -46,7 +55,9 @@ describe('TrainerService', { skip: skipUnlessPresent(MODEL_MIRROR) }, () => {
     trainer.close();
     await server.shutdown();
     await setup.close!();
+    await matcherProcess?.stop();
     await rm(root, { recursive: true, force: true });
+    await rm(matcherDir, { recursive: true, force: true });
   });
 
   it('imports the default models through the rpc and lists them with their current versions', async () => {
@@ -163,6 +174,43 @@ describe('TrainerService', { skip: skipUnlessPresent(MODEL_MIRROR) }, () => {
     assert.deepEqual(thresholds.map((t) => [t.far, t.dataset]), [[1e-3, 'identities'], [1e-4, 'identities'], [1e-5, 'identities']]);
     assert.ok(thresholds.every((t) => t.threshold > 0 && t.threshold <= 1));
     await rejectsWith(trainer.startJob({ requestId: 'tune-bad', spec: { ...spec, parameters: { loss: 'hinge', epochs: '0' } } }), status.INVALID_ARGUMENT, /parameters.loss: must be one of arcface, softmax-ls, focal, triplet; spec.parameters.epochs: 0 is out of range/);
+  });
+
+  it('fine-tunes on the gallery subjects whose consent covers model improvement, and only those', async () => {
+    const { manifest: base } = await trainer.getModelManifest({ name: 'face-recognition-net', version: 1 });
+    const matcher = createClient(MatcherService, matcherProcess.addresses.matcher!, { retry: false });
+    const compliance = createClient(ComplianceService, matcherProcess.addresses.matcher!, { retry: false });
+    try {
+      // Three subjects, three templates each (a direction per subject, with a little noise); one did not consent to model improvement.
+      const random = seededRandom(3);
+      const unit = (v: Float32Array) => v.map((x) => x / Math.hypot(...v));
+      for (const [subjectId, purpose] of [['ana', 'model_improvement'], ['ben', 'model_improvement'], ['cal', 'payment_verification']] as const) {
+        const centre = Float32Array.from({ length: 128 }, () => random() - 0.5);
+        const templates = [0, 1, 2].map(() => ({ embedding: { vector: encodeEmbedding(unit(centre.map((x) => x + (random() - 0.5) * 0.05))), dim: 128, model: base!.model }, quality: 0.9 }));
+        await matcher.enrollTemplates({
+          context: { tenantId: 'lab', callerId: 'backend', roles: ['operator'] },
+          requestId: `enrol-${subjectId}`,
+          subjectId,
+          consent: { legalBasis: LegalBasis.EXPLICIT_CONSENT, purpose, givenAt: timestampFromDate(new Date()), collectionPoint: 'test', retentionDays: 30 },
+          templates,
+        });
+      }
+      const spec = { kind: JobKind.FINE_TUNE, baseModel: { name: 'face-recognition-net', version: 1 }, dataset: '', parameters: { gallery_tenant: 'lab', epochs: '2', identities_per_batch: '2', samples_per_identity: '2' } };
+      const { job } = await trainer.startJob({ requestId: 'tune-gallery', spec });
+      let last: Job | undefined;
+      for await (const update of trainer.watchJob({ jobId: job!.jobId }, { timeoutMs: 300_000 })) last = update.job;
+      assert.equal(last?.state, JobState.SUCCEEDED, last?.error);
+      const { manifest } = await trainer.getModelManifest({ name: 'face-recognition-net', version: last.resultModel!.version });
+      const h = manifest!.lineage!.hyperparameters;
+      assert.deepEqual([h['images'], h['gallery_subjects'], h['gallery_templates'], h['identities']], ['0', '2', '6', '2'], JSON.stringify(h));
+      // The matcher recorded each consenting subject's use for this job, and nobody else's.
+      const events = await compliance.listAuditEvents({ context: { tenantId: 'lab', callerId: 'dpo', roles: ['compliance'] }, actions: [AuditAction.TRAINING_EXPORT] });
+      assert.deepEqual(events.events.map((e) => [e.subjectId, e.actor, e.details['request_ref']]).sort(), [['ana', 'trainer', `fine-tune job ${job!.jobId}`], ['ben', 'trainer', `fine-tune job ${job!.jobId}`]]);
+      await rejectsWith(trainer.startJob({ requestId: 'tune-nothing', spec: { ...spec, parameters: {} } }), status.INVALID_ARGUMENT, /spec.dataset: is required .* unless parameters.gallery_tenant/);
+    } finally {
+      matcher.close();
+      compliance.close();
+    }
   });
 
   it('quantises an embedder to INT8 on real crops (faceprint models quantize), gated on parity with its FP32 parent', { skip: skipUnlessPresent(IDENTITIES_DIR) }, async () => {

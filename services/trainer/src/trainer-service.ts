@@ -45,7 +45,7 @@ const PAGE_SIZE_MAX = 1000;
 /** The trainer's services, its job runner's start (jobs kept on disk) and clean-up. */
 export function trainerService(config: TrainerConfig, { log }: Pick<SetupContext, 'log'>): ServiceSetup {
   const registry = new ModelRegistry(config.registryRoot);
-  const where = { registry, root: config.registryRoot, mirrorDir: config.mirrorDir };
+  const where = { registry, root: config.registryRoot, mirrorDir: config.mirrorDir, matcherAddress: config.matcherAddress };
   const workFor = (spec: JobSpec): JobWork => {
     if (spec.kind === JobKind.EVALUATE) return evaluateJob(where);
     if (spec.kind === JobKind.FINE_TUNE) return fineTuneJob(where);

@@ -12,7 +12,7 @@ import { clientCredentialsFromEnv, createClient, DEFAULT_GRPC_PORTS } from '@fac
 import { EXIT, UsageError } from '../gateway/connection.js';
 
 export const MODELS_USAGE = `faceprint models list [--json]
-faceprint models train --base NAME[@VERSION] --data DIR|IDENTITIES.tsv [--root DIR] [--loss arcface|triplet|focal|softmax-ls] [--epochs N] [--augmentations N] [--json]
+faceprint models train --base NAME[@VERSION] (--data DIR|IDENTITIES.tsv [--root DIR] | --gallery TENANT | both) [--loss arcface|triplet|focal|softmax-ls] [--epochs N] [--augmentations N] [--json]
 faceprint models quantize NAME@VERSION --calib DIR|IDENTITIES.tsv [--root DIR] [--pairs FILE] [--calibration-images N] [--min-cosine X] [--max-accuracy-drop X] [--json]
 faceprint models evaluate NAME@VERSION --pairs FILE [--root DIR] [--name DATASET] [--face largest|central] [--json]
 faceprint models calibrate NAME@VERSION --data DIR|IDENTITIES.tsv [--root DIR] [--name DATASET] [--json]
@@ -84,15 +84,16 @@ async function runJob(trainerAddress: string | undefined, json: boolean, spec: M
 }
 
 async function train(argv: string[]): Promise<number> {
-  const { values } = parseArgs({ args: argv, options: { ...OPTIONS, base: { type: 'string' }, data: { type: 'string' }, root: { type: 'string' }, loss: { type: 'string' }, epochs: { type: 'string' }, augmentations: { type: 'string' } } });
-  if (!values.base || !values.data) throw new UsageError('train needs --base NAME[@VERSION] and --data DIR (a folder per identity) or an identities .tsv');
+  const { values } = parseArgs({ args: argv, options: { ...OPTIONS, base: { type: 'string' }, data: { type: 'string' }, root: { type: 'string' }, gallery: { type: 'string' }, loss: { type: 'string' }, epochs: { type: 'string' }, augmentations: { type: 'string' } } });
+  if (!values.base || !(values.data || values.gallery)) throw new UsageError('train needs --base NAME[@VERSION], and --data DIR (a folder per identity) or an identities .tsv, or --gallery TENANT (its subjects who consented to model improvement), or both');
   const base = values.base.includes('@') ? modelRef(values.base) : { name: values.base, version: await currentVersion(values.trainer, values.base) };
   const parameters: Record<string, string> = {};
   if (values.root) parameters.root = resolve(values.root);
+  if (values.gallery) parameters.gallery_tenant = values.gallery;
   if (values.loss) parameters.loss = values.loss;
   if (values.epochs) parameters.epochs = values.epochs;
   if (values.augmentations) parameters.augmentations = values.augmentations;
-  return runJob(values.trainer, values.json, { kind: JobKind.FINE_TUNE, baseModel: base, dataset: resolve(values.data), parameters }, (job) => ({
+  return runJob(values.trainer, values.json, { kind: JobKind.FINE_TUNE, baseModel: base, dataset: values.data ? resolve(values.data) : '', parameters }, (job) => ({
     base: `${base.name}@${base.version}`,
     model: job.resultModel ? `${job.resultModel.name}@${job.resultModel.version}` : undefined,
     final_loss: job.progress?.loss,

@@ -1,14 +1,16 @@
 /**
  * The ComplianceService handlers: erasure (Art. 17) with signed receipts, access export (Art. 15)
- * and the audit trail. Every call needs the compliance role, from the gateway's authenticated
- * caller context; erasures and exports are themselves audited.
+ * and the audit trail, which need the compliance role (from the gateway's authenticated caller
+ * context); and the templates of subjects who consented to model improvement, for the trainer
+ * (the model_training role). Erasures, exports and training use are themselves audited.
  */
+import { createHmac, randomBytes } from 'node:crypto';
 import { timestampDate, timestampFromDate } from '@bufbuild/protobuf/wkt';
 import { PAGE_SIZE_DEFAULT, PAGE_SIZE_MAX } from '@faceprint/contracts';
 import { AuditAction, AuditOutcome, ErasureReason, LegalBasis, type CallerContext } from '@faceprint/contracts/common';
 import { ComplianceService } from '@faceprint/contracts/matcher';
 import { FaceprintError, implement, RequestValidator } from '@faceprint/service-kit';
-import { withDatabaseErrors } from '../database/database-errors.js';
+import { fromDatabaseError, withDatabaseErrors } from '../database/database-errors.js';
 import type { Gallery } from '../gallery/gallery.js';
 import { decodePageToken, encodePageToken } from '../gallery/page-token.js';
 import { checkContext, checkRequestRef, checkSubjectId } from '../matching/request-checks.js';
@@ -18,6 +20,8 @@ import type { SubjectEraser } from './erasure.js';
 
 /** The role that may erase, export and read the audit trail. */
 export const COMPLIANCE_ROLE = 'compliance';
+/** The role that may take consented templates for model training (the trainer's). */
+export const MODEL_TRAINING_ROLE = 'model_training';
 /** The `type` of an export document: names its format and version. */
 export const SUBJECT_EXPORT_TYPE = 'faceprint.subject_export.v1';
 /** An export holds at most this many of the subject's audit events, newest first (ListAuditEvents pages through all). */
@@ -197,6 +201,39 @@ export function complianceService(ready: () => { gallery: Gallery; eraser: Subje
           })),
           nextPageToken: events.length > pageSize ? encodePageToken(tenantId, query, String(page[page.length - 1]!.eventPk)) : '',
         };
+      },
+
+      async *exportTrainingTemplates(request) {
+        const v = new RequestValidator();
+        const tenantId = checkContext(v, request.context);
+        v.throwIfInvalid();
+        requireRole(request.context, MODEL_TRAINING_ROLE);
+        v.check(Boolean(request.model?.name), 'model.name', 'is required: templates of different models never train together');
+        v.check((request.model?.version ?? 0) > 0, 'model.version', 'is required');
+        checkRequestRef(v, 'request_ref', request.requestRef);
+        v.throwIfInvalid();
+        const { gallery } = ready();
+        const model = { name: request.model!.name, version: request.model!.version };
+        // Each subject's use is recorded before its templates leave: an interrupted stream is
+        // over-reported, never under-reported.
+        const base = auditBase(request.context, AuditAction.TRAINING_EXPORT);
+        const subjects = await (async () => {
+          try {
+            const consented = await gallery.store.trainingSubjects(tenantId, model);
+            for (const subject of consented) {
+              await gallery.audit.record({ ...base, subjectId: subject.subjectId, outcome: AuditOutcome.SUCCESS, details: { request_ref: request.requestRef, model: `${model.name}@${model.version}`, template_count: String(subject.vectors.length) } });
+            }
+            return consented;
+          } catch (error) {
+            throw fromDatabaseError(error);
+          }
+        })();
+        // Labels hold within this call only: a random key, so no two exports (and no subject id) can be linked through them.
+        const labelKey = randomBytes(32);
+        for (const subject of subjects) {
+          const label = createHmac('sha256', labelKey).update(subject.subjectId).digest('hex').slice(0, 16);
+          for (const vector of subject.vectors) yield { label, vector, dim: vector.byteLength / 4 };
+        }
       },
     }),
   );

@@ -15,7 +15,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { promisify } from 'node:util';
 import { create, toJsonString } from '@bufbuild/protobuf';
 import { timestampFromDate } from '@bufbuild/protobuf/wkt';
-import { encodeEmbedding, verifyErasureReceipt } from '@faceprint/contracts';
+import { decodeEmbedding, encodeEmbedding, verifyErasureReceipt } from '@faceprint/contracts';
 import { AuditAction, ConsentSchema, ErasureReason, ErasureReceiptSchema, LegalBasis, type ErasureReceipt } from '@faceprint/contracts/common';
 import { dropSchema, queryTestDatabase, scratchSchemaName, skipUnlessPostgres, TEST_DATABASE_URL, rejectsWith } from '@faceprint/testing';
 import { status } from '@grpc/grpc-js';
@@ -291,6 +291,42 @@ for (const backend of ['PostgreSQL', 'embedded PGlite'] as const) {
       const exports = await m.compliance.listAuditEvents({ context: compliance('shop'), subjectId: 'xena', actions: [AuditAction.EXPORT] });
       assert.equal(exports.events.length, 2, 'each export is audited');
       assert.equal(exports.events[0]?.details.request_ref, 'SAR-7');
+    });
+
+    it('hands model training only the templates of subjects who consented to model improvement, under labels, audited', async () => {
+      const trainer = (tenantId: string) => ({ tenantId, callerId: 'trainer', roles: ['model_training'], requestId: 'job-1' });
+      const faces = [randomUnitVector(random), randomUnitVector(random), randomUnitVector(random), randomUnitVector(random)];
+      const enrollAs = (subjectId: string, purpose: string, templates: Float32Array[]) =>
+        m.matcher.enrollTemplates({ context: operator('lab'), requestId: `t-${subjectId}-${purpose}`, subjectId, consent: consent(purpose), templates: templates.map((f) => ({ embedding: embedding(f, models.v1), quality: 0.8 })) });
+      await enrollAs('yara', 'model_improvement', [faces[0]!, faces[1]!]);
+      await enrollAs('noah', 'access_control', [faces[2]!]);
+      await enrollAs('gone', 'model_improvement', [faces[3]!]);
+      await m.compliance.eraseSubject({ context: compliance('lab'), subjectId: 'gone', requestRef: 'DSR-7', reason: ErasureReason.CONSENT_WITHDRAWN });
+      const exportOnce = async () => {
+        const rows: { label: string; vector: Float32Array }[] = [];
+        for await (const t of m.compliance.exportTrainingTemplates({ context: trainer('lab'), model: models.v1, requestRef: 'fine-tune-42' })) rows.push({ label: t.label, vector: decodeEmbedding(t.vector, t.dim) });
+        return rows;
+      };
+      const first = await exportOnce();
+      assert.equal(first.length, 2, 'only yara consented (noah gave another purpose; gone is erased)');
+      assert.equal(new Set(first.map((r) => r.label)).size, 1, 'one label for one subject');
+      assert.ok(!first.some((r) => r.label.includes('yara')), 'the label is not the subject id');
+      for (const [i, row] of first.entries()) assert.ok(Math.abs(row.vector.reduce((sum, v, k) => sum + v * faces[i]![k]!, 0) - 1) < 1e-5, 'the enrolled vectors, opened');
+      const second = await exportOnce();
+      assert.notEqual(second[0]!.label, first[0]!.label, 'labels do not link two exports');
+
+      // Each export recorded yara's use, and nobody else's; another model version has nothing to give.
+      const events = await m.compliance.listAuditEvents({ context: compliance('lab'), actions: [AuditAction.TRAINING_EXPORT] });
+      assert.deepEqual(events.events.map((e) => [e.subjectId, e.details['request_ref'], e.details['template_count'], e.actor]), [['yara', 'fine-tune-42', '2', 'trainer'], ['yara', 'fine-tune-42', '2', 'trainer']]);
+      let none = 0;
+      for await (const _ of m.compliance.exportTrainingTemplates({ context: trainer('lab'), model: { ...models.v1, version: 99 }, requestRef: 'other' })) none++;
+      assert.equal(none, 0);
+
+      const drain = async (request: Parameters<typeof m.compliance.exportTrainingTemplates>[0]) => {
+        for await (const _ of m.compliance.exportTrainingTemplates(request)) void _;
+      };
+      await rejectsWith(drain({ context: compliance('lab'), model: models.v1, requestRef: 'x' }), status.PERMISSION_DENIED, /needs the "model_training" role/);
+      await rejectsWith(drain({ context: trainer('lab'), requestRef: '' }), status.INVALID_ARGUMENT, /model.name: is required.*request_ref/);
     });
 
     it('lets only the compliance role erase, export and read the audit trail, and refuses bad erasure requests', async () => {

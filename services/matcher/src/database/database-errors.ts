@@ -16,20 +16,30 @@ export function isDatabaseUnreachable(error: unknown): boolean {
   return (typeof code === 'string' && UNREACHABLE_CODES.test(code)) || (typeof message === 'string' && /Connection terminated|timeout exceeded when trying to connect/.test(message));
 }
 
-/** Wraps unary handlers so that an unreachable database answers UNAVAILABLE. */
+/** A database failure as the caller sees it (UNAVAILABLE or INTERNAL, without row data); any other error as it is. */
+export function fromDatabaseError(error: unknown): unknown {
+  if (isDatabaseUnreachable(error)) return new FaceprintError(status.UNAVAILABLE, 'the gallery database is unavailable; retry shortly', { cause: withoutRowData(error) });
+  if (isDatabaseError(error)) return new FaceprintError(status.INTERNAL, 'internal error', { cause: withoutRowData(error) });
+  return error;
+}
+
+/**
+ * Wraps unary handlers so that database failures answer as {@link fromDatabaseError} says.
+ * Streaming handlers (async generators) are left as they are: they map their own errors.
+ */
 export function withDatabaseErrors<H extends object>(handlers: H): H {
   return Object.fromEntries(
     Object.entries(handlers).map(([name, handler]) => [
       name,
-      async (...args: unknown[]) => {
-        try {
-          return await (handler as (...a: unknown[]) => Promise<unknown>)(...args);
-        } catch (error) {
-          if (isDatabaseUnreachable(error)) throw new FaceprintError(status.UNAVAILABLE, 'the gallery database is unavailable; retry shortly', { cause: withoutRowData(error) });
-          if (isDatabaseError(error)) throw new FaceprintError(status.INTERNAL, 'internal error', { cause: withoutRowData(error) });
-          throw error;
-        }
-      },
+      (handler as { constructor: { name: string } }).constructor.name === 'AsyncGeneratorFunction'
+        ? handler
+        : async (...args: unknown[]) => {
+            try {
+              return await (handler as (...a: unknown[]) => Promise<unknown>)(...args);
+            } catch (error) {
+              throw fromDatabaseError(error);
+            }
+          },
     ]),
   ) as H;
 }

@@ -7,6 +7,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import { decodeEmbedding } from '@faceprint/contracts';
+import { LegalBasis } from '@faceprint/contracts/common';
 import type pg from 'pg';
 import { dataKeyContext, newDataKey, open, seal, templateContext, type KeyWrapper } from '../compliance/data-keys.js';
 import { inTransaction, type Database } from '../database/database.js';
@@ -88,6 +89,15 @@ export interface SubjectExport {
   readonly consents: readonly (ConsentRecord & { readonly recordTime: Date })[];
   /** The templates' metadata, with the (opened) vectors when asked for. */
   readonly templates: readonly (TemplateRecord & { readonly vector?: Float32Array })[];
+}
+
+/** The purpose a subject's consent must name for its templates to train models. */
+export const MODEL_IMPROVEMENT_PURPOSE = 'model_improvement';
+
+/** One subject's templates that may train a model. */
+export interface TrainingSubject {
+  readonly subjectId: string;
+  readonly vectors: readonly Uint8Array[];
 }
 
 /** A template's vector, for comparison. */
@@ -560,6 +570,24 @@ export class GalleryStore {
       },
       'REPEATABLE READ',
     );
+  }
+
+  /**
+   * The templates of one model version whose subjects gave explicit consent (Art. 9(2)(a)) for
+   * model improvement, by a consent record still within its retention; opened, grouped by subject.
+   */
+  async trainingSubjects(tenantId: string, model: { name: string; version: number }): Promise<TrainingSubject[]> {
+    const { rows } = await this.#db.pool.query<SealedRow & { subject_id: string }>(
+      `SELECT s.subject_id, ${SEALED_COLUMNS} FROM templates t ${WITH_DATA_KEY}
+       WHERE t.tenant_id = $1 AND t.model_name = $2 AND t.model_version = $3
+         AND EXISTS (SELECT 1 FROM consents c WHERE c.subject_pk = t.subject_pk AND c.purpose = $4 AND c.legal_basis = $5 AND c.retain_until > now())
+       ORDER BY t.subject_pk, t.template_pk`,
+      [tenantId, model.name, model.version, MODEL_IMPROVEMENT_PURPOSE, LegalBasis.EXPLICIT_CONSENT],
+    );
+    const vectors = await this.#openVectors(rows);
+    const subjects = new Map<string, Uint8Array[]>();
+    rows.forEach((row, i) => subjects.set(row.subject_id, [...(subjects.get(row.subject_id) ?? []), vectors[i]!]));
+    return [...subjects].map(([subjectId, held]) => ({ subjectId, vectors: held }));
   }
 
   /** Up to `limit` subjects whose latest consent's retention has ended. */

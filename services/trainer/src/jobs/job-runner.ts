@@ -15,7 +15,7 @@ import type { ModelRef } from '@faceprint/contracts/common';
 import type { Logger } from '@faceprint/telemetry';
 
 /** What a kind of job does: reports progress, honours the signal, returns the model it produced (if any). */
-export type JobWork = (spec: JobSpec, context: { signal: AbortSignal; progress: (update: Partial<Omit<JobProgress, '$typeName'>>) => void }) => Promise<ModelRef | undefined>;
+export type JobWork = (spec: JobSpec, context: { jobId: string; signal: AbortSignal; progress: (update: Partial<Omit<JobProgress, '$typeName'>>) => void }) => Promise<ModelRef | undefined>;
 
 const TERMINAL = new Set([JobState.SUCCEEDED, JobState.FAILED, JobState.CANCELLED]);
 export const isTerminal = (job: Job) => TERMINAL.has(job.state);
@@ -147,6 +147,7 @@ export class JobRunner {
     let lastSave = 0;
     try {
       const result = await work(job.spec!, {
+        jobId: job.jobId,
         signal,
         progress: (update) => {
           job.progress = { ...job.progress!, ...update };

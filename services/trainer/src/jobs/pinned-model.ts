@@ -14,6 +14,8 @@ export interface JobRegistry {
   readonly registry: ModelRegistry;
   readonly root: string;
   readonly mirrorDir: string | undefined;
+  /** The matcher a fine-tune takes consented gallery templates from. */
+  readonly matcherAddress: string;
 }
 
 /** The spec's base model as the registry holds it; a problem is added when it is missing or unknown. */

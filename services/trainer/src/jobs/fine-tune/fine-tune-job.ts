@@ -1,9 +1,11 @@
 /**
  * The fine-tuning job: labelled face images (a folder per identity, or an identities TSV) through
  * the detector, the aligner and the base embedder pinned to its version (started for the job);
- * each aligned crop embedded as it is and in augmented copies; a projection head trained on those
- * frozen embeddings (head-training.ts); the head appended to the base graph (export-head.ts) and
- * published as a new version with its lineage (parent, dataset digest, hyperparameters, loss
+ * each aligned crop embedded as it is and in augmented copies; with `gallery_tenant`, also the
+ * templates of that tenant's subjects who consented to model improvement (gallery-templates.ts;
+ * stored embeddings of the base version, so no augmented copies); a projection head trained on
+ * those frozen embeddings (head-training.ts); the head appended to the base graph (export-head.ts)
+ * and published as a new version with its lineage (parent, dataset digest, hyperparameters, loss
  * curve). It is not promoted: evaluate it, then promote it through the gates.
  */
 import { createHash } from 'node:crypto';
@@ -20,6 +22,7 @@ import type { JobWork } from '../job-runner.js';
 import { checkBaseModel, pinnedServiceEnv, type JobRegistry } from '../pinned-model.js';
 import { augmentCrop, seededRandom } from './augment.js';
 import { appendProjectionHead } from './export-head.js';
+import { consentedGalleryTemplates } from './gallery-templates.js';
 import { LOSSES, trainHead, type Loss } from './head-training.js';
 
 /** The job's settings, from its parameters (with the defaults of the design notes). */
@@ -35,6 +38,7 @@ export function fineTuneSettings(parameters: Readonly<Record<string, string>>) {
     samplesPerIdentity: number('samples_per_identity', 4),
     seed: number('seed', 1),
     face: parameters['face'] === 'largest' ? ('largest' as const) : ('central' as const),
+    galleryTenant: parameters['gallery_tenant'] || undefined,
   };
 }
 
@@ -43,8 +47,11 @@ export async function checkFineTuneSpec(spec: JobSpec, registry: ModelRegistry):
   const problems: string[] = [];
   const manifest = await checkBaseModel(spec, registry, problems);
   if (manifest && manifest.task !== ModelTask.EMBEDDER) problems.push(`base_model: ${spec.baseModel!.name} is not an embedding model`);
-  if (!(await stat(spec.dataset).catch(() => undefined))) problems.push(`dataset: ${spec.dataset ? `"${spec.dataset}" does not exist` : 'is required: a folder per identity, or an identities .tsv'}`);
   const s = fineTuneSettings(spec.parameters);
+  if (spec.dataset ? !(await stat(spec.dataset).catch(() => undefined)) : !s.galleryTenant) {
+    problems.push(`dataset: ${spec.dataset ? `"${spec.dataset}" does not exist` : 'is required (a folder per identity, or an identities .tsv) unless parameters.gallery_tenant names a gallery to learn from'}`);
+  }
+  if (s.galleryTenant !== undefined && !/^[A-Za-z0-9._-]{1,64}$/.test(s.galleryTenant)) problems.push('parameters.gallery_tenant: must be a tenant id');
   if (!LOSSES.includes(s.loss)) problems.push(`parameters.loss: must be one of ${LOSSES.join(', ')}`);
   for (const [key, value, ok] of [
     ['epochs', s.epochs, Number.isInteger(s.epochs) && s.epochs >= 1 && s.epochs <= 1000],
@@ -60,57 +67,65 @@ export async function checkFineTuneSpec(spec: JobSpec, registry: ModelRegistry):
 /** The fine-tuning job's work, over the registry. */
 export function fineTuneJob(where: JobRegistry): JobWork {
   const { registry } = where;
-  return async (spec, { signal, progress }): Promise<ModelRef | undefined> => {
+  return async (spec, { jobId, signal, progress }): Promise<ModelRef | undefined> => {
     const base = spec.baseModel!;
     const settings = fineTuneSettings(spec.parameters);
     const random = seededRandom(settings.seed);
-    const images = await readLabelledImages(spec.dataset, spec.parameters['root'] || undefined);
-    const identities = [...new Set(images.map((i) => i.identity))].sort();
+    const images = spec.dataset ? await readLabelledImages(spec.dataset, spec.parameters['root'] || undefined) : [];
+    const gallery = settings.galleryTenant ? await consentedGalleryTemplates(where.matcherAddress, settings.galleryTenant, base, jobId, signal) : [];
+    const identities = [...new Set([...images.map((i) => i.identity), ...gallery.map((t) => `gallery:${t.label}`)])].sort();
     const labelOf = new Map(identities.map((identity, i) => [identity, i]));
     const views = 1 + settings.augmentations;
-    progress({ step: 0n, totalSteps: BigInt(images.length), message: `embedding ${images.length} images of ${identities.length} identities (${views} views each) with ${base.name} v${base.version}` });
+    const gallerySubjects = new Set(gallery.map((t) => t.label)).size;
+    progress({ step: 0n, totalSteps: BigInt(images.length), message: `embedding ${images.length} images (${views} views each) with ${base.name} v${base.version}${settings.galleryTenant ? `, and ${gallery.length} consented templates of ${gallerySubjects} gallery subjects` : ''}: ${identities.length} identities` });
 
-    // 1. Frozen backbone: every aligned crop and its augmented copies through the pinned embedder.
-    const services = await acquireServices(['detector', 'aligner', 'embedder'], undefined, pinnedServiceEnv(where, base));
-    const pipeline = new FacePipeline(services.addresses as { detector: string; aligner: string; embedder: string });
-    const rows: { label: number; vectors: Float32Array[] }[] = [];
+    // 1. Frozen backbone: every aligned crop and its augmented copies through the pinned embedder;
+    //    the gallery's templates are such embeddings already.
+    const samples: { label: number; vector: Float32Array }[] = gallery.map((t) => ({ label: labelOf.get(`gallery:${t.label}`)!, vector: t.vector }));
     const digest: string[] = [];
-    let done = 0;
-    let dim = 0;
-    try {
-      await forEachConcurrently(images, 4, async ({ path, identity }) => {
-        if (signal.aborted) return;
-        const bytes = await readFile(path);
-        digest.push(`${identity}\t${createHash('sha256').update(bytes).digest('hex')}`);
-        const detected = await pipeline.detector.detect({ image: { content: bytes } });
-        const face = chooseFace(detected.faces, settings.face, detected.image!);
-        if (face) {
-          const model = await pipeline.embedderModel();
-          const aligned = await pipeline.aligner.align({ image: { content: bytes }, faces: [{ five: face.landmarks }], target: { case: 'model', value: { name: model.name, version: model.version } } });
-          const crop = aligned.faces[0]!.face!;
-          const crops = [crop, ...Array.from({ length: settings.augmentations }, () => ({ ...crop, pixels: augmentCrop(crop.pixels, crop.width, crop.height, random) }))];
-          const embedded = await pipeline.embedder.embed({ faces: crops });
-          dim = embedded.embeddings[0]!.dim;
-          rows.push({ label: labelOf.get(identity)!, vectors: embedded.embeddings.map((e) => decodeEmbedding(e.vector, e.dim)) });
-        }
-        done++;
-        if (done % 50 === 0 || done === images.length) progress({ step: BigInt(done), message: `embedded ${done}/${images.length} images` });
-      });
-    } finally {
-      pipeline.close();
-      await services.stop();
+    let faces = 0;
+    if (images.length > 0) {
+      const services = await acquireServices(['detector', 'aligner', 'embedder'], undefined, pinnedServiceEnv(where, base));
+      const pipeline = new FacePipeline(services.addresses as { detector: string; aligner: string; embedder: string });
+      let done = 0;
+      try {
+        await forEachConcurrently(images, 4, async ({ path, identity }) => {
+          if (signal.aborted) return;
+          const bytes = await readFile(path);
+          digest.push(`${identity}\t${createHash('sha256').update(bytes).digest('hex')}`);
+          const detected = await pipeline.detector.detect({ image: { content: bytes } });
+          const face = chooseFace(detected.faces, settings.face, detected.image!);
+          if (face) {
+            const model = await pipeline.embedderModel();
+            const aligned = await pipeline.aligner.align({ image: { content: bytes }, faces: [{ five: face.landmarks }], target: { case: 'model', value: { name: model.name, version: model.version } } });
+            const crop = aligned.faces[0]!.face!;
+            const crops = [crop, ...Array.from({ length: settings.augmentations }, () => ({ ...crop, pixels: augmentCrop(crop.pixels, crop.width, crop.height, random) }))];
+            const embedded = await pipeline.embedder.embed({ faces: crops });
+            for (const e of embedded.embeddings) samples.push({ label: labelOf.get(identity)!, vector: decodeEmbedding(e.vector, e.dim) });
+            faces++;
+          }
+          done++;
+          if (done % 50 === 0 || done === images.length) progress({ step: BigInt(done), message: `embedded ${done}/${images.length} images` });
+        });
+      } finally {
+        pipeline.close();
+        await services.stop();
+      }
     }
     if (signal.aborted) return undefined;
-    if (rows.length === 0) throw new Error('no face was found in any training image');
+    if (samples.length === 0) throw new Error(settings.galleryTenant ? `no face was found in any training image and the gallery of "${settings.galleryTenant}" holds no consented template of ${base.name} v${base.version}` : 'no face was found in any training image');
+    // The gallery enters the digest by its counts only: no subject, label or vector leaves the job.
+    if (settings.galleryTenant) digest.push(`gallery\t${settings.galleryTenant}\t${gallerySubjects}\t${gallery.length}`);
 
     // 2. The head.
-    const count = rows.length * views;
-    const embeddings = new Float32Array(count * dim);
-    const labels = new Int32Array(count);
-    rows.forEach((row, r) => row.vectors.forEach((vector, v) => {
-      embeddings.set(vector, (r * views + v) * dim);
-      labels[r * views + v] = row.label;
-    }));
+    const dim = samples[0]!.vector.length;
+    if (samples.some((sample) => sample.vector.length !== dim)) throw new Error(`the training embeddings differ in dimension (${base.name} v${base.version} gives ${dim})`);
+    const embeddings = new Float32Array(samples.length * dim);
+    const labels = new Int32Array(samples.length);
+    samples.forEach((sample, i) => {
+      embeddings.set(sample.vector, i * dim);
+      labels[i] = sample.label;
+    });
     const losses: number[] = [];
     const { weights } = await trainHead(embeddings, labels, dim, {
       ...settings,
@@ -128,7 +143,13 @@ export function fineTuneJob(where: JobRegistry): JobWork {
     const model = appendProjectionHead(parent.bytes, weights, dim);
     const inputShape = parent.manifest.inputs[0]!.shape.map((d) => (Number(d) > 0 ? Number(d) : 1));
     await validateWithOnnxRuntime(`${base.name} (fine-tuned)`, model, inputShape, parent.manifest.outputs);
-    const hyperparameters = { ...Object.fromEntries(Object.entries(settings).map(([k, v]) => [k, String(v)])), images: String(images.length), faces: String(rows.length), identities: String(identities.length) };
+    const hyperparameters = {
+      ...Object.fromEntries(Object.entries(settings).filter(([, v]) => v !== undefined).map(([k, v]) => [k, String(v)])),
+      images: String(images.length),
+      faces: String(faces),
+      identities: String(identities.length),
+      ...(settings.galleryTenant ? { gallery_subjects: String(gallerySubjects), gallery_templates: String(gallery.length) } : {}),
+    };
     const { manifest } = await registry.publish({
       name: base.name,
       model,

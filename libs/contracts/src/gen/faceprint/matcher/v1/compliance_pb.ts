@@ -8,6 +8,8 @@ import type { AuditAction, AuditEvent, ErasureReason, ErasureReceipt } from "../
 import { file_faceprint_common_v1_compliance } from "../../common/v1/compliance_pb.js";
 import type { CallerContext } from "../../common/v1/context_pb.js";
 import { file_faceprint_common_v1_context } from "../../common/v1/context_pb.js";
+import type { ModelRef } from "../../common/v1/model_pb.js";
+import { file_faceprint_common_v1_model } from "../../common/v1/model_pb.js";
 import type { Timestamp } from "@bufbuild/protobuf/wkt";
 import { file_google_protobuf_timestamp } from "@bufbuild/protobuf/wkt";
 import type { Message } from "@bufbuild/protobuf";
@@ -16,7 +18,78 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file faceprint/matcher/v1/compliance.proto.
  */
 export const file_faceprint_matcher_v1_compliance: GenFile = /*@__PURE__*/
-  fileDesc("CiVmYWNlcHJpbnQvbWF0Y2hlci92MS9jb21wbGlhbmNlLnByb3RvEhRmYWNlcHJpbnQubWF0Y2hlci52MSK1AQoTRXJhc2VTdWJqZWN0UmVxdWVzdBIzCgdjb250ZXh0GAEgASgLMiIuZmFjZXByaW50LmNvbW1vbi52MS5DYWxsZXJDb250ZXh0EhIKCnN1YmplY3RfaWQYAiABKAkSEwoLcmVxdWVzdF9yZWYYAyABKAkSMgoGcmVhc29uGAQgASgOMiIuZmFjZXByaW50LmNvbW1vbi52MS5FcmFzdXJlUmVhc29uEgwKBG5vdGUYBSABKAkiXgoURXJhc2VTdWJqZWN0UmVzcG9uc2USNAoHcmVjZWlwdBgBIAEoCzIjLmZhY2VwcmludC5jb21tb24udjEuRXJhc3VyZVJlY2VpcHQSEAoIcmVwbGF5ZWQYAiABKAgijQEKFEV4cG9ydFN1YmplY3RSZXF1ZXN0EjMKB2NvbnRleHQYASABKAsyIi5mYWNlcHJpbnQuY29tbW9uLnYxLkNhbGxlckNvbnRleHQSEgoKc3ViamVjdF9pZBgCIAEoCRIXCg9pbmNsdWRlX3ZlY3RvcnMYAyABKAgSEwoLcmVxdWVzdF9yZWYYBCABKAkiPwoVRXhwb3J0U3ViamVjdFJlc3BvbnNlEhAKCGRvY3VtZW50GAEgASgMEhQKDGNvbnRlbnRfdHlwZRgCIAEoCSKZAgoWTGlzdEF1ZGl0RXZlbnRzUmVxdWVzdBIzCgdjb250ZXh0GAEgASgLMiIuZmFjZXByaW50LmNvbW1vbi52MS5DYWxsZXJDb250ZXh0EhIKCnN1YmplY3RfaWQYAiABKAkSMQoHYWN0aW9ucxgDIAMoDjIgLmZhY2VwcmludC5jb21tb24udjEuQXVkaXRBY3Rpb24SLgoKc3RhcnRfdGltZRgEIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASLAoIZW5kX3RpbWUYBSABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEhEKCXBhZ2Vfc2l6ZRgGIAEoDRISCgpwYWdlX3Rva2VuGAcgASgJImMKF0xpc3RBdWRpdEV2ZW50c1Jlc3BvbnNlEi8KBmV2ZW50cxgBIAMoCzIfLmZhY2VwcmludC5jb21tb24udjEuQXVkaXRFdmVudBIXCg9uZXh0X3BhZ2VfdG9rZW4YAiABKAky4wIKEUNvbXBsaWFuY2VTZXJ2aWNlEmoKDEVyYXNlU3ViamVjdBIpLmZhY2VwcmludC5tYXRjaGVyLnYxLkVyYXNlU3ViamVjdFJlcXVlc3QaKi5mYWNlcHJpbnQubWF0Y2hlci52MS5FcmFzZVN1YmplY3RSZXNwb25zZSIDkAICEm0KDUV4cG9ydFN1YmplY3QSKi5mYWNlcHJpbnQubWF0Y2hlci52MS5FeHBvcnRTdWJqZWN0UmVxdWVzdBorLmZhY2VwcmludC5tYXRjaGVyLnYxLkV4cG9ydFN1YmplY3RSZXNwb25zZSIDkAICEnMKD0xpc3RBdWRpdEV2ZW50cxIsLmZhY2VwcmludC5tYXRjaGVyLnYxLkxpc3RBdWRpdEV2ZW50c1JlcXVlc3QaLS5mYWNlcHJpbnQubWF0Y2hlci52MS5MaXN0QXVkaXRFdmVudHNSZXNwb25zZSIDkAIBYgZwcm90bzM", [file_faceprint_common_v1_compliance, file_faceprint_common_v1_context, file_google_protobuf_timestamp]);
+  fileDesc("CiVmYWNlcHJpbnQvbWF0Y2hlci92MS9jb21wbGlhbmNlLnByb3RvEhRmYWNlcHJpbnQubWF0Y2hlci52MSKYAQoeRXhwb3J0VHJhaW5pbmdUZW1wbGF0ZXNSZXF1ZXN0EjMKB2NvbnRleHQYASABKAsyIi5mYWNlcHJpbnQuY29tbW9uLnYxLkNhbGxlckNvbnRleHQSLAoFbW9kZWwYAiABKAsyHS5mYWNlcHJpbnQuY29tbW9uLnYxLk1vZGVsUmVmEhMKC3JlcXVlc3RfcmVmGAMgASgJIk0KH0V4cG9ydFRyYWluaW5nVGVtcGxhdGVzUmVzcG9uc2USDQoFbGFiZWwYASABKAkSDgoGdmVjdG9yGAIgASgMEgsKA2RpbRgDIAEoDSK1AQoTRXJhc2VTdWJqZWN0UmVxdWVzdBIzCgdjb250ZXh0GAEgASgLMiIuZmFjZXByaW50LmNvbW1vbi52MS5DYWxsZXJDb250ZXh0EhIKCnN1YmplY3RfaWQYAiABKAkSEwoLcmVxdWVzdF9yZWYYAyABKAkSMgoGcmVhc29uGAQgASgOMiIuZmFjZXByaW50LmNvbW1vbi52MS5FcmFzdXJlUmVhc29uEgwKBG5vdGUYBSABKAkiXgoURXJhc2VTdWJqZWN0UmVzcG9uc2USNAoHcmVjZWlwdBgBIAEoCzIjLmZhY2VwcmludC5jb21tb24udjEuRXJhc3VyZVJlY2VpcHQSEAoIcmVwbGF5ZWQYAiABKAgijQEKFEV4cG9ydFN1YmplY3RSZXF1ZXN0EjMKB2NvbnRleHQYASABKAsyIi5mYWNlcHJpbnQuY29tbW9uLnYxLkNhbGxlckNvbnRleHQSEgoKc3ViamVjdF9pZBgCIAEoCRIXCg9pbmNsdWRlX3ZlY3RvcnMYAyABKAgSEwoLcmVxdWVzdF9yZWYYBCABKAkiPwoVRXhwb3J0U3ViamVjdFJlc3BvbnNlEhAKCGRvY3VtZW50GAEgASgMEhQKDGNvbnRlbnRfdHlwZRgCIAEoCSKZAgoWTGlzdEF1ZGl0RXZlbnRzUmVxdWVzdBIzCgdjb250ZXh0GAEgASgLMiIuZmFjZXByaW50LmNvbW1vbi52MS5DYWxsZXJDb250ZXh0EhIKCnN1YmplY3RfaWQYAiABKAkSMQoHYWN0aW9ucxgDIAMoDjIgLmZhY2VwcmludC5jb21tb24udjEuQXVkaXRBY3Rpb24SLgoKc3RhcnRfdGltZRgEIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASLAoIZW5kX3RpbWUYBSABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEhEKCXBhZ2Vfc2l6ZRgGIAEoDRISCgpwYWdlX3Rva2VuGAcgASgJImMKF0xpc3RBdWRpdEV2ZW50c1Jlc3BvbnNlEi8KBmV2ZW50cxgBIAMoCzIfLmZhY2VwcmludC5jb21tb24udjEuQXVkaXRFdmVudBIXCg9uZXh0X3BhZ2VfdG9rZW4YAiABKAky7gMKEUNvbXBsaWFuY2VTZXJ2aWNlEmoKDEVyYXNlU3ViamVjdBIpLmZhY2VwcmludC5tYXRjaGVyLnYxLkVyYXNlU3ViamVjdFJlcXVlc3QaKi5mYWNlcHJpbnQubWF0Y2hlci52MS5FcmFzZVN1YmplY3RSZXNwb25zZSIDkAICEm0KDUV4cG9ydFN1YmplY3QSKi5mYWNlcHJpbnQubWF0Y2hlci52MS5FeHBvcnRTdWJqZWN0UmVxdWVzdBorLmZhY2VwcmludC5tYXRjaGVyLnYxLkV4cG9ydFN1YmplY3RSZXNwb25zZSIDkAICEnMKD0xpc3RBdWRpdEV2ZW50cxIsLmZhY2VwcmludC5tYXRjaGVyLnYxLkxpc3RBdWRpdEV2ZW50c1JlcXVlc3QaLS5mYWNlcHJpbnQubWF0Y2hlci52MS5MaXN0QXVkaXRFdmVudHNSZXNwb25zZSIDkAIBEogBChdFeHBvcnRUcmFpbmluZ1RlbXBsYXRlcxI0LmZhY2VwcmludC5tYXRjaGVyLnYxLkV4cG9ydFRyYWluaW5nVGVtcGxhdGVzUmVxdWVzdBo1LmZhY2VwcmludC5tYXRjaGVyLnYxLkV4cG9ydFRyYWluaW5nVGVtcGxhdGVzUmVzcG9uc2UwAWIGcHJvdG8z", [file_faceprint_common_v1_compliance, file_faceprint_common_v1_context, file_faceprint_common_v1_model, file_google_protobuf_timestamp]);
+
+/**
+ * Asks for the templates that may train a model.
+ *
+ * @generated from message faceprint.matcher.v1.ExportTrainingTemplatesRequest
+ */
+export type ExportTrainingTemplatesRequest = Message<"faceprint.matcher.v1.ExportTrainingTemplatesRequest"> & {
+  /**
+   * The caller and tenant. Required; the caller needs the "model_training" role.
+   *
+   * @generated from field: faceprint.common.v1.CallerContext context = 1;
+   */
+  context?: CallerContext | undefined;
+
+  /**
+   * The model version whose templates are wanted (name and version). Required.
+   *
+   * @generated from field: faceprint.common.v1.ModelRef model = 2;
+   */
+  model?: ModelRef | undefined;
+
+  /**
+   * The caller's reference to the training run (e.g. its job id), for the audit trail. Required.
+   *
+   * @generated from field: string request_ref = 3;
+   */
+  requestRef: string;
+};
+
+/**
+ * Describes the message faceprint.matcher.v1.ExportTrainingTemplatesRequest.
+ * Use `create(ExportTrainingTemplatesRequestSchema)` to create a new message.
+ */
+export const ExportTrainingTemplatesRequestSchema: GenMessage<ExportTrainingTemplatesRequest> = /*@__PURE__*/
+  messageDesc(file_faceprint_matcher_v1_compliance, 0);
+
+/**
+ * One consented template.
+ *
+ * @generated from message faceprint.matcher.v1.ExportTrainingTemplatesResponse
+ */
+export type ExportTrainingTemplatesResponse = Message<"faceprint.matcher.v1.ExportTrainingTemplatesResponse"> & {
+  /**
+   * The subject's label within this call: the same for all of a subject's templates, unrelated to
+   * its id and different in every call.
+   *
+   * @generated from field: string label = 1;
+   */
+  label: string;
+
+  /**
+   * The embedding: little-endian float32.
+   *
+   * @generated from field: bytes vector = 2;
+   */
+  vector: Uint8Array;
+
+  /**
+   * The embedding dimension.
+   *
+   * @generated from field: uint32 dim = 3;
+   */
+  dim: number;
+};
+
+/**
+ * Describes the message faceprint.matcher.v1.ExportTrainingTemplatesResponse.
+ * Use `create(ExportTrainingTemplatesResponseSchema)` to create a new message.
+ */
+export const ExportTrainingTemplatesResponseSchema: GenMessage<ExportTrainingTemplatesResponse> = /*@__PURE__*/
+  messageDesc(file_faceprint_matcher_v1_compliance, 1);
 
 /**
  * Names the subject to erase and why.
@@ -65,7 +138,7 @@ export type EraseSubjectRequest = Message<"faceprint.matcher.v1.EraseSubjectRequ
  * Use `create(EraseSubjectRequestSchema)` to create a new message.
  */
 export const EraseSubjectRequestSchema: GenMessage<EraseSubjectRequest> = /*@__PURE__*/
-  messageDesc(file_faceprint_matcher_v1_compliance, 0);
+  messageDesc(file_faceprint_matcher_v1_compliance, 2);
 
 /**
  * The erasure receipt.
@@ -93,7 +166,7 @@ export type EraseSubjectResponse = Message<"faceprint.matcher.v1.EraseSubjectRes
  * Use `create(EraseSubjectResponseSchema)` to create a new message.
  */
 export const EraseSubjectResponseSchema: GenMessage<EraseSubjectResponse> = /*@__PURE__*/
-  messageDesc(file_faceprint_matcher_v1_compliance, 1);
+  messageDesc(file_faceprint_matcher_v1_compliance, 3);
 
 /**
  * Names the subject to export.
@@ -135,7 +208,7 @@ export type ExportSubjectRequest = Message<"faceprint.matcher.v1.ExportSubjectRe
  * Use `create(ExportSubjectRequestSchema)` to create a new message.
  */
 export const ExportSubjectRequestSchema: GenMessage<ExportSubjectRequest> = /*@__PURE__*/
-  messageDesc(file_faceprint_matcher_v1_compliance, 2);
+  messageDesc(file_faceprint_matcher_v1_compliance, 4);
 
 /**
  * The export document.
@@ -164,7 +237,7 @@ export type ExportSubjectResponse = Message<"faceprint.matcher.v1.ExportSubjectR
  * Use `create(ExportSubjectResponseSchema)` to create a new message.
  */
 export const ExportSubjectResponseSchema: GenMessage<ExportSubjectResponse> = /*@__PURE__*/
-  messageDesc(file_faceprint_matcher_v1_compliance, 3);
+  messageDesc(file_faceprint_matcher_v1_compliance, 5);
 
 /**
  * Filters and pages the audit trail.
@@ -227,7 +300,7 @@ export type ListAuditEventsRequest = Message<"faceprint.matcher.v1.ListAuditEven
  * Use `create(ListAuditEventsRequestSchema)` to create a new message.
  */
 export const ListAuditEventsRequestSchema: GenMessage<ListAuditEventsRequest> = /*@__PURE__*/
-  messageDesc(file_faceprint_matcher_v1_compliance, 4);
+  messageDesc(file_faceprint_matcher_v1_compliance, 6);
 
 /**
  * One page of audit events.
@@ -255,10 +328,11 @@ export type ListAuditEventsResponse = Message<"faceprint.matcher.v1.ListAuditEve
  * Use `create(ListAuditEventsResponseSchema)` to create a new message.
  */
 export const ListAuditEventsResponseSchema: GenMessage<ListAuditEventsResponse> = /*@__PURE__*/
-  messageDesc(file_faceprint_matcher_v1_compliance, 5);
+  messageDesc(file_faceprint_matcher_v1_compliance, 7);
 
 /**
- * GDPR operations on the gallery: erasure (Art. 17), access export (Art. 15) and the audit trail.
+ * GDPR operations on the gallery: erasure (Art. 17), access export (Art. 15), the audit trail, and
+ * the consented use of templates for model improvement.
  *
  * @generated from service faceprint.matcher.v1.ComplianceService
  */
@@ -294,6 +368,19 @@ export const ComplianceService: GenService<{
     methodKind: "unary";
     input: typeof ListAuditEventsRequestSchema;
     output: typeof ListAuditEventsResponseSchema;
+  },
+  /**
+   * Streams the templates of one model version whose subjects gave explicit consent for the
+   * purpose "model_improvement" (a consent record still within its retention), for the trainer's
+   * fine-tuning. Subjects are named by labels that hold only within this call, never by their ids.
+   * Needs the "model_training" role; each subject's use is recorded in the audit trail.
+   *
+   * @generated from rpc faceprint.matcher.v1.ComplianceService.ExportTrainingTemplates
+   */
+  exportTrainingTemplates: {
+    methodKind: "server_streaming";
+    input: typeof ExportTrainingTemplatesRequestSchema;
+    output: typeof ExportTrainingTemplatesResponseSchema;
   },
 }> = /*@__PURE__*/
   serviceDesc(file_faceprint_matcher_v1_compliance, 0);
