@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { execFile } from 'node:child_process';
@@ -33,6 +33,7 @@ describe('TrainerService', { skip: skipUnlessPresent(MODEL_MIRROR) }, () => {
   let trainer: ServiceClient<typeof TrainerService>;
   let matcherProcess: Awaited<ReturnType<typeof acquireServices>>;
   let matcherDir: string;
+  let dataDir: string;
   before(async () => {
     root = await mkdtemp(join(tmpdir(), 'faceprint-trainer-'));
     const log = createLogger({ service: 'trainer', level: 'silent' });
@@ -40,7 +41,8 @@ describe('TrainerService', { skip: skipUnlessPresent(MODEL_MIRROR) }, () => {
     // (the same default models), so that the trainer's registry starts empty.
     matcherDir = await mkdtemp(join(tmpdir(), 'faceprint-trainer-gallery-'));
     matcherProcess = await acquireServices(['matcher'], undefined, { FACEPRINT_MODEL_REGISTRY: join(matcherDir, 'models'), FACEPRINT_MODEL_MIRROR: MODEL_MIRROR, FACEPRINT_MATCHER_DATA_DIR: matcherDir });
-    setup = trainerService({ registryRoot: root, mirrorDir: MODEL_MIRROR, dataDir: await mkdtemp(join(tmpdir(), 'faceprint-trainer-jobs-')), promotionMargin: 0.02, matcherAddress: matcherProcess.addresses.matcher! }, { log });
+    dataDir = await mkdtemp(join(tmpdir(), 'faceprint-trainer-jobs-'));
+    setup = trainerService({ registryRoot: root, mirrorDir: MODEL_MIRROR, dataDir, promotionMargin: 0.02, matcherAddress: matcherProcess.addresses.matcher! }, { log });
     server = await startServer({ config: loadServerConfig('trainer', { FACEPRINT_GRPC_PORT: '0' }), log, services: setup.services });
     await setup.ready!();
     trainer = createClient(TrainerService, server.address, { retry: false });
@@ -58,6 +60,7 @@ describe('TrainerService', { skip: skipUnlessPresent(MODEL_MIRROR) }, () => {
     await matcherProcess?.stop();
     await rm(root, { recursive: true, force: true });
     await rm(matcherDir, { recursive: true, force: true });
+    await rm(dataDir, { recursive: true, force: true });
   });
 
   it('imports the default models through the rpc and lists them with their current versions', async () => {
@@ -174,6 +177,36 @@ describe('TrainerService', { skip: skipUnlessPresent(MODEL_MIRROR) }, () => {
     assert.deepEqual(thresholds.map((t) => [t.far, t.dataset]), [[1e-3, 'identities'], [1e-4, 'identities'], [1e-5, 'identities']]);
     assert.ok(thresholds.every((t) => t.threshold > 0 && t.threshold <= 1));
     await rejectsWith(trainer.startJob({ requestId: 'tune-bad', spec: { ...spec, parameters: { loss: 'hinge', epochs: '0' } } }), status.INVALID_ARGUMENT, /parameters.loss: must be one of arcface, softmax-ls, focal, triplet; spec.parameters.epochs: 0 is out of range/);
+  });
+
+  it('resumes a cancelled fine-tune without embedding again what it had embedded', { skip: skipUnlessPresent(IDENTITIES_DIR) }, async () => {
+    const spec = { kind: JobKind.FINE_TUNE, baseModel: { name: 'face-recognition-net', version: 1 }, dataset: IDENTITIES_DIR, parameters: { epochs: '1', augmentations: '0', identities_per_batch: '8', seed: '5' } };
+    const { job } = await trainer.startJob({ requestId: 'tune-to-cancel', spec });
+    let last: Job | undefined;
+    for await (const update of trainer.watchJob({ jobId: job!.jobId }, { timeoutMs: 300_000 })) {
+      last = update.job;
+      if (last?.state === JobState.RUNNING && (last.progress?.step ?? 0n) >= 10n) await trainer.cancelJob({ jobId: job!.jobId });
+    }
+    assert.equal(last?.state, JobState.CANCELLED, last?.error);
+    const checkpoint = join(dataDir, 'checkpoints', `${job!.jobId}.jsonl`);
+    const kept = (await readFile(checkpoint, 'utf8')).trim().split('\n').length;
+    assert.ok(kept >= 10 && kept < 40, `${kept} of 40 images kept for a resume`);
+
+    // Refused: an unknown job, a job of another dataset, a job that did not stop early.
+    await rejectsWith(trainer.startJob({ requestId: 'resume-none', spec: { ...spec, parameters: { ...spec.parameters, resume_from: 'no-such-job' } } }), status.INVALID_ARGUMENT, /spec.parameters.resume_from: there is no job "no-such-job"/);
+    await rejectsWith(trainer.startJob({ requestId: 'resume-other', spec: { ...spec, dataset: join(IDENTITIES_DIR, 'amy'), parameters: { ...spec.parameters, resume_from: job!.jobId } } }), status.INVALID_ARGUMENT, /is not a fine-tune of the same base model and dataset/);
+
+    const resumed = await trainer.startJob({ requestId: 'tune-resumed', spec: { ...spec, parameters: { ...spec.parameters, resume_from: job!.jobId } } });
+    const messages: string[] = [];
+    for await (const update of trainer.watchJob({ jobId: resumed.job!.jobId }, { timeoutMs: 300_000 })) {
+      last = update.job;
+      messages.push(last?.progress?.message ?? '');
+    }
+    assert.equal(last?.state, JobState.SUCCEEDED, last?.error);
+    assert.ok(messages.includes(`embedded 40/40 images (${kept} from job ${job!.jobId})`), messages.join('\n'));
+    assert.equal((await trainer.getModelManifest({ name: 'face-recognition-net', version: last.resultModel!.version })).manifest?.lineage?.hyperparameters['faces'], '40');
+    assert.deepEqual(await readdir(join(dataDir, 'checkpoints')), [], 'checkpoints are deleted once the work is done');
+    await rejectsWith(trainer.startJob({ requestId: 'resume-done', spec: { ...spec, parameters: { ...spec.parameters, resume_from: resumed.job!.jobId } } }), status.INVALID_ARGUMENT, /is SUCCEEDED: only a cancelled or failed fine-tune can be resumed/);
   });
 
   it('fine-tunes on the gallery subjects whose consent covers model improvement, and only those', async () => {

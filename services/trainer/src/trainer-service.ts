@@ -6,7 +6,7 @@
 import { join } from 'node:path';
 import { create } from '@bufbuild/protobuf';
 import { PreconditionFailureSchema } from '@faceprint/contracts/google-rpc';
-import { JobKind, ModelTask, TrainerService, type JobSpec } from '@faceprint/contracts/trainer';
+import { JobKind, JobState, ModelTask, TrainerService, type JobSpec } from '@faceprint/contracts/trainer';
 import { ModelRegistry, RegistryError } from '@faceprint/model-registry';
 import { FaceprintError, implement, RequestValidator, type ServiceSetup, type SetupContext } from '@faceprint/service-kit';
 import { status } from '@grpc/grpc-js';
@@ -45,7 +45,7 @@ const PAGE_SIZE_MAX = 1000;
 /** The trainer's services, its job runner's start (jobs kept on disk) and clean-up. */
 export function trainerService(config: TrainerConfig, { log }: Pick<SetupContext, 'log'>): ServiceSetup {
   const registry = new ModelRegistry(config.registryRoot);
-  const where = { registry, root: config.registryRoot, mirrorDir: config.mirrorDir, matcherAddress: config.matcherAddress };
+  const where = { registry, root: config.registryRoot, mirrorDir: config.mirrorDir, matcherAddress: config.matcherAddress, checkpointDir: join(config.dataDir, 'checkpoints') };
   const workFor = (spec: JobSpec): JobWork => {
     if (spec.kind === JobKind.EVALUATE) return evaluateJob(where);
     if (spec.kind === JobKind.FINE_TUNE) return fineTuneJob(where);
@@ -69,6 +69,15 @@ export function trainerService(config: TrainerConfig, { log }: Pick<SetupContext
     };
     const check = checks[spec!.kind];
     for (const problem of (await check?.(spec!, registry)) ?? []) v.add(`spec.${problem.split(':')[0]}`, problem.slice(problem.indexOf(':') + 2));
+    const resumeFrom = spec!.kind === JobKind.FINE_TUNE ? spec!.parameters['resume_from'] : undefined;
+    if (resumeFrom) {
+      // A resume continues one cancelled or failed fine-tune of the same base model and dataset.
+      const earlier = jobs.get(resumeFrom);
+      const same = earlier?.spec?.kind === JobKind.FINE_TUNE && earlier.spec.dataset === spec!.dataset && earlier.spec.baseModel?.name === spec!.baseModel?.name && earlier.spec.baseModel?.version === spec!.baseModel?.version;
+      if (!earlier) v.add('spec.parameters.resume_from', `there is no job "${resumeFrom}"`);
+      else if (!same) v.add('spec.parameters.resume_from', `job ${resumeFrom} is not a fine-tune of the same base model and dataset`);
+      else if (earlier.state !== JobState.CANCELLED && earlier.state !== JobState.FAILED) v.add('spec.parameters.resume_from', `job ${resumeFrom} is ${JobState[earlier.state]}: only a cancelled or failed fine-tune can be resumed`);
+    }
     v.throwIfInvalid();
     return jobs.start(requestId, spec!);
   };

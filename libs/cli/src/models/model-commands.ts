@@ -12,11 +12,12 @@ import { clientCredentialsFromEnv, createClient, DEFAULT_GRPC_PORTS } from '@fac
 import { EXIT, UsageError } from '../gateway/connection.js';
 
 export const MODELS_USAGE = `faceprint models list [--json]
-faceprint models train --base NAME[@VERSION] (--data DIR|IDENTITIES.tsv [--root DIR] | --gallery TENANT | both) [--loss arcface|triplet|focal|softmax-ls] [--epochs N] [--augmentations N] [--json]
+faceprint models train --base NAME[@VERSION] (--data DIR|IDENTITIES.tsv [--root DIR] | --gallery TENANT | both) [--loss arcface|triplet|focal|softmax-ls] [--epochs N] [--augmentations N] [--resume JOB_ID] [--json]
 faceprint models quantize NAME@VERSION --calib DIR|IDENTITIES.tsv [--root DIR] [--pairs FILE] [--calibration-images N] [--min-cosine X] [--max-accuracy-drop X] [--json]
 faceprint models evaluate NAME@VERSION --pairs FILE [--root DIR] [--name DATASET] [--face largest|central] [--json]
 faceprint models calibrate NAME@VERSION --data DIR|IDENTITIES.tsv [--root DIR] [--name DATASET] [--json]
 faceprint models promote NAME@VERSION [--force] [--reason TEXT] [--json]
+faceprint models cancel JOB_ID [--json]
   --trainer HOST:PORT (env FACEPRINT_TRAINER_ADDRESS; default 127.0.0.1:${DEFAULT_GRPC_PORTS.trainer})`;
 
 const OPTIONS = { trainer: { type: 'string' }, json: { type: 'boolean', default: false } } as const;
@@ -44,7 +45,8 @@ export async function models(argv: string[]): Promise<number> {
   if (command === 'calibrate') return calibrateModel(rest);
   if (command === 'promote') return promote(rest);
   if (command === 'quantize') return quantize(rest);
-  throw new UsageError(`models takes list, train, quantize, evaluate, calibrate or promote\n${MODELS_USAGE}`);
+  if (command === 'cancel') return cancel(rest);
+  throw new UsageError(`models takes list, train, quantize, evaluate, calibrate, promote or cancel\n${MODELS_USAGE}`);
 }
 
 async function list(argv: string[]): Promise<number> {
@@ -68,6 +70,7 @@ async function runJob(trainerAddress: string | undefined, json: boolean, spec: M
   const trainer = trainerClient(trainerAddress);
   try {
     const { job } = await trainer.startJob({ requestId: `cli-${Date.now()}-${process.pid}`, spec });
+    process.stderr.write(`job ${job!.jobId} started (faceprint models cancel ${job!.jobId} stops it)\n`);
     let last: Job | undefined = job;
     for await (const update of trainer.watchJob({ jobId: job!.jobId }, { timeoutMs: 24 * 3_600_000 })) {
       last = update.job;
@@ -84,12 +87,13 @@ async function runJob(trainerAddress: string | undefined, json: boolean, spec: M
 }
 
 async function train(argv: string[]): Promise<number> {
-  const { values } = parseArgs({ args: argv, options: { ...OPTIONS, base: { type: 'string' }, data: { type: 'string' }, root: { type: 'string' }, gallery: { type: 'string' }, loss: { type: 'string' }, epochs: { type: 'string' }, augmentations: { type: 'string' } } });
+  const { values } = parseArgs({ args: argv, options: { ...OPTIONS, base: { type: 'string' }, data: { type: 'string' }, root: { type: 'string' }, gallery: { type: 'string' }, resume: { type: 'string' }, loss: { type: 'string' }, epochs: { type: 'string' }, augmentations: { type: 'string' } } });
   if (!values.base || !(values.data || values.gallery)) throw new UsageError('train needs --base NAME[@VERSION], and --data DIR (a folder per identity) or an identities .tsv, or --gallery TENANT (its subjects who consented to model improvement), or both');
   const base = values.base.includes('@') ? modelRef(values.base) : { name: values.base, version: await currentVersion(values.trainer, values.base) };
   const parameters: Record<string, string> = {};
   if (values.root) parameters.root = resolve(values.root);
   if (values.gallery) parameters.gallery_tenant = values.gallery;
+  if (values.resume) parameters.resume_from = values.resume;
   if (values.loss) parameters.loss = values.loss;
   if (values.epochs) parameters.epochs = values.epochs;
   if (values.augmentations) parameters.augmentations = values.augmentations;
@@ -140,6 +144,20 @@ async function quantize(argv: string[]): Promise<number> {
     }),
     (job) => figure(job, 'passed') === 1,
   );
+}
+
+/** Cancels a job (a fine-tune can then be resumed with `train --resume JOB_ID`). */
+async function cancel(argv: string[]): Promise<number> {
+  const { values, positionals } = parseArgs({ args: argv, allowPositionals: true, options: OPTIONS });
+  if (!positionals[0]) throw new UsageError('cancel needs a JOB_ID (faceprint models train prints it; ListJobs lists them)');
+  const trainer = trainerClient(values.trainer);
+  try {
+    const { job } = await trainer.cancelJob({ jobId: positionals[0] });
+    print(values.json, { job_id: job?.jobId, state: JobState[job?.state ?? 0] }, `job ${job?.jobId}: ${JobState[job?.state ?? 0]}`);
+    return EXIT.ok;
+  } finally {
+    trainer.close();
+  }
 }
 
 /** The current version of a model, asked of the trainer. */

@@ -16,6 +16,8 @@ export interface JobRegistry {
   readonly mirrorDir: string | undefined;
   /** The matcher a fine-tune takes consented gallery templates from. */
   readonly matcherAddress: string;
+  /** Where fine-tunes keep what they embedded, for a resume. */
+  readonly checkpointDir: string;
 }
 
 /** The spec's base model as the registry holds it; a problem is added when it is missing or unknown. */

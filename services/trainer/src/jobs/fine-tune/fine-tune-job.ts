@@ -6,7 +6,8 @@
  * stored embeddings of the base version, so no augmented copies); a projection head trained on
  * those frozen embeddings (head-training.ts); the head appended to the base graph (export-head.ts)
  * and published as a new version with its lineage (parent, dataset digest, hyperparameters, loss
- * curve). It is not promoted: evaluate it, then promote it through the gates.
+ * curve). It is not promoted: evaluate it, then promote it through the gates. What it embeds is
+ * checkpointed (sample-checkpoint.ts): `resume_from` a cancelled or failed job skips those images.
  */
 import { createHash } from 'node:crypto';
 import { readFile, stat } from 'node:fs/promises';
@@ -23,6 +24,7 @@ import { checkBaseModel, pinnedServiceEnv, type JobRegistry } from '../pinned-mo
 import { augmentCrop, seededRandom } from './augment.js';
 import { appendProjectionHead } from './export-head.js';
 import { consentedGalleryTemplates } from './gallery-templates.js';
+import { CheckpointWriter, readCheckpoint, removeCheckpoints, type EmbeddedImage } from './sample-checkpoint.js';
 import { LOSSES, trainHead, type Loss } from './head-training.js';
 
 /** The job's settings, from its parameters (with the defaults of the design notes). */
@@ -39,6 +41,7 @@ export function fineTuneSettings(parameters: Readonly<Record<string, string>>) {
     seed: number('seed', 1),
     face: parameters['face'] === 'largest' ? ('largest' as const) : ('central' as const),
     galleryTenant: parameters['gallery_tenant'] || undefined,
+    resumeFrom: parameters['resume_from'] || undefined,
   };
 }
 
@@ -84,6 +87,16 @@ export function fineTuneJob(where: JobRegistry): JobWork {
     const samples: { label: number; vector: Float32Array }[] = gallery.map((t) => ({ label: labelOf.get(`gallery:${t.label}`)!, vector: t.vector }));
     const digest: string[] = [];
     let faces = 0;
+    // Images a cancelled or failed job embedded already (the same bytes) are taken from its checkpoint.
+    const resumed = settings.resumeFrom ? await readCheckpoint(where.checkpointDir, settings.resumeFrom) : new Map<string, EmbeddedImage>();
+    const checkpoint = new CheckpointWriter(where.checkpointDir, jobId);
+    const take = (image: EmbeddedImage) => {
+      digest.push(`${image.identity}\t${image.sha256}`);
+      for (const vector of image.vectors) samples.push({ label: labelOf.get(image.identity)!, vector });
+      if (image.vectors.length > 0) faces++;
+      checkpoint.add(image);
+    };
+    let reused = 0;
     if (images.length > 0) {
       const services = await acquireServices(['detector', 'aligner', 'embedder'], undefined, pinnedServiceEnv(where, base));
       const pipeline = new FacePipeline(services.addresses as { detector: string; aligner: string; embedder: string });
@@ -92,24 +105,32 @@ export function fineTuneJob(where: JobRegistry): JobWork {
         await forEachConcurrently(images, 4, async ({ path, identity }) => {
           if (signal.aborted) return;
           const bytes = await readFile(path);
-          digest.push(`${identity}\t${createHash('sha256').update(bytes).digest('hex')}`);
-          const detected = await pipeline.detector.detect({ image: { content: bytes } });
-          const face = chooseFace(detected.faces, settings.face, detected.image!);
-          if (face) {
-            const model = await pipeline.embedderModel();
-            const aligned = await pipeline.aligner.align({ image: { content: bytes }, faces: [{ five: face.landmarks }], target: { case: 'model', value: { name: model.name, version: model.version } } });
-            const crop = aligned.faces[0]!.face!;
-            const crops = [crop, ...Array.from({ length: settings.augmentations }, () => ({ ...crop, pixels: augmentCrop(crop.pixels, crop.width, crop.height, random) }))];
-            const embedded = await pipeline.embedder.embed({ faces: crops });
-            for (const e of embedded.embeddings) samples.push({ label: labelOf.get(identity)!, vector: decodeEmbedding(e.vector, e.dim) });
-            faces++;
+          const sha256 = createHash('sha256').update(bytes).digest('hex');
+          const earlier = resumed.get(path);
+          if (earlier && earlier.sha256 === sha256 && earlier.identity === identity) {
+            take(earlier);
+            reused++;
+          } else {
+            const detected = await pipeline.detector.detect({ image: { content: bytes } });
+            const face = chooseFace(detected.faces, settings.face, detected.image!);
+            const vectors: Float32Array[] = [];
+            if (face) {
+              const model = await pipeline.embedderModel();
+              const aligned = await pipeline.aligner.align({ image: { content: bytes }, faces: [{ five: face.landmarks }], target: { case: 'model', value: { name: model.name, version: model.version } } });
+              const crop = aligned.faces[0]!.face!;
+              const crops = [crop, ...Array.from({ length: settings.augmentations }, () => ({ ...crop, pixels: augmentCrop(crop.pixels, crop.width, crop.height, random) }))];
+              const embedded = await pipeline.embedder.embed({ faces: crops });
+              vectors.push(...embedded.embeddings.map((e) => decodeEmbedding(e.vector, e.dim)));
+            }
+            take({ path, identity, sha256, vectors });
           }
           done++;
-          if (done % 50 === 0 || done === images.length) progress({ step: BigInt(done), message: `embedded ${done}/${images.length} images` });
+          if (done % 10 === 0 || done === images.length) progress({ step: BigInt(done), message: `embedded ${done}/${images.length} images${reused ? ` (${reused} from job ${settings.resumeFrom})` : ''}` });
         });
       } finally {
         pipeline.close();
         await services.stop();
+        await checkpoint.flushed();
       }
     }
     if (signal.aborted) return undefined;
@@ -172,7 +193,8 @@ export function fineTuneJob(where: JobRegistry): JobWork {
         metrics: Object.fromEntries(losses.map((loss, i) => [`train/loss_epoch_${String(i + 1).padStart(3, '0')}`, loss])),
       },
     });
-    progress({ message: `published ${base.name} v${manifest.model!.version} (not promoted): final loss ${losses.at(-1)?.toFixed(4)}` });
+    await removeCheckpoints(where.checkpointDir, [jobId, ...(settings.resumeFrom ? [settings.resumeFrom] : [])]);
+    progress({ message: `published ${base.name} v${manifest.model!.version} (not promoted): final loss ${losses.at(-1)?.toFixed(4)}${reused ? `; ${reused} of ${images.length} images resumed from job ${settings.resumeFrom}` : ''}` });
     return manifest.model;
   };
 }
