@@ -10,7 +10,7 @@ import { DETECT_USAGE, evalDetect } from './eval/detect.js';
 import { evalVerify, VERIFY_USAGE } from './eval/verify.js';
 import { COMPLIANCE_USAGE, erase, exportSubject } from './gateway/compliance-commands.js';
 import { exitStatusFor, GLOBAL_USAGE } from './gateway/connection.js';
-import { compare, detect, enroll, FACE_USAGE, identify, verify } from './gateway/face-commands.js';
+import { compare, detect, enroll, FACE_USAGE, gallery, identify, verify } from './gateway/face-commands.js';
 import { models, MODELS_USAGE } from './models/model-commands.js';
 import { RECEIPT_VERIFY_USAGE, receiptVerify } from './receipt/verify.js';
 
@@ -19,7 +19,7 @@ const USAGE = `usage:
 ${[FACE_USAGE, COMPLIANCE_USAGE, RECEIPT_VERIFY_USAGE, GLOBAL_USAGE, MODELS_USAGE, VERIFY_USAGE, DETECT_USAGE, CALIBRATE_USAGE].map((usage) => `  ${usage.split('\n').join('\n  ')}`).join('\n\n')}
 `;
 
-const COMMANDS: Record<string, (argv: string[]) => Promise<number>> = { enroll, verify, compare, identify, detect, erase, export: exportSubject, models };
+const COMMANDS: Record<string, (argv: string[]) => Promise<number>> = { enroll, verify, compare, identify, detect, gallery, erase, export: exportSubject, models };
 
 async function main(argv: string[]): Promise<number> {
   const [group, command, ...rest] = argv;

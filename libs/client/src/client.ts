@@ -8,6 +8,7 @@ import {
   FaceService,
   type CompareResponse,
   type DetectResponse,
+  type GetGalleryStatusResponse,
   type EnrollResponse,
   type EraseSubjectResponse,
   type IdentifyResponse,
@@ -107,6 +108,11 @@ export class FaceprintClient {
   /** Every face in `image`. */
   detect(image: Uint8Array): Promise<DetectResponse> {
     return this.#faces.detect({ image: { content: image } }, this.#call());
+  }
+
+  /** The gallery's model versions, and how many subjects need re-enrolment after a promotion. */
+  galleryStatus(): Promise<GetGalleryStatusResponse> {
+    return this.#faces.getGalleryStatus({}, this.#call());
   }
 
   /** Erases a subject everywhere (compliance role); returns the signed receipt. */

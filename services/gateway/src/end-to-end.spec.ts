@@ -62,10 +62,12 @@ describe('faceprint end to end through the gateway', { skip: skipUnlessPresent(I
   });
 
   it('enrols 8 people from 4 crops each and identifies each from the 5th (rank-1 8/8)', async () => {
+    let embedderVersion = 0;
     for (const person of people) {
       const enrolled = await faces.enroll({ requestId: `enrol-${person.name}`, subjectId: person.name, images: person.images.slice(0, 4).map(image), consent }, ops);
       assert.equal(enrolled.templateIds.length, 4, person.name);
       assert.equal(enrolled.models?.embedder?.name, 'face-recognition-net');
+      embedderVersion = enrolled.models?.embedder?.version ?? 0;
       assert.ok(enrolled.timings.some((t) => t.service === 'embedder') && enrolled.timings.some((t) => t.service === 'gateway'), 'per-stage timings');
     }
     // A retry of an enrolment is its stored result, not a second enrolment.
@@ -79,6 +81,13 @@ describe('faceprint end to end through the gateway', { skip: skipUnlessPresent(I
       if (found.candidates[0]?.subjectId === person.name) rankOne++;
     }
     assert.equal(rankOne, 8);
+    // Every subject holds templates of the serving (current) model: nobody to re-enrol.
+    const gallery = await faces.getGalleryStatus({}, ops);
+    assert.deepEqual(
+      gallery.versions.map((v) => [v.model?.name, v.model?.version, v.subjects, v.templates, v.current]),
+      [['face-recognition-net', embedderVersion, 8, 32, true]],
+    );
+    assert.deepEqual([gallery.subjects, gallery.subjectsNeedingReenrolment], [8, 0]);
   });
 
   it('verifies genuine and impostor pairs with calibrated decisions', async (t) => {
@@ -179,6 +188,9 @@ describe('faceprint end to end through the gateway', { skip: skipUnlessPresent(I
       const identified = await cli(['identify', files[4]!, '--top', '3', '--json'], operatorKey);
       const candidates = (JSON.parse(identified.stdout) as { candidates: { subject: string; score: number; match: boolean }[] }).candidates;
       assert.ok([person.name, 'cli-subject'].includes(candidates[0]!.subject), JSON.stringify(candidates));
+
+      const status = JSON.parse((await cli(['gallery', 'status', '--json'], operatorKey)).stdout) as { subjects: number; subjects_needing_reenrolment: number; versions: { current: boolean }[] };
+      assert.ok(status.subjects >= 1 && status.subjects_needing_reenrolment === 0 && status.versions.every((v) => v.current), JSON.stringify(status));
 
       const drawn = join(dir, 'faces.png');
       const detected = await cli(['detect', GROUP_PHOTO, '--out', drawn, '--json'], operatorKey);

@@ -213,5 +213,14 @@ export function faceService(downstream: Downstream, keys: ApiKeys, config: Gatew
         timings: [...detected.timings, stageTiming('detect-call', 'gateway', started)],
       };
     },
+
+    async getGalleryStatus(_request, ctx) {
+      const status = await matcher.getGalleryStatus({ context: operator(ctx) }, { parent: ctx });
+      return {
+        versions: status.versions.map((v) => ({ model: v.model, subjects: v.subjects, templates: v.templates, current: v.current })),
+        subjects: status.subjects,
+        subjectsNeedingReenrolment: status.subjectsNeedingReenrolment,
+      };
+    },
   });
 }

@@ -34,6 +34,7 @@ describeServiceProcess('matcher', {
     eraseSubject: status.INVALID_ARGUMENT,
     exportSubject: status.INVALID_ARGUMENT,
     exportTrainingTemplates: status.INVALID_ARGUMENT,
+    getGalleryStatus: status.INVALID_ARGUMENT,
   },
 });
 

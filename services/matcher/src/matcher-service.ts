@@ -337,6 +337,27 @@ export function matcherService(config: MatcherConfig, { log }: Pick<SetupContext
         const threshold = await thresholdFor(ready(), tenantId, manifest, request.targetFar);
         return { decision: decision(cosine(first!, second!), threshold, create(ModelRefSchema, manifest.model)) };
       },
+
+      async getGalleryStatus(request) {
+        const v = new RequestValidator();
+        const tenantId = checkContext(v, request.context);
+        v.throwIfInvalid();
+        const g = ready();
+        // The registry's current version of each model the gallery holds: what new probes are embedded with.
+        const names = [...new Set((await g.store.modelInventory(tenantId)).map((m) => m.modelName))];
+        const current = (await Promise.all(names.map(async (name) => ({ name, version: await catalog.currentVersion(name) })))).filter((c): c is { name: string; version: number } => c.version !== undefined);
+        const status = await g.store.galleryStatus(tenantId, current);
+        return {
+          versions: status.versions.map((m) => ({
+            model: { name: m.modelName, version: m.modelVersion },
+            subjects: m.subjects,
+            templates: m.templates,
+            current: current.some((c) => c.name === m.modelName && c.version === m.modelVersion),
+          })),
+          subjects: status.subjects,
+          subjectsNeedingReenrolment: status.subjectsBehind,
+        };
+      },
     }),
   );
 

@@ -13,6 +13,7 @@ import { status } from '@grpc/grpc-js';
 import { AuditAction, AuditOutcome, type ModelRef } from '@faceprint/contracts/common';
 import { consent, embedding, nearby, randomUnitVector, seededRandom, startInProcessMatcher, testEmbedderRegistry, TEST_THRESHOLDS, type InProcessMatcher, type TestModels } from './test-support.js';
 import { readMigrations } from './database/migrations.js';
+import { ModelRegistry } from '@faceprint/model-registry';
 
 
 const postgresSkip = await skipUnlessPostgres();
@@ -143,6 +144,24 @@ for (const backend of BACKENDS) {
       assert.equal(onV2.searchedTemplates, 1n);
       const onV1 = await m.matcher.verify({ context: ctx('migrating'), subjectId: 'erin', probe: embedding(face, models.v1) });
       assert.equal(onV1.decision?.model?.version, 1);
+    });
+
+    it('reports, after a promotion, how many subjects hold no template of the current version', async () => {
+      const registry = new ModelRegistry(models.root);
+      await enroll('promoting', 'pia', [randomUnitVector(random)], models.v1);
+      await enroll('promoting', 'paz', [randomUnitVector(random), randomUnitVector(random)], models.v1);
+      await enroll('promoting', 'pim', [randomUnitVector(random)], models.v1);
+      await enroll('promoting', 'pim', [randomUnitVector(random)], models.v2);
+      const galleryStatus = async () => {
+        const r = await m.matcher.getGalleryStatus({ context: ctx('promoting') });
+        return { versions: r.versions.map((v) => [v.model?.version, v.subjects, v.templates, v.current]), subjects: r.subjects, behind: r.subjectsNeedingReenrolment };
+      };
+      await registry.promote('test-embedder', models.v1.version);
+      assert.deepEqual(await galleryStatus(), { versions: [[1, 3, 4, true], [2, 1, 1, false]], subjects: 3, behind: 0 });
+      await registry.promote('test-embedder', models.v2.version);
+      assert.deepEqual(await galleryStatus(), { versions: [[1, 3, 4, false], [2, 1, 1, true]], subjects: 3, behind: 2 }, 'pia and paz have only v1 templates');
+      assert.deepEqual((await m.matcher.getGalleryStatus({ context: ctx('nobody-here') })).versions, []);
+      await rejectsWith(m.matcher.getGalleryStatus({}), status.INVALID_ARGUMENT, /context/);
     });
 
     it('identifies 1:N: the enrolled person first, top-k ordered, an empty gallery returns nothing', async () => {

@@ -19,7 +19,8 @@ faceprint enroll --dir DIR            DIR/<subject>/<image files>, one subject p
 faceprint verify --subject ID IMAGE [--far 1e-4]
 faceprint compare IMAGE_A IMAGE_B [--far 1e-4]
 faceprint identify IMAGE [--top 5] [--far 1e-4]
-faceprint detect IMAGE [--out FILE.png]   --out draws the boxes and landmarks on a copy`;
+faceprint detect IMAGE [--out FILE.png]   --out draws the boxes and landmarks on a copy
+faceprint gallery status                 model versions held, and subjects to re-enrol after a promotion`;
 
 const MAX_IMAGES_PER_ENROLL = 10;
 
@@ -184,4 +185,24 @@ async function drawFaces(image: Uint8Array, faces: { box?: { x: number; y: numbe
   ]);
   const svg = `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}">${shapes.join('')}</svg>`;
   await upright.composite([{ input: Buffer.from(svg), top: 0, left: 0 }]).png().toFile(out);
+}
+
+/** `faceprint gallery status`: the model versions the gallery holds and who needs re-enrolment. */
+export async function gallery(argv: string[]): Promise<number> {
+  const [command, ...rest] = argv;
+  if (command !== 'status') throw new UsageError('gallery takes status');
+  const { values } = parseArgs({ args: rest, options: GLOBAL_OPTIONS });
+  const client = connect(values, 'operator');
+  try {
+    const status = await client.galleryStatus();
+    const versions = status.versions.map((v) => ({ model: modelName(v.model), subjects: v.subjects, templates: v.templates, current: v.current }));
+    const text = [
+      `${status.subjects} subject(s); ${status.subjectsNeedingReenrolment} without a template of the current model version (to re-enrol)`,
+      ...versions.map((v) => `  ${String(v.model).padEnd(32)} ${String(v.subjects).padStart(7)} subjects ${String(v.templates).padStart(8)} templates${v.current ? '  (current)' : ''}`),
+    ];
+    print(values.json, { subjects: status.subjects, subjects_needing_reenrolment: status.subjectsNeedingReenrolment, versions }, text.join('\n'));
+    return EXIT.ok;
+  } finally {
+    client.close();
+  }
 }

@@ -423,6 +423,31 @@ export class GalleryStore {
     return rows.map((row) => ({ modelName: row.model_name, modelVersion: row.model_version, count: row.count }));
   }
 
+  /**
+   * The tenant's templates and subjects per model version, its subject count, and how many of its
+   * subjects hold no template of any of the `current` versions (one per model name).
+   */
+  async galleryStatus(tenantId: string, current: readonly { name: string; version: number }[]) {
+    const versions = await this.#db.pool.query<{ model_name: string; model_version: number; subjects: number; templates: number }>(
+      `SELECT model_name, model_version, count(DISTINCT subject_pk)::integer AS subjects, count(*)::integer AS templates
+       FROM templates WHERE tenant_id = $1 GROUP BY 1, 2 ORDER BY 1, 2`,
+      [tenantId],
+    );
+    const counts = await this.#db.pool.query<{ subjects: number; behind: number }>(
+      `SELECT count(*)::integer AS subjects,
+              count(*) FILTER (WHERE NOT EXISTS (
+                SELECT 1 FROM templates t WHERE t.subject_pk = s.subject_pk
+                  AND (t.model_name, t.model_version) IN (SELECT * FROM unnest($2::text[], $3::integer[]))))::integer AS behind
+       FROM subjects s WHERE s.tenant_id = $1`,
+      [tenantId, current.map((c) => c.name), current.map((c) => c.version)],
+    );
+    return {
+      versions: versions.rows.map((r) => ({ modelName: r.model_name, modelVersion: r.model_version, subjects: r.subjects, templates: r.templates })),
+      subjects: counts.rows[0]?.subjects ?? 0,
+      subjectsBehind: counts.rows[0]?.behind ?? 0,
+    };
+  }
+
   /** The tenant's default target false-match rate, if the tenant exists. */
   async tenantDefaultFar(tenantId: string): Promise<number | undefined> {
     const { rows } = await this.#db.pool.query<{ default_target_far: number }>('SELECT default_target_far FROM tenants WHERE tenant_id = $1', [tenantId]);

@@ -58,6 +58,11 @@ export class ModelCatalog {
     return manifest;
   }
 
+  /** The version `current` points at for `name` (undefined: none, or no such model), read afresh. */
+  currentVersion(name: string): Promise<number | undefined> {
+    return this.#registry.currentVersion(name).catch(() => undefined);
+  }
+
   /**
    * The threshold calibrated for `targetFar` on `manifest`'s model. FAILED_PRECONDITION when the
    * model has no calibration for it (the message lists the rates it has).
