@@ -77,6 +77,22 @@ describe('QDQ INT8 quantisation', () => {
     assert.ok(worst > 0, 'the graph really computes in INT8 (not bit-identical to float)');
   });
 
+  it('keeps a ReLU whose output stays float (here: the graph output), so that nothing negative slips through', async () => {
+    const g = new OnnxGraphBuilder('relu-out');
+    const x = g.input('image', ['batch', 3, 16, 16]);
+    const random = seededRandom(9);
+    const conv = g.node('Conv', [x, g.weight('w', Float32Array.from({ length: 2 * 3 * 9 }, () => random() - 0.5), [2, 3, 3, 3])], { kernel_shape: ints([3, 3]) });
+    g.output(g.node('Relu', [conv], {}, 'activated'), 'activated', ['batch', 2, 14, 14]);
+    const float = serializeModel(g.build({ producerName: 'faceprint-test', producerVersion: '0' }));
+    const { model: calibrating, activations } = calibrationModel(float);
+    const { model } = quantiseToQdq(float, await measureActivationRanges(calibrating, 'image', activations, [images(4, 3)]));
+    assert.ok(fromBinary(ModelProtoSchema, model).graph!.node.some((n) => n.opType === 'Relu'), 'the ReLU stays');
+    const session = await ort.InferenceSession.create(model);
+    const { activated } = await session.run({ image: new ort.Tensor('float32', images(2, 4).tensor, [2, 3, 16, 16]) });
+    assert.ok(Math.min(...(activated!.data as Float32Array)) >= 0);
+    await session.release();
+  });
+
   it('refuses to quantise an activation it has no calibrated range for', () => {
     assert.throws(() => quantiseToQdq(residualNet().bytes, new Map()), /no calibrated range for activation "image"/);
   });

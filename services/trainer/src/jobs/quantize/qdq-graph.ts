@@ -62,7 +62,17 @@ function floatsOf(tensor: TensorProto): Float32Array {
 
 const bytesOf = (values: Float32Array | Int8Array | Uint8Array | Int32Array) => new Uint8Array(values.buffer, values.byteOffset, values.byteLength);
 
-/** Removes each ReLU whose input is a Conv or Add output read by nothing else: that node writes the ReLU's output itself. */
+/** Whether a value will be quantised: not a graph output, and read only by operators that take a quantised input. */
+const readOnlyQuantised = (name: string, readers: ReadonlyMap<string, { node: NodeProto; index: number }[]>, outputs: ReadonlySet<string>) => {
+  const by = readers.get(name) ?? [];
+  return !outputs.has(name) && by.length > 0 && by.every(({ node, index }) => QUANTISED_INPUTS[node.opType]?.includes(index));
+};
+
+/**
+ * Removes each ReLU whose input is a Conv or Add output read by nothing else, when the ReLU's
+ * output will be quantised (its zero point of 0 then does the ReLU's work): the Conv or Add writes
+ * the ReLU's output itself.
+ */
 function foldRelus(graph: GraphProto): void {
   const outputs = new Set(graph.output.map((o) => o.name));
   const readers = readersOf(graph);
@@ -72,6 +82,7 @@ function foldRelus(graph: GraphProto): void {
     const input = node.input[0]!;
     const producer = producers.get(input);
     if (!producer || !RELU_FOLDS_INTO.has(producer.opType) || outputs.has(input) || readers.get(input)?.length !== 1) return true;
+    if (!readOnlyQuantised(node.output[0]!, readers, outputs)) return true;
     producer.output = producer.output.map((name) => (name === input ? node.output[0]! : name));
     return false;
   });
@@ -94,10 +105,7 @@ function quantisedActivations(graph: GraphProto): string[] {
   const outputs = new Set(graph.output.map((o) => o.name));
   const readers = readersOf(graph);
   const made = [...graph.input.filter((i) => !weights.has(i.name)).map((i) => i.name), ...graph.node.filter((n) => QUANTISED_OUTPUTS.has(n.opType)).flatMap((n) => n.output)];
-  return made.filter((name) => {
-    const by = readers.get(name) ?? [];
-    return !outputs.has(name) && by.length > 0 && by.every(({ node, index }) => QUANTISED_INPUTS[node.opType]?.includes(index));
-  });
+  return made.filter((name) => readOnlyQuantised(name, readers, outputs));
 }
 
 /** Parses a model and folds its ReLUs, as both calibration and quantisation see it. */
