@@ -9,6 +9,7 @@ import {
   type CompareResponse,
   type DetectResponse,
   type GetGalleryStatusResponse,
+  type ReembedGalleryResponse,
   type EnrollResponse,
   type EraseSubjectResponse,
   type IdentifyResponse,
@@ -45,6 +46,8 @@ export interface ConsentInput {
   /** Default: 365. */
   readonly retentionDays?: number;
   readonly evidenceRef?: string;
+  /** The subject agreed that aligned crops be kept to re-create templates for a new model. Default: false. */
+  readonly retainAlignedCrops?: boolean;
 }
 
 /** A Consent message from {@link ConsentInput}. */
@@ -56,6 +59,7 @@ export function consentRecord(input: ConsentInput = {}): Consent {
     collectionPoint: input.collectionPoint ?? 'faceprint-client',
     retentionDays: input.retentionDays ?? 365,
     evidenceRef: input.evidenceRef ?? '',
+    retainAlignedCrops: input.retainAlignedCrops ?? false,
   });
 }
 
@@ -113,6 +117,11 @@ export class FaceprintClient {
   /** The gallery's model versions, and how many subjects need re-enrolment after a promotion. */
   galleryStatus(): Promise<GetGalleryStatusResponse> {
     return this.#faces.getGalleryStatus({}, this.#call());
+  }
+
+  /** After a model promotion: re-creates templates from kept crops with the serving model, yielding progress. */
+  reembedGallery(): AsyncIterable<ReembedGalleryResponse> {
+    return this.#faces.reembedGallery({}, this.#call());
   }
 
   /** Erases a subject everywhere (compliance role); returns the signed receipt. */

@@ -5,7 +5,7 @@
  */
 import { decodeEmbedding } from '@faceprint/contracts';
 import { AlignerService } from '@faceprint/contracts/aligner';
-import type { DetectedFace, DetectOptions, ModelRef, StageTiming } from '@faceprint/contracts/common';
+import type { AlignedFace, DetectedFace, DetectOptions, ModelRef, StageTiming } from '@faceprint/contracts/common';
 import { DetectorService } from '@faceprint/contracts/detector';
 import { EmbedderService } from '@faceprint/contracts/embedder';
 import { createClient, type CallContext, type ClientOptions, type ServiceClient } from '@faceprint/service-kit';
@@ -99,7 +99,7 @@ export class FacePipeline {
     image: Uint8Array,
     face: DetectedFace,
     options: Omit<EmbedOptions, 'choice' | 'detect'> = {},
-  ): Promise<{ embedding: Float32Array; model: ModelRef | undefined; timings: StageTiming[] }> {
+  ): Promise<{ embedding: Float32Array; model: ModelRef | undefined; crop: AlignedFace; timings: StageTiming[] }> {
     const call = options.parent ? { parent: options.parent } : {};
     const model = await this.embedderModel(options.parent);
     const aligned = await this.aligner.align(
@@ -114,6 +114,7 @@ export class FacePipeline {
     return {
       embedding: vectors.length === 1 ? vectors[0]! : normalise(vectors[0]!.map((v, i) => v + vectors[1]![i]!)),
       model: embedded.model,
+      crop,
       timings: [...aligned.timings, ...embedded.timings],
     };
   }

@@ -19,6 +19,9 @@ import { create } from '@bufbuild/protobuf';
 import { timestampFromDate } from '@bufbuild/protobuf/wkt';
 import { REPO_ROOT, startLocalMesh, waitForServiceProcess, type LocalMesh } from '@faceprint/mesh';
 import { createClient, type ServiceClient } from '@faceprint/service-kit';
+import { EmbedderService } from '@faceprint/contracts/embedder';
+import { ModelRegistry } from '@faceprint/model-registry';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { IDENTITIES_DIR, skipUnlessPresent, spawnService, testModelRegistry, rejectsWith } from '@faceprint/testing';
 import { status } from '@grpc/grpc-js';
 import { withKey, writeTestApiKeys } from './test-support.js';
@@ -217,6 +220,41 @@ describe('faceprint end to end through the gateway', { skip: skipUnlessPresent(I
     } finally {
       await rm(dir, { recursive: true, force: true });
     }
+  });
+
+  // Last in this file: it promotes a new embedder version in the mesh's registry.
+  it('after a model promotion, re-creates from kept crops the templates of subjects who allowed it; the others are reported', async () => {
+    const [keeper, plain] = [people[2]!, people[3]!];
+    await faces.enroll({ requestId: 'keep-1', subjectId: 'keeper', images: keeper.images.slice(0, 2).map(image), consent: { ...consent, retainAlignedCrops: true } }, globex);
+    await faces.enroll({ requestId: 'plain-1', subjectId: 'plain', images: plain.images.slice(0, 1).map(image), consent }, globex);
+    const galleryStatus = async () => {
+      const s = await faces.getGalleryStatus({}, globex);
+      return { versions: s.versions.map((v) => [v.model?.version, v.subjects, v.templates, v.current]), behind: s.subjectsNeedingReenrolment };
+    };
+    assert.deepEqual(await galleryStatus(), { versions: [[1, 2, 3, true]], behind: 0 });
+
+    // A new version of the embedder (the same network in a different file, with its calibration) is promoted.
+    const registry = new ModelRegistry(process.env.FACEPRINT_MODEL_REGISTRY!);
+    const current = await registry.loadModel('face-recognition-net');
+    const { manifest } = await registry.publish({ name: 'face-recognition-net', manifest: current.manifest, model: new Uint8Array([...current.bytes, 0x3a, 0x00]) });
+    const next = manifest.model!.version;
+    await registry.promote('face-recognition-net', next);
+    const embedder = createClient(EmbedderService, mesh.endpoints.embedder);
+    const deadline = Date.now() + 60_000;
+    while ((await embedder.modelStatus({})).serving?.version !== next && Date.now() < deadline) await sleep(200);
+    embedder.close();
+    assert.deepEqual(await galleryStatus(), { versions: [[1, 2, 3, false]], behind: 2 }, 'nobody holds a template of the new version yet');
+    await rejectsWith(faces.verify({ subjectId: 'keeper', image: image(keeper.images[4]!) }, globex), status.FAILED_PRECONDITION, /has no template of face-recognition-net v\d+/);
+
+    const run1 = await cli(['gallery', 'reembed', '--json'], { FACEPRINT_API_KEY: keys.keys['globex-ops']! });
+    assert.equal(run1.code, 0, run1.stderr);
+    assert.deepEqual(JSON.parse(run1.stdout), { model: `face-recognition-net@${next}`, subjects_done: 1, subjects_total: 1, templates_added: 2 });
+    assert.deepEqual(await galleryStatus(), { versions: [[1, 2, 3, false], [next, 1, 2, true]], behind: 1 }, 'plain kept no crop: to re-enrol');
+    const verified = await faces.verify({ subjectId: 'keeper', image: image(keeper.images[4]!), targetFar: 1e-3 }, globex);
+    assert.equal(verified.decision?.isMatch, true);
+    assert.equal(verified.models?.embedder?.version, next);
+    const again = JSON.parse((await cli(['gallery', 'reembed', '--json'], { FACEPRINT_API_KEY: keys.keys['globex-ops']! })).stdout) as { subjects_total: number };
+    assert.equal(again.subjects_total, 0, 'a second run has nothing left to do');
   });
 });
 

@@ -7,7 +7,7 @@
 import { createHash } from 'node:crypto';
 import { create, toBinary } from '@bufbuild/protobuf';
 import { encodeEmbedding } from '@faceprint/contracts';
-import { EmbeddingSchema, type Box, type DetectedFace, type ModelRef, type StageTiming } from '@faceprint/contracts/common';
+import { EmbeddingSchema, type AlignedFace, type Box, type DetectedFace, type ModelRef, type StageTiming } from '@faceprint/contracts/common';
 import { EnrollRequestSchema, FaceService, type EnrollRequest, type FaceImage } from '@faceprint/contracts/gateway';
 import type { MatchDecision } from '@faceprint/contracts/matcher';
 import { FaceprintError, implement, RequestValidator, stageTiming, validateDetectRequest, validateImage, type CallContext, type ServiceRegistration } from '@faceprint/service-kit';
@@ -38,6 +38,8 @@ function underField(error: unknown, prefix: string): unknown {
 interface EmbeddedFace {
   readonly face: DetectedFace;
   readonly embedding: Float32Array;
+  /** The aligned crop the embedding was made from. */
+  readonly crop: AlignedFace;
   readonly models: { detector: ModelRef | undefined; embedder: ModelRef | undefined };
   readonly timings: StageTiming[];
 }
@@ -83,7 +85,7 @@ export function faceService(downstream: Downstream, keys: ApiKeys, config: Gatew
       throw FaceprintError.invalidArgument([{ field: `${field}.image`, description: `the face is too blurred: sharpness ${sharpness.toFixed(1)}, below the ${config.minSharpness} required` }]);
     }
     const embedded = await pipeline.embedFace(content, face, { parent: ctx });
-    return { face, embedding: embedded.embedding, models: { detector: detected.model, embedder: embedded.model }, timings: [...detected.timings, ...embedded.timings] };
+    return { face, embedding: embedded.embedding, crop: embedded.crop, models: { detector: detected.model, embedder: embedded.model }, timings: [...detected.timings, ...embedded.timings] };
   };
 
   const probe = (embedded: EmbeddedFace) => create(EmbeddingSchema, { vector: encodeEmbedding(embedded.embedding), dim: embedded.embedding.length, model: embedded.models.embedder });
@@ -133,6 +135,8 @@ export function faceService(downstream: Downstream, keys: ApiKeys, config: Gatew
             embedding: probe(e),
             quality: Math.min(1, Math.max(0, e.face.score)),
             sourceImageSha256: createHash('sha256').update(request.images[i]!.image!.content).digest('hex'),
+            // Kept (sealed) by the matcher only when the subject agreed, to re-create the template for a new model.
+            ...(request.consent?.retainAlignedCrops ? { alignedCrop: e.crop } : {}),
           })),
         },
         { parent: ctx },
@@ -221,6 +225,16 @@ export function faceService(downstream: Downstream, keys: ApiKeys, config: Gatew
         subjects: status.subjects,
         subjectsNeedingReenrolment: status.subjectsNeedingReenrolment,
       };
+    },
+
+    async *reembedGallery(_request, ctx) {
+      const context = operator(ctx);
+      // What the embedder serves now (asked afresh: a promotion may have just swapped it).
+      const serving = (await pipeline.embedder.modelStatus({}, { parent: ctx })).serving;
+      if (!serving) throw FaceprintError.unavailable('the embedder has no serving model yet');
+      for await (const progress of matcher.reembedTemplates({ context, model: serving }, { parent: ctx })) {
+        yield { model: serving, subjectsDone: progress.subjectsDone, subjectsTotal: progress.subjectsTotal, templatesAdded: progress.templatesAdded };
+      }
     },
   });
 }

@@ -35,6 +35,7 @@ describeServiceProcess('matcher', {
     exportSubject: status.INVALID_ARGUMENT,
     exportTrainingTemplates: status.INVALID_ARGUMENT,
     getGalleryStatus: status.INVALID_ARGUMENT,
+    reembedTemplates: status.INVALID_ARGUMENT,
   },
 });
 

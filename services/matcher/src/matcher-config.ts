@@ -2,7 +2,7 @@
 import { fileURLToPath } from 'node:url';
 import { join, resolve } from 'node:path';
 import { registryRootFromEnv } from '@faceprint/model-registry';
-import { compileEnv, decimal, int } from '@faceprint/service-kit';
+import { compileEnv, decimal, DEFAULT_GRPC_PORTS, int } from '@faceprint/service-kit';
 import { makeValidator, str } from 'envalid';
 
 /** Where the embedded gallery lives unless FACEPRINT_MATCHER_DATA_DIR says otherwise: `<repo>/data/gallery`. */
@@ -65,6 +65,11 @@ export interface MatcherConfig {
   readonly generateSigningKey: boolean;
   /** How often the retention sweeper erases subjects whose retention has ended, in ms. `FACEPRINT_MATCHER_RETENTION_SWEEP_MS`, default 60000. */
   readonly retentionSweepMs: number;
+  /**
+   * The embedder that re-creates templates from retained crops (ReembedTemplates; TLS from the
+   * FACEPRINT_TLS_* client settings). `FACEPRINT_EMBEDDER_ADDRESS`, default `127.0.0.1:50053`.
+   */
+  readonly embedderAddress: string;
 }
 
 /** Compiles the matcher's settings from the environment. */
@@ -80,6 +85,7 @@ export function loadMatcherConfig(env: NodeJS.ProcessEnv): MatcherConfig {
     FACEPRINT_MATCHER_MASTER_KEY_FILE: str({ default: '' }),
     FACEPRINT_MATCHER_SIGNING_KEY_FILE: str({ default: '' }),
     FACEPRINT_MATCHER_RETENTION_SWEEP_MS: int(100, 86_400_000)({ default: 60_000 }),
+    FACEPRINT_EMBEDDER_ADDRESS: str({ default: `127.0.0.1:${DEFAULT_GRPC_PORTS.embedder}` }),
   });
   // A relative path is taken from where the user ran the command (npm -w changes directory).
   const fromCwd = (path: string) => resolve(env.INIT_CWD ?? process.cwd(), path);
@@ -98,5 +104,6 @@ export function loadMatcherConfig(env: NodeJS.ProcessEnv): MatcherConfig {
     generateMasterKey: !compiled.FACEPRINT_MATCHER_MASTER_KEY_FILE,
     generateSigningKey: !compiled.FACEPRINT_MATCHER_SIGNING_KEY_FILE,
     retentionSweepMs: compiled.FACEPRINT_MATCHER_RETENTION_SWEEP_MS,
+    embedderAddress: compiled.FACEPRINT_EMBEDDER_ADDRESS,
   });
 }

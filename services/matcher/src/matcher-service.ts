@@ -25,7 +25,8 @@ import { complianceService } from './compliance/compliance-service.js';
 import { ReceiptSigner, SubjectEraser } from './compliance/erasure.js';
 import { loadMasterKey, loadSigningKey } from './compliance/key-files.js';
 import { RetentionSweeper } from './compliance/retention-sweeper.js';
-import { withDatabaseErrors } from './database/database-errors.js';
+import { fromDatabaseError, withDatabaseErrors } from './database/database-errors.js';
+import { reembedTemplates } from './gallery/reembedding.js';
 import { startGallery, type Gallery } from './gallery/gallery.js';
 import type { ModelInventory } from './gallery/gallery-store.js';
 import { subjectMessage, templateMessage } from './gallery/messages.js';
@@ -39,6 +40,7 @@ import {
   checkMetadata,
   checkSubjectId,
   checkTargetFar,
+  checkAlignedCrop,
   checkTemplateExtras,
   checkTemplateId,
   MAX_TEMPLATES_PER_ENROLL,
@@ -132,6 +134,7 @@ export function matcherService(config: MatcherConfig, { log }: Pick<SetupContext
         request.templates.slice(0, MAX_TEMPLATES_PER_ENROLL).forEach((template, i) => {
           checkEmbedding(v, `templates[${i}].embedding`, template.embedding);
           checkTemplateExtras(v, `templates[${i}]`, template.quality, template.sourceImageSha256);
+          checkAlignedCrop(v, `templates[${i}].aligned_crop`, template.alignedCrop, request.consent);
         });
         v.throwIfInvalid();
         const g = ready();
@@ -145,6 +148,7 @@ export function matcherService(config: MatcherConfig, { log }: Pick<SetupContext
             vector: embedding.vector,
             quality: template.quality,
             sourceImageSha256: template.sourceImageSha256,
+            crop: template.alignedCrop && { pixels: template.alignedCrop.pixels, width: template.alignedCrop.width, height: template.alignedCrop.height },
           });
         }
         const consent = request.consent!;
@@ -163,6 +167,7 @@ export function matcherService(config: MatcherConfig, { log }: Pick<SetupContext
               collectionPoint: consent.collectionPoint,
               retentionDays: consent.retentionDays,
               evidenceRef: consent.evidenceRef,
+              retainAlignedCrops: consent.retainAlignedCrops,
             },
             templates,
           },
@@ -357,6 +362,20 @@ export function matcherService(config: MatcherConfig, { log }: Pick<SetupContext
           subjects: status.subjects,
           subjectsNeedingReenrolment: status.subjectsBehind,
         };
+      },
+
+      async *reembedTemplates(request) {
+        const v = new RequestValidator();
+        const tenantId = checkContext(v, request.context);
+        v.check(Boolean(request.model?.name), 'model.name', 'is required: the version to re-create templates with');
+        v.check((request.model?.version ?? 0) > 0, 'model.version', 'is required');
+        v.throwIfInvalid();
+        const target = await catalog.manifest(create(ModelRefSchema, { name: request.model!.name, version: request.model!.version }), 'model');
+        try {
+          yield* reembedTemplates({ gallery: ready(), embedderAddress: config.embedderAddress, defaultTargetFar: config.defaultTargetFar }, tenantId, request.context, target);
+        } catch (error) {
+          throw fromDatabaseError(error);
+        }
       },
     }),
   );

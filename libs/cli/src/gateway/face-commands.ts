@@ -16,11 +16,13 @@ faceprint enroll --dir DIR            DIR/<subject>/<image files>, one subject p
   the same command again is a retry (it replays the first result); --request-id ID makes a new enrolment
   --basis explicit_consent (default) | employment_law | vital_interests | legal_claims | substantial_public_interest
   --purpose access_control (default)   --retention-days 365 (default)
+  --keep-crops: the subject also agreed that the aligned crops be kept (sealed) to re-create templates for a new model
 faceprint verify --subject ID IMAGE [--far 1e-4]
 faceprint compare IMAGE_A IMAGE_B [--far 1e-4]
 faceprint identify IMAGE [--top 5] [--far 1e-4]
 faceprint detect IMAGE [--out FILE.png]   --out draws the boxes and landmarks on a copy
-faceprint gallery status                 model versions held, and subjects to re-enrol after a promotion`;
+faceprint gallery status                 model versions held, and subjects to re-enrol after a promotion
+faceprint gallery reembed                after a promotion: re-create templates from kept crops (progress on standard error)`;
 
 const MAX_IMAGES_PER_ENROLL = 10;
 
@@ -55,9 +57,11 @@ export async function enroll(argv: string[]): Promise<number> {
   const { values, positionals } = parseArgs({
     args: argv,
     allowPositionals: true,
-    options: { ...GLOBAL_OPTIONS, subject: { type: 'string' }, dir: { type: 'string' }, purpose: { type: 'string' }, basis: { type: 'string' }, 'retention-days': { type: 'string' }, 'request-id': { type: 'string' } },
+    options: { ...GLOBAL_OPTIONS, subject: { type: 'string' }, dir: { type: 'string' }, purpose: { type: 'string' }, basis: { type: 'string' }, 'retention-days': { type: 'string' }, 'request-id': { type: 'string' }, 'keep-crops': { type: 'boolean', default: false } },
   });
   const consent = {
+    // Only when set, so that the request ids of earlier enrolments (derived from the consent) stay as they were.
+    ...(values['keep-crops'] ? { retainAlignedCrops: true } : {}),
     basis: legalBasis(values.basis),
     purpose: values.purpose,
     retentionDays: numberFlag(values['retention-days'], '--retention-days', (n) => Number.isInteger(n) && n >= 1, 'a whole number of days, at least 1'),
@@ -190,7 +194,8 @@ async function drawFaces(image: Uint8Array, faces: { box?: { x: number; y: numbe
 /** `faceprint gallery status`: the model versions the gallery holds and who needs re-enrolment. */
 export async function gallery(argv: string[]): Promise<number> {
   const [command, ...rest] = argv;
-  if (command !== 'status') throw new UsageError('gallery takes status');
+  if (command === 'reembed') return reembed(rest);
+  if (command !== 'status') throw new UsageError('gallery takes status or reembed');
   const { values } = parseArgs({ args: rest, options: GLOBAL_OPTIONS });
   const client = connect(values, 'operator');
   try {
@@ -201,6 +206,24 @@ export async function gallery(argv: string[]): Promise<number> {
       ...versions.map((v) => `  ${String(v.model).padEnd(32)} ${String(v.subjects).padStart(7)} subjects ${String(v.templates).padStart(8)} templates${v.current ? '  (current)' : ''}`),
     ];
     print(values.json, { subjects: status.subjects, subjects_needing_reenrolment: status.subjectsNeedingReenrolment, versions }, text.join('\n'));
+    return EXIT.ok;
+  } finally {
+    client.close();
+  }
+}
+
+/** `faceprint gallery reembed`: templates re-created from kept crops with the serving model. */
+async function reembed(argv: string[]): Promise<number> {
+  const { values } = parseArgs({ args: argv, options: GLOBAL_OPTIONS });
+  const client = connect(values, 'operator');
+  try {
+    let last: { model: string; subjects_done: number; subjects_total: number; templates_added: number } | undefined;
+    for await (const progress of client.reembedGallery()) {
+      last = { model: modelName(progress.model), subjects_done: progress.subjectsDone, subjects_total: progress.subjectsTotal, templates_added: progress.templatesAdded };
+      if (process.stderr.isTTY) process.stderr.write(`\r${last.subjects_done}/${last.subjects_total} subjects, ${last.templates_added} templates`);
+    }
+    if (process.stderr.isTTY) process.stderr.write('\n');
+    print(values.json, last ?? {}, last ? `${last.templates_added} template(s) re-created with ${last.model} for ${last.subjects_done} of ${last.subjects_total} subject(s)` : 'nothing to do');
     return EXIT.ok;
   } finally {
     client.close();

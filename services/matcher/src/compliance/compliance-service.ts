@@ -49,6 +49,7 @@ export interface SubjectExportDocument {
     readonly retention_days: number;
     readonly evidence_ref: string;
     readonly retain_until: string;
+    readonly retain_aligned_crops: boolean;
     readonly record_time: string;
   }[];
   readonly templates: readonly {
@@ -58,6 +59,8 @@ export interface SubjectExportDocument {
     readonly quality: number;
     readonly source_image_sha256: string;
     readonly create_time: string;
+    /** Whether the aligned crop it was made from is kept (sealed; never exported). */
+    readonly aligned_crop_retained: boolean;
     /** Only when the export asked for vectors. */
     readonly vector?: number[];
   }[];
@@ -147,6 +150,7 @@ export function complianceService(ready: () => { gallery: Gallery; eraser: Subje
               retention_days: c.retentionDays,
               evidence_ref: c.evidenceRef,
               retain_until: c.retainUntil.toISOString(),
+              retain_aligned_crops: c.retainAlignedCrops ?? false,
               record_time: c.recordTime.toISOString(),
             })),
             templates: templates.map((t) => ({
@@ -156,6 +160,7 @@ export function complianceService(ready: () => { gallery: Gallery; eraser: Subje
               quality: t.quality,
               source_image_sha256: t.sourceImageSha256,
               create_time: t.createTime.toISOString(),
+              aligned_crop_retained: t.alignedCropRetained,
               ...(t.vector ? { vector: Array.from(t.vector) } : {}),
             })),
             // This export's own event is recorded after the document is made.

@@ -16,7 +16,7 @@ import { promisify } from 'node:util';
 import { create, toJsonString } from '@bufbuild/protobuf';
 import { timestampFromDate } from '@bufbuild/protobuf/wkt';
 import { decodeEmbedding, encodeEmbedding, verifyErasureReceipt } from '@faceprint/contracts';
-import { AuditAction, ConsentSchema, ErasureReason, ErasureReceiptSchema, LegalBasis, type ErasureReceipt } from '@faceprint/contracts/common';
+import { AuditAction, ConsentSchema, ErasureReason, ErasureReceiptSchema, LegalBasis, PixelFormat, type ErasureReceipt } from '@faceprint/contracts/common';
 import { dropSchema, queryTestDatabase, scratchSchemaName, skipUnlessPostgres, TEST_DATABASE_URL, rejectsWith } from '@faceprint/testing';
 import { status } from '@grpc/grpc-js';
 import { consent, embedding, nearby, randomUnitVector, seededRandom, startInProcessMatcher, testEmbedderRegistry, type InProcessMatcher, type TestModels } from '../test-support.js';
@@ -88,6 +88,29 @@ describe('erasure, export and consent on PostgreSQL', { skip: await skipUnlessPo
     assert.equal(row.vector.length, 128 * 4 + 28, 'nonce + ciphertext + tag');
     assert.ok(!row.vector.includes(Buffer.from(encodeEmbedding(face).subarray(0, 64))), 'the stored bytes are not the vector');
     assert.ok(!(await pgDump(schema)).includes(hex(encodeEmbedding(face)).slice(0, 128)), 'the dump holds no plaintext vector');
+  });
+
+  it('keeps an aligned crop only under a consent that allows it, sealed, and erases it with the subject', async () => {
+    const face = randomUnitVector(random);
+    const crop = { pixels: Uint8Array.from({ length: 150 * 150 * 3 }, () => Math.floor(random() * 256)), width: 150, height: 150, format: PixelFormat.RGB8 };
+    const request = (requestId: string, retain: boolean) => ({
+      context: operator('crops'),
+      requestId,
+      subjectId: 'cora',
+      consent: { ...consent(), retainAlignedCrops: retain },
+      templates: [{ embedding: embedding(face, models.v1), quality: 0.8, alignedCrop: crop }],
+    });
+    await rejectsWith(a.matcher.enrollTemplates(request('c0', false)), status.INVALID_ARGUMENT, /templates\[0\]\.aligned_crop: the consent does not allow keeping aligned crops/);
+    await rejectsWith(a.matcher.enrollTemplates({ ...request('c1', true), templates: [{ embedding: embedding(face, models.v1), quality: 0.8, alignedCrop: { ...crop, width: 149 } }] }), status.INVALID_ARGUMENT, /aligned_crop.pixels: must be width\*height\*3/);
+    const enrolled = await a.matcher.enrollTemplates(request('c2', true));
+    assert.equal(enrolled.templates[0]?.alignedCropRetained, true);
+    const [row] = await queryTestDatabase<{ crop: Buffer }>(`SELECT crop FROM ${schema}.templates WHERE template_id = $1`, [enrolled.templates[0].templateId]);
+    assert.equal(row?.crop.length, 150 * 150 * 3 + 28, 'nonce + ciphertext + tag');
+    assert.ok(!(await pgDump(schema)).includes(hex(crop.pixels.subarray(1000, 1064))), 'the dump holds no plaintext crop');
+    const document = JSON.parse(new TextDecoder().decode((await a.compliance.exportSubject({ context: compliance('crops'), subjectId: 'cora', requestRef: 'SAR-crop' })).document)) as SubjectExportDocument;
+    assert.deepEqual([document.consents[0]?.retain_aligned_crops, document.templates[0]?.aligned_crop_retained], [true, true]);
+    await a.compliance.eraseSubject({ context: compliance('crops'), subjectId: 'cora', requestRef: 'DSR-crop', reason: ErasureReason.SUBJECT_REQUEST });
+    assert.deepEqual(await queryTestDatabase(`SELECT 1 FROM ${schema}.templates WHERE crop IS NOT NULL AND tenant_id = 'crops'`), []);
   });
 
   it('erases a subject everywhere, with a signed receipt, while searches run on another replica', async () => {

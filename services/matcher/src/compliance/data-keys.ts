@@ -76,3 +76,6 @@ export function open(key: Buffer, sealed: Uint8Array, context: string): Buffer {
 export const dataKeyContext = (tenantId: string, keyId: string) => `faceprint.data_key:${tenantId}:${keyId}`;
 /** The context a template vector is sealed under: its template id, so a sealed vector cannot be moved. */
 export const templateContext = (templateId: string) => `faceprint.template:${templateId}`;
+
+/** What an aligned crop kept with a template is bound to. */
+export const cropContext = (templateId: string) => `faceprint.template-crop:${templateId}`;

@@ -9,7 +9,7 @@ import { randomUUID } from 'node:crypto';
 import { decodeEmbedding } from '@faceprint/contracts';
 import { LegalBasis } from '@faceprint/contracts/common';
 import type pg from 'pg';
-import { dataKeyContext, newDataKey, open, seal, templateContext, type KeyWrapper } from '../compliance/data-keys.js';
+import { cropContext, dataKeyContext, newDataKey, open, seal, templateContext, type KeyWrapper } from '../compliance/data-keys.js';
 import { inTransaction, type Database } from '../database/database.js';
 
 /** A model version as templates record it. */
@@ -28,6 +28,8 @@ export interface ConsentRecord {
   readonly retentionDays: number;
   readonly evidenceRef: string;
   readonly retainUntil: Date;
+  /** Whether the subject agreed that aligned crops be kept to re-create templates. */
+  readonly retainAlignedCrops?: boolean;
 }
 
 /** A subject with its latest consent. */
@@ -48,6 +50,8 @@ export interface TemplateRecord {
   readonly quality: number;
   readonly sourceImageSha256: string;
   readonly createTime: Date;
+  /** Whether the aligned crop it was made from is kept (sealed). */
+  readonly alignedCropRetained: boolean;
 }
 
 /** A template to store. */
@@ -57,6 +61,25 @@ export interface NewTemplate {
   readonly vector: Uint8Array;
   readonly quality: number;
   readonly sourceImageSha256: string;
+  /** The aligned crop (RGB8) to keep, sealed; only under a consent with retainAlignedCrops. */
+  readonly crop?: RetainedCrop | undefined;
+}
+
+/** An aligned crop as kept: RGB8 pixels and size. */
+export interface RetainedCrop {
+  readonly pixels: Uint8Array;
+  readonly width: number;
+  readonly height: number;
+}
+
+/** What re-creating a subject's templates from its retained crops needs. */
+export interface RetainedCrops {
+  readonly metadata: Record<string, string>;
+  /** The subject's latest consent record (the re-created templates are held under it). */
+  readonly consent: ConsentRecord;
+  /** The model version the crops were embedded with. */
+  readonly fromVersion: number;
+  readonly crops: readonly (RetainedCrop & { readonly quality: number; readonly sourceImageSha256: string })[];
 }
 
 /** An enrolment, with the request's digest for idempotency. */
@@ -158,11 +181,11 @@ const ERASED_REQUEST = 'erased';
 
 const SUBJECT_COLUMNS = `s.subject_pk, s.subject_id, s.metadata, s.create_time, s.update_time,
   (SELECT count(*) FROM templates t WHERE t.subject_pk = s.subject_pk)::integer AS template_count,
-  c.legal_basis, c.purpose, c.given_at, c.collection_point, c.retention_days, c.evidence_ref, c.retain_until
+  c.legal_basis, c.purpose, c.given_at, c.collection_point, c.retention_days, c.evidence_ref, c.retain_until, c.retain_aligned_crops
 FROM subjects s
 LEFT JOIN LATERAL (SELECT * FROM consents c WHERE c.subject_pk = s.subject_pk ORDER BY c.consent_pk DESC LIMIT 1) c ON true`;
 
-const TEMPLATE_COLUMNS = 'template_id, model_name, model_version, model_sha256, dim, quality, source_image_sha256, create_time';
+const TEMPLATE_COLUMNS = 'template_id, model_name, model_version, model_sha256, dim, quality, source_image_sha256, create_time, (crop IS NOT NULL) AS crop_retained';
 
 /** A row of SUBJECT_COLUMNS (bigint columns arrive as strings; the consent columns are null without a consent). */
 interface SubjectRow {
@@ -179,6 +202,7 @@ interface SubjectRow {
   retention_days: number;
   evidence_ref: string;
   retain_until: Date;
+  retain_aligned_crops: boolean | null;
 }
 
 /** A row of TEMPLATE_COLUMNS. */
@@ -191,6 +215,7 @@ interface TemplateRow {
   quality: number;
   source_image_sha256: string;
   create_time: Date;
+  crop_retained: boolean;
 }
 
 /** The columns that open a sealed vector: the template's id and its subject's wrapped data key. */
@@ -235,6 +260,7 @@ function subjectFromRow(row: SubjectRow): SubjectRecord {
             retentionDays: row.retention_days,
             evidenceRef: row.evidence_ref,
             retainUntil: row.retain_until,
+            retainAlignedCrops: row.retain_aligned_crops ?? false,
           },
   };
 }
@@ -247,6 +273,7 @@ function templateFromRow(row: TemplateRow): TemplateRecord {
     quality: row.quality,
     sourceImageSha256: row.source_image_sha256,
     createTime: row.create_time,
+    alignedCropRetained: row.crop_retained,
   };
 }
 
@@ -313,18 +340,22 @@ export class GalleryStore {
       const dataKey = await this.#subjectDataKey(client, input.tenantId, subjectPk, subject.rows[0]!.data_key_id);
       const consent = input.consent;
       await client.query(
-        `INSERT INTO consents (subject_pk, legal_basis, purpose, given_at, collection_point, retention_days, evidence_ref, retain_until)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`,
-        [subjectPk, consent.legalBasis, consent.purpose, consent.givenAt, consent.collectionPoint, consent.retentionDays, consent.evidenceRef, new Date(consent.givenAt.getTime() + consent.retentionDays * DAY_MS)],
+        `INSERT INTO consents (subject_pk, legal_basis, purpose, given_at, collection_point, retention_days, evidence_ref, retain_until, retain_aligned_crops)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`,
+        [subjectPk, consent.legalBasis, consent.purpose, consent.givenAt, consent.collectionPoint, consent.retentionDays, consent.evidenceRef, new Date(consent.givenAt.getTime() + consent.retentionDays * DAY_MS), consent.retainAlignedCrops ?? false],
       );
       const added: { template: TemplateRecord; templatePk: string }[] = [];
       for (const template of input.templates) {
         const templateId = randomUUID();
         const sealed = seal(dataKey, template.vector, templateContext(templateId));
+        const crop = template.crop;
         const { rows } = await client.query<TemplateRow & { template_pk: string }>(
-          `INSERT INTO templates (template_id, tenant_id, subject_pk, model_name, model_version, model_sha256, dim, vector, sealed, quality, source_image_sha256)
-           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, true, $9, $10) RETURNING template_pk, ${TEMPLATE_COLUMNS}`,
-          [templateId, input.tenantId, subjectPk, template.model.name, template.model.version, template.model.sha256, template.dim, sealed, template.quality, template.sourceImageSha256],
+          `INSERT INTO templates (template_id, tenant_id, subject_pk, model_name, model_version, model_sha256, dim, vector, sealed, quality, source_image_sha256, crop, crop_width, crop_height)
+           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, true, $9, $10, $11, $12, $13) RETURNING template_pk, ${TEMPLATE_COLUMNS}`,
+          [
+            templateId, input.tenantId, subjectPk, template.model.name, template.model.version, template.model.sha256, template.dim, sealed, template.quality, template.sourceImageSha256,
+            crop ? seal(dataKey, crop.pixels, cropContext(templateId)) : null, crop?.width ?? null, crop?.height ?? null,
+          ],
         );
         added.push({ template: templateFromRow(rows[0]!), templatePk: rows[0]!.template_pk });
       }
@@ -566,11 +597,11 @@ export class GalleryStore {
         const row = subject.rows[0];
         if (!row) return undefined;
         const consents = await client.query<Omit<SubjectRow, 'legal_basis'> & { legal_basis: number; record_time: Date }>(
-          'SELECT legal_basis, purpose, given_at, collection_point, retention_days, evidence_ref, retain_until, record_time FROM consents WHERE subject_pk = $1 ORDER BY consent_pk',
+          'SELECT legal_basis, purpose, given_at, collection_point, retention_days, evidence_ref, retain_until, retain_aligned_crops, record_time FROM consents WHERE subject_pk = $1 ORDER BY consent_pk',
           [row.subject_pk],
         );
         const templates = await client.query<TemplateRow & SealedRow>(
-          `SELECT t.model_name, t.model_version, t.model_sha256, t.dim, t.quality, t.source_image_sha256, t.create_time, ${SEALED_COLUMNS}
+          `SELECT t.model_name, t.model_version, t.model_sha256, t.dim, t.quality, t.source_image_sha256, t.create_time, (t.crop IS NOT NULL) AS crop_retained, ${SEALED_COLUMNS}
            FROM templates t ${WITH_DATA_KEY} WHERE t.subject_pk = $1 ORDER BY t.template_pk`,
           [row.subject_pk],
         );
@@ -585,6 +616,7 @@ export class GalleryStore {
             retentionDays: c.retention_days,
             evidenceRef: c.evidence_ref,
             retainUntil: c.retain_until,
+            retainAlignedCrops: c.retain_aligned_crops ?? false,
             recordTime: c.record_time,
           })),
           templates: templates.rows.map((t, i) => ({
@@ -613,6 +645,54 @@ export class GalleryStore {
     const subjects = new Map<string, Uint8Array[]>();
     rows.forEach((row, i) => subjects.set(row.subject_id, [...(subjects.get(row.subject_id) ?? []), vectors[i]!]));
     return [...subjects].map(([subjectId, held]) => ({ subjectId, vectors: held }));
+  }
+
+  /**
+   * The tenant's subjects that hold retained crops of an older version of `model.name` but no
+   * template of `model`: what a re-embedding run has to do, in subject id order.
+   */
+  async subjectsToReembed(tenantId: string, model: { name: string; version: number }): Promise<string[]> {
+    const { rows } = await this.#db.pool.query<{ subject_id: string }>(
+      `SELECT s.subject_id FROM subjects s WHERE s.tenant_id = $1
+         AND EXISTS (SELECT 1 FROM templates t WHERE t.subject_pk = s.subject_pk AND t.model_name = $2 AND t.model_version <> $3 AND t.crop IS NOT NULL)
+         AND NOT EXISTS (SELECT 1 FROM templates t WHERE t.subject_pk = s.subject_pk AND t.model_name = $2 AND t.model_version = $3)
+       ORDER BY s.subject_id`,
+      [tenantId, model.name, model.version],
+    );
+    return rows.map((r) => r.subject_id);
+  }
+
+  /**
+   * A subject's retained crops of `model.name`, from the latest other version that has any (the
+   * re-created templates keep their crops, so older ones would repeat them), opened; with the
+   * subject's metadata and latest consent. Undefined when the subject is gone or has none.
+   */
+  async retainedCrops(tenantId: string, subjectId: string, model: { name: string; version: number }): Promise<RetainedCrops | undefined> {
+    return inTransaction(
+      this.#db.pool,
+      async (client) => {
+        const subject = await client.query<SubjectRow>(`SELECT ${SUBJECT_COLUMNS} WHERE s.tenant_id = $1 AND s.subject_id = $2`, [tenantId, subjectId]);
+        const record = subject.rows[0] && subjectFromRow(subject.rows[0]);
+        if (!record?.consent) return undefined;
+        const { rows } = await client.query<SealedRow & { model_version: number; quality: number; source_image_sha256: string; crop: Buffer; crop_width: number; crop_height: number }>(
+          `SELECT t.model_version, t.quality, t.source_image_sha256, t.crop, t.crop_width, t.crop_height, ${SEALED_COLUMNS}
+           FROM templates t ${WITH_DATA_KEY}
+           WHERE t.subject_pk = $1 AND t.model_name = $2 AND t.crop IS NOT NULL
+             AND t.model_version = (SELECT max(model_version) FROM templates WHERE subject_pk = $1 AND model_name = $2 AND model_version <> $3 AND crop IS NOT NULL)
+           ORDER BY t.template_pk`,
+          [subject.rows[0]!.subject_pk, model.name, model.version],
+        );
+        if (rows.length === 0) return undefined;
+        const pixels = await this.#openSealed(rows.map((r) => ({ ...r, vector: r.crop })), cropContext);
+        return {
+          metadata: record.metadata,
+          consent: record.consent,
+          fromVersion: rows[0]!.model_version,
+          crops: rows.map((r, i) => ({ pixels: pixels[i]!, width: r.crop_width, height: r.crop_height, quality: r.quality, sourceImageSha256: r.source_image_sha256 })),
+        };
+      },
+      'REPEATABLE READ',
+    );
   }
 
   /** Up to `limit` subjects whose latest consent's retention has ended. */
@@ -678,7 +758,12 @@ export class GalleryStore {
   }
 
   /** The plaintext vectors of `rows`, each data key unwrapped once. */
-  async #openVectors(rows: readonly SealedRow[]): Promise<Uint8Array[]> {
+  #openVectors(rows: readonly SealedRow[]): Promise<Uint8Array[]> {
+    return this.#openSealed(rows, templateContext);
+  }
+
+  /** The plaintext of each row's sealed `vector` column (a vector, or a crop), bound to `context` of its template id. */
+  async #openSealed(rows: readonly SealedRow[], context: (templateId: string) => string): Promise<Uint8Array[]> {
     const keys = new Map<string, Promise<Buffer>>();
     return Promise.all(
       rows.map(async (row) => {
@@ -686,7 +771,7 @@ export class GalleryStore {
         if (row.key_id === null || row.wrapped_key === null || row.master_key_id === null) throw new Error('a sealed template has no data key');
         let key = keys.get(row.key_id);
         if (!key) keys.set(row.key_id, (key = this.#keys.unwrap(row.wrapped_key, row.master_key_id, dataKeyContext(row.tenant_id, row.key_id))));
-        return new Uint8Array(open(await key, row.vector, templateContext(row.template_id)));
+        return new Uint8Array(open(await key, row.vector, context(row.template_id)));
       }),
     );
   }

@@ -13,6 +13,7 @@ export function consentMessage(consent: ConsentRecord): Consent {
     collectionPoint: consent.collectionPoint,
     retentionDays: consent.retentionDays,
     evidenceRef: consent.evidenceRef,
+    retainAlignedCrops: consent.retainAlignedCrops ?? false,
   });
 }
 
@@ -36,5 +37,6 @@ export function templateMessage(template: TemplateRecord): Template {
     quality: template.quality,
     sourceImageSha256: template.sourceImageSha256,
     createTime: timestampFromDate(template.createTime),
+    alignedCropRetained: template.alignedCropRetained,
   });
 }

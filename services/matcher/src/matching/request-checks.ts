@@ -3,8 +3,8 @@
  * that one INVALID_ARGUMENT lists everything wrong. Messages never echo vectors.
  */
 import { decodeEmbedding } from '@faceprint/contracts';
-import type { CallerContext, Consent, Embedding } from '@faceprint/contracts/common';
-import { LegalBasis } from '@faceprint/contracts/common';
+import type { AlignedFace, CallerContext, Consent, Embedding } from '@faceprint/contracts/common';
+import { LegalBasis, PixelFormat } from '@faceprint/contracts/common';
 import { timestampDate } from '@bufbuild/protobuf/wkt';
 import type { RequestValidator } from '@faceprint/service-kit';
 
@@ -118,6 +118,24 @@ export function checkMetadata(v: RequestValidator, field: string, metadata: Reco
 export function checkTemplateExtras(v: RequestValidator, field: string, quality: number, sourceImageSha256: string): void {
   v.check(Number.isFinite(quality) && quality >= 0 && quality <= 1, `${field}.quality`, 'must be between 0 and 1');
   v.check(sourceImageSha256 === '' || SHA256.test(sourceImageSha256), `${field}.source_image_sha256`, 'must be a lower-case hex sha256');
+}
+
+/** The largest side of an aligned crop the matcher keeps. */
+export const CROP_SIDE_MAX = 1024;
+
+/**
+ * An aligned crop to keep with a template: only when the consent allows it, RGB8, of a sane size
+ * with as many bytes as its size says.
+ */
+export function checkAlignedCrop(v: RequestValidator, field: string, crop: AlignedFace | undefined, consent: Consent | undefined): void {
+  if (!crop) return;
+  if (!consent?.retainAlignedCrops) {
+    v.add(field, 'the consent does not allow keeping aligned crops (retain_aligned_crops); send none');
+    return;
+  }
+  v.check(crop.format === PixelFormat.RGB8, `${field}.format`, 'must be PIXEL_FORMAT_RGB8');
+  v.check(crop.width >= 1 && crop.width <= CROP_SIDE_MAX && crop.height >= 1 && crop.height <= CROP_SIDE_MAX, field, `must be 1-${CROP_SIDE_MAX} pixels a side`);
+  v.check(crop.pixels.byteLength === crop.width * crop.height * 3, `${field}.pixels`, `must be width*height*3 = ${crop.width * crop.height * 3} bytes, got ${crop.pixels.byteLength}`);
 }
 
 /** A reference to the caller's own request record (ticket or case number): 1-128 printable characters. */
