@@ -59,8 +59,10 @@ export interface SubjectExportDocument {
     readonly quality: number;
     readonly source_image_sha256: string;
     readonly create_time: string;
-    /** Whether the aligned crop it was made from is kept (sealed; never exported). */
+    /** Whether the aligned crop it was made from is kept (sealed). */
     readonly aligned_crop_retained: boolean;
+    /** The kept crop itself, only when the export asked for the biometric data (include_vectors). */
+    readonly aligned_crop?: { readonly width: number; readonly height: number; readonly format: 'RGB8'; readonly pixels_base64: string };
     /** Only when the export asked for vectors. */
     readonly vector?: number[];
   }[];
@@ -161,6 +163,7 @@ export function complianceService(ready: () => { gallery: Gallery; eraser: Subje
               source_image_sha256: t.sourceImageSha256,
               create_time: t.createTime.toISOString(),
               aligned_crop_retained: t.alignedCropRetained,
+              ...(t.crop ? { aligned_crop: { width: t.crop.width, height: t.crop.height, format: 'RGB8' as const, pixels_base64: Buffer.from(t.crop.pixels).toString('base64') } } : {}),
               ...(t.vector ? { vector: Array.from(t.vector) } : {}),
             })),
             // This export's own event is recorded after the document is made.

@@ -108,7 +108,10 @@ describe('erasure, export and consent on PostgreSQL', { skip: await skipUnlessPo
     assert.equal(row?.crop.length, 150 * 150 * 3 + 28, 'nonce + ciphertext + tag');
     assert.ok(!(await pgDump(schema)).includes(hex(crop.pixels.subarray(1000, 1064))), 'the dump holds no plaintext crop');
     const document = JSON.parse(new TextDecoder().decode((await a.compliance.exportSubject({ context: compliance('crops'), subjectId: 'cora', requestRef: 'SAR-crop' })).document)) as SubjectExportDocument;
-    assert.deepEqual([document.consents[0]?.retain_aligned_crops, document.templates[0]?.aligned_crop_retained], [true, true]);
+    assert.deepEqual([document.consents[0]?.retain_aligned_crops, document.templates[0]?.aligned_crop_retained, document.templates[0]?.aligned_crop], [true, true, undefined]);
+    // Asked for the biometric data itself, the access export holds the crop too (Art. 15: a copy of the data held).
+    const full = JSON.parse(new TextDecoder().decode((await a.compliance.exportSubject({ context: compliance('crops'), subjectId: 'cora', requestRef: 'SAR-crop-2', includeVectors: true })).document)) as SubjectExportDocument;
+    assert.deepEqual(Buffer.from(full.templates[0]!.aligned_crop!.pixels_base64, 'base64'), Buffer.from(crop.pixels));
     await a.compliance.eraseSubject({ context: compliance('crops'), subjectId: 'cora', requestRef: 'DSR-crop', reason: ErasureReason.SUBJECT_REQUEST });
     assert.deepEqual(await queryTestDatabase(`SELECT 1 FROM ${schema}.templates WHERE crop IS NOT NULL AND tenant_id = 'crops'`), []);
   });

@@ -110,8 +110,8 @@ export interface SubjectExport {
   readonly subject: SubjectRecord;
   /** Every consent record, oldest first. */
   readonly consents: readonly (ConsentRecord & { readonly recordTime: Date })[];
-  /** The templates' metadata, with the (opened) vectors when asked for. */
-  readonly templates: readonly (TemplateRecord & { readonly vector?: Float32Array })[];
+  /** The templates' metadata, with the (opened) vectors and kept crops when asked for. */
+  readonly templates: readonly (TemplateRecord & { readonly vector?: Float32Array; readonly crop?: RetainedCrop })[];
 }
 
 /** The purpose a subject's consent must name for its templates to train models. */
@@ -588,7 +588,7 @@ export class GalleryStore {
     });
   }
 
-  /** Everything held about a subject (vectors opened only when `withVectors`), or undefined. */
+  /** Everything held about a subject (vectors and kept crops opened only when `withVectors`), or undefined. */
   async exportSubject(tenantId: string, subjectId: string, withVectors: boolean): Promise<SubjectExport | undefined> {
     return inTransaction(
       this.#db.pool,
@@ -600,12 +600,15 @@ export class GalleryStore {
           'SELECT legal_basis, purpose, given_at, collection_point, retention_days, evidence_ref, retain_until, retain_aligned_crops, record_time FROM consents WHERE subject_pk = $1 ORDER BY consent_pk',
           [row.subject_pk],
         );
-        const templates = await client.query<TemplateRow & SealedRow>(
-          `SELECT t.model_name, t.model_version, t.model_sha256, t.dim, t.quality, t.source_image_sha256, t.create_time, (t.crop IS NOT NULL) AS crop_retained, ${SEALED_COLUMNS}
+        const templates = await client.query<TemplateRow & SealedRow & { crop: Buffer | null; crop_width: number | null; crop_height: number | null }>(
+          `SELECT t.model_name, t.model_version, t.model_sha256, t.dim, t.quality, t.source_image_sha256, t.create_time, (t.crop IS NOT NULL) AS crop_retained,
+                  t.crop, t.crop_width, t.crop_height, ${SEALED_COLUMNS}
            FROM templates t ${WITH_DATA_KEY} WHERE t.subject_pk = $1 ORDER BY t.template_pk`,
           [row.subject_pk],
         );
         const vectors = withVectors ? await this.#openVectors(templates.rows) : [];
+        const cropped = withVectors ? templates.rows.filter((t) => t.crop) : [];
+        const crops = new Map((await this.#openSealed(cropped.map((t) => ({ ...t, vector: t.crop! })), cropContext)).map((pixels, i) => [cropped[i]!.template_id, pixels]));
         return {
           subject: subjectFromRow(row),
           consents: consents.rows.map((c) => ({
@@ -622,6 +625,7 @@ export class GalleryStore {
           templates: templates.rows.map((t, i) => ({
             ...templateFromRow(t),
             ...(withVectors ? { vector: decodeEmbedding(vectors[i]!, t.dim) } : {}),
+            ...(crops.has(t.template_id) ? { crop: { pixels: crops.get(t.template_id)!, width: t.crop_width!, height: t.crop_height! } } : {}),
           })),
         };
       },

@@ -100,7 +100,8 @@ export type ExportSubjectRequest = Message<"faceprint.gateway.v1.ExportSubjectRe
   subjectId: string;
 
   /**
-   * Include the embedding vectors in the document. Default: false.
+   * Include the biometric data itself in the document: the embedding vectors and any kept aligned
+   * crops. Default: false.
    *
    * @generated from field: bool include_vectors = 2;
    */

@@ -189,7 +189,8 @@ export type ExportSubjectRequest = Message<"faceprint.matcher.v1.ExportSubjectRe
   subjectId: string;
 
   /**
-   * Include the embedding vectors (decrypted) in the document. Default: false.
+   * Include the biometric data itself (decrypted) in the document: the embedding vectors and any
+   * kept aligned crops. Default: false.
    *
    * @generated from field: bool include_vectors = 3;
    */
