@@ -70,6 +70,11 @@ export interface MatcherConfig {
    * FACEPRINT_TLS_* client settings). `FACEPRINT_EMBEDDER_ADDRESS`, default `127.0.0.1:50053`.
    */
   readonly embedderAddress: string;
+  /**
+   * How often the background re-embedder looks for templates to re-create from kept crops after a
+   * promotion, in ms; 0 turns it off (ReembedTemplates still works). `FACEPRINT_MATCHER_REEMBED_INTERVAL_MS`, default 30000.
+   */
+  readonly reembedIntervalMs: number;
 }
 
 /** Compiles the matcher's settings from the environment. */
@@ -86,6 +91,7 @@ export function loadMatcherConfig(env: NodeJS.ProcessEnv): MatcherConfig {
     FACEPRINT_MATCHER_SIGNING_KEY_FILE: str({ default: '' }),
     FACEPRINT_MATCHER_RETENTION_SWEEP_MS: int(100, 86_400_000)({ default: 60_000 }),
     FACEPRINT_EMBEDDER_ADDRESS: str({ default: `127.0.0.1:${DEFAULT_GRPC_PORTS.embedder}` }),
+    FACEPRINT_MATCHER_REEMBED_INTERVAL_MS: int(0, 86_400_000)({ default: 30_000 }),
   });
   // A relative path is taken from where the user ran the command (npm -w changes directory).
   const fromCwd = (path: string) => resolve(env.INIT_CWD ?? process.cwd(), path);
@@ -105,5 +111,6 @@ export function loadMatcherConfig(env: NodeJS.ProcessEnv): MatcherConfig {
     generateSigningKey: !compiled.FACEPRINT_MATCHER_SIGNING_KEY_FILE,
     retentionSweepMs: compiled.FACEPRINT_MATCHER_RETENTION_SWEEP_MS,
     embedderAddress: compiled.FACEPRINT_EMBEDDER_ADDRESS,
+    reembedIntervalMs: compiled.FACEPRINT_MATCHER_REEMBED_INTERVAL_MS,
   });
 }

@@ -26,6 +26,7 @@ import { ReceiptSigner, SubjectEraser } from './compliance/erasure.js';
 import { loadMasterKey, loadSigningKey } from './compliance/key-files.js';
 import { RetentionSweeper } from './compliance/retention-sweeper.js';
 import { fromDatabaseError, withDatabaseErrors } from './database/database-errors.js';
+import { ReembedOnPromotion } from './gallery/reembed-on-promotion.js';
 import { reembedTemplates } from './gallery/reembedding.js';
 import { startGallery, type Gallery } from './gallery/gallery.js';
 import type { ModelInventory } from './gallery/gallery-store.js';
@@ -77,6 +78,7 @@ export function matcherService(config: MatcherConfig, { log }: Pick<SetupContext
   let gallery: Gallery | undefined;
   let eraser: SubjectEraser | undefined;
   let sweeper: RetentionSweeper | undefined;
+  let reembedder: ReembedOnPromotion | undefined;
   meter
     .createObservableGauge('faceprint.matcher.indexed_templates', { description: 'Templates in this replica’s vector index' })
     .addCallback((result) => result.observe(gallery?.index.size ?? 0));
@@ -391,10 +393,13 @@ export function matcherService(config: MatcherConfig, { log }: Pick<SetupContext
       eraser = new SubjectEraser(loaded, signer);
       sweeper = new RetentionSweeper(loaded.store, eraser, config.retentionSweepMs, log);
       sweeper.start();
+      reembedder = new ReembedOnPromotion({ gallery: loaded, catalog, embedderAddress: config.embedderAddress, defaultTargetFar: config.defaultTargetFar, intervalMs: config.reembedIntervalMs }, log);
+      reembedder.start();
       gallery = loaded;
     },
     close: async () => {
       await sweeper?.stop();
+      await reembedder?.stop();
       await gallery?.close();
     },
   };

@@ -651,6 +651,12 @@ export class GalleryStore {
     return [...subjects].map(([subjectId, held]) => ({ subjectId, vectors: held }));
   }
 
+  /** Each model name with kept crops, and the tenants that hold them. */
+  async keptCropTenants(): Promise<{ modelName: string; tenantId: string }[]> {
+    const { rows } = await this.#db.pool.query<{ model_name: string; tenant_id: string }>('SELECT DISTINCT model_name, tenant_id FROM templates WHERE crop IS NOT NULL ORDER BY 1, 2');
+    return rows.map((r) => ({ modelName: r.model_name, tenantId: r.tenant_id }));
+  }
+
   /**
    * The tenant's subjects that hold retained crops of an older version of `model.name` but no
    * template of `model`: what a re-embedding run has to do, in subject id order.

@@ -1,0 +1,94 @@
+/**
+ * The background re-embedder: after a model promotion, re-creates the templates of subjects whose
+ * aligned crops were kept (reembedding.ts) without anyone asking, once the embedder serves the new
+ * version. Every `intervalMs` it looks, for each model that kept crops are tied to, whether the
+ * registry's current version differs from what some subjects hold, and whether the embedder serves
+ * it; then it runs each tenant. Every replica runs it: the per-subject request ids make two
+ * replicas reaching one subject enrol it once (the second's embedding is wasted, nothing more).
+ */
+import { create } from '@bufbuild/protobuf';
+import { CallerContextSchema, ModelRefSchema } from '@faceprint/contracts/common';
+import { EmbedderService } from '@faceprint/contracts/embedder';
+import { clientCredentialsFromEnv, createClient } from '@faceprint/service-kit';
+import type { Logger } from '@faceprint/telemetry';
+import { withoutRowData } from '../database/database-errors.js';
+import type { ModelCatalog } from '../matching/model-catalog.js';
+import type { Gallery } from './gallery.js';
+import { reembedTemplates } from './reembedding.js';
+
+/** The actor the audit trail names for templates the background re-embedder creates. */
+export const REEMBEDDER_ACTOR = 'faceprint-matcher/reembedder';
+
+/** Runs {@link ReembedOnPromotion.pass} every `intervalMs` until stopped. */
+export class ReembedOnPromotion {
+  readonly #gallery: Gallery;
+  readonly #catalog: ModelCatalog;
+  readonly #embedderAddress: string;
+  readonly #defaultTargetFar: number;
+  readonly #intervalMs: number;
+  readonly #log: Logger;
+  #timer: NodeJS.Timeout | undefined;
+  #running: Promise<void> | undefined;
+  #stopped = false;
+
+  constructor(settings: { gallery: Gallery; catalog: ModelCatalog; embedderAddress: string; defaultTargetFar: number; intervalMs: number }, log: Logger) {
+    this.#gallery = settings.gallery;
+    this.#catalog = settings.catalog;
+    this.#embedderAddress = settings.embedderAddress;
+    this.#defaultTargetFar = settings.defaultTargetFar;
+    this.#intervalMs = settings.intervalMs;
+    this.#log = log;
+  }
+
+  start(): void {
+    this.#schedule();
+  }
+
+  async stop(): Promise<void> {
+    this.#stopped = true;
+    clearTimeout(this.#timer);
+    await this.#running;
+  }
+
+  /** One look: re-embeds, for every tenant, what the serving version lacks; returns the templates created. */
+  async pass(): Promise<number> {
+    const held = await this.#gallery.store.keptCropTenants();
+    if (held.length === 0) return 0;
+    const credentials = clientCredentialsFromEnv(process.env);
+    const embedder = createClient(EmbedderService, this.#embedderAddress, { retry: false, ...(credentials ? { credentials } : {}) });
+    let added = 0;
+    try {
+      const serving = (await embedder.modelStatus({})).serving;
+      for (const name of new Set(held.map((h) => h.modelName))) {
+        const current = await this.#catalog.currentVersion(name);
+        // Only once the embedder has swapped to the registry's current version: the calls pin it.
+        if (current === undefined || serving?.name !== name || serving.version !== current) continue;
+        const target = await this.#catalog.manifest(create(ModelRefSchema, { name, version: current }), 'model');
+        for (const { tenantId } of held.filter((h) => h.modelName === name)) {
+          const context = create(CallerContextSchema, { tenantId, callerId: REEMBEDDER_ACTOR });
+          let last = { subjectsDone: 0, subjectsTotal: 0, templatesAdded: 0 };
+          for await (const progress of reembedTemplates({ gallery: this.#gallery, embedderAddress: this.#embedderAddress, defaultTargetFar: this.#defaultTargetFar }, tenantId, context, target)) {
+            if (this.#stopped) break;
+            last = progress;
+          }
+          if (last.templatesAdded > 0) this.#log.info({ tenantId, model: `${name}@${current}`, subjects: last.subjectsDone, templates: last.templatesAdded }, 're-created templates from kept crops for the promoted model');
+          added += last.templatesAdded;
+        }
+      }
+    } finally {
+      embedder.close();
+    }
+    return added;
+  }
+
+  #schedule(): void {
+    if (this.#stopped || this.#intervalMs === 0) return;
+    this.#timer = setTimeout(() => {
+      this.#running = this.pass()
+        .then(() => undefined)
+        .catch((error: unknown) => this.#log.warn({ err: withoutRowData(error) }, 're-embedding from kept crops failed; retrying at the next interval'))
+        .finally(() => this.#schedule());
+    }, this.#intervalMs);
+    this.#timer.unref();
+  }
+}
