@@ -112,6 +112,10 @@ describe('erasure, export and consent on PostgreSQL', { skip: await skipUnlessPo
     // Asked for the biometric data itself, the access export holds the crop too (Art. 15: a copy of the data held).
     const full = JSON.parse(new TextDecoder().decode((await a.compliance.exportSubject({ context: compliance('crops'), subjectId: 'cora', requestRef: 'SAR-crop-2', includeVectors: true })).document)) as SubjectExportDocument;
     assert.deepEqual(Buffer.from(full.templates[0]!.aligned_crop!.pixels_base64, 'base64'), Buffer.from(crop.pixels));
+    // A later enrolment under a consent without retain_aligned_crops drops the crops kept before.
+    await a.matcher.enrollTemplates({ ...request('c3', false), templates: [{ embedding: embedding(face, models.v1), quality: 0.8 }] });
+    const held = await a.matcher.getSubject({ context: operator('crops'), subjectId: 'cora' });
+    assert.deepEqual(held.templates.map((t) => t.alignedCropRetained), [false, false]);
     await a.compliance.eraseSubject({ context: compliance('crops'), subjectId: 'cora', requestRef: 'DSR-crop', reason: ErasureReason.SUBJECT_REQUEST });
     assert.deepEqual(await queryTestDatabase(`SELECT 1 FROM ${schema}.templates WHERE crop IS NOT NULL AND tenant_id = 'crops'`), []);
   });

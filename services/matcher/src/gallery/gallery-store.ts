@@ -344,6 +344,10 @@ export class GalleryStore {
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`,
         [subjectPk, consent.legalBasis, consent.purpose, consent.givenAt, consent.collectionPoint, consent.retentionDays, consent.evidenceRef, new Date(consent.givenAt.getTime() + consent.retentionDays * DAY_MS), consent.retainAlignedCrops ?? false],
       );
+      if (!consent.retainAlignedCrops) {
+        // The subject's latest consent no longer covers kept crops: the ones kept before go.
+        await client.query('UPDATE templates SET crop = NULL, crop_width = NULL, crop_height = NULL WHERE subject_pk = $1 AND crop IS NOT NULL', [subjectPk]);
+      }
       const added: { template: TemplateRecord; templatePk: string }[] = [];
       for (const template of input.templates) {
         const templateId = randomUUID();

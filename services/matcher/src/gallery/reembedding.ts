@@ -81,7 +81,8 @@ export async function* reembedTemplates(settings: ReembedSettings, tenantId: str
               vector: embeddings[i]!.vector,
               quality: crop.quality,
               sourceImageSha256: crop.sourceImageSha256,
-              crop,
+              // Kept again only while the subject's latest consent still covers it.
+              ...(consent.retainAlignedCrops ? { crop } : {}),
             })),
           },
           (subject, added) => toBinary(EnrollTemplatesResponseSchema, create(EnrollTemplatesResponseSchema, { subject: subjectMessage(subject), templates: added.map(templateMessage) })),
