@@ -79,7 +79,7 @@ export interface RetainedCrops {
   readonly consent: ConsentRecord;
   /** The model version the crops were embedded with. */
   readonly fromVersion: number;
-  readonly crops: readonly (RetainedCrop & { readonly quality: number; readonly sourceImageSha256: string })[];
+  readonly crops: readonly (RetainedCrop & { readonly templateId: string; readonly quality: number; readonly sourceImageSha256: string })[];
 }
 
 /** An enrolment, with the request's digest for idempotency. */
@@ -702,7 +702,7 @@ export class GalleryStore {
           metadata: record.metadata,
           consent: record.consent,
           fromVersion: rows[0]!.model_version,
-          crops: rows.map((r, i) => ({ pixels: pixels[i]!, width: r.crop_width, height: r.crop_height, quality: r.quality, sourceImageSha256: r.source_image_sha256 })),
+          crops: rows.map((r, i) => ({ templateId: r.template_id, pixels: pixels[i]!, width: r.crop_width, height: r.crop_height, quality: r.quality, sourceImageSha256: r.source_image_sha256 })),
         };
       },
       'REPEATABLE READ',

@@ -4,7 +4,7 @@
  * latest older version are opened, embedded by the embedder (which must serve the target version:
  * the call pins it), and enrolled as new templates, each keeping its crop for the next change.
  * Each subject's enrolment runs under a request id derived from the subject, the target version
- * and the crops, so that two runs at once (or a run repeated) never enrol a subject twice.
+ * and the source templates, so that two runs at once (or a run repeated) never enrol a subject twice.
  */
 import { createHash } from 'node:crypto';
 import { create, toBinary } from '@bufbuild/protobuf';
@@ -34,9 +34,13 @@ export interface ReembedSettings {
   readonly defaultTargetFar: number;
 }
 
-/** The request id (and digest) of one subject's re-enrolment: the same crops for the same target give the same id. */
+/**
+ * The request id (and digest) of one subject's re-enrolment: the same source templates for the
+ * same target give the same id. Made of random template ids, never of the crops: request ids
+ * outlive an erasure.
+ */
 function reembedRequest(subjectId: string, target: ModelManifest, held: RetainedCrops): { requestId: string; digest: string } {
-  const crops = held.crops.map((c) => `${c.sourceImageSha256}:${createHash('sha256').update(c.pixels).digest('hex')}`).join(',');
+  const crops = held.crops.map((c) => c.templateId).join(',');
   const digest = createHash('sha256').update(`reembed\n${subjectId}\n${target.model!.name}@${target.model!.version}\n${crops}`).digest('hex');
   return { requestId: `reembed:${digest.slice(0, 48)}`, digest };
 }
