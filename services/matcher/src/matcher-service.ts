@@ -349,18 +349,10 @@ export function matcherService(config: MatcherConfig, { log }: Pick<SetupContext
         const v = new RequestValidator();
         const tenantId = checkContext(v, request.context);
         v.throwIfInvalid();
-        const g = ready();
-        // The registry's current version of each model the gallery holds: what new probes are embedded with.
-        const names = [...new Set((await g.store.modelInventory(tenantId)).map((m) => m.modelName))];
-        const current = (await Promise.all(names.map(async (name) => ({ name, version: await catalog.currentVersion(name) })))).filter((c): c is { name: string; version: number } => c.version !== undefined);
-        const status = await g.store.galleryStatus(tenantId, current);
+        // Current: the registry's version of each model, what new probes are embedded with.
+        const status = await ready().store.galleryStatus(tenantId, (name) => catalog.currentVersion(name));
         return {
-          versions: status.versions.map((m) => ({
-            model: { name: m.modelName, version: m.modelVersion },
-            subjects: m.subjects,
-            templates: m.templates,
-            current: current.some((c) => c.name === m.modelName && c.version === m.modelVersion),
-          })),
+          versions: status.versions.map((m) => ({ model: { name: m.modelName, version: m.modelVersion }, subjects: m.subjects, templates: m.templates, current: m.current })),
           subjects: status.subjects,
           subjectsNeedingReenrolment: status.subjectsBehind,
         };

@@ -5,8 +5,8 @@
  */
 import { ErasureReason } from '@faceprint/contracts/common';
 import type { Logger } from '@faceprint/telemetry';
-import { withoutRowData } from '../database/database-errors.js';
 import type { GalleryStore } from '../gallery/gallery-store.js';
+import { PeriodicTask } from '../periodic-task.js';
 import type { SubjectEraser } from './erasure.js';
 
 /** Subjects erased per sweep query (the sweep repeats until none are left). */
@@ -18,27 +18,28 @@ export const RETENTION_SWEEPER_ACTOR = 'faceprint-matcher/retention-sweeper';
 export class RetentionSweeper {
   readonly #store: GalleryStore;
   readonly #eraser: SubjectEraser;
-  readonly #intervalMs: number;
-  readonly #log: Logger;
-  #timer: NodeJS.Timeout | undefined;
-  #running: Promise<void> | undefined;
-  #stopped = false;
+  readonly #task: PeriodicTask;
 
   constructor(store: GalleryStore, eraser: SubjectEraser, intervalMs: number, log: Logger) {
     this.#store = store;
     this.#eraser = eraser;
-    this.#intervalMs = intervalMs;
-    this.#log = log;
+    this.#task = new PeriodicTask(
+      intervalMs,
+      async () => {
+        const erased = await this.sweep();
+        if (erased > 0) log.info({ erased }, 'retention sweeper erased subjects whose retention ended');
+      },
+      log,
+      'retention sweep failed; retrying at the next interval',
+    );
   }
 
   start(): void {
-    this.#schedule();
+    this.#task.start();
   }
 
-  async stop(): Promise<void> {
-    this.#stopped = true;
-    clearTimeout(this.#timer);
-    await this.#running;
+  stop(): Promise<void> {
+    return this.#task.stop();
   }
 
   /** Erases every subject whose retention has ended; returns how many this call erased. */
@@ -48,7 +49,7 @@ export class RetentionSweeper {
       const expired = await this.#store.expiredSubjects(BATCH);
       let progressed = false;
       for (const subject of expired) {
-        if (this.#stopped) return erased;
+        if (this.#task.stopped) return erased;
         const outcome = await this.#eraser.erase({
           tenantId: subject.tenantId,
           subjectId: subject.subjectId,
@@ -66,18 +67,5 @@ export class RetentionSweeper {
       // Stop when the batch was the last, or when another replica erased it all first.
       if (expired.length < BATCH || !progressed) return erased;
     }
-  }
-
-  #schedule(): void {
-    if (this.#stopped) return;
-    this.#timer = setTimeout(() => {
-      this.#running = this.sweep()
-        .then((erased) => {
-          if (erased > 0) this.#log.info({ erased }, 'retention sweeper erased subjects whose retention ended');
-        })
-        .catch((error: unknown) => this.#log.warn({ err: withoutRowData(error) }, 'retention sweep failed; retrying at the next interval'))
-        .finally(() => this.#schedule());
-    }, this.#intervalMs);
-    this.#timer.unref();
   }
 }

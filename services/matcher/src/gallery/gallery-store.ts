@@ -459,25 +459,28 @@ export class GalleryStore {
   }
 
   /**
-   * The tenant's templates and subjects per model version, its subject count, and how many of its
-   * subjects hold no template of any of the `current` versions (one per model name).
+   * The tenant's templates and subjects per model version (whether each is current, by
+   * `currentVersion` of its model name), its subject count, and how many of its subjects hold no
+   * template of a current version.
    */
-  async galleryStatus(tenantId: string, current: readonly { name: string; version: number }[]) {
+  async galleryStatus(tenantId: string, currentVersion: (modelName: string) => Promise<number | undefined>) {
     const versions = await this.#db.pool.query<{ model_name: string; model_version: number; subjects: number; templates: number }>(
       `SELECT model_name, model_version, count(DISTINCT subject_pk)::integer AS subjects, count(*)::integer AS templates
        FROM templates WHERE tenant_id = $1 GROUP BY 1, 2 ORDER BY 1, 2`,
       [tenantId],
     );
+    const names = [...new Set(versions.rows.map((r) => r.model_name))];
+    const current = new Map((await Promise.all(names.map(async (name) => [name, await currentVersion(name)] as const))).filter((c): c is readonly [string, number] => c[1] !== undefined));
     const counts = await this.#db.pool.query<{ subjects: number; behind: number }>(
       `SELECT count(*)::integer AS subjects,
               count(*) FILTER (WHERE NOT EXISTS (
                 SELECT 1 FROM templates t WHERE t.subject_pk = s.subject_pk
                   AND (t.model_name, t.model_version) IN (SELECT * FROM unnest($2::text[], $3::integer[]))))::integer AS behind
        FROM subjects s WHERE s.tenant_id = $1`,
-      [tenantId, current.map((c) => c.name), current.map((c) => c.version)],
+      [tenantId, [...current.keys()], [...current.values()]],
     );
     return {
-      versions: versions.rows.map((r) => ({ modelName: r.model_name, modelVersion: r.model_version, subjects: r.subjects, templates: r.templates })),
+      versions: versions.rows.map((r) => ({ modelName: r.model_name, modelVersion: r.model_version, subjects: r.subjects, templates: r.templates, current: current.get(r.model_name) === r.model_version })),
       subjects: counts.rows[0]?.subjects ?? 0,
       subjectsBehind: counts.rows[0]?.behind ?? 0,
     };

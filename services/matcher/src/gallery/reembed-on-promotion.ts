@@ -11,8 +11,8 @@ import { CallerContextSchema, ModelRefSchema } from '@faceprint/contracts/common
 import { EmbedderService } from '@faceprint/contracts/embedder';
 import { clientCredentialsFromEnv, createClient } from '@faceprint/service-kit';
 import type { Logger } from '@faceprint/telemetry';
-import { withoutRowData } from '../database/database-errors.js';
 import type { ModelCatalog } from '../matching/model-catalog.js';
+import { PeriodicTask } from '../periodic-task.js';
 import type { Gallery } from './gallery.js';
 import { reembedTemplates } from './reembedding.js';
 
@@ -25,29 +25,24 @@ export class ReembedOnPromotion {
   readonly #catalog: ModelCatalog;
   readonly #embedderAddress: string;
   readonly #defaultTargetFar: number;
-  readonly #intervalMs: number;
   readonly #log: Logger;
-  #timer: NodeJS.Timeout | undefined;
-  #running: Promise<void> | undefined;
-  #stopped = false;
+  readonly #task: PeriodicTask;
 
   constructor(settings: { gallery: Gallery; catalog: ModelCatalog; embedderAddress: string; defaultTargetFar: number; intervalMs: number }, log: Logger) {
     this.#gallery = settings.gallery;
     this.#catalog = settings.catalog;
     this.#embedderAddress = settings.embedderAddress;
     this.#defaultTargetFar = settings.defaultTargetFar;
-    this.#intervalMs = settings.intervalMs;
     this.#log = log;
+    this.#task = new PeriodicTask(settings.intervalMs, async () => void (await this.pass()), log, 're-embedding from kept crops failed; retrying at the next interval');
   }
 
   start(): void {
-    this.#schedule();
+    this.#task.start();
   }
 
-  async stop(): Promise<void> {
-    this.#stopped = true;
-    clearTimeout(this.#timer);
-    await this.#running;
+  stop(): Promise<void> {
+    return this.#task.stop();
   }
 
   /** One look: re-embeds, for every tenant, what the serving version lacks; returns the templates created. */
@@ -68,7 +63,7 @@ export class ReembedOnPromotion {
           const context = create(CallerContextSchema, { tenantId, callerId: REEMBEDDER_ACTOR });
           let last = { subjectsDone: 0, subjectsTotal: 0, templatesAdded: 0 };
           for await (const progress of reembedTemplates({ gallery: this.#gallery, embedderAddress: this.#embedderAddress, defaultTargetFar: this.#defaultTargetFar }, tenantId, context, target)) {
-            if (this.#stopped) break;
+            if (this.#task.stopped) break;
             last = progress;
           }
           if (last.templatesAdded > 0) this.#log.info({ tenantId, model: `${name}@${current}`, subjects: last.subjectsDone, templates: last.templatesAdded }, 're-created templates from kept crops for the promoted model');
@@ -79,16 +74,5 @@ export class ReembedOnPromotion {
       embedder.close();
     }
     return added;
-  }
-
-  #schedule(): void {
-    if (this.#stopped || this.#intervalMs === 0) return;
-    this.#timer = setTimeout(() => {
-      this.#running = this.pass()
-        .then(() => undefined)
-        .catch((error: unknown) => this.#log.warn({ err: withoutRowData(error) }, 're-embedding from kept crops failed; retrying at the next interval'))
-        .finally(() => this.#schedule());
-    }, this.#intervalMs);
-    this.#timer.unref();
   }
 }

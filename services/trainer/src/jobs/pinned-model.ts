@@ -31,6 +31,16 @@ export async function checkBaseModel(spec: JobSpec, registry: ModelRegistry, pro
   return manifest;
 }
 
+/**
+ * What a version a job makes from `parent` (fine-tuned, quantised) keeps of it: task, source,
+ * license, input and output specs, alignment template, embedding size, format. Not its
+ * thresholds or metrics: those are the new version's to earn.
+ */
+export function inheritedManifest(parent: ModelManifest) {
+  const { task, source, license, inputs, outputs, alignment, embeddingDim, format } = parent;
+  return { task, source, license, inputs, outputs, alignment, embeddingDim, format };
+}
+
 /** Settings of the services a job starts: its registry, and the embedder pinned to `model` (no hot swap). */
 export function pinnedServiceEnv(where: JobRegistry, model: { name: string; version: number }): Record<string, string> {
   return {

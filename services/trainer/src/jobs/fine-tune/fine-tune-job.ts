@@ -20,7 +20,7 @@ import type { ModelRegistry } from '@faceprint/model-registry';
 import { decodeEmbedding } from '@faceprint/contracts';
 import { validateWithOnnxRuntime } from '../../importers/validate.js';
 import type { JobWork } from '../job-runner.js';
-import { checkBaseModel, pinnedServiceEnv, type JobRegistry } from '../pinned-model.js';
+import { checkBaseModel, inheritedManifest, pinnedServiceEnv, type JobRegistry } from '../pinned-model.js';
 import { augmentCrop, seededRandom } from './augment.js';
 import { appendProjectionHead } from './export-head.js';
 import { consentedGalleryTemplates } from './gallery-templates.js';
@@ -175,14 +175,7 @@ export function fineTuneJob(where: JobRegistry): JobWork {
       name: base.name,
       model,
       manifest: {
-        task: parent.manifest.task,
-        source: parent.manifest.source,
-        license: parent.manifest.license,
-        inputs: parent.manifest.inputs,
-        outputs: parent.manifest.outputs,
-        alignment: parent.manifest.alignment,
-        embeddingDim: parent.manifest.embeddingDim,
-        format: parent.manifest.format,
+        ...inheritedManifest(parent.manifest),
         description: `${base.name} v${base.version} with a projection head fine-tuned (${settings.loss}, ${settings.epochs} epochs) on ${identities.length} identities. Uncalibrated: calibrate before the matcher can decide with it.`,
         lineage: {
           parent: parent.manifest.model,

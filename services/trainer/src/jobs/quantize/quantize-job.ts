@@ -15,9 +15,10 @@ import { performance } from 'node:perf_hooks';
 import { AlignerService } from '@faceprint/contracts/aligner';
 import type { ModelRef } from '@faceprint/contracts/common';
 import { DetectorService } from '@faceprint/contracts/detector';
+import { cosine } from '@faceprint/contracts';
 import { ModelTask, type JobSpec } from '@faceprint/contracts/trainer';
 import { readLabelledImages, readLfwPairs, readTsvPairs, scorePairs, verificationMetrics, type LabelledImage, type Pair } from '@faceprint/evaluation';
-import { chooseFace } from '@faceprint/face-pipeline';
+import { chooseFace, normalise } from '@faceprint/face-pipeline';
 import { acquireServices, forEachConcurrently } from '@faceprint/mesh';
 import type { ModelRegistry } from '@faceprint/model-registry';
 import { imageInputOf, type ImageInput } from '@faceprint/onnx';
@@ -26,7 +27,7 @@ import * as ort from 'onnxruntime-node';
 import { validateWithOnnxRuntime } from '../../importers/validate.js';
 import { seededRandom, type Random } from '../fine-tune/augment.js';
 import type { JobWork } from '../job-runner.js';
-import { checkBaseModel, pinnedServiceEnv, type JobRegistry } from '../pinned-model.js';
+import { checkBaseModel, inheritedManifest, pinnedServiceEnv, type JobRegistry } from '../pinned-model.js';
 import { measureActivationRanges, type InputBatch } from './activation-ranges.js';
 import { calibrationModel, quantiseToQdq } from './qdq-graph.js';
 
@@ -128,11 +129,7 @@ function* batchesOf(crops: readonly Uint8Array[], input: ImageInput, size = 16):
 /** L2-normalised rows of a [count, dim] output. */
 function normalisedRows(values: Float32Array, count: number): Float32Array[] {
   const dim = values.length / count;
-  return Array.from({ length: count }, (_, n) => {
-    const row = values.slice(n * dim, (n + 1) * dim);
-    const norm = Math.hypot(...row) || 1;
-    return row.map((v) => v / norm);
-  });
+  return Array.from({ length: count }, (_, n) => normalise(values.subarray(n * dim, (n + 1) * dim)));
 }
 
 /**
@@ -161,8 +158,6 @@ async function embedWithBoth(models: { fp32: Uint8Array; int8: Uint8Array }, inp
   }
   return { embeddings, ms };
 }
-
-const dot = (a: Float32Array, b: Float32Array) => a.reduce((sum, v, i) => sum + v * b[i]!, 0);
 
 /** The quantisation job's work, over the registry. */
 export function quantizeJob(where: JobRegistry): JobWork {
@@ -206,7 +201,7 @@ export function quantizeJob(where: JobRegistry): JobWork {
     progress({ message: `comparing INT8 with FP32 on ${judged.length} crops` });
     const both = await embedWithBoth({ fp32: parent.bytes, int8: model }, input, output, judged.map((path) => crops.get(path)!), signal);
     if (signal.aborted) return undefined;
-    const cosines = both.embeddings.fp32.map((v, i) => dot(v, both.embeddings.int8[i]!));
+    const cosines = both.embeddings.fp32.map((v, i) => cosine(v, both.embeddings.int8[i]!));
     const cosineMean = cosines.reduce((a, b) => a + b, 0) / cosines.length;
     const byPath = (which: 'fp32' | 'int8') => new Map<string, Float32Array | undefined>(judged.map((path, i) => [path, both.embeddings[which][i]]));
     const fp32 = verificationMetrics(scorePairs(pairs, byPath('fp32')));
@@ -240,14 +235,7 @@ export function quantizeJob(where: JobRegistry): JobWork {
       name: base.name,
       model,
       manifest: {
-        task: parent.manifest.task,
-        source: parent.manifest.source,
-        license: parent.manifest.license,
-        inputs: parent.manifest.inputs,
-        outputs: parent.manifest.outputs,
-        alignment: parent.manifest.alignment,
-        embeddingDim: parent.manifest.embeddingDim,
-        format: parent.manifest.format,
+        ...inheritedManifest(parent.manifest),
         description: `${base.name} v${base.version} quantised to INT8 (QDQ, per-channel weights, MinMax calibration on ${calibrationCrops.length} face crops); parity ${verdict}. Uncalibrated: calibrate before the matcher can decide with it.`,
         lineage: {
           parent: parent.manifest.model,
