@@ -1,24 +1,32 @@
 /**
  * `npm run bench:vision [-- --json]`: the vision pipeline through the mesh (detector, aligner and
  * embedder processes over gRPC on loopback) against the same models and code called directly
- * through onnxruntime-node in this process, on the same images in the same run.
+ * through onnxruntime-node in this process, on the same images in the same run, the two taking
+ * turns so that both see the machine in the same state.
  *
- * - Latency at concurrency 1: end-to-end p50/p99 per image, per stage, and the mesh/direct ratio.
+ * - Latency at concurrency 1: end-to-end p50/p99 per image, per stage, and the mesh/direct ratio;
+ *   beside it, the round trip of an empty call (a health check) to a service process: the fixed
+ *   price of each of the pipeline's three calls.
  * - Embedder throughput at concurrency 64 (single-crop calls), with batching on and off, against
- *   direct batch-64 inference: the ratio says what the service layer costs under load.
+ *   direct batch-64 inference: the ratio says what the service layer costs under load. Beside it,
+ *   the CPU each crop took (this process for direct inference; the embedder process and this
+ *   process, the caller, for the mesh): where every core is busy, throughput follows CPU per crop.
  * Figures are printed, never asserted: this is a benchmark, not a test.
  */
+import { readFileSync } from 'node:fs';
 import { readdir, readFile } from 'node:fs/promises';
+import os from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { create } from '@bufbuild/protobuf';
 import { AlignedFaceSchema, PixelFormat } from '@faceprint/contracts/common';
-import { acquireServices, forEachConcurrently } from '@faceprint/mesh';
+import { acquireServices, buildModelRegistry, forEachConcurrently } from '@faceprint/mesh';
 import { FacePipeline } from '@faceprint/face-pipeline';
 import { decodeImage } from '@faceprint/imaging';
 import { ModelRegistry, registryRootFromEnv } from '@faceprint/model-registry';
 import { imageInputOf } from '@faceprint/onnx';
 import { EmbedderService } from '@faceprint/contracts/embedder';
+import { Health } from '@faceprint/contracts/health';
 import { createClient, durationMs } from '@faceprint/service-kit';
 import * as ort from 'onnxruntime-node';
 import { fitSimilarity, warp } from '../services/aligner/src/similarity.js';
@@ -30,14 +38,30 @@ const imagesDir = values.images ?? join(import.meta.dirname, '../../shared/model
 const files = (await readdir(imagesDir, { recursive: true })).filter((f) => /\.(png|jpe?g)$/i.test(f)).sort().map((f) => join(imagesDir, f));
 const images = await Promise.all(files.map((f) => readFile(f)));
 const rounds = Number(values.rounds);
+if (!(await buildModelRegistry())) throw new Error('the model registry could not be built (see above)');
 
 const percentile = (values: number[], p: number) => {
   const sorted = [...values].sort((a, b) => a - b);
   return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]!;
 };
 const summary = (ms: number[]) => ({ p50: percentile(ms, 50), p99: percentile(ms, 99) });
+/** CPU time (user + system, all threads) of this process in ms. */
+const ownCpuMs = () => {
+  const { user, system } = process.cpuUsage();
+  return (user + system) / 1000;
+};
+/** CPU time of another process in ms, from /proc (Linux; undefined elsewhere). Clock ticks are 10 ms (USER_HZ 100). */
+const processCpuMs = (pid: number | undefined): number | undefined => {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return (Number(fields[11]) + Number(fields[12])) * 10;
+  } catch {
+    return undefined;
+  }
+};
 
-// ---- direct: the services' own code and models in this process ----
+// The direct pipeline: the services' own code and models in this process.
 const registry = new ModelRegistry(registryRootFromEnv(process.env));
 const detectorModel = await registry.loadModel('yunet-n');
 const detectorSession = await ort.InferenceSession.create(detectorModel.bytes, { graphOptimizationLevel: 'all' });
@@ -51,92 +75,152 @@ const template = embedderModel.manifest.alignment!;
 const target = template.points.map((p) => [p.x, p.y] as const);
 const detectSettings = { inputSize: 640, scoreThreshold: 0.6, nmsIou: 0.3, minFaceSize: 0, maxFaces: 1000, smallImagePadding: 0.5 };
 
-const direct = { total: [] as number[], detect: [] as number[], align: [] as number[], embed: [] as number[] };
-const crops: Uint8Array[] = [];
-for (let round = 0; round < rounds; round++) {
-  for (const bytes of images) {
-    const t0 = performance.now();
-    const image = await decodeImage(bytes);
-    const [face] = await detectFaces(detectorSession, ort.Tensor, image, detectSettings);
-    const t1 = performance.now();
-    const decodedAgain = await decodeImage(bytes); // the aligner decodes the image too
-    const pixels = warp(decodedAgain, fitSimilarity(face!.landmarks, target), template.width, template.height);
-    const t2 = performance.now();
-    const crop = create(AlignedFaceSchema, { pixels, width: template.width, height: template.height, format: PixelFormat.RGB8 });
-    await embedDirect(embedderInput.toTensor([crop]), 1);
-    const t3 = performance.now();
-    direct.detect.push(t1 - t0);
-    direct.align.push(t2 - t1);
-    direct.embed.push(t3 - t2);
-    direct.total.push(t3 - t0);
-    if (round === 0) crops.push(pixels);
-  }
-}
-// Direct batch-64 embedding throughput.
-const alignedCrops = crops.map((pixels) => create(AlignedFaceSchema, { pixels, width: template.width, height: template.height, format: PixelFormat.RGB8 }));
-const batch = Array.from({ length: 64 }, (_, i) => alignedCrops[i % alignedCrops.length]!);
-const batchTensor = embedderInput.toTensor(batch);
-await embedDirect(batchTensor, 64);
-const directStart = performance.now();
-const directBatches = Math.max(10, rounds); // 640 crops or more each way: long enough to smooth out a busy moment
-for (let i = 0; i < directBatches; i++) await embedDirect(batchTensor, 64);
-const directThroughput = (64 * directBatches) / ((performance.now() - directStart) / 1000);
-await embedderSession.release();
-await detectorSession.release();
+type Stages = { total: number[]; detect: number[]; align: number[]; embed: number[] };
+const newStages = (): Stages => ({ total: [], detect: [], align: [], embed: [] });
 
-// ---- mesh: the same images through the services over gRPC ----
-async function meshRun(maxBatch: number) {
-  const services = await acquireServices(['detector', 'aligner', 'embedder'], undefined, { FACEPRINT_EMBEDDER_MAX_BATCH: String(maxBatch) });
-  const addresses = services.addresses as { detector: string; aligner: string; embedder: string };
-  const pipeline = new FacePipeline(addresses);
-  const stages = { total: [] as number[], detect: [] as number[], align: [] as number[], embed: [] as number[] };
-  try {
-    await pipeline.embedImage(images[0]!); // warm the channels
-    for (let round = 0; round < rounds; round++) {
-      for (const bytes of images) {
-        const t0 = performance.now();
-        const result = await pipeline.embedImage(bytes, { choice: 'central' });
-        stages.total.push(performance.now() - t0);
-        // Per service, decoding included, as the direct stages measure them.
-        const serviceMs = (service: string) => result.timings.filter((t) => t.service === service).reduce((sum, t) => sum + durationMs(t.duration!), 0);
-        stages.detect.push(serviceMs('detector'));
-        stages.align.push(serviceMs('aligner'));
-        stages.embed.push(serviceMs('embedder'));
-      }
+/** One image through the pipeline in this process: decode, detect, decode again (as the aligner does), warp, embed. */
+async function directImage(bytes: Uint8Array, stages: Stages): Promise<Uint8Array> {
+  const t0 = performance.now();
+  const image = await decodeImage(bytes);
+  const [face] = await detectFaces(detectorSession, ort.Tensor, image, detectSettings);
+  const t1 = performance.now();
+  const decodedAgain = await decodeImage(bytes);
+  const pixels = warp(decodedAgain, fitSimilarity(face!.landmarks, target), template.width, template.height);
+  const t2 = performance.now();
+  const crop = create(AlignedFaceSchema, { pixels, width: template.width, height: template.height, format: PixelFormat.RGB8 });
+  await embedDirect(embedderInput.toTensor([crop]), 1);
+  const t3 = performance.now();
+  stages.detect.push(t1 - t0);
+  stages.align.push(t2 - t1);
+  stages.embed.push(t3 - t2);
+  stages.total.push(t3 - t0);
+  return pixels;
+}
+
+/** The same image through the services, with each service's own time (decoding included, as above). */
+async function meshImage(pipeline: FacePipeline, bytes: Uint8Array, stages: Stages): Promise<void> {
+  const t0 = performance.now();
+  const result = await pipeline.embedImage(bytes, { choice: 'central' });
+  stages.total.push(performance.now() - t0);
+  const serviceMs = (service: string) => result.timings.filter((t) => t.service === service).reduce((sum, t) => sum + durationMs(t.duration!), 0);
+  stages.detect.push(serviceMs('detector'));
+  stages.align.push(serviceMs('aligner'));
+  stages.embed.push(serviceMs('embedder'));
+}
+
+/** Crops per second and CPU ms per crop of `run` (CPU of this process, and of `pid` when given). */
+async function measured(crops: number, pid: number | undefined, run: () => Promise<void>) {
+  const [started, ownStart, otherStart] = [performance.now(), ownCpuMs(), processCpuMs(pid)];
+  await run();
+  const seconds = (performance.now() - started) / 1000;
+  const other = processCpuMs(pid);
+  return { crops, seconds, ownCpu: ownCpuMs() - ownStart, otherCpu: other === undefined || otherStart === undefined ? undefined : other - otherStart };
+}
+type Run = Awaited<ReturnType<typeof measured>>;
+const sum = (runs: Run[], key: keyof Run) => runs.reduce((total, r) => total + (r[key] ?? Number.NaN), 0);
+/** CPU ms per crop over `runs`; undefined where it could not be read. */
+const cpuPerCrop = (runs: Run[], key: 'ownCpu' | 'otherCpu') => {
+  const perCrop = sum(runs, key) / sum(runs, 'crops');
+  return Number.isNaN(perCrop) ? undefined : perCrop;
+};
+
+const direct = newStages();
+const mesh = newStages();
+const directBatches = Math.max(10, rounds); // 640 crops or more per turn: long enough to smooth out a busy moment
+const services = await acquireServices(['detector', 'aligner', 'embedder'], undefined, { FACEPRINT_EMBEDDER_MAX_BATCH: '64' });
+const addresses = services.addresses as { detector: string; aligner: string; embedder: string };
+const pipeline = new FacePipeline(addresses);
+const client = createClient(EmbedderService, addresses.embedder);
+const directRuns: Run[] = [];
+const meshRuns: Run[] = [];
+const emptyCall: number[] = [];
+const crops: Uint8Array[] = []; // one aligned crop per image, from the direct pipeline
+try {
+  // Latency at concurrency 1. Direct and mesh take turns round by round, so that both see the
+  // machine in the same state (on a shared virtual machine its speed drifts within a minute).
+  // Not image by image: ONNX Runtime's threads in this process spin on after each direct run and
+  // would slow the services' next call.
+  await pipeline.embedImage(images[0]!); // warm the channels
+  for (let round = 0; round < rounds; round++) {
+    for (const bytes of images) {
+      const pixels = await directImage(bytes, direct);
+      if (round === 0) crops.push(pixels);
     }
-    // Embedder throughput at concurrency 64, single-crop calls.
-    const client = createClient(EmbedderService, addresses.embedder);
-    const calls = Array.from({ length: 64 * directBatches }, (_, i) => alignedCrops[i % alignedCrops.length]!);
-    await forEachConcurrently(calls.slice(0, 64), 64, async (crop) => void (await client.embed({ faces: [crop] })));
-    const start = performance.now();
-    await forEachConcurrently(calls, 64, async (crop) => void (await client.embed({ faces: [crop] })));
-    const throughput = calls.length / ((performance.now() - start) / 1000);
-    client.close();
-    return { stages, throughput };
-  } finally {
-    pipeline.close();
-    await services.stop();
+    for (const bytes of images) await meshImage(pipeline, bytes, mesh);
   }
+  // The round trip of an empty call, as many times as the pipeline ran.
+  const health = createClient(Health, addresses.embedder);
+  for (let i = 0; i < mesh.total.length; i++) {
+    const t0 = performance.now();
+    await health.check({});
+    emptyCall.push(performance.now() - t0);
+  }
+  health.close();
+
+  // Throughput: direct batch-64 inference against the embedder under 64 concurrent single-crop
+  // callers, taking turns as above; each side's figure is over all of its turns.
+  const alignedCrops = crops.map((pixels) => create(AlignedFaceSchema, { pixels, width: template.width, height: template.height, format: PixelFormat.RGB8 }));
+  const batchTensor = embedderInput.toTensor(Array.from({ length: 64 }, (_, i) => alignedCrops[i % alignedCrops.length]!));
+  const calls = Array.from({ length: 64 * directBatches }, (_, i) => alignedCrops[i % alignedCrops.length]!);
+  const embedCalls = (list: typeof calls) => forEachConcurrently(list, 64, async (crop) => void (await client.embed({ faces: [crop] })));
+  await embedDirect(batchTensor, 64);
+  await embedCalls(calls.slice(0, 64));
+  for (let turn = 0; turn < 2; turn++) {
+    directRuns.push(await measured(64 * directBatches, undefined, async () => {
+      for (let i = 0; i < directBatches; i++) await embedDirect(batchTensor, 64);
+    }));
+    meshRuns.push(await measured(calls.length, services.pids.embedder, () => embedCalls(calls)));
+  }
+} finally {
+  client.close();
+  pipeline.close();
+  await services.stop();
+  await embedderSession.release();
+  await detectorSession.release();
 }
 
-const batched = await meshRun(64);
-const unbatched = await meshRun(1);
+/** The embedder alone under the same load with batching off (each crop its own inference). */
+async function unbatchedThroughput(crops: Uint8Array[]): Promise<number> {
+  const unbatched = await acquireServices(['embedder'], undefined, { FACEPRINT_EMBEDDER_MAX_BATCH: '1' });
+  const embedder = createClient(EmbedderService, unbatched.addresses.embedder!);
+  try {
+    const calls = Array.from({ length: 64 * directBatches }, (_, i) => create(AlignedFaceSchema, { pixels: crops[i % crops.length]!, width: template.width, height: template.height, format: PixelFormat.RGB8 }));
+    await forEachConcurrently(calls.slice(0, 64), 64, async (crop) => void (await embedder.embed({ faces: [crop] })));
+    const run = await measured(calls.length, undefined, () => forEachConcurrently(calls, 64, async (crop) => void (await embedder.embed({ faces: [crop] }))));
+    return run.crops / run.seconds;
+  } finally {
+    embedder.close();
+    await unbatched.stop();
+  }
+}
+const meshThroughputNoBatching = await unbatchedThroughput(crops);
+const directThroughput = sum(directRuns, 'crops') / sum(directRuns, 'seconds');
+const meshThroughput = sum(meshRuns, 'crops') / sum(meshRuns, 'seconds');
 
 const report = {
   images: images.length,
   rounds,
-  mesh_p50_ms: percentile(batched.stages.total, 50),
-  mesh_p99_ms: percentile(batched.stages.total, 99),
+  cores: os.availableParallelism(),
+  mesh_p50_ms: percentile(mesh.total, 50),
+  mesh_p99_ms: percentile(mesh.total, 99),
   direct_p50_ms: percentile(direct.total, 50),
   direct_p99_ms: percentile(direct.total, 99),
-  overhead_ratio: percentile(batched.stages.total, 50) / percentile(direct.total, 50),
-  stages_mesh_ms: { detect: summary(batched.stages.detect), align: summary(batched.stages.align), embed: summary(batched.stages.embed) },
+  overhead_ratio: percentile(mesh.total, 50) / percentile(direct.total, 50),
+  empty_call_p50_ms: percentile(emptyCall, 50),
+  stages_mesh_ms: { detect: summary(mesh.detect), align: summary(mesh.align), embed: summary(mesh.embed) },
   stages_direct_ms: { detect: summary(direct.detect), align: summary(direct.align), embed: summary(direct.embed) },
-  mesh_throughput: batched.throughput,
-  mesh_throughput_no_batching: unbatched.throughput,
+  mesh_throughput: meshThroughput,
+  mesh_throughput_no_batching: meshThroughputNoBatching,
   direct_throughput: directThroughput,
-  throughput_ratio: batched.throughput / directThroughput,
-  units: 'latency in ms per image (concurrency 1); throughput in crops per second (concurrency 64 for the mesh, batch 64 direct)',
+  throughput_ratio: meshThroughput / directThroughput,
+  cpu_ms_per_crop: {
+    direct: cpuPerCrop(directRuns, 'ownCpu'),
+    mesh_embedder: cpuPerCrop(meshRuns, 'otherCpu'),
+    mesh_caller: cpuPerCrop(meshRuns, 'ownCpu'),
+  },
+  units:
+    'latency in ms per image (concurrency 1); throughput in crops per second (concurrency 64 for the mesh, batch 64 direct); ' +
+    'CPU in ms per crop over all threads during the throughput runs (mesh: the embedder process and the calling process; Linux /proc for the embedder)',
 };
 if (values.json) {
   process.stdout.write(`${JSON.stringify(report)}\n`);
@@ -147,5 +231,9 @@ if (values.json) {
   for (const stage of ['detect', 'align', 'embed'] as const) {
     log(`  ${stage.padEnd(6)} mesh p50 ${f(report.stages_mesh_ms[stage].p50)} ms | direct p50 ${f(report.stages_direct_ms[stage].p50)} ms`);
   }
+  log(`  an empty call (health check) p50 ${report.empty_call_p50_ms.toFixed(2)} ms round trip`);
   log(`embedder throughput: mesh c=64 ${f(report.mesh_throughput)}/s (batching off: ${f(report.mesh_throughput_no_batching)}/s) | direct batch-64 ${f(report.direct_throughput)}/s | ratio ${report.throughput_ratio.toFixed(2)}`);
+  const cpu = report.cpu_ms_per_crop;
+  const ms = (v: number | undefined) => (v === undefined ? 'n/a' : `${v.toFixed(2)} ms`);
+  log(`CPU per crop:        mesh embedder ${ms(cpu.mesh_embedder)} + caller ${ms(cpu.mesh_caller)} | direct ${ms(cpu.direct)} (${report.cores} cores)`);
 }

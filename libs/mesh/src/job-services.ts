@@ -11,6 +11,8 @@ import { DEFAULT_GRPC_PORTS } from '@faceprint/service-kit';
 /** Addresses of the services a command uses, and how to release them. */
 export interface Services {
   readonly addresses: Readonly<Partial<Record<ServiceName, string>>>;
+  /** Process ids of the services this command started (none for a target). */
+  readonly pids: Readonly<Partial<Record<ServiceName, number>>>;
   /** Whether this command started them (and so chose their settings). */
   readonly started: boolean;
   stop(): Promise<void>;
@@ -22,7 +24,7 @@ export interface Services {
  */
 export async function acquireServices(names: readonly ServiceName[], target: string | undefined, env: Record<string, string> = {}): Promise<Services> {
   if (target) {
-    return { addresses: Object.fromEntries(names.map((n) => [n, `${target}:${DEFAULT_GRPC_PORTS[n]}`])), started: false, stop: async () => undefined };
+    return { addresses: Object.fromEntries(names.map((n) => [n, `${target}:${DEFAULT_GRPC_PORTS[n]}`])), pids: {}, started: false, stop: async () => undefined };
   }
   if (!(await buildModelRegistry(env))) throw new Error('the model registry could not be built (see above)');
   const processes: ServiceProcess[] = [];
@@ -38,7 +40,12 @@ export async function acquireServices(names: readonly ServiceName[], target: str
     await stop();
     throw error;
   }
-  return { addresses: Object.fromEntries(processes.map((p) => [p.name, p.address])), started: true, stop };
+  return {
+    addresses: Object.fromEntries(processes.map((p) => [p.name, p.address])),
+    pids: Object.fromEntries(processes.map((p) => [p.name, p.pid])),
+    started: true,
+    stop,
+  };
 }
 
 /** Runs `work` over `items` with at most `concurrency` at a time, in order of completion. */

@@ -13,7 +13,11 @@ export interface ImageInput {
   /** The crop size the model expects. */
   readonly width: number;
   readonly height: number;
-  /** Turns RGB8 crops (width x height x 3 bytes each) into one NCHW float tensor. */
+  /** Floats one crop takes in the tensor (3 x width x height). */
+  readonly cropLength: number;
+  /** Writes one RGB8 crop (width x height x 3 bytes) into slot `index` of an NCHW float tensor. */
+  writeCrop(pixels: Uint8Array, tensor: Float32Array, index: number): void;
+  /** Turns RGB8 crops into one new NCHW float tensor. */
   toTensor(crops: readonly { readonly pixels: Uint8Array }[]): Float32Array;
 }
 
@@ -28,22 +32,29 @@ export function imageInputOf(manifest: ModelManifest): ImageInput {
   const mean = input.mean.length === 3 ? input.mean : [0, 0, 0];
   const std = input.std.length === 3 ? input.std : [1, 1, 1];
   const plane = width * height;
+  // A table per channel from byte value to model input: this runs for every pixel of every crop,
+  // and a lookup is about twice as fast as the arithmetic (same float32 values).
+  const tables = [0, 1, 2].map((c) => Float32Array.from({ length: 256 }, (_, value) => (value - mean[c]!) * (1 / std[c]!)));
+  const [first, second, third] = bgr ? [tables[2]!, tables[1]!, tables[0]!] : [tables[0]!, tables[1]!, tables[2]!];
+  const writeCrop = (pixels: Uint8Array, tensor: Float32Array, index: number) => {
+    const base = index * 3 * plane;
+    // Byte j of a pixel feeds plane c = j in RGB order and 2 - j in BGR order.
+    const [p0, p1, p2] = bgr ? [base + 2 * plane, base + plane, base] : [base, base + plane, base + 2 * plane];
+    for (let i = 0, j = 0; i < plane; i++, j += 3) {
+      tensor[p0 + i] = first[pixels[j]!]!;
+      tensor[p1 + i] = second[pixels[j + 1]!]!;
+      tensor[p2 + i] = third[pixels[j + 2]!]!;
+    }
+  };
   return {
     name: input.name,
     width,
     height,
+    cropLength: 3 * plane,
+    writeCrop,
     toTensor(crops) {
-      // One plain loop per channel: this runs for every pixel of every crop.
       const tensor = new Float32Array(crops.length * 3 * plane);
-      crops.forEach((crop, n) => {
-        const pixels = crop.pixels;
-        for (let c = 0; c < 3; c++) {
-          const offset = mean[c]!;
-          const scale = 1 / std[c]!;
-          const out = n * 3 * plane + c * plane;
-          for (let i = 0, j = bgr ? 2 - c : c; i < plane; i++, j += 3) tensor[out + i] = (pixels[j]! - offset) * scale;
-        }
-      });
+      crops.forEach((crop, n) => writeCrop(crop.pixels, tensor, n));
       return tensor;
     },
   };

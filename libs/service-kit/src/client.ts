@@ -8,7 +8,7 @@
  * - Errors reject as FaceprintError, keeping the server's code, message and details.
  */
 import { once } from 'node:events';
-import { create, fromBinary, toBinary, type DescMethod } from '@bufbuild/protobuf';
+import { create, fromBinary, type DescMethod } from '@bufbuild/protobuf';
 import type { GenService, GenServiceMethods } from '@bufbuild/protobuf/codegenv2';
 import { MethodOptions_IdempotencyLevel } from '@bufbuild/protobuf/wkt';
 import {
@@ -24,7 +24,7 @@ import {
 import { GRPC_DEFAULT_MAX_MESSAGE_BYTES } from '@faceprint/contracts';
 import { FaceprintError } from './errors.js';
 import { DEFAULT_FLOW_CONTROL_WINDOW_BYTES } from './flow-control.js';
-import { methodPath } from './grpc-adapter.js';
+import { encodeMessage, methodPath } from './grpc-adapter.js';
 import type { CallOptions, ServiceClient } from './rpc-types.js';
 
 /** Retry settings for idempotent rpcs (gRFC A6). */
@@ -123,7 +123,7 @@ export function createClient<S extends GenService<GenServiceMethods>>(
     };
     return {
       path: methodPath(method),
-      serialize: (message: unknown) => Buffer.from(toBinary(method.input, create(method.input, message as never))),
+      serialize: (message: unknown) => encodeMessage(method.input, create(method.input, message as never)),
       deserialize: (bytes: Buffer) => fromBinary(method.output, bytes),
       metadata,
       grpcOptions,

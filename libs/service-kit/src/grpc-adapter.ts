@@ -5,7 +5,7 @@
  * CallContext and its errors become gRPC statuses with google.rpc details.
  */
 import { once } from 'node:events';
-import { create, fromBinary, toBinary, type DescMethod, type DescService } from '@bufbuild/protobuf';
+import { create, fromBinary, toBinary, type DescMessage, type DescMethod, type DescService, type MessageShape } from '@bufbuild/protobuf';
 import type { Logger } from '@faceprint/telemetry';
 import {
   status,
@@ -27,6 +27,15 @@ export function methodPath(method: DescMethod): string {
   return `/${method.parent.typeName}/${method.name}`;
 }
 
+/**
+ * A message as the bytes grpc-js sends. toBinary returns an array of its own, so the Buffer is a
+ * view of it rather than a copy: one copy less of every message (an aligned crop is 67.5 KB).
+ */
+export function encodeMessage<Desc extends DescMessage>(schema: Desc, message: MessageShape<Desc>): Buffer {
+  const bytes = toBinary(schema, message);
+  return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+}
+
 /** The grpc-js definition of a protobuf-es service. */
 export function grpcServiceDefinition(service: DescService): ServiceDefinition {
   const definition: Record<string, MethodDefinition<unknown, unknown>> = {};
@@ -35,9 +44,9 @@ export function grpcServiceDefinition(service: DescService): ServiceDefinition {
       path: methodPath(method),
       requestStream: method.methodKind === 'client_streaming' || method.methodKind === 'bidi_streaming',
       responseStream: method.methodKind === 'server_streaming' || method.methodKind === 'bidi_streaming',
-      requestSerialize: (message) => Buffer.from(toBinary(method.input, message as never)),
+      requestSerialize: (message) => encodeMessage(method.input, message as never),
       requestDeserialize: (bytes) => fromBinary(method.input, bytes),
-      responseSerialize: (message) => Buffer.from(toBinary(method.output, message as never)),
+      responseSerialize: (message) => encodeMessage(method.output, message as never),
       responseDeserialize: (bytes) => fromBinary(method.output, bytes),
       originalName: method.localName,
     };

@@ -29,11 +29,20 @@ export interface BatcherSettings {
 /** Observes each batch run, for metrics. */
 export type BatchObserver = (size: number, waitMs: number, runMs: number) => void;
 
+/** The next batch: crops preprocessed into its tensor as they arrive, while the batch before runs. */
+interface StagedBatch {
+  readonly model: EmbeddingModel;
+  readonly tensor: Float32Array;
+  readonly crops: QueuedCrop[];
+}
+
 /** The queue and the loop that drains it, one batch at a time. */
 export class Batcher {
   readonly #settings: BatcherSettings;
   readonly #observe: BatchObserver;
+  /** Crops waiting for room in the staged batch (there are more than one batch holds, or another model's). */
   readonly #queue: QueuedCrop[] = [];
+  #staged: StagedBatch | undefined;
   #running = false;
   #timer: NodeJS.Timeout | undefined;
 
@@ -44,16 +53,16 @@ export class Batcher {
 
   /** Crops waiting. */
   get depth(): number {
-    return this.#queue.length;
+    return this.#queue.length + (this.#staged?.crops.length ?? 0);
   }
 
   /**
    * Queues the (checked) crops of one call on `model`, all or none, and resolves with their
-   * embeddings in order. Crops are preprocessed when their batch runs, straight into its tensor.
+   * embeddings in order.
    */
   submit(model: EmbeddingModel, faces: readonly AlignedFace[]): Promise<Float32Array[]> {
-    if (this.#queue.length + faces.length > this.#settings.maxQueue) {
-      throw FaceprintError.resourceExhausted('embedder-queue', `the embedding queue is full (${this.#queue.length} of ${this.#settings.maxQueue} crops waiting)`, 50);
+    if (this.depth + faces.length > this.#settings.maxQueue) {
+      throw FaceprintError.resourceExhausted('embedder-queue', `the embedding queue is full (${this.depth} of ${this.#settings.maxQueue} crops waiting)`, 50);
     }
     const now = performance.now();
     const results = faces.map(
@@ -63,19 +72,38 @@ export class Batcher {
         }),
     );
     model.pending += faces.length;
+    this.#stage();
     this.#schedule();
     return Promise.all(results);
   }
 
+  /**
+   * Moves queued crops of the staged batch's model (the oldest crop's, when none is staged) into
+   * it, preprocessing each into its tensor. Done on arrival, the work overlaps the running batch
+   * instead of holding up the next one: the inference thread never waits for preprocessing.
+   */
+  #stage(): void {
+    if (this.#queue.length === 0) return;
+    this.#staged ??= { model: this.#queue[0]!.model, tensor: this.#queue[0]!.model.batchTensor(this.#settings.maxBatch), crops: [] };
+    const staged = this.#staged;
+    for (let i = 0; i < this.#queue.length && staged.crops.length < this.#settings.maxBatch; ) {
+      if (this.#queue[i]!.model !== staged.model) {
+        i++;
+        continue;
+      }
+      const [crop] = this.#queue.splice(i, 1);
+      staged.model.writeCrop(crop!.face, staged.tensor, staged.crops.length);
+      staged.crops.push(crop!);
+    }
+  }
+
   #schedule(): void {
-    if (this.#running || this.#queue.length === 0) return;
-    const head = this.#queue[0]!;
-    const sameModel = this.#queue.filter((c) => c.model === head.model).length;
-    const waited = performance.now() - head.enqueuedAt;
-    if (sameModel >= this.#settings.maxBatch || waited >= this.#settings.maxDelayMs) {
+    if (this.#running || !this.#staged) return;
+    const waited = performance.now() - this.#staged.crops[0]!.enqueuedAt;
+    if (this.#staged.crops.length >= this.#settings.maxBatch || waited >= this.#settings.maxDelayMs) {
       clearTimeout(this.#timer);
       this.#timer = undefined;
-      void this.#runBatch();
+      void this.#runBatch(this.#staged);
     } else if (!this.#timer) {
       this.#timer = setTimeout(() => {
         this.#timer = undefined;
@@ -84,23 +112,20 @@ export class Batcher {
     }
   }
 
-  async #runBatch(): Promise<void> {
+  async #runBatch({ model, tensor, crops }: StagedBatch): Promise<void> {
     this.#running = true;
-    const model = this.#queue[0]!.model;
-    const batch: QueuedCrop[] = [];
-    for (let i = 0; i < this.#queue.length && batch.length < this.#settings.maxBatch; ) {
-      if (this.#queue[i]!.model === model) batch.push(...this.#queue.splice(i, 1));
-      else i++;
-    }
+    this.#staged = undefined;
     const started = performance.now();
     try {
-      const embeddings = await model.run(model.preprocess(batch.map((crop) => crop.face)), batch.length);
-      batch.forEach((crop, n) => crop.resolve(embeddings[n]!));
+      const running = model.run(tensor, crops.length);
+      this.#stage(); // the next batch forms while this one runs
+      const embeddings = await running;
+      crops.forEach((crop, n) => crop.resolve(embeddings[n]!));
     } catch (error) {
-      batch.forEach((crop) => crop.reject(error));
+      crops.forEach((crop) => crop.reject(error));
     } finally {
-      model.pending -= batch.length;
-      this.#observe(batch.length, started - batch[0]!.enqueuedAt, performance.now() - started);
+      model.pending -= crops.length;
+      this.#observe(crops.length, started - crops[0]!.enqueuedAt, performance.now() - started);
       this.#running = false;
       this.#schedule();
     }

@@ -49,6 +49,24 @@ describe('embedder', { skip: skipUnlessPresent(MODEL_MIRROR) }, () => {
       await model.release();
     });
 
+    it('forms the next batch from the crops that arrive while one runs, and keeps each crop with its own result', async () => {
+      const model = await loadEmbeddingModel(new ModelRegistry(root), 'face-recognition-net', undefined, { executionProviders: ['cpu'], ortThreads: 0 });
+      const batches: number[] = [];
+      const batcher = new Batcher({ maxBatch: 64, maxDelayMs: 0, maxQueue: 100 }, (size) => batches.push(size));
+      const first = batcher.submit(model, [20, 40, 60, 80, 100, 120, 140, 160].map(crop)); // runs at once
+      const later = [30, 90, 150, 210].map((level) => batcher.submit(model, [crop(level)]));
+      assert.equal(batcher.depth, 4, 'the crops behind the running batch wait, preprocessed, in the next one');
+      const results = [...(await first), ...(await Promise.all(later)).flat()];
+      assert.deepEqual(batches, [8, 4]);
+      // A second round reuses the tensors the first handed back; every crop must still get its own embedding.
+      const again = await Promise.all([20, 40, 60, 80, 100, 120, 140, 160, 30, 90, 150, 210].map((level) => batcher.submit(model, [crop(level)])));
+      for (const [i, [embedding]] of again.entries()) {
+        const difference = Math.max(...embedding!.map((v, k) => Math.abs(v - results[i]![k]!)));
+        assert.ok(difference < 1e-5, `crop ${i}: the two rounds differ by ${difference}`);
+      }
+      await model.release();
+    });
+
     it('refuses work beyond the queue limit at once with RESOURCE_EXHAUSTED', async () => {
       const model = await loadEmbeddingModel(new ModelRegistry(root), 'face-recognition-net', undefined, { executionProviders: ['cpu'], ortThreads: 0 });
       const batcher = new Batcher({ maxBatch: 4, maxDelayMs: 300, maxQueue: 3 });

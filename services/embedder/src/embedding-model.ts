@@ -26,9 +26,16 @@ export interface EmbeddingModel {
   readonly loadedAt: Date;
   /** Crops queued or running on it. */
   pending: number;
-  /** Turns crops into one NCHW float tensor. */
+  /** A batch tensor with room for `capacity` crops: one an earlier batch handed back when it has room. */
+  batchTensor(capacity: number): Float32Array;
+  /** Preprocesses a (checked) crop into slot `index` of a batch tensor. */
+  writeCrop(face: AlignedFace, tensor: Float32Array, index: number): void;
+  /** A new tensor of `faces` (the batcher fills reused tensors crop by crop instead). */
   preprocess(faces: readonly AlignedFace[]): Float32Array;
-  /** Runs a batch (its buffer is handed to the inference thread: do not reuse it) and returns one L2-normalised embedding per crop. */
+  /**
+   * Runs the first `count` crops of a batch tensor and returns one L2-normalised embedding per crop.
+   * The tensor's buffer goes to the inference thread and is kept for a later batch: do not use it again.
+   */
   run(batch: Float32Array, count: number): Promise<Float32Array[]>;
   /** Releases the session. */
   release(): Promise<void>;
@@ -56,8 +63,11 @@ export async function loadEmbeddingModel(registry: ModelRegistry, name: string, 
     graphOptimizationLevel: 'all',
     ...(settings.ortSpin === false ? { extra: { session: { intra_op: { allow_spinning: '0' }, inter_op: { allow_spinning: '0' } } } } : {}),
   });
-  const plane = width * height;
   const dim = manifest.embeddingDim;
+  // Batch tensors handed back by the inference thread: a full one is 17 MB at 64 crops of
+  // 150x150, so reusing it spares an allocation and its garbage every batch. Two are in use at
+  // most (one running, one being filled).
+  const spare: Float32Array[] = [];
 
   const model: EmbeddingModel = {
     ref: create(ModelRefSchema, manifest.model),
@@ -67,9 +77,16 @@ export async function loadEmbeddingModel(registry: ModelRegistry, name: string, 
     dim,
     loadedAt: new Date(),
     pending: 0,
+    batchTensor(capacity) {
+      const reused = spare.pop();
+      return reused && reused.length >= capacity * input.cropLength ? reused : new Float32Array(capacity * input.cropLength);
+    },
+    writeCrop: (face, tensor, index) => input.writeCrop(face.pixels, tensor, index),
     preprocess: (faces) => input.toTensor(faces),
     async run(batch, count) {
-      const values = await session.run(input.name, output.name, batch, [count, 3, height, width]);
+      const result = await session.run(input.name, output.name, batch.subarray(0, count * input.cropLength), [count, 3, height, width]);
+      if (spare.length < 2) spare.push(new Float32Array(result.input.buffer));
+      const values = result.output;
       return Array.from({ length: count }, (_, n) => {
         const row = values.slice(n * dim, (n + 1) * dim);
         const norm = Math.hypot(...row) || 1;
@@ -79,7 +96,7 @@ export async function loadEmbeddingModel(registry: ModelRegistry, name: string, 
     release: () => session.release(),
   };
   // Warm-up: the first run allocates and optimises; no request should pay for it.
-  await model.run(new Float32Array(2 * 3 * plane), 2);
+  await model.run(new Float32Array(2 * input.cropLength), 2);
   return model;
 }
 

@@ -1,7 +1,7 @@
 /**
  * The inside of an inference thread (worker-session.ts): one ONNX Runtime session, loaded from
- * the bytes it is sent, running one batch per message and sending the output back (its buffer
- * transferred, not copied).
+ * the bytes it is sent, running one batch per message and sending the output back with the input
+ * (their buffers transferred, not copied).
  */
 import { parentPort } from 'node:worker_threads';
 import * as ort from 'onnxruntime-node';
@@ -20,7 +20,8 @@ parentPort!.on('message', (message: ToWorker) => {
         const results = await session!.run({ [message.input]: new ort.Tensor('float32', message.tensor, message.dims) }, [message.output]);
         const output = results[message.output]!;
         const data = output.data as Float32Array;
-        reply({ kind: 'ran', id: message.id, data, dims: [...output.dims] }, [data.buffer as ArrayBuffer]);
+        const input = message.tensor;
+        reply({ kind: 'ran', id: message.id, data, dims: [...output.dims], input }, [data.buffer as ArrayBuffer, input.buffer as ArrayBuffer]);
       } else {
         await session?.release();
         session = undefined;

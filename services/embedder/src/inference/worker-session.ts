@@ -24,14 +24,20 @@ export type ToWorker =
 /** Messages from it. */
 export type FromWorker =
   | { kind: 'loaded' }
-  | { kind: 'ran'; id: number; data: Float32Array; dims: number[] }
+  | { kind: 'ran'; id: number; data: Float32Array; dims: number[]; input: Float32Array }
   | { kind: 'released' }
   | { kind: 'failed'; id: number | undefined; message: string };
+
+/** What a batch gives back: the output, and the input tensor handed back for reuse. */
+export interface RunResult {
+  readonly output: Float32Array;
+  readonly input: Float32Array;
+}
 
 /** A session in a worker thread: load, run batches one message each, release. */
 export class WorkerSession {
   readonly #worker: Worker;
-  readonly #pending = new Map<number, { resolve: (data: Float32Array) => void; reject: (error: Error) => void }>();
+  readonly #pending = new Map<number, { resolve: (result: RunResult) => void; reject: (error: Error) => void }>();
   #control: { resolve: () => void; reject: (error: Error) => void } | undefined;
   #nextId = 0;
   #dead: Error | undefined;
@@ -55,13 +61,16 @@ export class WorkerSession {
     return session;
   }
 
-  /** Runs one batch: `tensor` (its buffer is handed over and unusable afterwards) as `input`, returning `output`'s data. */
-  run(input: string, output: string, tensor: Float32Array, dims: readonly number[]): Promise<Float32Array> {
+  /**
+   * Runs one batch: `tensor` as `input`, returning `output`'s data and the input tensor back. Its
+   * buffer travels to the thread and back instead of being copied (unusable here meanwhile), so the
+   * caller can reuse it for a later batch; a view that does not start the buffer is copied first.
+   */
+  run(input: string, output: string, tensor: Float32Array, dims: readonly number[]): Promise<RunResult> {
     if (this.#dead) return Promise.reject(this.#dead);
-    // Only a whole buffer can be handed over; a view into a larger one is copied first.
-    const owned = tensor.byteOffset === 0 && tensor.byteLength === tensor.buffer.byteLength ? tensor : tensor.slice();
+    const owned = tensor.byteOffset === 0 ? tensor : tensor.slice();
     const id = this.#nextId++;
-    return new Promise<Float32Array>((resolve, reject) => {
+    return new Promise<RunResult>((resolve, reject) => {
       this.#pending.set(id, { resolve, reject });
       const message: ToWorker = { kind: 'run', id, input, output, tensor: owned, dims: [...dims] };
       this.#worker.postMessage(message, [owned.buffer as ArrayBuffer]);
@@ -83,7 +92,7 @@ export class WorkerSession {
 
   #receive(message: FromWorker): void {
     if (message.kind === 'ran') {
-      this.#pending.get(message.id)?.resolve(message.data);
+      this.#pending.get(message.id)?.resolve({ output: message.data, input: message.input });
       this.#pending.delete(message.id);
     } else if (message.kind === 'failed' && message.id !== undefined) {
       this.#pending.get(message.id)?.reject(new Error(message.message));
