@@ -1,7 +1,8 @@
 /** The aligner's own settings. */
 import { registryRootFromEnv } from '@faceprint/model-registry';
 import { compileEnv, int } from '@faceprint/service-kit';
-import { str } from 'envalid';
+import { bool, str } from 'envalid';
+import type { OrtSettings } from '@faceprint/onnx';
 
 /** The aligner's settings. */
 export interface AlignerConfig {
@@ -9,8 +10,8 @@ export interface AlignerConfig {
   readonly registryRoot: string;
   /** The registry model used to refine landmarks; empty disables refinement. `FACEPRINT_ALIGNER_LANDMARK_MODEL`, default `face-landmark-68`. */
   readonly landmarkModel: string;
-  /** ONNX Runtime intra-op threads; 0 = its default. `FACEPRINT_ORT_THREADS`, default 0. */
-  readonly ortThreads: number;
+  /** How it runs ONNX Runtime (the landmark net): `FACEPRINT_ORT_PROVIDERS` (default `cpu`, e.g. `cuda,cpu`), `FACEPRINT_ORT_THREADS` (intra-op threads, default 0: one per core), `FACEPRINT_ORT_SPIN` (default false). */
+  readonly ort: OrtSettings;
 }
 
 /** Compiles the aligner's settings from the environment. */
@@ -18,10 +19,12 @@ export function loadAlignerConfig(env: NodeJS.ProcessEnv): AlignerConfig {
   const compiled = compileEnv(env, {
     FACEPRINT_ALIGNER_LANDMARK_MODEL: str({ default: 'face-landmark-68' }),
     FACEPRINT_ORT_THREADS: int(0, 256)({ default: 0 }),
+    FACEPRINT_ORT_PROVIDERS: str({ default: 'cpu' }),
+    FACEPRINT_ORT_SPIN: bool({ default: false }),
   });
   return Object.freeze({
     registryRoot: registryRootFromEnv(env),
     landmarkModel: compiled.FACEPRINT_ALIGNER_LANDMARK_MODEL,
-    ortThreads: compiled.FACEPRINT_ORT_THREADS,
+    ort: { executionProviders: compiled.FACEPRINT_ORT_PROVIDERS.split(',').map((p) => p.trim()).filter(Boolean), threads: compiled.FACEPRINT_ORT_THREADS, spin: compiled.FACEPRINT_ORT_SPIN },
   });
 }

@@ -8,6 +8,7 @@ import type { AlignmentTemplate, Landmarks5 } from '@faceprint/contracts/common'
 import { PixelFormat } from '@faceprint/contracts/common';
 import { decodeRequestImage } from '@faceprint/imaging';
 import { ModelRegistry, RegistryError } from '@faceprint/model-registry';
+import { ortSessionOptions } from '@faceprint/onnx';
 import { FaceprintError, implement, RequestValidator, stageDuration, stageTiming, validateImage, type ServiceSetup } from '@faceprint/service-kit';
 import { status } from '@grpc/grpc-js';
 import * as ort from 'onnxruntime-node';
@@ -58,10 +59,14 @@ export function alignerService(config: AlignerConfig): ServiceSetup {
     if (!config.landmarkModel) return;
     const { manifest, bytes } = await registry.loadModel(config.landmarkModel);
     const spec = manifest.inputs[0]!;
-    const session = await ort.InferenceSession.create(bytes, { intraOpNumThreads: config.ortThreads, graphOptimizationLevel: 'all' });
+    const session = await ort.InferenceSession.create(bytes, ortSessionOptions(config.ort));
     landmarkNet = { session, input: { size: Number(spec.shape[2]), mean: spec.mean, std: spec.std } };
   };
 
+  // Templates of named versions, read once: a version's template is part of the model (later
+  // manifest writes add thresholds and figures, never a new template), and reading the manifest
+  // cost about 0.5 ms on every call. `current` is looked up every time: a promotion moves it.
+  const templates = new Map<string, AlignmentTemplate>();
   const resolveTemplate = async (request: AlignRequest): Promise<AlignmentTemplate> => {
     if (request.target.case === 'template') {
       checkTemplate(request.target.value, 'template');
@@ -69,9 +74,13 @@ export function alignerService(config: AlignerConfig): ServiceSetup {
     }
     const ref = request.target.value!;
     if (!ref.name) throw FaceprintError.invalidArgument([{ field: 'model.name', description: 'required' }]);
+    const key = `${ref.name}@${ref.version}`;
+    const known = ref.version ? templates.get(key) : undefined;
+    if (known) return known;
     try {
       const manifest = await registry.readManifest(ref.name, ref.version || undefined);
       if (!manifest.alignment) throw FaceprintError.failedPrecondition('MODEL_TEMPLATE', ref.name, `model "${ref.name}" has no alignment template`);
+      if (ref.version) templates.set(key, manifest.alignment);
       return manifest.alignment;
     } catch (error) {
       if (error instanceof RegistryError && error.kind === 'NOT_FOUND') throw new FaceprintError(status.NOT_FOUND, error.message);

@@ -1,7 +1,8 @@
 /** The detector's own settings. */
 import { registryRootFromEnv } from '@faceprint/model-registry';
 import { compileEnv, decimal, int } from '@faceprint/service-kit';
-import { makeValidator, str } from 'envalid';
+import { bool, makeValidator, str } from 'envalid';
+import type { OrtSettings } from '@faceprint/onnx';
 
 /** The detector's settings. */
 export interface DetectorConfig {
@@ -15,10 +16,8 @@ export interface DetectorConfig {
   readonly nmsIou: number;
   /** Border added to images smaller than the input, as a fraction of their longer side. `FACEPRINT_DETECTOR_SMALL_IMAGE_PADDING`, default 0.5. */
   readonly smallImagePadding: number;
-  /** ONNX Runtime intra-op threads; 0 = its default. `FACEPRINT_ORT_THREADS`, default 0. */
-  readonly ortThreads: number;
-  /** ONNX Runtime execution providers in order of preference. `FACEPRINT_ORT_PROVIDERS`, default `cpu` (e.g. `cuda,cpu`). */
-  readonly executionProviders: readonly string[];
+  /** How it runs ONNX Runtime: `FACEPRINT_ORT_PROVIDERS` (default `cpu`, e.g. `cuda,cpu`), `FACEPRINT_ORT_THREADS` (intra-op threads, default 0: one per core), `FACEPRINT_ORT_SPIN` (default false). */
+  readonly ort: OrtSettings;
 }
 
 /** A model input size: a multiple of 32 (YuNet's largest stride) between 96 and 4096. */
@@ -39,6 +38,7 @@ export function loadDetectorConfig(env: NodeJS.ProcessEnv): DetectorConfig {
     FACEPRINT_DETECTOR_SMALL_IMAGE_PADDING: decimal(0, 2)({ default: 0.5 }),
     FACEPRINT_ORT_THREADS: int(0, 256)({ default: 0 }),
     FACEPRINT_ORT_PROVIDERS: str({ default: 'cpu' }),
+    FACEPRINT_ORT_SPIN: bool({ default: false }),
   });
   return Object.freeze({
     registryRoot: registryRootFromEnv(env),
@@ -46,7 +46,6 @@ export function loadDetectorConfig(env: NodeJS.ProcessEnv): DetectorConfig {
     inputSize: compiled.FACEPRINT_DETECTOR_INPUT_SIZE,
     nmsIou: compiled.FACEPRINT_DETECTOR_NMS_IOU,
     smallImagePadding: compiled.FACEPRINT_DETECTOR_SMALL_IMAGE_PADDING,
-    ortThreads: compiled.FACEPRINT_ORT_THREADS,
-    executionProviders: compiled.FACEPRINT_ORT_PROVIDERS.split(',').map((p) => p.trim()).filter(Boolean),
+    ort: { executionProviders: compiled.FACEPRINT_ORT_PROVIDERS.split(',').map((p) => p.trim()).filter(Boolean), threads: compiled.FACEPRINT_ORT_THREADS, spin: compiled.FACEPRINT_ORT_SPIN },
   });
 }

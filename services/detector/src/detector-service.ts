@@ -7,6 +7,7 @@ import { ModelRefSchema, type ModelRef } from '@faceprint/contracts/common';
 import { DetectorService } from '@faceprint/contracts/detector';
 import { decodeRequestImage } from '@faceprint/imaging';
 import { ModelRegistry } from '@faceprint/model-registry';
+import { ortSessionOptions } from '@faceprint/onnx';
 import { FaceprintError, implement, stageTiming, validateDetectRequest, type ServiceSetup } from '@faceprint/service-kit';
 import * as ort from 'onnxruntime-node';
 import type { DetectorConfig } from './detector-config.js';
@@ -23,7 +24,7 @@ export function detectorService(config: DetectorConfig): ServiceSetup {
 
   const ready = async () => {
     const { manifest, bytes } = await new ModelRegistry(config.registryRoot).loadModel(config.model);
-    const session = await ort.InferenceSession.create(bytes, { intraOpNumThreads: config.ortThreads, executionProviders: [...config.executionProviders], graphOptimizationLevel: 'all' });
+    const session = await ort.InferenceSession.create(bytes, ortSessionOptions(config.ort));
     const warmUp = new Float32Array(3 * 320 * 320);
     await session.run({ [session.inputNames[0]!]: new ort.Tensor('float32', warmUp, [1, 3, 320, 320]) });
     loaded = { session, model: create(ModelRefSchema, manifest.model) };

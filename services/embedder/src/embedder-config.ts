@@ -2,6 +2,7 @@
 import { registryRootFromEnv } from '@faceprint/model-registry';
 import { compileEnv, int } from '@faceprint/service-kit';
 import { bool, makeValidator, str } from 'envalid';
+import type { OrtSettings } from '@faceprint/onnx';
 
 /** The embedder's settings. */
 export interface EmbedderConfig {
@@ -26,17 +27,8 @@ export interface EmbedderConfig {
   readonly maxQueue: number;
   /** How often `current` is checked for a promotion, in ms. `FACEPRINT_EMBEDDER_WATCH_INTERVAL_MS`, default 1000. */
   readonly watchIntervalMs: number;
-  /** ONNX Runtime execution providers in order of preference. `FACEPRINT_ORT_PROVIDERS`, default `cpu` (e.g. `cuda,cpu`). */
-  readonly executionProviders: readonly string[];
-  /** ONNX Runtime intra-op threads; 0 = its default. `FACEPRINT_ORT_THREADS`, default 0. */
-  readonly ortThreads: number;
-  /**
-   * Whether ONNX Runtime's threads spin while waiting for work (its default). `FACEPRINT_ORT_SPIN`,
-   * default true. Spinning saves about 0.5 ms on a lone single-crop call; on a small node under
-   * load it takes CPU from gRPC (false gave about 5% more crops/s on 2 cores, within the noise of
-   * bench:vision).
-   */
-  readonly ortSpin: boolean;
+  /** How it runs ONNX Runtime: `FACEPRINT_ORT_PROVIDERS` (default `cpu`, e.g. `cuda,cpu`), `FACEPRINT_ORT_THREADS` (intra-op threads, default 0: one per core), `FACEPRINT_ORT_SPIN` (default false). */
+  readonly ort: OrtSettings;
 }
 
 /** `name` or `name@version` of a registry model. */
@@ -56,7 +48,7 @@ export function loadEmbedderConfig(env: NodeJS.ProcessEnv): EmbedderConfig {
     FACEPRINT_EMBEDDER_WATCH_INTERVAL_MS: int(50, 3_600_000)({ default: 1000 }),
     FACEPRINT_ORT_PROVIDERS: str({ default: 'cpu' }),
     FACEPRINT_ORT_THREADS: int(0, 256)({ default: 0 }),
-    FACEPRINT_ORT_SPIN: bool({ default: true }),
+    FACEPRINT_ORT_SPIN: bool({ default: false }),
   });
   return Object.freeze({
     registryRoot: registryRootFromEnv(env),
@@ -66,8 +58,6 @@ export function loadEmbedderConfig(env: NodeJS.ProcessEnv): EmbedderConfig {
     maxDelayMs: compiled.FACEPRINT_EMBEDDER_MAX_DELAY_MS,
     maxQueue: compiled.FACEPRINT_EMBEDDER_MAX_QUEUE,
     watchIntervalMs: compiled.FACEPRINT_EMBEDDER_WATCH_INTERVAL_MS,
-    executionProviders: compiled.FACEPRINT_ORT_PROVIDERS.split(',').map((p) => p.trim()).filter(Boolean),
-    ortThreads: compiled.FACEPRINT_ORT_THREADS,
-    ortSpin: compiled.FACEPRINT_ORT_SPIN,
+    ort: { executionProviders: compiled.FACEPRINT_ORT_PROVIDERS.split(',').map((p) => p.trim()).filter(Boolean), threads: compiled.FACEPRINT_ORT_THREADS, spin: compiled.FACEPRINT_ORT_SPIN },
   });
 }

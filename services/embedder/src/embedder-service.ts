@@ -31,7 +31,7 @@ function checkPin(pin: ModelRef | undefined, model: EmbeddingModel): void {
 
 /** The embedder's services, readiness (model loaded and warmed up) and clean-up. */
 export function embedderService(config: EmbedderConfig, { log }: Pick<SetupContext, 'log'>): ServiceSetup {
-  const manager = new ModelManager(new ModelRegistry(config.registryRoot), config.model, config, log);
+  const manager = new ModelManager(new ModelRegistry(config.registryRoot), config.model, config.ort, log);
   const meter = faceprintMeter();
   const batchSize = meter.createHistogram('faceprint.embedder.batch_size', { description: 'Crops per inference batch' });
   const batchRun = meter.createHistogram('faceprint.embedder.batch_duration', { description: 'Inference time per batch', unit: 'ms' });
@@ -141,7 +141,7 @@ export function embedderService(config: EmbedderConfig, { log }: Pick<SetupConte
         ],
         queueDepth: batcher.depth,
         maxBatchSize: config.maxBatch,
-        executionProvider: config.executionProviders.join(','),
+        executionProvider: config.ort.executionProviders.join(','),
       };
     },
   });

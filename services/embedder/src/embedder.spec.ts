@@ -35,7 +35,7 @@ describe('embedder', { skip: skipUnlessPresent(MODEL_MIRROR) }, () => {
 
   describe('Batcher', () => {
     it('runs concurrent crops as one batch, with the same results as one at a time', async () => {
-      const model = await loadEmbeddingModel(new ModelRegistry(root), 'face-recognition-net', undefined, { executionProviders: ['cpu'], ortThreads: 0 });
+      const model = await loadEmbeddingModel(new ModelRegistry(root), 'face-recognition-net', undefined, { executionProviders: ['cpu'], threads: 0, spin: false });
       const batches: number[] = [];
       const batcher = new Batcher({ maxBatch: 64, maxDelayMs: 50, maxQueue: 100 }, (size) => batches.push(size));
       const faces = [10, 80, 160, 240].map((level) => crop(level));
@@ -50,7 +50,7 @@ describe('embedder', { skip: skipUnlessPresent(MODEL_MIRROR) }, () => {
     });
 
     it('forms the next batch from the crops that arrive while one runs, and keeps each crop with its own result', async () => {
-      const model = await loadEmbeddingModel(new ModelRegistry(root), 'face-recognition-net', undefined, { executionProviders: ['cpu'], ortThreads: 0 });
+      const model = await loadEmbeddingModel(new ModelRegistry(root), 'face-recognition-net', undefined, { executionProviders: ['cpu'], threads: 0, spin: false });
       const batches: number[] = [];
       const batcher = new Batcher({ maxBatch: 64, maxDelayMs: 0, maxQueue: 100 }, (size) => batches.push(size));
       const first = batcher.submit(model, [20, 40, 60, 80, 100, 120, 140, 160].map(crop)); // runs at once
@@ -68,7 +68,7 @@ describe('embedder', { skip: skipUnlessPresent(MODEL_MIRROR) }, () => {
     });
 
     it('refuses work beyond the queue limit at once with RESOURCE_EXHAUSTED', async () => {
-      const model = await loadEmbeddingModel(new ModelRegistry(root), 'face-recognition-net', undefined, { executionProviders: ['cpu'], ortThreads: 0 });
+      const model = await loadEmbeddingModel(new ModelRegistry(root), 'face-recognition-net', undefined, { executionProviders: ['cpu'], threads: 0, spin: false });
       const batcher = new Batcher({ maxBatch: 4, maxDelayMs: 300, maxQueue: 3 });
       const face = crop(1);
       const accepted = batcher.submit(model, [face, face]);

@@ -8,7 +8,7 @@ import { ModelRefSchema, type AlignedFace, type ModelRef } from '@faceprint/cont
 import { PixelFormat } from '@faceprint/contracts/common';
 import type { ModelManifest } from '@faceprint/contracts/trainer';
 import type { ModelRegistry } from '@faceprint/model-registry';
-import { imageInputOf } from '@faceprint/onnx';
+import { imageInputOf, ortSessionOptions, type OrtSettings } from '@faceprint/onnx';
 import { WorkerSession } from './inference/worker-session.js';
 
 /** A loaded, warmed-up embedder version. */
@@ -41,28 +41,15 @@ export interface EmbeddingModel {
   release(): Promise<void>;
 }
 
-/** Session options shared by every load. */
-export interface SessionSettings {
-  readonly executionProviders: readonly string[];
-  readonly ortThreads: number;
-  /** Whether ONNX Runtime's threads spin while idle. Default: true (ONNX Runtime's own default). */
-  readonly ortSpin?: boolean;
-}
-
 /** Loads `version` of `name` (current when omitted), verifies it and warms it up with one batch. */
-export async function loadEmbeddingModel(registry: ModelRegistry, name: string, version: number | undefined, settings: SessionSettings): Promise<EmbeddingModel> {
+export async function loadEmbeddingModel(registry: ModelRegistry, name: string, version: number | undefined, settings: OrtSettings): Promise<EmbeddingModel> {
   const { manifest, bytes } = await registry.loadModel(name, version);
   const output = manifest.outputs[0];
   if (!output || !manifest.embeddingDim) throw new Error(`${name} v${manifest.model?.version}: the manifest does not describe an embedding output`);
   const input = imageInputOf(manifest);
   const { width, height } = input;
   // On its own thread, so that gRPC keeps flowing (and the next batch forms) while a batch runs.
-  const session = await WorkerSession.create(bytes, {
-    executionProviders: [...settings.executionProviders],
-    intraOpNumThreads: settings.ortThreads,
-    graphOptimizationLevel: 'all',
-    ...(settings.ortSpin === false ? { extra: { session: { intra_op: { allow_spinning: '0' }, inter_op: { allow_spinning: '0' } } } } : {}),
-  });
+  const session = await WorkerSession.create(bytes, ortSessionOptions(settings));
   const dim = manifest.embeddingDim;
   // Batch tensors handed back by the inference thread: a full one is 17 MB at 64 crops of
   // 150x150, so reusing it spares an allocation and its garbage every batch. Two are in use at

@@ -6,7 +6,8 @@
  */
 import type { Logger } from '@faceprint/telemetry';
 import type { ModelRegistry } from '@faceprint/model-registry';
-import { loadEmbeddingModel, type EmbeddingModel, type SessionSettings } from './embedding-model.js';
+import type { OrtSettings } from '@faceprint/onnx';
+import { loadEmbeddingModel, type EmbeddingModel } from './embedding-model.js';
 
 /** A version that could not be loaded. */
 export interface FailedLoad {
@@ -19,7 +20,7 @@ export interface FailedLoad {
 export class ModelManager {
   readonly #registry: ModelRegistry;
   readonly #name: string;
-  readonly #settings: SessionSettings;
+  readonly #settings: OrtSettings;
   readonly #log: Logger;
   #serving: EmbeddingModel | undefined;
   readonly #retiring = new Set<EmbeddingModel>();
@@ -28,7 +29,7 @@ export class ModelManager {
   #stopWatching: (() => void) | undefined;
   #reaper: NodeJS.Timeout | undefined;
 
-  constructor(registry: ModelRegistry, name: string, settings: SessionSettings, log: Logger) {
+  constructor(registry: ModelRegistry, name: string, settings: OrtSettings, log: Logger) {
     this.#registry = registry;
     this.#name = name;
     this.#settings = settings;
