@@ -108,7 +108,7 @@ async function meshImage(pipeline: FacePipeline, bytes: Uint8Array, stages: Stag
   stages.embed.push(serviceMs('embedder'));
 }
 
-/** Crops per second and CPU ms per crop of `run` (CPU of this process, and of `pid` when given). */
+/** How long `run` took over `crops` crops, and the CPU it cost this process and process `pid` (when given). */
 async function measured(crops: number, pid: number | undefined, run: () => Promise<void>) {
   const [started, ownStart, otherStart] = [performance.now(), ownCpuMs(), processCpuMs(pid)];
   await run();
