@@ -30,7 +30,7 @@ import { Health } from '@faceprint/contracts/health';
 import { createClient, durationMs } from '@faceprint/service-kit';
 import * as ort from 'onnxruntime-node';
 import { fitSimilarity, warp } from '../services/aligner/src/similarity.js';
-import { detectFaces } from '../services/detector/src/yunet.js';
+import { detectFaces, type YunetInference } from '../services/detector/src/yunet.js';
 
 const { values } = parseArgs({ options: { json: { type: 'boolean', default: false }, images: { type: 'string' }, rounds: { type: 'string', default: '3' } } });
 const log = (line: string) => (values.json ? process.stderr : process.stdout).write(`${line}\n`);
@@ -66,6 +66,10 @@ const registry = new ModelRegistry(registryRootFromEnv(process.env));
 const detectorModel = await registry.loadModel('yunet-n');
 const detectorSession = await ort.InferenceSession.create(detectorModel.bytes, { graphOptimizationLevel: 'all' });
 // The embedding model straight through onnxruntime-node on this thread (ORT's own defaults): the baseline the service is held to.
+const detectDirect: YunetInference = async (data, dims) => {
+  const outputs = await detectorSession.run({ [detectorSession.inputNames[0]!]: new ort.Tensor('float32', data, dims) });
+  return Object.fromEntries(Object.entries(outputs).map(([name, tensor]) => [name, tensor.data as Float32Array]));
+};
 const embedderModel = await registry.loadModel('face-recognition-net');
 const embedderInput = imageInputOf(embedderModel.manifest);
 const embedderSession = await ort.InferenceSession.create(embedderModel.bytes, { graphOptimizationLevel: 'all' });
@@ -82,7 +86,7 @@ const newStages = (): Stages => ({ total: [], detect: [], align: [], embed: [] }
 async function directImage(bytes: Uint8Array, stages: Stages): Promise<Uint8Array> {
   const t0 = performance.now();
   const image = await decodeImage(bytes);
-  const [face] = await detectFaces(detectorSession, ort.Tensor, image, detectSettings);
+  const [face] = await detectFaces(detectDirect, image, detectSettings);
   const t1 = performance.now();
   const decodedAgain = await decodeImage(bytes);
   const pixels = warp(decodedAgain, fitSimilarity(face!.landmarks, target), template.width, template.height);

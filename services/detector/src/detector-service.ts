@@ -7,12 +7,11 @@ import { ModelRefSchema, type ModelRef } from '@faceprint/contracts/common';
 import { DetectorService } from '@faceprint/contracts/detector';
 import { decodeRequestImage } from '@faceprint/imaging';
 import { ModelRegistry } from '@faceprint/model-registry';
-import { ortSessionOptions } from '@faceprint/onnx';
+import { ortSessionOptions, WorkerSession } from '@faceprint/onnx';
 import { FaceprintError, implement, stageTiming, validateDetectRequest, type ServiceSetup } from '@faceprint/service-kit';
-import * as ort from 'onnxruntime-node';
 import type { DetectorConfig } from './detector-config.js';
 import { faceQuality } from './quality.js';
-import { detectFaces, type Point } from './yunet.js';
+import { detectFaces, type Point, type YunetInference } from './yunet.js';
 
 /** Defaults the proto documents for DetectOptions. */
 const DEFAULT_SCORE_THRESHOLD = 0.6;
@@ -20,14 +19,19 @@ const DEFAULT_MAX_FACES = 1000;
 
 /** The detector's services, its readiness (model loaded and warmed up) and its clean-up. */
 export function detectorService(config: DetectorConfig): ServiceSetup {
-  let loaded: { session: ort.InferenceSession; model: ModelRef } | undefined;
+  let loaded: { session: WorkerSession; infer: YunetInference; model: ModelRef } | undefined;
 
   const ready = async () => {
     const { manifest, bytes } = await new ModelRegistry(config.registryRoot).loadModel(config.model);
-    const session = await ort.InferenceSession.create(bytes, ortSessionOptions(config.ort));
-    const warmUp = new Float32Array(3 * 320 * 320);
-    await session.run({ [session.inputNames[0]!]: new ort.Tensor('float32', warmUp, [1, 3, 320, 320]) });
-    loaded = { session, model: create(ModelRefSchema, manifest.model) };
+    // On its own thread, so that the service keeps reading requests, decoding images and answering
+    // health checks while an image is in the network.
+    const session = await WorkerSession.create(bytes, ortSessionOptions(config.ort));
+    const infer: YunetInference = async (data, dims) => {
+      const { outputs } = await session.run({ [session.inputNames[0]!]: { data, dims } });
+      return Object.fromEntries(Object.entries(outputs).map(([name, tensor]) => [name, tensor.data]));
+    };
+    await infer(new Float32Array(3 * 320 * 320), [1, 3, 320, 320]); // warm-up
+    loaded = { session, infer, model: create(ModelRefSchema, manifest.model) };
   };
 
   const service = implement(DetectorService, {
@@ -38,7 +42,7 @@ export function detectorService(config: DetectorConfig): ServiceSetup {
       const image = await decodeRequestImage(request.image!.content);
       const decoded = stageTiming('decode', 'detector', decodeStarted);
       const detectStarted = performance.now();
-      const detections = await detectFaces(loaded.session, ort.Tensor, image, {
+      const detections = await detectFaces(loaded.infer, image, {
         inputSize: config.inputSize,
         nmsIou: config.nmsIou,
         smallImagePadding: config.smallImagePadding,

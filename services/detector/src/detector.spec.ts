@@ -2,7 +2,9 @@ import assert from 'node:assert/strict';
 import { readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { DetectorService } from '@faceprint/contracts/detector';
+import { Health } from '@faceprint/contracts/health';
 import { createClient, type FaceprintError, loadServerConfig, startServer, type FaceprintServer, type ServiceClient } from '@faceprint/service-kit';
 import { createLogger } from '@faceprint/telemetry';
 import { IDENTITIES_DIR, SHARED_DIR, skipUnlessPresent, testModelRegistry } from '@faceprint/testing';
@@ -83,6 +85,28 @@ describe('DetectorService on real photos', { skip: skipUnlessPresent(GROUPS) }, 
     const upright = await detector.detect({ image: { content: sideways } });
     assert.equal(upright.faces.length, 6, 'EXIF orientation 6 turns the stored image upright before detection');
     assert.ok(upright.image!.width > upright.image!.height);
+  });
+
+  it('answers a health check while an image is in the network (inference runs on its own thread)', async () => {
+    // A 2048 px input makes one inference take hundreds of ms, so that the check surely arrives during it.
+    const setup = detectorService(loadDetectorConfig({ FACEPRINT_MODEL_REGISTRY: await testModelRegistry(), FACEPRINT_DETECTOR_INPUT_SIZE: '2048' }));
+    const slow = await startServer({ config: loadServerConfig('detector', { FACEPRINT_GRPC_PORT: '0' }), log: createLogger({ service: 'detector', level: 'silent' }), services: setup.services });
+    await setup.ready!();
+    const client = createClient(DetectorService, slow.address, { retry: false });
+    const health = createClient(Health, slow.address, { retry: false });
+    try {
+      const order: string[] = [];
+      const detection = client.detect({ image: { content: await readFile(join(GROUPS, 'bbt1.jpg')) } }).then(() => order.push('detect'));
+      await sleep(100); // decoded and letterboxed by now; the inference takes far longer
+      await health.check({}).then(() => order.push('health'));
+      await detection;
+      assert.deepEqual(order, ['health', 'detect']);
+    } finally {
+      client.close();
+      health.close();
+      await slow.shutdown();
+      await setup.close?.();
+    }
   });
 
   it('refuses bad images with INVALID_ARGUMENT on image.content', async () => {

@@ -5,7 +5,6 @@
  * image's pixel coordinates. The output spec is in the model's manifest (and shared/models).
  */
 import type { RgbImage } from '@faceprint/imaging';
-import type * as ort from 'onnxruntime-node';
 import sharp from 'sharp';
 
 /** A point in image pixels. */
@@ -110,17 +109,20 @@ export function nonMaximumSuppression(detections: readonly Detection[], threshol
   return kept;
 }
 
+/** Runs the YuNet graph on one NCHW float tensor; resolves with each output's data by name. */
+export type YunetInference = (input: Float32Array, dims: readonly number[]) => Promise<Readonly<Record<string, Float32Array>>>;
+
 /** Runs YuNet on one image. */
-export async function detectFaces(session: ort.InferenceSession, ortTensor: typeof ort.Tensor, image: RgbImage, settings: DetectSettings): Promise<Detection[]> {
+export async function detectFaces(infer: YunetInference, image: RgbImage, settings: DetectSettings): Promise<Detection[]> {
   const input = await letterbox(image, settings);
-  const outputs = await session.run({ [session.inputNames[0]!]: new ortTensor('float32', input.tensor, [1, 3, input.height, input.width]) });
+  const outputs = await infer(input.tensor, [1, 3, input.height, input.width]);
   const candidates: Detection[] = [];
   const toImage = (x: number, y: number): Point => [x / input.scaleX - input.padding, y / input.scaleY - input.padding];
   for (const stride of STRIDES) {
-    const cls = outputs[`cls_${stride}`]!.data as Float32Array;
-    const obj = outputs[`obj_${stride}`]!.data as Float32Array;
-    const bbox = outputs[`bbox_${stride}`]!.data as Float32Array;
-    const kps = outputs[`kps_${stride}`]!.data as Float32Array;
+    const cls = outputs[`cls_${stride}`]!;
+    const obj = outputs[`obj_${stride}`]!;
+    const bbox = outputs[`bbox_${stride}`]!;
+    const kps = outputs[`kps_${stride}`]!;
     const cols = input.width / stride;
     for (let i = 0; i < cls.length; i++) {
       const score = Math.sqrt(Math.min(1, Math.max(0, cls[i]!)) * Math.min(1, Math.max(0, obj[i]!)));

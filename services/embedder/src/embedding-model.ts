@@ -8,8 +8,7 @@ import { ModelRefSchema, type AlignedFace, type ModelRef } from '@faceprint/cont
 import { PixelFormat } from '@faceprint/contracts/common';
 import type { ModelManifest } from '@faceprint/contracts/trainer';
 import type { ModelRegistry } from '@faceprint/model-registry';
-import { imageInputOf, ortSessionOptions, type OrtSettings } from '@faceprint/onnx';
-import { WorkerSession } from './inference/worker-session.js';
+import { imageInputOf, ortSessionOptions, WorkerSession, type OrtSettings } from '@faceprint/onnx';
 
 /** A loaded, warmed-up embedder version. */
 export interface EmbeddingModel {
@@ -71,9 +70,9 @@ export async function loadEmbeddingModel(registry: ModelRegistry, name: string, 
     writeCrop: (face, tensor, index) => input.writeCrop(face.pixels, tensor, index),
     preprocess: (faces) => input.toTensor(faces),
     async run(batch, count) {
-      const result = await session.run(input.name, output.name, batch.subarray(0, count * input.cropLength), [count, 3, height, width]);
-      if (spare.length < 2) spare.push(new Float32Array(result.input.buffer));
-      const values = result.output;
+      const result = await session.run({ [input.name]: { data: batch.subarray(0, count * input.cropLength), dims: [count, 3, height, width] } }, [output.name]);
+      if (spare.length < 2) spare.push(new Float32Array(result.inputs[input.name]!.data.buffer));
+      const values = result.outputs[output.name]!.data;
       return Array.from({ length: count }, (_, n) => {
         const row = values.slice(n * dim, (n + 1) * dim);
         const norm = Math.hypot(...row) || 1;

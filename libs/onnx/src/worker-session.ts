@@ -1,10 +1,11 @@
 /**
  * An ONNX Runtime session on its own thread. onnxruntime-node runs a session synchronously on the
- * calling thread (its `run` is a promise around a blocking call), so inference on the service's
- * main thread stops gRPC for the whole batch: no request is read, no next batch can form. Measured
- * on the embedder under 64 concurrent callers, that held batches to a few crops (docs/vision.md).
- * Here the session lives in a worker thread; the main thread sends it a batch (the tensor's
- * buffer is transferred, not copied) and keeps serving while it runs.
+ * calling thread (its `run` is a promise around a blocking call), so inference on a service's main
+ * thread stops gRPC for the whole run: no request is read, no health check answered, no next
+ * batch can form. Measured on the embedder under 64 concurrent callers, that held batches to a
+ * few crops (docs/vision.md). Here the session lives in a worker thread; the main thread sends it
+ * the input tensors (their buffers transferred, not copied, and handed back with the outputs) and
+ * keeps serving while it runs.
  */
 import { Worker } from 'node:worker_threads';
 import type * as ort from 'onnxruntime-node';
@@ -15,32 +16,41 @@ import type * as ort from 'onnxruntime-node';
  */
 const WORKER_BOOTSTRAP = `import(${JSON.stringify(import.meta.resolve('tsx/esm/api'))}).then(({ tsImport }) => tsImport(${JSON.stringify(new URL('./inference-worker.ts', import.meta.url).href)}, ${JSON.stringify(import.meta.url)}))`;
 
+/** A float32 tensor as it crosses threads. */
+export interface TensorData {
+  readonly data: Float32Array;
+  readonly dims: readonly number[];
+}
+
 /** Messages to the inference thread. */
 export type ToWorker =
   | { kind: 'load'; model: Uint8Array; options: ort.InferenceSession.SessionOptions }
-  | { kind: 'run'; id: number; input: string; output: string; tensor: Float32Array; dims: number[] }
+  | { kind: 'run'; id: number; feeds: Record<string, TensorData>; outputs: string[] | undefined }
   | { kind: 'release' };
 
 /** Messages from it. */
 export type FromWorker =
-  | { kind: 'loaded' }
-  | { kind: 'ran'; id: number; data: Float32Array; dims: number[]; input: Float32Array }
+  | { kind: 'loaded'; inputNames: string[]; outputNames: string[] }
+  | { kind: 'ran'; id: number; outputs: Record<string, TensorData>; inputs: Record<string, TensorData> }
   | { kind: 'released' }
   | { kind: 'failed'; id: number | undefined; message: string };
 
-/** What a batch gives back: the output, and the input tensor handed back for reuse. */
+/** What a run gives back: the outputs, and the input tensors handed back for reuse. */
 export interface RunResult {
-  readonly output: Float32Array;
-  readonly input: Float32Array;
+  readonly outputs: Readonly<Record<string, TensorData>>;
+  readonly inputs: Readonly<Record<string, TensorData>>;
 }
 
-/** A session in a worker thread: load, run batches one message each, release. */
+/** A session in a worker thread: load, run one message each, release. */
 export class WorkerSession {
   readonly #worker: Worker;
   readonly #pending = new Map<number, { resolve: (result: RunResult) => void; reject: (error: Error) => void }>();
-  #control: { resolve: () => void; reject: (error: Error) => void } | undefined;
+  #control: { resolve: (message: FromWorker) => void; reject: (error: Error) => void } | undefined;
   #nextId = 0;
   #dead: Error | undefined;
+  /** The graph's input and output names, as ONNX Runtime reports them. */
+  inputNames: readonly string[] = [];
+  outputNames: readonly string[] = [];
 
   private constructor() {
     this.#worker = new Worker(WORKER_BOOTSTRAP, { eval: true });
@@ -53,7 +63,8 @@ export class WorkerSession {
   static async create(model: Uint8Array, options: ort.InferenceSession.SessionOptions): Promise<WorkerSession> {
     const session = new WorkerSession();
     try {
-      await session.#controlMessage({ kind: 'load', model, options });
+      const loaded = await session.#controlMessage({ kind: 'load', model, options });
+      if (loaded.kind === 'loaded') [session.inputNames, session.outputNames] = [loaded.inputNames, loaded.outputNames];
     } catch (error) {
       await session.#worker.terminate();
       throw error;
@@ -62,18 +73,19 @@ export class WorkerSession {
   }
 
   /**
-   * Runs one batch: `tensor` as `input`, returning `output`'s data and the input tensor back. Its
-   * buffer travels to the thread and back instead of being copied (unusable here meanwhile), so the
-   * caller can reuse it for a later batch; a view that does not start the buffer is copied first.
+   * Runs the session on `feeds` (float32 tensors by input name) and returns `outputs` (all when
+   * omitted). Each feed's buffer travels to the thread and back instead of being copied (unusable
+   * here meanwhile), so the caller can reuse it; a view that does not start its buffer is copied first.
    */
-  run(input: string, output: string, tensor: Float32Array, dims: readonly number[]): Promise<RunResult> {
+  run(feeds: Readonly<Record<string, TensorData>>, outputs?: readonly string[]): Promise<RunResult> {
     if (this.#dead) return Promise.reject(this.#dead);
-    const owned = tensor.byteOffset === 0 ? tensor : tensor.slice();
+    const owned: Record<string, TensorData> = {};
+    for (const [name, { data, dims }] of Object.entries(feeds)) owned[name] = { data: data.byteOffset === 0 ? data : data.slice(), dims: [...dims] };
     const id = this.#nextId++;
     return new Promise<RunResult>((resolve, reject) => {
       this.#pending.set(id, { resolve, reject });
-      const message: ToWorker = { kind: 'run', id, input, output, tensor: owned, dims: [...dims] };
-      this.#worker.postMessage(message, [owned.buffer as ArrayBuffer]);
+      const message: ToWorker = { kind: 'run', id, feeds: owned, outputs: outputs && [...outputs] };
+      this.#worker.postMessage(message, [...new Set(Object.values(owned).map(({ data }) => data.buffer as ArrayBuffer))]);
     });
   }
 
@@ -83,8 +95,8 @@ export class WorkerSession {
     await this.#worker.terminate();
   }
 
-  #controlMessage(message: ToWorker): Promise<void> {
-    return new Promise<void>((resolve, reject) => {
+  #controlMessage(message: ToWorker): Promise<FromWorker> {
+    return new Promise<FromWorker>((resolve, reject) => {
       this.#control = { resolve, reject };
       this.#worker.postMessage(message);
     });
@@ -92,7 +104,7 @@ export class WorkerSession {
 
   #receive(message: FromWorker): void {
     if (message.kind === 'ran') {
-      this.#pending.get(message.id)?.resolve({ output: message.data, input: message.input });
+      this.#pending.get(message.id)?.resolve({ outputs: message.outputs, inputs: message.inputs });
       this.#pending.delete(message.id);
     } else if (message.kind === 'failed' && message.id !== undefined) {
       this.#pending.get(message.id)?.reject(new Error(message.message));
@@ -101,7 +113,7 @@ export class WorkerSession {
       this.#control?.reject(new Error(message.message));
       this.#control = undefined;
     } else {
-      this.#control?.resolve();
+      this.#control?.resolve(message);
       this.#control = undefined;
     }
   }
