@@ -1,7 +1,10 @@
 /**
- * How the services run ONNX Runtime sessions (`FACEPRINT_ORT_PROVIDERS`, `FACEPRINT_ORT_THREADS`,
- * `FACEPRINT_ORT_SPIN`, read by each service's config): one place for the options they become.
+ * How the services run ONNX Runtime sessions: one place for the environment variables
+ * (`FACEPRINT_ORT_PROVIDERS`, `FACEPRINT_ORT_THREADS`, `FACEPRINT_ORT_SPIN`) and for the session
+ * options they become.
  */
+import { int } from '@faceprint/service-kit';
+import { bool, str } from 'envalid';
 import type { InferenceSession } from 'onnxruntime-node';
 
 /** A service's ONNX Runtime settings. */
@@ -16,6 +19,22 @@ export interface OrtSettings {
    * under 1 ms (docs/vision.md).
    */
   readonly spin: boolean;
+}
+
+/** The variables' specs, for a service's `compileEnv` call (spread among its own). */
+export const ORT_ENV = {
+  FACEPRINT_ORT_PROVIDERS: str({ default: 'cpu' }),
+  FACEPRINT_ORT_THREADS: int(0, 256)({ default: 0 }),
+  FACEPRINT_ORT_SPIN: bool({ default: false }),
+};
+
+/** The settings of a compiled environment that includes {@link ORT_ENV}. */
+export function ortSettingsOf(compiled: { readonly FACEPRINT_ORT_PROVIDERS: string; readonly FACEPRINT_ORT_THREADS: number; readonly FACEPRINT_ORT_SPIN: boolean }): OrtSettings {
+  return {
+    executionProviders: compiled.FACEPRINT_ORT_PROVIDERS.split(',').map((p) => p.trim()).filter(Boolean),
+    threads: compiled.FACEPRINT_ORT_THREADS,
+    spin: compiled.FACEPRINT_ORT_SPIN,
+  };
 }
 
 /** Session options for `settings`, with full graph optimisation. */

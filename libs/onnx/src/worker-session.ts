@@ -48,9 +48,7 @@ export class WorkerSession {
   #control: { resolve: (message: FromWorker) => void; reject: (error: Error) => void } | undefined;
   #nextId = 0;
   #dead: Error | undefined;
-  /** The graph's input and output names, as ONNX Runtime reports them. */
-  inputNames: readonly string[] = [];
-  outputNames: readonly string[] = [];
+  #names: { inputs: readonly string[]; outputs: readonly string[] } = { inputs: [], outputs: [] };
 
   private constructor() {
     this.#worker = new Worker(WORKER_BOOTSTRAP, { eval: true });
@@ -64,12 +62,22 @@ export class WorkerSession {
     const session = new WorkerSession();
     try {
       const loaded = await session.#controlMessage({ kind: 'load', model, options });
-      if (loaded.kind === 'loaded') [session.inputNames, session.outputNames] = [loaded.inputNames, loaded.outputNames];
+      if (loaded.kind === 'loaded') session.#names = { inputs: loaded.inputNames, outputs: loaded.outputNames };
     } catch (error) {
       await session.#worker.terminate();
       throw error;
     }
     return session;
+  }
+
+  /** The graph's input names, as ONNX Runtime reports them. */
+  get inputNames(): readonly string[] {
+    return this.#names.inputs;
+  }
+
+  /** The graph's output names. */
+  get outputNames(): readonly string[] {
+    return this.#names.outputs;
   }
 
   /**

@@ -1,8 +1,8 @@
 /** The aligner's own settings. */
 import { registryRootFromEnv } from '@faceprint/model-registry';
-import { compileEnv, int } from '@faceprint/service-kit';
-import { bool, str } from 'envalid';
-import type { OrtSettings } from '@faceprint/onnx';
+import { compileEnv } from '@faceprint/service-kit';
+import { str } from 'envalid';
+import { ORT_ENV, ortSettingsOf, type OrtSettings } from '@faceprint/onnx';
 
 /** The aligner's settings. */
 export interface AlignerConfig {
@@ -18,13 +18,11 @@ export interface AlignerConfig {
 export function loadAlignerConfig(env: NodeJS.ProcessEnv): AlignerConfig {
   const compiled = compileEnv(env, {
     FACEPRINT_ALIGNER_LANDMARK_MODEL: str({ default: 'face-landmark-68' }),
-    FACEPRINT_ORT_THREADS: int(0, 256)({ default: 0 }),
-    FACEPRINT_ORT_PROVIDERS: str({ default: 'cpu' }),
-    FACEPRINT_ORT_SPIN: bool({ default: false }),
+    ...ORT_ENV,
   });
   return Object.freeze({
     registryRoot: registryRootFromEnv(env),
     landmarkModel: compiled.FACEPRINT_ALIGNER_LANDMARK_MODEL,
-    ort: { executionProviders: compiled.FACEPRINT_ORT_PROVIDERS.split(',').map((p) => p.trim()).filter(Boolean), threads: compiled.FACEPRINT_ORT_THREADS, spin: compiled.FACEPRINT_ORT_SPIN },
+    ort: ortSettingsOf(compiled),
   });
 }

@@ -1,8 +1,8 @@
 /** The detector's own settings. */
 import { registryRootFromEnv } from '@faceprint/model-registry';
-import { compileEnv, decimal, int } from '@faceprint/service-kit';
-import { bool, makeValidator, str } from 'envalid';
-import type { OrtSettings } from '@faceprint/onnx';
+import { compileEnv, decimal } from '@faceprint/service-kit';
+import { makeValidator, str } from 'envalid';
+import { ORT_ENV, ortSettingsOf, type OrtSettings } from '@faceprint/onnx';
 
 /** The detector's settings. */
 export interface DetectorConfig {
@@ -36,9 +36,7 @@ export function loadDetectorConfig(env: NodeJS.ProcessEnv): DetectorConfig {
     FACEPRINT_DETECTOR_INPUT_SIZE: inputSize({ default: 640 }),
     FACEPRINT_DETECTOR_NMS_IOU: decimal(0.05, 0.95)({ default: 0.3 }),
     FACEPRINT_DETECTOR_SMALL_IMAGE_PADDING: decimal(0, 2)({ default: 0.5 }),
-    FACEPRINT_ORT_THREADS: int(0, 256)({ default: 0 }),
-    FACEPRINT_ORT_PROVIDERS: str({ default: 'cpu' }),
-    FACEPRINT_ORT_SPIN: bool({ default: false }),
+    ...ORT_ENV,
   });
   return Object.freeze({
     registryRoot: registryRootFromEnv(env),
@@ -46,6 +44,6 @@ export function loadDetectorConfig(env: NodeJS.ProcessEnv): DetectorConfig {
     inputSize: compiled.FACEPRINT_DETECTOR_INPUT_SIZE,
     nmsIou: compiled.FACEPRINT_DETECTOR_NMS_IOU,
     smallImagePadding: compiled.FACEPRINT_DETECTOR_SMALL_IMAGE_PADDING,
-    ort: { executionProviders: compiled.FACEPRINT_ORT_PROVIDERS.split(',').map((p) => p.trim()).filter(Boolean), threads: compiled.FACEPRINT_ORT_THREADS, spin: compiled.FACEPRINT_ORT_SPIN },
+    ort: ortSettingsOf(compiled),
   });
 }

@@ -1,8 +1,8 @@
 /** The embedder's own settings. */
 import { registryRootFromEnv } from '@faceprint/model-registry';
 import { compileEnv, int } from '@faceprint/service-kit';
-import { bool, makeValidator, str } from 'envalid';
-import type { OrtSettings } from '@faceprint/onnx';
+import { makeValidator } from 'envalid';
+import { ORT_ENV, ortSettingsOf, type OrtSettings } from '@faceprint/onnx';
 
 /** The embedder's settings. */
 export interface EmbedderConfig {
@@ -46,9 +46,7 @@ export function loadEmbedderConfig(env: NodeJS.ProcessEnv): EmbedderConfig {
     FACEPRINT_EMBEDDER_MAX_DELAY_MS: int(0, 1000)({ default: 0 }),
     FACEPRINT_EMBEDDER_MAX_QUEUE: int(1, 1_000_000)({ default: 1024 }),
     FACEPRINT_EMBEDDER_WATCH_INTERVAL_MS: int(50, 3_600_000)({ default: 1000 }),
-    FACEPRINT_ORT_PROVIDERS: str({ default: 'cpu' }),
-    FACEPRINT_ORT_THREADS: int(0, 256)({ default: 0 }),
-    FACEPRINT_ORT_SPIN: bool({ default: false }),
+    ...ORT_ENV,
   });
   return Object.freeze({
     registryRoot: registryRootFromEnv(env),
@@ -58,6 +56,6 @@ export function loadEmbedderConfig(env: NodeJS.ProcessEnv): EmbedderConfig {
     maxDelayMs: compiled.FACEPRINT_EMBEDDER_MAX_DELAY_MS,
     maxQueue: compiled.FACEPRINT_EMBEDDER_MAX_QUEUE,
     watchIntervalMs: compiled.FACEPRINT_EMBEDDER_WATCH_INTERVAL_MS,
-    ort: { executionProviders: compiled.FACEPRINT_ORT_PROVIDERS.split(',').map((p) => p.trim()).filter(Boolean), threads: compiled.FACEPRINT_ORT_THREADS, spin: compiled.FACEPRINT_ORT_SPIN },
+    ort: ortSettingsOf(compiled),
   });
 }

@@ -29,8 +29,6 @@ export interface EmbeddingModel {
   batchTensor(capacity: number): Float32Array;
   /** Preprocesses a (checked) crop into slot `index` of a batch tensor. */
   writeCrop(face: AlignedFace, tensor: Float32Array, index: number): void;
-  /** A new tensor of `faces` (the batcher fills reused tensors crop by crop instead). */
-  preprocess(faces: readonly AlignedFace[]): Float32Array;
   /**
    * Runs the first `count` crops of a batch tensor and returns one L2-normalised embedding per crop.
    * The tensor's buffer goes to the inference thread and is kept for a later batch: do not use it again.
@@ -68,7 +66,6 @@ export async function loadEmbeddingModel(registry: ModelRegistry, name: string, 
       return reused && reused.length >= capacity * input.cropLength ? reused : new Float32Array(capacity * input.cropLength);
     },
     writeCrop: (face, tensor, index) => input.writeCrop(face.pixels, tensor, index),
-    preprocess: (faces) => input.toTensor(faces),
     async run(batch, count) {
       const result = await session.run({ [input.name]: { data: batch.subarray(0, count * input.cropLength), dims: [count, 3, height, width] } }, [output.name]);
       if (spare.length < 2) spare.push(new Float32Array(result.inputs[input.name]!.data.buffer));

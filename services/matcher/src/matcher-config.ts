@@ -2,7 +2,8 @@
 import { fileURLToPath } from 'node:url';
 import { join, resolve } from 'node:path';
 import { registryRootFromEnv } from '@faceprint/model-registry';
-import { compileEnv, decimal, DEFAULT_GRPC_PORTS, int } from '@faceprint/service-kit';
+import { clientCredentialsFromEnv, compileEnv, decimal, DEFAULT_GRPC_PORTS, int } from '@faceprint/service-kit';
+import type { ChannelCredentials } from '@grpc/grpc-js';
 import { makeValidator, str } from 'envalid';
 
 /** Where the embedded gallery lives unless FACEPRINT_MATCHER_DATA_DIR says otherwise: `<repo>/data/gallery`. */
@@ -70,6 +71,8 @@ export interface MatcherConfig {
    * FACEPRINT_TLS_* client settings). `FACEPRINT_EMBEDDER_ADDRESS`, default `127.0.0.1:50053`.
    */
   readonly embedderAddress: string;
+  /** TLS for calls to the embedder, from the FACEPRINT_TLS_* client settings; undefined: plaintext. */
+  readonly embedderCredentials: ChannelCredentials | undefined;
   /**
    * How often the background re-embedder looks for templates to re-create from kept crops after a
    * promotion, in ms; 0 turns it off (ReembedTemplates still works). `FACEPRINT_MATCHER_REEMBED_INTERVAL_MS`, default 30000.
@@ -111,6 +114,7 @@ export function loadMatcherConfig(env: NodeJS.ProcessEnv): MatcherConfig {
     generateSigningKey: !compiled.FACEPRINT_MATCHER_SIGNING_KEY_FILE,
     retentionSweepMs: compiled.FACEPRINT_MATCHER_RETENTION_SWEEP_MS,
     embedderAddress: compiled.FACEPRINT_EMBEDDER_ADDRESS,
+    embedderCredentials: clientCredentialsFromEnv(env),
     reembedIntervalMs: compiled.FACEPRINT_MATCHER_REEMBED_INTERVAL_MS,
   });
 }

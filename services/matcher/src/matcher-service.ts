@@ -18,7 +18,8 @@ import {
   type MatchDecision,
 } from '@faceprint/contracts/matcher';
 import type { ModelManifest } from '@faceprint/contracts/trainer';
-import { FaceprintError, implement, RequestValidator, stageTiming, type ServiceSetup, type SetupContext } from '@faceprint/service-kit';
+import { EmbedderService } from '@faceprint/contracts/embedder';
+import { createClient, FaceprintError, implement, RequestValidator, stageTiming, type ServiceSetup, type SetupContext } from '@faceprint/service-kit';
 import { faceprintMeter } from '@faceprint/telemetry';
 import { auditBase, auditedCall, type AuditedResult } from './compliance/audited.js';
 import { complianceService } from './compliance/compliance-service.js';
@@ -79,6 +80,8 @@ export function matcherService(config: MatcherConfig, { log }: Pick<SetupContext
   let eraser: SubjectEraser | undefined;
   let sweeper: RetentionSweeper | undefined;
   let reembedder: ReembedOnPromotion | undefined;
+  // One client for re-embedding (ReembedTemplates and the background re-embedder); it connects on first use.
+  const embedder = createClient(EmbedderService, config.embedderAddress, config.embedderCredentials ? { credentials: config.embedderCredentials } : {});
   meter
     .createObservableGauge('faceprint.matcher.indexed_templates', { description: 'Templates in this replica’s vector index' })
     .addCallback((result) => result.observe(gallery?.index.size ?? 0));
@@ -366,7 +369,7 @@ export function matcherService(config: MatcherConfig, { log }: Pick<SetupContext
         v.throwIfInvalid();
         const target = await catalog.manifest(create(ModelRefSchema, { name: request.model!.name, version: request.model!.version }), 'model');
         try {
-          yield* reembedTemplates({ gallery: ready(), embedderAddress: config.embedderAddress, defaultTargetFar: config.defaultTargetFar }, tenantId, request.context, target);
+          yield* reembedTemplates({ gallery: ready(), embedder, defaultTargetFar: config.defaultTargetFar }, tenantId, request.context, target);
         } catch (error) {
           throw fromDatabaseError(error);
         }
@@ -385,13 +388,14 @@ export function matcherService(config: MatcherConfig, { log }: Pick<SetupContext
       eraser = new SubjectEraser(loaded, signer);
       sweeper = new RetentionSweeper(loaded.store, eraser, config.retentionSweepMs, log);
       sweeper.start();
-      reembedder = new ReembedOnPromotion({ gallery: loaded, catalog, embedderAddress: config.embedderAddress, defaultTargetFar: config.defaultTargetFar, intervalMs: config.reembedIntervalMs }, log);
+      reembedder = new ReembedOnPromotion({ gallery: loaded, catalog, embedder, defaultTargetFar: config.defaultTargetFar, intervalMs: config.reembedIntervalMs }, log);
       reembedder.start();
       gallery = loaded;
     },
     close: async () => {
       await sweeper?.stop();
       await reembedder?.stop();
+      embedder.close();
       await gallery?.close();
     },
   };

@@ -8,8 +8,8 @@
  */
 import { create } from '@bufbuild/protobuf';
 import { CallerContextSchema, ModelRefSchema } from '@faceprint/contracts/common';
-import { EmbedderService } from '@faceprint/contracts/embedder';
-import { clientCredentialsFromEnv, createClient } from '@faceprint/service-kit';
+import type { EmbedderService } from '@faceprint/contracts/embedder';
+import type { ServiceClient } from '@faceprint/service-kit';
 import type { Logger } from '@faceprint/telemetry';
 import type { ModelCatalog } from '../matching/model-catalog.js';
 import { PeriodicTask } from '../periodic-task.js';
@@ -23,15 +23,15 @@ export const REEMBEDDER_ACTOR = 'faceprint-matcher/reembedder';
 export class ReembedOnPromotion {
   readonly #gallery: Gallery;
   readonly #catalog: ModelCatalog;
-  readonly #embedderAddress: string;
+  readonly #embedder: ServiceClient<typeof EmbedderService>;
   readonly #defaultTargetFar: number;
   readonly #log: Logger;
   readonly #task: PeriodicTask;
 
-  constructor(settings: { gallery: Gallery; catalog: ModelCatalog; embedderAddress: string; defaultTargetFar: number; intervalMs: number }, log: Logger) {
+  constructor(settings: { gallery: Gallery; catalog: ModelCatalog; embedder: ServiceClient<typeof EmbedderService>; defaultTargetFar: number; intervalMs: number }, log: Logger) {
     this.#gallery = settings.gallery;
     this.#catalog = settings.catalog;
-    this.#embedderAddress = settings.embedderAddress;
+    this.#embedder = settings.embedder;
     this.#defaultTargetFar = settings.defaultTargetFar;
     this.#log = log;
     this.#task = new PeriodicTask(settings.intervalMs, async () => void (await this.pass()), log, 're-embedding from kept crops failed; retrying at the next interval');
@@ -49,29 +49,23 @@ export class ReembedOnPromotion {
   async pass(): Promise<number> {
     const held = await this.#gallery.store.keptCropTenants();
     if (held.length === 0) return 0;
-    const credentials = clientCredentialsFromEnv(process.env);
-    const embedder = createClient(EmbedderService, this.#embedderAddress, { retry: false, ...(credentials ? { credentials } : {}) });
     let added = 0;
-    try {
-      const serving = (await embedder.modelStatus({})).serving;
-      for (const name of new Set(held.map((h) => h.modelName))) {
-        const current = await this.#catalog.currentVersion(name);
-        // Only once the embedder has swapped to the registry's current version: the calls pin it.
-        if (current === undefined || serving?.name !== name || serving.version !== current) continue;
-        const target = await this.#catalog.manifest(create(ModelRefSchema, { name, version: current }), 'model');
-        for (const { tenantId } of held.filter((h) => h.modelName === name)) {
-          const context = create(CallerContextSchema, { tenantId, callerId: REEMBEDDER_ACTOR });
-          let last = { subjectsDone: 0, subjectsTotal: 0, templatesAdded: 0 };
-          for await (const progress of reembedTemplates({ gallery: this.#gallery, embedderAddress: this.#embedderAddress, defaultTargetFar: this.#defaultTargetFar }, tenantId, context, target)) {
-            if (this.#task.stopped) break;
-            last = progress;
-          }
-          if (last.templatesAdded > 0) this.#log.info({ tenantId, model: `${name}@${current}`, subjects: last.subjectsDone, templates: last.templatesAdded }, 're-created templates from kept crops for the promoted model');
-          added += last.templatesAdded;
+    const serving = (await this.#embedder.modelStatus({})).serving;
+    for (const name of new Set(held.map((h) => h.modelName))) {
+      const current = await this.#catalog.currentVersion(name);
+      // Only once the embedder has swapped to the registry's current version: the calls pin it.
+      if (current === undefined || serving?.name !== name || serving.version !== current) continue;
+      const target = await this.#catalog.manifest(create(ModelRefSchema, { name, version: current }), 'model');
+      for (const { tenantId } of held.filter((h) => h.modelName === name)) {
+        const context = create(CallerContextSchema, { tenantId, callerId: REEMBEDDER_ACTOR });
+        let last = { subjectsDone: 0, subjectsTotal: 0, templatesAdded: 0 };
+        for await (const progress of reembedTemplates({ gallery: this.#gallery, embedder: this.#embedder, defaultTargetFar: this.#defaultTargetFar }, tenantId, context, target)) {
+          if (this.#task.stopped) break;
+          last = progress;
         }
+        if (last.templatesAdded > 0) this.#log.info({ tenantId, model: `${name}@${current}`, subjects: last.subjectsDone, templates: last.templatesAdded }, 're-created templates from kept crops for the promoted model');
+        added += last.templatesAdded;
       }
-    } finally {
-      embedder.close();
     }
     return added;
   }

@@ -10,10 +10,10 @@ import { createHash } from 'node:crypto';
 import { create, toBinary } from '@bufbuild/protobuf';
 import { EMBED_MAX_FACES } from '@faceprint/contracts';
 import { AuditAction, AuditOutcome, PixelFormat, type CallerContext, type Embedding } from '@faceprint/contracts/common';
-import { EmbedderService } from '@faceprint/contracts/embedder';
+import type { EmbedderService } from '@faceprint/contracts/embedder';
 import { EnrollTemplatesResponseSchema } from '@faceprint/contracts/matcher';
 import type { ModelManifest } from '@faceprint/contracts/trainer';
-import { clientCredentialsFromEnv, createClient, FaceprintError } from '@faceprint/service-kit';
+import { FaceprintError, type ServiceClient } from '@faceprint/service-kit';
 import { status } from '@grpc/grpc-js';
 import { auditBase } from '../compliance/audited.js';
 import type { Gallery } from './gallery.js';
@@ -30,7 +30,8 @@ export interface ReembedProgress {
 /** Where a run works. */
 export interface ReembedSettings {
   readonly gallery: Gallery;
-  readonly embedderAddress: string;
+  /** The embedder (the matcher's one client). */
+  readonly embedder: ServiceClient<typeof EmbedderService>;
   readonly defaultTargetFar: number;
 }
 
@@ -47,67 +48,61 @@ function reembedRequest(subjectId: string, target: ModelManifest, held: Retained
 
 /** Re-creates `target`'s templates for every subject of `tenantId` that needs them, yielding progress. */
 export async function* reembedTemplates(settings: ReembedSettings, tenantId: string, context: CallerContext | undefined, target: ModelManifest): AsyncGenerator<ReembedProgress> {
-  const { gallery } = settings;
+  const { gallery, embedder } = settings;
   const model = { name: target.model!.name, version: target.model!.version };
   const subjects = await gallery.store.subjectsToReembed(tenantId, model);
   let subjectsDone = 0;
   let templatesAdded = 0;
   yield { subjectsDone, subjectsTotal: subjects.length, templatesAdded };
   if (subjects.length === 0) return;
-  const credentials = clientCredentialsFromEnv(process.env);
-  const embedder = createClient(EmbedderService, settings.embedderAddress, credentials ? { credentials } : {});
-  try {
-    for (const subjectId of subjects) {
-      const held = await gallery.store.retainedCrops(tenantId, subjectId, model);
-      if (held) {
-        const faces = held.crops.map((c) => ({ pixels: c.pixels, width: c.width, height: c.height, format: PixelFormat.RGB8 }));
-        const embeddings: Embedding[] = [];
-        for (let i = 0; i < faces.length; i += EMBED_MAX_FACES) {
-          // Pinned: an embedder that serves another version answers FAILED_PRECONDITION.
-          const embedded = await embedder.embed({ faces: faces.slice(i, i + EMBED_MAX_FACES), model });
-          embeddings.push(...embedded.embeddings);
-        }
-        if (embeddings.some((e) => e.dim !== target.embeddingDim)) throw new FaceprintError(status.INTERNAL, `the embedder returned embeddings of another dimension than ${model.name} v${model.version}'s ${target.embeddingDim}`);
-        const { requestId, digest } = reembedRequest(subjectId, target, held);
-        const { retainUntil: _, ...consent } = held.consent;
-        const outcome = await gallery.store.enroll(
-          {
-            tenantId,
-            defaultTargetFar: settings.defaultTargetFar,
-            requestId,
-            requestSha256: digest,
-            subjectId,
-            metadata: held.metadata,
-            consent,
-            templates: held.crops.map((crop, i) => ({
-              model: { ...model, sha256: target.model!.sha256 },
-              dim: embeddings[i]!.dim,
-              vector: embeddings[i]!.vector,
-              quality: crop.quality,
-              sourceImageSha256: crop.sourceImageSha256,
-              // Kept again only while the subject's latest consent still covers it.
-              ...(consent.retainAlignedCrops ? { crop } : {}),
-            })),
-          },
-          (subject, added) => toBinary(EnrollTemplatesResponseSchema, create(EnrollTemplatesResponseSchema, { subject: subjectMessage(subject), templates: added.map(templateMessage) })),
-          (client, kind) =>
-            gallery.audit.record(
-              {
-                ...auditBase(context, AuditAction.ENROLL),
-                subjectId,
-                outcome: AuditOutcome.SUCCESS,
-                details: { reembedded_from: `${model.name}@${held.fromVersion}`, model: `${model.name}@${model.version}`, templates: String(held.crops.length), replayed: String(kind === 'replayed') },
-              },
-              client,
-            ),
-        );
-        if (outcome.kind === 'created') templatesAdded += held.crops.length;
+  for (const subjectId of subjects) {
+    const held = await gallery.store.retainedCrops(tenantId, subjectId, model);
+    if (held) {
+      const faces = held.crops.map((c) => ({ pixels: c.pixels, width: c.width, height: c.height, format: PixelFormat.RGB8 }));
+      const embeddings: Embedding[] = [];
+      for (let i = 0; i < faces.length; i += EMBED_MAX_FACES) {
+        // Pinned: an embedder that serves another version answers FAILED_PRECONDITION.
+        const embedded = await embedder.embed({ faces: faces.slice(i, i + EMBED_MAX_FACES), model });
+        embeddings.push(...embedded.embeddings);
       }
-      subjectsDone++;
-      yield { subjectsDone, subjectsTotal: subjects.length, templatesAdded };
+      if (embeddings.some((e) => e.dim !== target.embeddingDim)) throw new FaceprintError(status.INTERNAL, `the embedder returned embeddings of another dimension than ${model.name} v${model.version}'s ${target.embeddingDim}`);
+      const { requestId, digest } = reembedRequest(subjectId, target, held);
+      const { retainUntil: _, ...consent } = held.consent;
+      const outcome = await gallery.store.enroll(
+        {
+          tenantId,
+          defaultTargetFar: settings.defaultTargetFar,
+          requestId,
+          requestSha256: digest,
+          subjectId,
+          metadata: held.metadata,
+          consent,
+          templates: held.crops.map((crop, i) => ({
+            model: { ...model, sha256: target.model!.sha256 },
+            dim: embeddings[i]!.dim,
+            vector: embeddings[i]!.vector,
+            quality: crop.quality,
+            sourceImageSha256: crop.sourceImageSha256,
+            // Kept again only while the subject's latest consent still covers it.
+            ...(consent.retainAlignedCrops ? { crop } : {}),
+          })),
+        },
+        (subject, added) => toBinary(EnrollTemplatesResponseSchema, create(EnrollTemplatesResponseSchema, { subject: subjectMessage(subject), templates: added.map(templateMessage) })),
+        (client, kind) =>
+          gallery.audit.record(
+            {
+              ...auditBase(context, AuditAction.ENROLL),
+              subjectId,
+              outcome: AuditOutcome.SUCCESS,
+              details: { reembedded_from: `${model.name}@${held.fromVersion}`, model: `${model.name}@${model.version}`, templates: String(held.crops.length), replayed: String(kind === 'replayed') },
+            },
+            client,
+          ),
+      );
+      if (outcome.kind === 'created') templatesAdded += held.crops.length;
     }
-  } finally {
-    embedder.close();
+    subjectsDone++;
+    yield { subjectsDone, subjectsTotal: subjects.length, templatesAdded };
   }
   // Searchable on this replica before the run reports itself done.
   await gallery.sync.catchUp();
