@@ -8,12 +8,11 @@ import type { AlignmentTemplate, Landmarks5 } from '@faceprint/contracts/common'
 import { PixelFormat } from '@faceprint/contracts/common';
 import { decodeRequestImage } from '@faceprint/imaging';
 import { ModelRegistry, RegistryError } from '@faceprint/model-registry';
-import { ortSessionOptions } from '@faceprint/onnx';
+import { ortSessionOptions, WorkerSession } from '@faceprint/onnx';
 import { FaceprintError, implement, RequestValidator, stageDuration, stageTiming, validateImage, type ServiceSetup } from '@faceprint/service-kit';
 import { status } from '@grpc/grpc-js';
-import * as ort from 'onnxruntime-node';
 import type { AlignerConfig } from './aligner-config.js';
-import { refineLandmarks, type LandmarkNetInput } from './refine.js';
+import { refineLandmarks, type LandmarkInference, type LandmarkNetInput } from './refine.js';
 import { fitError, fitSimilarity, warp, type Point } from './similarity.js';
 
 const LANDMARK_FIELDS = ['leftEye', 'rightEye', 'noseTip', 'mouthLeft', 'mouthRight'] as const;
@@ -53,14 +52,20 @@ function checkTemplate(template: AlignmentTemplate, field: string): void {
 /** The aligner's services, readiness (landmark net loaded, when configured) and clean-up. */
 export function alignerService(config: AlignerConfig): ServiceSetup {
   const registry = new ModelRegistry(config.registryRoot);
-  let landmarkNet: { session: ort.InferenceSession; input: LandmarkNetInput } | undefined;
+  let landmarkNet: { session: WorkerSession; infer: LandmarkInference; input: LandmarkNetInput } | undefined;
 
   const ready = async () => {
     if (!config.landmarkModel) return;
     const { manifest, bytes } = await registry.loadModel(config.landmarkModel);
     const spec = manifest.inputs[0]!;
-    const session = await ort.InferenceSession.create(bytes, ortSessionOptions(config.ort));
-    landmarkNet = { session, input: { size: Number(spec.shape[2]), mean: spec.mean, std: spec.std } };
+    // On its own thread, as the detector's and embedder's networks: the aligner keeps decoding,
+    // warping and answering health checks while a face is in the net.
+    const session = await WorkerSession.create(bytes, ortSessionOptions(config.ort));
+    const infer: LandmarkInference = async (data, dims) => {
+      const { outputs } = await session.run({ [session.inputNames[0]!]: { data, dims } });
+      return outputs[session.outputNames[0]!]!.data;
+    };
+    landmarkNet = { session, infer, input: { size: Number(spec.shape[2]), mean: spec.mean, std: spec.std } };
   };
 
   // Templates of named versions, read once: a version's template is part of the model (later
@@ -107,7 +112,7 @@ export function alignerService(config: AlignerConfig): ServiceSetup {
         let sixtyEight: readonly Point[] = [];
         if (request.refineLandmarks) {
           const refineStarted = performance.now();
-          const refined = await refineLandmarks(landmarkNet!.session, ort.Tensor, landmarkNet!.input, image, five);
+          const refined = await refineLandmarks(landmarkNet!.infer, landmarkNet!.input, image, five);
           refineMs += performance.now() - refineStarted;
           five = [...refined.five];
           sixtyEight = refined.sixtyEight;

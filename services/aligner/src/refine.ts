@@ -4,7 +4,6 @@
  * mouth corners) for the alignment fit.
  */
 import type { RgbImage } from '@faceprint/imaging';
-import type * as ort from 'onnxruntime-node';
 import { warp, type Point } from './similarity.js';
 
 /** The net's input side and its per-channel normalisation (from its manifest). */
@@ -13,6 +12,9 @@ export interface LandmarkNetInput {
   readonly mean: readonly number[];
   readonly std: readonly number[];
 }
+
+/** Runs the net on one input tensor and returns its output: 68 (x, y) pairs as fractions of the crop. */
+export type LandmarkInference = (input: Float32Array, dims: readonly number[]) => Promise<Float32Array>;
 
 /** The 68 refined points and the five derived from them. */
 export interface RefinedLandmarks {
@@ -23,7 +25,7 @@ export interface RefinedLandmarks {
 const average = (points: readonly Point[]): Point => [points.reduce((s, p) => s + p[0], 0) / points.length, points.reduce((s, p) => s + p[1], 0) / points.length];
 
 /** Refines the landmarks of one face. */
-export async function refineLandmarks(session: ort.InferenceSession, ortTensor: typeof ort.Tensor, net: LandmarkNetInput, image: RgbImage, five: readonly Point[]): Promise<RefinedLandmarks> {
+export async function refineLandmarks(infer: LandmarkInference, net: LandmarkNetInput, image: RgbImage, five: readonly Point[]): Promise<RefinedLandmarks> {
   // A square around the face: centred between eyes and mouth, 2.4x the eye-to-mouth distance.
   const [leftEye, rightEye, , mouthLeft, mouthRight] = five as [Point, Point, Point, Point, Point];
   const eyes = average([leftEye, rightEye]);
@@ -36,8 +38,7 @@ export async function refineLandmarks(session: ort.InferenceSession, ortTensor: 
   const plane = net.size * net.size;
   const input = new Float32Array(3 * plane);
   for (let i = 0; i < plane; i++) for (let c = 0; c < 3; c++) input[c * plane + i] = (pixels[i * 3 + c]! - net.mean[c]!) / net.std[c]!;
-  const outputs = await session.run({ [session.inputNames[0]!]: new ortTensor('float32', input, [1, 3, net.size, net.size]) });
-  const values = outputs[session.outputNames[0]!]!.data as Float32Array;
+  const values = await infer(input, [1, 3, net.size, net.size]);
   const sixtyEight: Point[] = [];
   for (let k = 0; k < 68; k++) {
     // Fractions of the crop, back to image pixels.
