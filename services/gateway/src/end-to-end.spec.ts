@@ -116,6 +116,9 @@ describe('faceprint end to end through the gateway', { skip: skipUnlessPresent(I
   it('answers bad input, missing keys and wrong roles with clear statuses', async () => {
     await rejectsWith(faces.identify({ image: image(await readFile(GROUP_PHOTO)) }, ops), status.INVALID_ARGUMENT, /image.face_region: the image holds \d+ faces/);
     await rejectsWith(faces.identify({ image: image(Buffer.from('not an image')) }, ops), status.INVALID_ARGUMENT, /image\.image/);
+    // The two images of a compare are embedded at the same time; with both refused, the first in
+    // request order is reported, although 'not an image' fails long before the group photo's faces are counted.
+    await rejectsWith(faces.compare({ first: image(await readFile(GROUP_PHOTO)), second: image(Buffer.from('not an image')) }, ops), status.INVALID_ARGUMENT, /^first\.face_region: the image holds \d+ faces/);
     await rejectsWith(faces.identify({ image: image(people[0]!.images[0]!) }), status.UNAUTHENTICATED, /API key is required/);
     await rejectsWith(faces.identify({ image: image(people[0]!.images[0]!) }, withKey('fpk_forged')), status.UNAUTHENTICATED, /not valid/);
     await rejectsWith(faces.identify({ image: image(people[0]!.images[0]!) }, dpo), status.PERMISSION_DENIED, /"operator" role/);

@@ -88,6 +88,19 @@ export function faceService(downstream: Downstream, keys: ApiKeys, config: Gatew
     return { face, embedding: embedded.embedding, crop: embedded.crop, models: { detector: detected.model, embedder: embedded.model }, timings: [...detected.timings, ...embedded.timings] };
   };
 
+  /**
+   * Embeds the images of one request at the same time (the services overlap their work and the
+   * embedder batches the crops): a two-image compare no longer waits for the first image before it
+   * starts the second. When several fail, the first failure in request order is reported, so the
+   * field named does not depend on which finished first.
+   */
+  const embedAll = async (images: readonly { image: FaceImage | undefined; field: string }[], ctx: CallContext): Promise<EmbeddedFace[]> => {
+    const settled = await Promise.allSettled(images.map(({ image, field }) => embedOne(image, field, ctx)));
+    const failed = settled.find((result) => result.status === 'rejected');
+    if (failed) throw failed.reason;
+    return settled.map((result) => (result as PromiseFulfilledResult<EmbeddedFace>).value);
+  };
+
   const probe = (embedded: EmbeddedFace) => create(EmbeddingSchema, { vector: encodeEmbedding(embedded.embedding), dim: embedded.embedding.length, model: embedded.models.embedder });
 
   const operator = (ctx: CallContext) => authorize(keys, ctx, 'operator');
@@ -121,8 +134,7 @@ export function faceService(downstream: Downstream, keys: ApiKeys, config: Gatew
       request.images.slice(0, MAX_ENROLL_IMAGES).forEach((image, i) => validateImage(v, `images[${i}].image`, image.image));
       v.throwIfInvalid();
       const started = performance.now();
-      const embedded: EmbeddedFace[] = [];
-      for (const [i, image] of request.images.entries()) embedded.push(await embedOne(image, `images[${i}]`, ctx));
+      const embedded = await embedAll(request.images.map((image, i) => ({ image, field: `images[${i}]` })), ctx);
       const enrolled = await matcher.enrollTemplates(
         {
           context,
@@ -176,8 +188,7 @@ export function faceService(downstream: Downstream, keys: ApiKeys, config: Gatew
       validateImage(v, 'second.image', request.second?.image);
       v.throwIfInvalid();
       const started = performance.now();
-      const first = await embedOne(request.first, 'first', ctx);
-      const second = await embedOne(request.second, 'second', ctx);
+      const [first, second] = (await embedAll([{ image: request.first, field: 'first' }, { image: request.second, field: 'second' }], ctx)) as [EmbeddedFace, EmbeddedFace];
       const compared = await matcher.compare({ context, first: probe(first), second: probe(second), targetFar: request.targetFar }, { parent: ctx });
       return {
         decision: decisionOf(compared.decision),
