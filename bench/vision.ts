@@ -6,17 +6,24 @@
  *
  * - Latency at concurrency 1: end-to-end p50/p99 per image, per stage, and the mesh/direct ratio;
  *   beside it, the time per image outside the services' handlers (the price of the three calls)
- *   and the round trip of an empty call (a health check) to a service process.
+ *   and the round trip of an empty call: a health check to a service process, and a call to a
+ *   bare grpc-js server (plain-grpc-echo.ts), each back to back and after the server has been idle
+ *   as long as a service is within the pipeline.
+ *   And a request with two images (compare, enrolment) through the mesh, the images one after the
+ *   other and at the same time (as the gateway sends them).
  * - Embedder throughput at concurrency 64 (single-crop calls), with batching on and off, against
  *   direct batch-64 inference: the ratio says what the service layer costs under load. Beside it,
  *   the CPU each crop took (this process for direct inference; the embedder process and this
  *   process, the caller, for the mesh): where every core is busy, throughput follows CPU per crop.
  * Figures are printed, never asserted: this is a benchmark, not a test.
  */
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
 import { readFileSync } from 'node:fs';
 import { readdir, readFile } from 'node:fs/promises';
 import os from 'node:os';
 import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { parseArgs } from 'node:util';
 import { create } from '@bufbuild/protobuf';
 import { AlignedFaceSchema, PixelFormat } from '@faceprint/contracts/common';
@@ -28,6 +35,7 @@ import { imageInputOf } from '@faceprint/onnx';
 import { EmbedderService } from '@faceprint/contracts/embedder';
 import { Health } from '@faceprint/contracts/health';
 import { createClient, durationMs } from '@faceprint/service-kit';
+import { Client, credentials } from '@grpc/grpc-js';
 import * as ort from 'onnxruntime-node';
 import { fitSimilarity, warp } from '../services/aligner/src/similarity.js';
 import { detectFaces, type YunetInference } from '../services/detector/src/yunet.js';
@@ -128,6 +136,32 @@ const cpuPerCrop = (runs: Run[], key: 'ownCpu' | 'otherCpu') => {
   return Number.isNaN(perCrop) ? undefined : perCrop;
 };
 
+/** Round trips of `call`, `count` times, each after `idleMs` of idleness (0: back to back). */
+async function roundTrips(call: () => Promise<unknown>, count: number, idleMs = 0): Promise<number[]> {
+  const ms: number[] = [];
+  for (let i = 0; i < count; i++) {
+    if (idleMs > 0) await sleep(idleMs);
+    const started = performance.now();
+    await call();
+    ms.push(performance.now() - started);
+  }
+  return ms;
+}
+
+/** plain-grpc-echo.ts as a process, and a warmed-up call to it with an empty request. */
+async function startPlainEcho(): Promise<{ call: () => Promise<void>; stop: () => void }> {
+  const child = spawn(process.execPath, ['--import', 'tsx', join(import.meta.dirname, 'plain-grpc-echo.ts')], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const [firstOutput] = (await once(child.stdout, 'data')) as [Buffer];
+  const client = new Client(`127.0.0.1:${Number.parseInt(firstOutput.toString(), 10)}`, credentials.createInsecure());
+  const asIs = (bytes: Buffer) => bytes;
+  const call = () =>
+    new Promise<void>((resolve, reject) =>
+      void client.makeUnaryRequest('/bench.Echo/Echo', asIs, asIs, Buffer.alloc(0), (error) => (error ? reject(error) : resolve())),
+    );
+  for (let i = 0; i < 20; i++) await call();
+  return { call, stop: () => (client.close(), child.kill('SIGTERM')) };
+}
+
 const direct = newStages();
 const mesh = newStages();
 const directBatches = Math.max(10, rounds); // 640 crops or more per turn: long enough to smooth out a busy moment
@@ -135,9 +169,12 @@ const services = await acquireServices(['detector', 'aligner', 'embedder'], unde
 const addresses = services.addresses as { detector: string; aligner: string; embedder: string };
 const pipeline = new FacePipeline(addresses);
 const client = createClient(EmbedderService, addresses.embedder);
+const plainEcho = await startPlainEcho();
 const directRuns: Run[] = [];
 const meshRuns: Run[] = [];
-const emptyCall: number[] = [];
+/** Round trips of empty calls (ms): health checks to the embedder and calls to the bare grpc-js server. */
+const emptyCalls = { health: [] as number[], healthAfterIdle: [] as number[], plain: [] as number[], plainAfterIdle: [] as number[], idleMs: 0 };
+const twoImages = { oneAfterOther: [] as number[], together: [] as number[] };
 const crops: Uint8Array[] = []; // one aligned crop per image, from the direct pipeline
 try {
   // Latency at concurrency 1. Direct and mesh take turns round by round, so that both see the
@@ -152,12 +189,28 @@ try {
     }
     for (const bytes of images) await meshImage(pipeline, bytes, mesh);
   }
-  // The round trip of an empty call, as many times as the pipeline ran.
+  // A request with two images (a compare, an enrolment): through the pipeline one after the other,
+  // and at the same time, as the gateway sends them, taking turns pair by pair.
+  for (let i = 0; i + 1 < images.length; i += 2) {
+    const pair = [images[i]!, images[i + 1]!];
+    let started = performance.now();
+    for (const bytes of pair) await pipeline.embedImage(bytes, { choice: 'central' });
+    twoImages.oneAfterOther.push(performance.now() - started);
+    started = performance.now();
+    await Promise.all(pair.map((bytes) => pipeline.embedImage(bytes, { choice: 'central' })));
+    twoImages.together.push(performance.now() - started);
+  }
+
+  // The fixed price of a call: the round trip of an empty call (a health check) to a service and
+  // of a call to a bare grpc-js server (no faceprint code), back to back and after the server has
+  // been idle as long as a service is within the pipeline (the p50 of an image, an upper bound).
   const health = createClient(Health, addresses.embedder);
-  for (let i = 0; i < mesh.total.length; i++) {
-    const t0 = performance.now();
-    await health.check({});
-    emptyCall.push(performance.now() - t0);
+  emptyCalls.health.push(...(await roundTrips(() => health.check({}), mesh.total.length)));
+  emptyCalls.plain.push(...(await roundTrips(plainEcho.call, mesh.total.length)));
+  emptyCalls.idleMs = Math.round(percentile(mesh.total, 50));
+  for (let i = 0; i < Math.min(40, mesh.total.length); i++) {
+    emptyCalls.healthAfterIdle.push(...(await roundTrips(() => health.check({}), 1, emptyCalls.idleMs)));
+    emptyCalls.plainAfterIdle.push(...(await roundTrips(plainEcho.call, 1, emptyCalls.idleMs)));
   }
   health.close();
 
@@ -178,6 +231,7 @@ try {
 } finally {
   client.close();
   pipeline.close();
+  plainEcho.stop();
   await services.stop();
   await embedderSession.release();
   await detectorSession.release();
@@ -212,7 +266,11 @@ const report = {
   overhead_ratio: percentile(mesh.total, 50) / percentile(direct.total, 50),
   // Per image: end to end minus the three services' own times, i.e. what the calls cost outside their handlers.
   outside_handlers_p50_ms: percentile(mesh.total.map((total, i) => total - mesh.detect[i]! - mesh.align[i]! - mesh.embed[i]!), 50),
-  empty_call_p50_ms: percentile(emptyCall, 50),
+  empty_call_p50_ms: percentile(emptyCalls.health, 50),
+  empty_call_after_idle_p50_ms: percentile(emptyCalls.healthAfterIdle, 50),
+  plain_grpc_call_p50_ms: { back_to_back: percentile(emptyCalls.plain, 50), after_idle: percentile(emptyCalls.plainAfterIdle, 50) },
+  idle_ms: emptyCalls.idleMs,
+  two_images_p50_ms: { one_after_other: percentile(twoImages.oneAfterOther, 50), together: percentile(twoImages.together, 50) },
   stages_mesh_ms: { detect: summary(mesh.detect), align: summary(mesh.align), embed: summary(mesh.embed) },
   stages_direct_ms: { detect: summary(direct.detect), align: summary(direct.align), embed: summary(direct.embed) },
   mesh_throughput: meshThroughput,
@@ -237,7 +295,11 @@ if (values.json) {
   for (const stage of ['detect', 'align', 'embed'] as const) {
     log(`  ${stage.padEnd(6)} mesh p50 ${f(report.stages_mesh_ms[stage].p50)} ms | direct p50 ${f(report.stages_direct_ms[stage].p50)} ms`);
   }
-  log(`  outside the handlers p50 ${f(report.outside_handlers_p50_ms)} ms per image (3 calls); an empty call (health check) p50 ${report.empty_call_p50_ms.toFixed(2)} ms round trip`);
+  log(`  two images through the mesh p50: one after the other ${f(report.two_images_p50_ms.one_after_other)} ms, at the same time ${f(report.two_images_p50_ms.together)} ms`);
+  const f2 = (v: number) => v.toFixed(2);
+  log(`  outside the handlers p50 ${f(report.outside_handlers_p50_ms)} ms per image (3 calls)`);
+  log(`  an empty call p50: health check ${f2(report.empty_call_p50_ms)} ms back to back, ${f2(report.empty_call_after_idle_p50_ms)} ms after ${report.idle_ms} ms idle`);
+  log(`                     bare grpc-js  ${f2(report.plain_grpc_call_p50_ms.back_to_back)} ms back to back, ${f2(report.plain_grpc_call_p50_ms.after_idle)} ms after ${report.idle_ms} ms idle`);
   log(`embedder throughput: mesh c=64 ${f(report.mesh_throughput)}/s (batching off: ${f(report.mesh_throughput_no_batching)}/s) | direct batch-64 ${f(report.direct_throughput)}/s | ratio ${report.throughput_ratio.toFixed(2)}`);
   const cpu = report.cpu_ms_per_crop;
   const ms = (v: number | undefined) => (v === undefined ? 'n/a' : `${v.toFixed(2)} ms`);
