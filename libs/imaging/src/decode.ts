@@ -1,10 +1,10 @@
 /**
  * Decodes caller images with sharp into upright 8-bit RGB: EXIF orientation applied, alpha
  * flattened onto white, grayscale expanded, the first frame of an animation. A pixel-count limit
- * is checked from the header before decoding, against decompression bombs.
+ * is checked from the header before decoding, against decompression bombs; the services read the
+ * header first and decode within their memory budget (decode-budget.ts).
  */
 import { IMAGE_MAX_BYTES, IMAGE_MAX_PIXELS } from '@faceprint/contracts';
-import { FaceprintError } from '@faceprint/service-kit';
 import sharp, { type Metadata } from 'sharp';
 
 /** Formats the services accept. */
@@ -33,8 +33,22 @@ export interface DecodeOptions {
   readonly maxPixels?: number;
 }
 
-/** Decodes an encoded image; throws ImageDecodeError for empty, oversized, corrupt or unsupported input. */
-export async function decodeImage(bytes: Uint8Array, options: DecodeOptions = {}): Promise<RgbImage> {
+/** What an image's header says, checked: an accepted format within the pixel limit. */
+export interface ImageHeader {
+  /** The format, e.g. "jpeg". */
+  readonly format: string;
+  /** Width in pixels (of the first frame, before EXIF rotation). */
+  readonly width: number;
+  /** Height in pixels (of the first frame, before EXIF rotation). */
+  readonly height: number;
+  /** `width * height`: what the decoded image will hold. */
+  readonly pixels: number;
+  /** The limit it was checked against. */
+  readonly maxPixels: number;
+}
+
+/** Reads and checks an image's header without decoding it; throws ImageDecodeError for empty, oversized, corrupt or unsupported input. */
+export async function readImageHeader(bytes: Uint8Array, options: DecodeOptions = {}): Promise<ImageHeader> {
   const maxPixels = options.maxPixels ?? IMAGE_MAX_PIXELS;
   if (bytes.byteLength === 0) throw new ImageDecodeError('the image is empty');
   if (bytes.byteLength > IMAGE_MAX_BYTES) throw new ImageDecodeError(`the image is ${bytes.byteLength} bytes; the limit is ${IMAGE_MAX_BYTES}`);
@@ -47,12 +61,17 @@ export async function decodeImage(bytes: Uint8Array, options: DecodeOptions = {}
   if (!metadata.format || !ACCEPTED_FORMATS.includes(metadata.format)) {
     throw new ImageDecodeError(`unsupported image format ${metadata.format ?? 'unknown'}; accepted: ${ACCEPTED_FORMATS.join(', ')}`);
   }
-  const pixels = (metadata.width ?? 0) * (metadata.pageHeight ?? metadata.height ?? 0);
-  if (pixels > maxPixels) {
-    throw new ImageDecodeError(`the image is ${metadata.width}x${metadata.pageHeight ?? metadata.height} (${pixels} pixels); the limit is ${maxPixels} pixels`);
-  }
+  const width = metadata.width ?? 0;
+  const height = metadata.pageHeight ?? metadata.height ?? 0;
+  const pixels = width * height;
+  if (pixels > maxPixels) throw new ImageDecodeError(`the image is ${width}x${height} (${pixels} pixels); the limit is ${maxPixels} pixels`);
+  return { format: metadata.format, width, height, pixels, maxPixels };
+}
+
+/** Decodes an image whose header {@link readImageHeader} has checked; throws ImageDecodeError when its body is corrupt. */
+export async function decodeWithHeader(bytes: Uint8Array, header: ImageHeader): Promise<RgbImage> {
   try {
-    const { data, info } = await sharp(bytes, { limitInputPixels: maxPixels, failOn: 'error', pages: 1 })
+    const { data, info } = await sharp(bytes, { limitInputPixels: header.maxPixels, failOn: 'error', pages: 1 })
       .rotate() // EXIF orientation
       .flatten({ background: '#ffffff' })
       .toColourspace('srgb')
@@ -60,18 +79,13 @@ export async function decodeImage(bytes: Uint8Array, options: DecodeOptions = {}
       .raw()
       .toBuffer({ resolveWithObject: true });
     if (info.channels !== 3) throw new Error(`${info.channels} channels after conversion`);
-    return { data: new Uint8Array(data.buffer, data.byteOffset, data.byteLength), width: info.width, height: info.height, format: metadata.format };
+    return { data: new Uint8Array(data.buffer, data.byteOffset, data.byteLength), width: info.width, height: info.height, format: header.format };
   } catch (error) {
-    throw new ImageDecodeError(`the ${metadata.format} image is corrupt or truncated and cannot be decoded`, { cause: error });
+    throw new ImageDecodeError(`the ${header.format} image is corrupt or truncated and cannot be decoded`, { cause: error });
   }
 }
 
-/** Decodes the image of a request; a refused image is INVALID_ARGUMENT on `field` with the reason. */
-export async function decodeRequestImage(bytes: Uint8Array, field = 'image.content'): Promise<RgbImage> {
-  try {
-    return await decodeImage(bytes);
-  } catch (error) {
-    if (error instanceof ImageDecodeError) throw FaceprintError.invalidArgument([{ field, description: error.message }]);
-    throw error;
-  }
+/** Decodes an encoded image; throws ImageDecodeError for empty, oversized, corrupt or unsupported input. */
+export async function decodeImage(bytes: Uint8Array, options: DecodeOptions = {}): Promise<RgbImage> {
+  return decodeWithHeader(bytes, await readImageHeader(bytes, options));
 }

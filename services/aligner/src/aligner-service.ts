@@ -6,7 +6,7 @@
 import { AlignerService, type AlignRequest } from '@faceprint/contracts/aligner';
 import type { AlignmentTemplate, Landmarks5 } from '@faceprint/contracts/common';
 import { PixelFormat } from '@faceprint/contracts/common';
-import { decodeRequestImage } from '@faceprint/imaging';
+import { DecodeBudget } from '@faceprint/imaging';
 import { ModelRegistry, RegistryError } from '@faceprint/model-registry';
 import { ortSessionOptions, WorkerSession } from '@faceprint/onnx';
 import { FaceprintError, implement, RequestValidator, stageDuration, stageTiming, validateImage, type ServiceSetup } from '@faceprint/service-kit';
@@ -52,6 +52,7 @@ function checkTemplate(template: AlignmentTemplate, field: string): void {
 /** The aligner's services, readiness (landmark net loaded, when configured) and clean-up. */
 export function alignerService(config: AlignerConfig): ServiceSetup {
   const registry = new ModelRegistry(config.registryRoot);
+  const decodeBudget = new DecodeBudget(config.decode); // bounds the memory of images held decoded
   let landmarkNet: { session: WorkerSession; infer: LandmarkInference; input: LandmarkNetInput } | undefined;
 
   const ready = async () => {
@@ -94,47 +95,52 @@ export function alignerService(config: AlignerConfig): ServiceSetup {
   };
 
   const service = implement(AlignerService, {
-    async align(request) {
+    async align(request, ctx) {
       validateAlignRequest(request);
       const template = await resolveTemplate(request);
       if (request.refineLandmarks && !landmarkNet) {
         throw FaceprintError.failedPrecondition('LANDMARK_MODEL', config.landmarkModel || '(none)', 'landmark refinement is not available on this aligner');
       }
-      const decodeStarted = performance.now();
-      const image = await decodeRequestImage(request.image!.content);
-      const timings = [stageTiming('decode', 'aligner', decodeStarted)];
-      const target = template.points.map((p) => [p.x, p.y] as const);
-      const faces = [];
-      let refineMs = 0;
-      let warpMs = 0;
-      for (const face of request.faces) {
-        let five = fivePoints(face.five!);
-        let sixtyEight: readonly Point[] = [];
-        if (request.refineLandmarks) {
-          const refineStarted = performance.now();
-          const refined = await refineLandmarks(landmarkNet!.infer, landmarkNet!.input, image, five);
-          refineMs += performance.now() - refineStarted;
-          five = [...refined.five];
-          sixtyEight = refined.sixtyEight;
+      const admitted = await decodeBudget.admit(request.image!.content, ctx.signal);
+      try {
+        const decodeStarted = performance.now();
+        const image = await admitted.decode();
+        const timings = [stageTiming('decode', 'aligner', decodeStarted)];
+        const target = template.points.map((p) => [p.x, p.y] as const);
+        const faces = [];
+        let refineMs = 0;
+        let warpMs = 0;
+        for (const face of request.faces) {
+          let five = fivePoints(face.five!);
+          let sixtyEight: readonly Point[] = [];
+          if (request.refineLandmarks) {
+            const refineStarted = performance.now();
+            const refined = await refineLandmarks(landmarkNet!.infer, landmarkNet!.input, image, five);
+            refineMs += performance.now() - refineStarted;
+            five = [...refined.five];
+            sixtyEight = refined.sixtyEight;
+          }
+          const warpStarted = performance.now();
+          const transform = fitSimilarity(five, target);
+          const pixels = warp(image, transform, template.width, template.height);
+          warpMs += performance.now() - warpStarted;
+          const toPoint = ([x, y]: Point) => ({ x, y });
+          faces.push({
+            face: { pixels, width: template.width, height: template.height, format: PixelFormat.RGB8 },
+            transform: { m00: transform.a, m01: -transform.b, m02: transform.tx, m10: transform.b, m11: transform.a, m12: transform.ty },
+            landmarks: {
+              five: { leftEye: toPoint(five[0]!), rightEye: toPoint(five[1]!), noseTip: toPoint(five[2]!), mouthLeft: toPoint(five[3]!), mouthRight: toPoint(five[4]!) },
+              sixtyEight: sixtyEight.map(toPoint),
+            },
+            fitError: fitError(transform, five, target),
+          });
         }
-        const warpStarted = performance.now();
-        const transform = fitSimilarity(five, target);
-        const pixels = warp(image, transform, template.width, template.height);
-        warpMs += performance.now() - warpStarted;
-        const toPoint = ([x, y]: Point) => ({ x, y });
-        faces.push({
-          face: { pixels, width: template.width, height: template.height, format: PixelFormat.RGB8 },
-          transform: { m00: transform.a, m01: -transform.b, m02: transform.tx, m10: transform.b, m11: transform.a, m12: transform.ty },
-          landmarks: {
-            five: { leftEye: toPoint(five[0]!), rightEye: toPoint(five[1]!), noseTip: toPoint(five[2]!), mouthLeft: toPoint(five[3]!), mouthRight: toPoint(five[4]!) },
-            sixtyEight: sixtyEight.map(toPoint),
-          },
-          fitError: fitError(transform, five, target),
-        });
+        if (request.refineLandmarks) timings.push(stageDuration('refine', 'aligner', refineMs));
+        timings.push(stageDuration('warp', 'aligner', warpMs));
+        return { faces, template, timings };
+      } finally {
+        admitted.release();
       }
-      if (request.refineLandmarks) timings.push(stageDuration('refine', 'aligner', refineMs));
-      timings.push(stageDuration('warp', 'aligner', warpMs));
-      return { faces, template, timings };
     },
   });
 

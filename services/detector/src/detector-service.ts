@@ -5,7 +5,7 @@
 import { create } from '@bufbuild/protobuf';
 import { ModelRefSchema, type ModelRef } from '@faceprint/contracts/common';
 import { DetectorService } from '@faceprint/contracts/detector';
-import { decodeRequestImage } from '@faceprint/imaging';
+import { DecodeBudget } from '@faceprint/imaging';
 import { ModelRegistry } from '@faceprint/model-registry';
 import { ortSessionOptions, WorkerSession } from '@faceprint/onnx';
 import { FaceprintError, implement, stageTiming, validateDetectRequest, type ServiceSetup } from '@faceprint/service-kit';
@@ -20,6 +20,7 @@ const DEFAULT_MAX_FACES = 1000;
 /** The detector's services, its readiness (model loaded and warmed up) and its clean-up. */
 export function detectorService(config: DetectorConfig): ServiceSetup {
   let loaded: { session: WorkerSession; infer: YunetInference; model: ModelRef } | undefined;
+  const decodeBudget = new DecodeBudget(config.decode); // bounds the memory of images held decoded
 
   const ready = async () => {
     const { manifest, bytes } = await new ModelRegistry(config.registryRoot).loadModel(config.model);
@@ -35,36 +36,41 @@ export function detectorService(config: DetectorConfig): ServiceSetup {
   };
 
   const service = implement(DetectorService, {
-    async detect(request) {
+    async detect(request, ctx) {
       validateDetectRequest(request);
       if (!loaded) throw FaceprintError.unavailable('the detector model is still loading');
-      const decodeStarted = performance.now();
-      const image = await decodeRequestImage(request.image!.content);
-      const decoded = stageTiming('decode', 'detector', decodeStarted);
-      const detectStarted = performance.now();
-      const detections = await detectFaces(loaded.infer, image, {
-        inputSize: config.inputSize,
-        nmsIou: config.nmsIou,
-        smallImagePadding: config.smallImagePadding,
-        scoreThreshold: request.options?.scoreThreshold ?? DEFAULT_SCORE_THRESHOLD,
-        minFaceSize: request.options?.minFaceSize ?? 0,
-        maxFaces: request.options?.maxFaces ?? DEFAULT_MAX_FACES,
-      });
-      const point = ([x, y]: Point) => ({ x, y });
-      return {
-        faces: detections.map((d) => {
-          const [leftEye, rightEye, noseTip, mouthLeft, mouthRight] = d.landmarks;
-          return {
-            box: d.box,
-            score: d.score,
-            landmarks: { leftEye: point(leftEye), rightEye: point(rightEye), noseTip: point(noseTip), mouthLeft: point(mouthLeft), mouthRight: point(mouthRight) },
-            quality: faceQuality(image, d),
-          };
-        }),
-        image: { width: image.width, height: image.height, format: image.format },
-        model: loaded.model,
-        timings: [decoded, stageTiming('detect', 'detector', detectStarted)],
-      };
+      const admitted = await decodeBudget.admit(request.image!.content, ctx.signal);
+      try {
+        const decodeStarted = performance.now();
+        const image = await admitted.decode();
+        const decoded = stageTiming('decode', 'detector', decodeStarted);
+        const detectStarted = performance.now();
+        const detections = await detectFaces(loaded.infer, image, {
+          inputSize: config.inputSize,
+          nmsIou: config.nmsIou,
+          smallImagePadding: config.smallImagePadding,
+          scoreThreshold: request.options?.scoreThreshold ?? DEFAULT_SCORE_THRESHOLD,
+          minFaceSize: request.options?.minFaceSize ?? 0,
+          maxFaces: request.options?.maxFaces ?? DEFAULT_MAX_FACES,
+        });
+        const point = ([x, y]: Point) => ({ x, y });
+        return {
+          faces: detections.map((d) => {
+            const [leftEye, rightEye, noseTip, mouthLeft, mouthRight] = d.landmarks;
+            return {
+              box: d.box,
+              score: d.score,
+              landmarks: { leftEye: point(leftEye), rightEye: point(rightEye), noseTip: point(noseTip), mouthLeft: point(mouthLeft), mouthRight: point(mouthRight) },
+              quality: faceQuality(image, d),
+            };
+          }),
+          image: { width: image.width, height: image.height, format: image.format },
+          model: loaded.model,
+          timings: [decoded, stageTiming('detect', 'detector', detectStarted)],
+        };
+      } finally {
+        admitted.release();
+      }
     },
   });
 

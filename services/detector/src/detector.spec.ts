@@ -7,7 +7,7 @@ import { DetectorService } from '@faceprint/contracts/detector';
 import { Health } from '@faceprint/contracts/health';
 import { createClient, type FaceprintError, loadServerConfig, startServer, type FaceprintServer, type ServiceClient } from '@faceprint/service-kit';
 import { createLogger } from '@faceprint/telemetry';
-import { IDENTITIES_DIR, SHARED_DIR, skipUnlessPresent, testModelRegistry } from '@faceprint/testing';
+import { IDENTITIES_DIR, SHARED_DIR, skipUnlessPresent, spawnService, testModelRegistry, waitForServiceProcess } from '@faceprint/testing';
 import { status } from '@grpc/grpc-js';
 import sharp from 'sharp';
 import { loadDetectorConfig } from './detector-config.js';
@@ -116,6 +116,36 @@ describe('DetectorService on real photos', { skip: skipUnlessPresent(GROUPS) }, 
         assert.deepEqual(error.fieldViolations.map((v) => v.field), ['image.content']);
         return true;
       });
+    }
+  });
+});
+
+describe('DetectorService under a burst of large photos', () => {
+  it('holds no more decoded images than its budget and refuses calls beyond its waiting line', async () => {
+    // 38.5 megapixels (115 MB decoded) from a 0.2 MB JPEG: a burst of these once took the detector from 250 MB to 2.1 GB.
+    const photo = await sharp({ create: { width: 7000, height: 5500, channels: 3, background: '#808080' } }).jpeg().toBuffer();
+    const service = await spawnService('detector', {
+      FACEPRINT_MODEL_REGISTRY: await testModelRegistry(),
+      FACEPRINT_DECODE_BUDGET_PIXELS: '40000000', // one such photo at a time
+      FACEPRINT_DECODE_MAX_WAITING: '4',
+    });
+    const detector = createClient(DetectorService, service.address, { retry: false });
+    const peakResidentMb = async () => Number(/VmHWM:\s+(\d+) kB/.exec(await readFile(`/proc/${service.pid}/status`, 'utf8'))![1]) / 1024;
+    try {
+      await waitForServiceProcess(service, Date.now() + 60_000);
+      await detector.detect({ image: { content: photo } }); // the process's peak now includes one decoded photo
+      const before = await peakResidentMb();
+      const results = await Promise.allSettled(Array.from({ length: 8 }, () => detector.detect({ image: { content: photo } })));
+      const refused = results.filter((r) => r.status === 'rejected').map((r) => r.reason as FaceprintError);
+      assert.ok(refused.every((e) => e.code === status.RESOURCE_EXHAUSTED), refused.map((e) => e.message).join('; '));
+      assert.ok(refused.length >= 1 && results.length - refused.length >= 5, `${refused.length} of 8 refused: one decoding and four waiting are served`);
+      // Eight at once would add about 800 MB; within the budget the peak grows by at most about one
+      // more photo (a released image is freed by the next garbage collection, not at once).
+      const growth = (await peakResidentMb()) - before;
+      assert.ok(growth < 300, `the peak grew by ${growth.toFixed(0)} MB`);
+    } finally {
+      detector.close();
+      await service.stop();
     }
   });
 });
