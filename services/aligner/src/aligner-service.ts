@@ -3,6 +3,7 @@
  * target template (given, or read from an embedder's manifest) and warp the crop; optionally
  * refine the landmarks with the 68-point net first.
  */
+import { GRPC_DEFAULT_MAX_MESSAGE_BYTES } from '@faceprint/contracts';
 import { AlignerService, type AlignRequest } from '@faceprint/contracts/aligner';
 import type { AlignmentTemplate, Landmarks5 } from '@faceprint/contracts/common';
 import { PixelFormat } from '@faceprint/contracts/common';
@@ -49,8 +50,31 @@ function checkTemplate(template: AlignmentTemplate, field: string): void {
   v.throwIfInvalid();
 }
 
+/**
+ * Refuses a request whose crops could not be sent back: the response holds every crop (3 bytes a
+ * pixel), and a response over the server's message limit would fail only after every crop had
+ * been warped into memory (256 crops of 1024x1024 took 16 s and 3.3 GB before the send failed).
+ */
+function checkResponseSize(faceCount: number, template: AlignmentTemplate, maxResponseBytes: number): void {
+  const perFace = template.width * template.height * 3 + 2048; // pixels, plus transform and up to 68 landmarks
+  if (faceCount * perFace <= maxResponseBytes) return;
+  const mb = (bytes: number) => (bytes / 1024 / 1024).toFixed(1);
+  throw FaceprintError.invalidArgument([
+    {
+      field: 'faces',
+      description: `${faceCount} crops of ${template.width}x${template.height} make a ${mb(faceCount * perFace)} MB response, over the ${mb(maxResponseBytes)} MB message limit: send at most ${Math.floor(maxResponseBytes / perFace)} faces per call`,
+    },
+  ]);
+}
+
+/** Limits the aligner takes from its server settings. */
+export interface AlignerLimits {
+  /** The largest response the server sends (`FACEPRINT_GRPC_MAX_MESSAGE_BYTES`). */
+  readonly maxResponseBytes: number;
+}
+
 /** The aligner's services, readiness (landmark net loaded, when configured) and clean-up. */
-export function alignerService(config: AlignerConfig): ServiceSetup {
+export function alignerService(config: AlignerConfig, limits: AlignerLimits = { maxResponseBytes: GRPC_DEFAULT_MAX_MESSAGE_BYTES }): ServiceSetup {
   const registry = new ModelRegistry(config.registryRoot);
   const decodeBudget = new DecodeBudget(config.decode); // bounds the memory of images held decoded
   let landmarkNet: { session: WorkerSession; infer: LandmarkInference; input: LandmarkNetInput } | undefined;
@@ -98,6 +122,7 @@ export function alignerService(config: AlignerConfig): ServiceSetup {
     async align(request, ctx) {
       validateAlignRequest(request);
       const template = await resolveTemplate(request);
+      checkResponseSize(request.faces.length, template, limits.maxResponseBytes);
       if (request.refineLandmarks && !landmarkNet) {
         throw FaceprintError.failedPrecondition('LANDMARK_MODEL', config.landmarkModel || '(none)', 'landmark refinement is not available on this aligner');
       }

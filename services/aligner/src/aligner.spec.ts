@@ -80,5 +80,8 @@ describe('AlignerService', { skip: skipUnlessPresent(IDENTITIES_DIR) }, () => {
     await check({ image: { content: image }, faces: [{ five }], target: { case: 'template', value: { points: [{ x: 1, y: 1 }], width: 112, height: 112 } } }, status.INVALID_ARGUMENT, /template\.points: exactly five points/);
     await check({ image: { content: image }, faces: [{ five }], target: { case: 'model', value: { name: 'no-such-model' } } }, status.NOT_FOUND, /no-such-model/);
     await check({ image: { content: image }, faces: [{ five }] }, status.INVALID_ARGUMENT, /target: a template or a model is required/);
+    // Crops that could not be sent back are refused before any is warped: 11 crops of 1024x1024 are over 32 MiB.
+    const large = { points: [{ x: 380, y: 450 }, { x: 640, y: 450 }, { x: 512, y: 600 }, { x: 400, y: 750 }, { x: 620, y: 750 }], width: 1024, height: 1024 };
+    await check({ image: { content: image }, faces: Array.from({ length: 11 }, () => ({ five })), target: { case: 'template', value: large } }, status.INVALID_ARGUMENT, /faces: 11 crops of 1024x1024 make a 33\.0 MB response, over the 32\.0 MB message limit: send at most 10 faces per call/);
   });
 });

@@ -3,4 +3,4 @@ import { runService } from '@faceprint/service-kit';
 import { loadAlignerConfig } from './aligner-config.js';
 import { alignerService } from './aligner-service.js';
 
-await runService('aligner', ({ env }) => alignerService(loadAlignerConfig(env)));
+await runService('aligner', ({ env, config }) => alignerService(loadAlignerConfig(env), { maxResponseBytes: config.maxMessageBytes }));
