@@ -2,7 +2,7 @@
  * Decodes caller images with sharp into upright 8-bit RGB: EXIF orientation applied, alpha
  * flattened onto white, grayscale expanded, the first frame of an animation. A pixel-count limit
  * is checked from the header before decoding, against decompression bombs; the services read the
- * header first and decode within their memory budget (decode-budget.ts).
+ * header first and decode within their memory budget (image-memory-budget.ts).
  */
 import { IMAGE_MAX_BYTES, IMAGE_MAX_PIXELS } from '@faceprint/contracts';
 import sharp, { type Metadata } from 'sharp';

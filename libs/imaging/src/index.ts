@@ -1,3 +1,3 @@
 /** @faceprint/imaging: decoding caller images for the vision services. */
 export * from './decode.js';
-export * from './decode-budget.js';
+export * from './image-memory-budget.js';

@@ -2,7 +2,7 @@
 import { registryRootFromEnv } from '@faceprint/model-registry';
 import { compileEnv } from '@faceprint/service-kit';
 import { str } from 'envalid';
-import { DECODE_BUDGET_ENV, decodeBudgetSettingsOf, type DecodeBudgetSettings } from '@faceprint/imaging';
+import { IMAGE_MEMORY_ENV, imageMemorySettingsOf, type ImageMemorySettings } from '@faceprint/imaging';
 import { ORT_ENV, ortSettingsOf, type OrtSettings } from '@faceprint/onnx';
 
 /** The aligner's settings. */
@@ -13,8 +13,8 @@ export interface AlignerConfig {
   readonly landmarkModel: string;
   /** How it runs ONNX Runtime (the landmark net): `FACEPRINT_ORT_PROVIDERS` (default `cpu`, e.g. `cuda,cpu`), `FACEPRINT_ORT_THREADS` (intra-op threads, default 0: one per core), `FACEPRINT_ORT_SPIN` (default false). */
   readonly ort: OrtSettings;
-  /** How many decoded pixels it holds at once: `FACEPRINT_DECODE_BUDGET_PIXELS` (default 80,000,000, at least 40,000,000), `FACEPRINT_DECODE_MAX_WAITING` (calls that may wait, default 256). */
-  readonly decode: DecodeBudgetSettings;
+  /** Memory for the images it works on at once: `FACEPRINT_IMAGE_MEMORY_MB` (default 256), `FACEPRINT_IMAGE_MAX_WAITING` (calls that may wait, default 256). */
+  readonly imageMemory: ImageMemorySettings;
 }
 
 /** Compiles the aligner's settings from the environment. */
@@ -22,12 +22,12 @@ export function loadAlignerConfig(env: NodeJS.ProcessEnv): AlignerConfig {
   const compiled = compileEnv(env, {
     FACEPRINT_ALIGNER_LANDMARK_MODEL: str({ default: 'face-landmark-68' }),
     ...ORT_ENV,
-    ...DECODE_BUDGET_ENV,
+    ...IMAGE_MEMORY_ENV,
   });
   return Object.freeze({
     registryRoot: registryRootFromEnv(env),
     landmarkModel: compiled.FACEPRINT_ALIGNER_LANDMARK_MODEL,
     ort: ortSettingsOf(compiled),
-    decode: decodeBudgetSettingsOf(compiled),
+    imageMemory: imageMemorySettingsOf(compiled),
   });
 }

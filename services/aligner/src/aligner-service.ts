@@ -7,7 +7,7 @@ import { GRPC_DEFAULT_MAX_MESSAGE_BYTES } from '@faceprint/contracts';
 import { AlignerService, type AlignRequest } from '@faceprint/contracts/aligner';
 import type { AlignmentTemplate, Landmarks5 } from '@faceprint/contracts/common';
 import { PixelFormat } from '@faceprint/contracts/common';
-import { DecodeBudget } from '@faceprint/imaging';
+import { ImageMemoryBudget } from '@faceprint/imaging';
 import { ModelRegistry, RegistryError } from '@faceprint/model-registry';
 import { ortSessionOptions, WorkerSession } from '@faceprint/onnx';
 import { FaceprintError, implement, RequestValidator, stageDuration, stageTiming, validateImage, type ServiceSetup } from '@faceprint/service-kit';
@@ -76,7 +76,7 @@ export interface AlignerLimits {
 /** The aligner's services, readiness (landmark net loaded, when configured) and clean-up. */
 export function alignerService(config: AlignerConfig, limits: AlignerLimits = { maxResponseBytes: GRPC_DEFAULT_MAX_MESSAGE_BYTES }): ServiceSetup {
   const registry = new ModelRegistry(config.registryRoot);
-  const decodeBudget = new DecodeBudget(config.decode); // bounds the memory of images held decoded
+  const imageMemory = new ImageMemoryBudget(config.imageMemory);
   let landmarkNet: { session: WorkerSession; infer: LandmarkInference; input: LandmarkNetInput } | undefined;
 
   const ready = async () => {
@@ -126,7 +126,8 @@ export function alignerService(config: AlignerConfig, limits: AlignerLimits = { 
       if (request.refineLandmarks && !landmarkNet) {
         throw FaceprintError.failedPrecondition('LANDMARK_MODEL', config.landmarkModel || '(none)', 'landmark refinement is not available on this aligner');
       }
-      const admitted = await decodeBudget.admit(request.image!.content, ctx.signal);
+      const crops = request.faces.length * template.width * template.height * 3;
+      const admitted = await imageMemory.admit(request.image!.content, ctx.signal, { workingBytes: crops });
       try {
         const decodeStarted = performance.now();
         const image = await admitted.decode();

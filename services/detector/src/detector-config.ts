@@ -2,7 +2,7 @@
 import { registryRootFromEnv } from '@faceprint/model-registry';
 import { compileEnv, decimal } from '@faceprint/service-kit';
 import { makeValidator, str } from 'envalid';
-import { DECODE_BUDGET_ENV, decodeBudgetSettingsOf, type DecodeBudgetSettings } from '@faceprint/imaging';
+import { IMAGE_MEMORY_ENV, imageMemorySettingsOf, type ImageMemorySettings } from '@faceprint/imaging';
 import { ORT_ENV, ortSettingsOf, type OrtSettings } from '@faceprint/onnx';
 
 /** The detector's settings. */
@@ -19,8 +19,8 @@ export interface DetectorConfig {
   readonly smallImagePadding: number;
   /** How it runs ONNX Runtime: `FACEPRINT_ORT_PROVIDERS` (default `cpu`, e.g. `cuda,cpu`), `FACEPRINT_ORT_THREADS` (intra-op threads, default 0: one per core), `FACEPRINT_ORT_SPIN` (default false). */
   readonly ort: OrtSettings;
-  /** How many decoded pixels it holds at once: `FACEPRINT_DECODE_BUDGET_PIXELS` (default 80,000,000, at least 40,000,000), `FACEPRINT_DECODE_MAX_WAITING` (calls that may wait, default 256). */
-  readonly decode: DecodeBudgetSettings;
+  /** Memory for the images it works on at once: `FACEPRINT_IMAGE_MEMORY_MB` (default 256), `FACEPRINT_IMAGE_MAX_WAITING` (calls that may wait, default 256). */
+  readonly imageMemory: ImageMemorySettings;
 }
 
 /** A model input size: a multiple of 32 (YuNet's largest stride) between 96 and 4096. */
@@ -40,7 +40,7 @@ export function loadDetectorConfig(env: NodeJS.ProcessEnv): DetectorConfig {
     FACEPRINT_DETECTOR_NMS_IOU: decimal(0.05, 0.95)({ default: 0.3 }),
     FACEPRINT_DETECTOR_SMALL_IMAGE_PADDING: decimal(0, 2)({ default: 0.5 }),
     ...ORT_ENV,
-    ...DECODE_BUDGET_ENV,
+    ...IMAGE_MEMORY_ENV,
   });
   return Object.freeze({
     registryRoot: registryRootFromEnv(env),
@@ -49,6 +49,6 @@ export function loadDetectorConfig(env: NodeJS.ProcessEnv): DetectorConfig {
     nmsIou: compiled.FACEPRINT_DETECTOR_NMS_IOU,
     smallImagePadding: compiled.FACEPRINT_DETECTOR_SMALL_IMAGE_PADDING,
     ort: ortSettingsOf(compiled),
-    decode: decodeBudgetSettingsOf(compiled),
+    imageMemory: imageMemorySettingsOf(compiled),
   });
 }

@@ -5,7 +5,7 @@
 import { create } from '@bufbuild/protobuf';
 import { ModelRefSchema, type ModelRef } from '@faceprint/contracts/common';
 import { DetectorService } from '@faceprint/contracts/detector';
-import { DecodeBudget } from '@faceprint/imaging';
+import { ImageMemoryBudget } from '@faceprint/imaging';
 import { ModelRegistry } from '@faceprint/model-registry';
 import { ortSessionOptions, WorkerSession } from '@faceprint/onnx';
 import { FaceprintError, implement, stageTiming, validateDetectRequest, type ServiceSetup } from '@faceprint/service-kit';
@@ -20,7 +20,9 @@ const DEFAULT_MAX_FACES = 1000;
 /** The detector's services, its readiness (model loaded and warmed up) and its clean-up. */
 export function detectorService(config: DetectorConfig): ServiceSetup {
   let loaded: { session: WorkerSession; infer: YunetInference; model: ModelRef } | undefined;
-  const decodeBudget = new DecodeBudget(config.decode); // bounds the memory of images held decoded
+  const imageMemory = new ImageMemoryBudget(config.imageMemory);
+  // Besides the decoded image, a call holds the network's input: float32 RGB, the longer side at the input size.
+  const inputTensorBytes = config.inputSize * config.inputSize * 3 * 4;
 
   const ready = async () => {
     const { manifest, bytes } = await new ModelRegistry(config.registryRoot).loadModel(config.model);
@@ -39,7 +41,7 @@ export function detectorService(config: DetectorConfig): ServiceSetup {
     async detect(request, ctx) {
       validateDetectRequest(request);
       if (!loaded) throw FaceprintError.unavailable('the detector model is still loading');
-      const admitted = await decodeBudget.admit(request.image!.content, ctx.signal);
+      const admitted = await imageMemory.admit(request.image!.content, ctx.signal, { workingBytes: inputTensorBytes });
       try {
         const decodeStarted = performance.now();
         const image = await admitted.decode();

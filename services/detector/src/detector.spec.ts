@@ -121,13 +121,13 @@ describe('DetectorService on real photos', { skip: skipUnlessPresent(GROUPS) }, 
 });
 
 describe('DetectorService under a burst of large photos', () => {
-  it('holds no more decoded images than its budget and refuses calls beyond its waiting line', async () => {
+  it('works on no more images than its memory budget holds and refuses calls beyond its waiting line', async () => {
     // 38.5 megapixels (115 MB decoded) from a 0.2 MB JPEG: a burst of these once took the detector from 250 MB to 2.1 GB.
     const photo = await sharp({ create: { width: 7000, height: 5500, channels: 3, background: '#808080' } }).jpeg().toBuffer();
     const service = await spawnService('detector', {
       FACEPRINT_MODEL_REGISTRY: await testModelRegistry(),
-      FACEPRINT_DECODE_BUDGET_PIXELS: '40000000', // one such photo at a time
-      FACEPRINT_DECODE_MAX_WAITING: '4',
+      FACEPRINT_IMAGE_MEMORY_MB: '150', // one such photo at a time
+      FACEPRINT_IMAGE_MAX_WAITING: '4',
     });
     const detector = createClient(DetectorService, service.address, { retry: false });
     const peakResidentMb = async () => Number(/VmHWM:\s+(\d+) kB/.exec(await readFile(`/proc/${service.pid}/status`, 'utf8'))![1]) / 1024;
