@@ -7,7 +7,7 @@ import { GRPC_DEFAULT_MAX_MESSAGE_BYTES } from '@faceprint/contracts';
 import { AlignerService, type AlignRequest } from '@faceprint/contracts/aligner';
 import type { AlignmentTemplate, Landmarks5 } from '@faceprint/contracts/common';
 import { PixelFormat } from '@faceprint/contracts/common';
-import { ImageMemoryBudget } from '@faceprint/imaging';
+import { ImageMemoryBudget, type RgbImage } from '@faceprint/imaging';
 import { ModelRegistry, RegistryError } from '@faceprint/model-registry';
 import { ortSessionOptions, WorkerSession } from '@faceprint/onnx';
 import { FaceprintError, implement, RequestValidator, stageDuration, stageTiming, validateImage, type ServiceSetup } from '@faceprint/service-kit';
@@ -118,6 +118,40 @@ export function alignerService(config: AlignerConfig, limits: AlignerLimits = { 
     }
   };
 
+  /** Aligns every face of a request on its decoded image, with the time spent refining and warping. */
+  const alignFaces = async (image: RgbImage, request: AlignRequest, template: AlignmentTemplate) => {
+    const target = template.points.map((p) => [p.x, p.y] as const);
+    const faces = [];
+    let refineMs = 0;
+    let warpMs = 0;
+    for (const face of request.faces) {
+      let five = fivePoints(face.five!);
+      let sixtyEight: readonly Point[] = [];
+      if (request.refineLandmarks) {
+        const refineStarted = performance.now();
+        const refined = await refineLandmarks(landmarkNet!.infer, landmarkNet!.input, image, five);
+        refineMs += performance.now() - refineStarted;
+        five = [...refined.five];
+        sixtyEight = refined.sixtyEight;
+      }
+      const warpStarted = performance.now();
+      const transform = fitSimilarity(five, target);
+      const pixels = warp(image, transform, template.width, template.height);
+      warpMs += performance.now() - warpStarted;
+      const toPoint = ([x, y]: Point) => ({ x, y });
+      faces.push({
+        face: { pixels, width: template.width, height: template.height, format: PixelFormat.RGB8 },
+        transform: { m00: transform.a, m01: -transform.b, m02: transform.tx, m10: transform.b, m11: transform.a, m12: transform.ty },
+        landmarks: {
+          five: { leftEye: toPoint(five[0]!), rightEye: toPoint(five[1]!), noseTip: toPoint(five[2]!), mouthLeft: toPoint(five[3]!), mouthRight: toPoint(five[4]!) },
+          sixtyEight: sixtyEight.map(toPoint),
+        },
+        fitError: fitError(transform, five, target),
+      });
+    }
+    return { faces, refineMs, warpMs };
+  };
+
   const service = implement(AlignerService, {
     async align(request, ctx) {
       validateAlignRequest(request);
@@ -132,35 +166,7 @@ export function alignerService(config: AlignerConfig, limits: AlignerLimits = { 
         const decodeStarted = performance.now();
         const image = await admitted.decode();
         const timings = [stageTiming('decode', 'aligner', decodeStarted)];
-        const target = template.points.map((p) => [p.x, p.y] as const);
-        const faces = [];
-        let refineMs = 0;
-        let warpMs = 0;
-        for (const face of request.faces) {
-          let five = fivePoints(face.five!);
-          let sixtyEight: readonly Point[] = [];
-          if (request.refineLandmarks) {
-            const refineStarted = performance.now();
-            const refined = await refineLandmarks(landmarkNet!.infer, landmarkNet!.input, image, five);
-            refineMs += performance.now() - refineStarted;
-            five = [...refined.five];
-            sixtyEight = refined.sixtyEight;
-          }
-          const warpStarted = performance.now();
-          const transform = fitSimilarity(five, target);
-          const pixels = warp(image, transform, template.width, template.height);
-          warpMs += performance.now() - warpStarted;
-          const toPoint = ([x, y]: Point) => ({ x, y });
-          faces.push({
-            face: { pixels, width: template.width, height: template.height, format: PixelFormat.RGB8 },
-            transform: { m00: transform.a, m01: -transform.b, m02: transform.tx, m10: transform.b, m11: transform.a, m12: transform.ty },
-            landmarks: {
-              five: { leftEye: toPoint(five[0]!), rightEye: toPoint(five[1]!), noseTip: toPoint(five[2]!), mouthLeft: toPoint(five[3]!), mouthRight: toPoint(five[4]!) },
-              sixtyEight: sixtyEight.map(toPoint),
-            },
-            fitError: fitError(transform, five, target),
-          });
-        }
+        const { faces, refineMs, warpMs } = await alignFaces(image, request, template);
         if (request.refineLandmarks) timings.push(stageDuration('refine', 'aligner', refineMs));
         timings.push(stageDuration('warp', 'aligner', warpMs));
         return { faces, template, timings };
