@@ -28,6 +28,12 @@ export interface LocalMeshOptions {
   readonly onOutput?: (line: string) => void;
   /** How long to wait for every service to report SERVING. Default: 120 s. */
   readonly readyTimeoutMs?: number;
+  /**
+   * `default`: each service on its well-known gRPC and metrics port (what the CLI dials without
+   * `--target`). `free`: ports the system picks, so that a test mesh never collides with a mesh
+   * already running on this machine. Default: `default`.
+   */
+  readonly ports?: 'default' | 'free';
 }
 
 /** A running local mesh. */
@@ -76,24 +82,38 @@ export async function startLocalMesh(options: LocalMeshOptions = {}): Promise<Lo
   };
   const start = async (name: ServiceName, env: Record<string, string> = {}) => {
     const service = await startServiceProcess(name, {
-      env: { FACEPRINT_GRPC_PORT: String(DEFAULT_GRPC_PORTS[name]), FACEPRINT_METRICS_PORT: String(DEFAULT_METRICS_PORTS[name]), ...env },
+      env: {
+        FACEPRINT_GRPC_PORT: options.ports === 'free' ? '0' : String(DEFAULT_GRPC_PORTS[name]),
+        FACEPRINT_METRICS_PORT: options.ports === 'free' ? '0' : String(DEFAULT_METRICS_PORTS[name]),
+        ...env,
+      },
       detached: true,
       ...(options.onOutput ? { onOutput: options.onOutput } : {}),
     });
     started.push(service);
-    await waitForServiceProcess(service, deadline);
-    return service;
+    return service; // listening; ready once waitForServiceProcess says so
   };
   try {
-    const backends = SERVICE_NAMES.filter((name) => name !== 'gateway');
-    await Promise.all(backends.map((name) => start(name)));
-    const address = (name: ServiceName) => started.find((p) => p.name === name)!.address;
-    await start('gateway', {
-      FACEPRINT_DETECTOR_ADDRESS: address('detector'),
-      FACEPRINT_ALIGNER_ADDRESS: address('aligner'),
-      FACEPRINT_EMBEDDER_ADDRESS: address('embedder'),
-      FACEPRINT_MATCHER_ADDRESS: address('matcher'),
+    // Each service is given the addresses of those it calls (with free ports they are known only
+    // once those listen): the matcher the embedder's (re-embedding after a promotion), the
+    // trainer the matcher's (consented gallery data), the gateway all four.
+    // All settled before going on: a failure must not leave a sibling still starting, to be
+    // pushed after the clean-up has run and left behind (the processes are detached).
+    const starting = await Promise.allSettled((['detector', 'aligner', 'embedder'] as const).map((name) => start(name)));
+    const failed = starting.find((result) => result.status === 'rejected');
+    if (failed) throw failed.reason;
+    const [detector, aligner, embedder] = starting.map((result) => (result as PromiseFulfilledResult<ServiceProcess>).value);
+    const matcher = await start('matcher', { FACEPRINT_EMBEDDER_ADDRESS: embedder!.address });
+    await start('trainer', { FACEPRINT_MATCHER_ADDRESS: matcher.address });
+    await Promise.all(started.map((service) => waitForServiceProcess(service, deadline)));
+    const gateway = await start('gateway', {
+      FACEPRINT_DETECTOR_ADDRESS: detector!.address,
+      FACEPRINT_ALIGNER_ADDRESS: aligner!.address,
+      FACEPRINT_EMBEDDER_ADDRESS: embedder!.address,
+      FACEPRINT_MATCHER_ADDRESS: matcher.address,
     });
+    await waitForServiceProcess(gateway, deadline);
+    const address = (name: ServiceName) => started.find((p) => p.name === name)!.address;
     const endpoints = Object.fromEntries(SERVICE_NAMES.map((name) => [name, address(name)])) as Record<ServiceName, string>;
     return { endpoints, stop };
   } catch (error) {

@@ -54,7 +54,9 @@ describe('faceprint end to end through the gateway', { skip: skipUnlessPresent(I
     // The services inherit this environment: the test registry, a fresh gallery, the test's API keys.
     // The background re-embedder looks every second (the last test promotes new embedder versions).
     Object.assign(process.env, { FACEPRINT_MODEL_REGISTRY: await testModelRegistry(), FACEPRINT_MATCHER_DATA_DIR: galleryDir, FACEPRINT_GATEWAY_API_KEYS_FILE: keys.file, FACEPRINT_MATCHER_REEMBED_INTERVAL_MS: '1000' });
-    mesh = await startLocalMesh();
+    // On free ports: a mesh already running here (npm start) must not fail the tests, nor they it.
+    mesh = await startLocalMesh({ ports: 'free' });
+    process.env.FACEPRINT_TARGET = mesh.endpoints.gateway; // where the faceprint command finds it
     faces = createClient(FaceService, mesh.endpoints.gateway, { defaultTimeoutMs: 60_000 });
     compliance = createClient(ComplianceService, mesh.endpoints.gateway);
   });
