@@ -39,9 +39,12 @@ describe('vector index', () => {
     assert.equal(partition.size, 3000);
     assert.notEqual(partition.search(vectors[0]!, 1).keys[0], 1n, 'removed during the build');
     assert.equal(partition.search(late, 1).keys[0], 5000n, 'added during the build');
+    // HNSW is approximate, and its graph is built on every core, so it differs from run to run: a
+    // query can miss now and then (81 of 82 in one CI run). A graph that lost vectors would miss most.
     let found = 0;
+    const queries = Math.ceil(2999 / 37);
     for (let i = 1; i < 3000; i += 37) if (partition.search(nearby(vectors[i]!, random, 0.02), 1).keys[0] === BigInt(i + 1)) found += 1;
-    assert.equal(found, Math.ceil(2999 / 37));
+    assert.ok(found >= queries - 2, `recall@1 ${found} of ${queries}`);
   });
 
   it('keeps tenants and model versions in separate partitions', () => {
