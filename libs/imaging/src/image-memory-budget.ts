@@ -16,7 +16,7 @@ import { FaceprintError, int } from '@faceprint/service-kit';
 import { decodeWithHeader, ImageDecodeError, readImageHeader, type ImageHeader, type RgbImage } from './decode.js';
 
 /** Bytes a decoded pixel takes (8-bit RGB). */
-export const DECODED_BYTES_PER_PIXEL = 3;
+const DECODED_BYTES_PER_PIXEL = 3;
 
 /** A service's image memory settings. */
 export interface ImageMemorySettings {

@@ -3,9 +3,9 @@
  * and return every face with box, five landmarks, score and quality hints.
  */
 import { create } from '@bufbuild/protobuf';
-import { ModelRefSchema, type ModelRef } from '@faceprint/contracts/common';
+import { ModelRefSchema, type DetectOptions, type ModelRef } from '@faceprint/contracts/common';
 import { DetectorService } from '@faceprint/contracts/detector';
-import { ImageMemoryBudget } from '@faceprint/imaging';
+import { ImageMemoryBudget, type RgbImage } from '@faceprint/imaging';
 import { ModelRegistry } from '@faceprint/model-registry';
 import { ortSessionOptions, WorkerSession } from '@faceprint/onnx';
 import { FaceprintError, implement, stageTiming, validateDetectRequest, type ServiceSetup } from '@faceprint/service-kit';
@@ -37,6 +37,28 @@ export function detectorService(config: DetectorConfig): ServiceSetup {
     loaded = { session, infer, model: create(ModelRefSchema, manifest.model) };
   };
 
+  /** The faces of a decoded image, under the request's options, as the response gives them. */
+  const facesIn = async (infer: YunetInference, image: RgbImage, options: DetectOptions | undefined) => {
+    const detections = await detectFaces(infer, image, {
+      inputSize: config.inputSize,
+      nmsIou: config.nmsIou,
+      smallImagePadding: config.smallImagePadding,
+      scoreThreshold: options?.scoreThreshold ?? DEFAULT_SCORE_THRESHOLD,
+      minFaceSize: options?.minFaceSize ?? 0,
+      maxFaces: options?.maxFaces ?? DEFAULT_MAX_FACES,
+    });
+    const point = ([x, y]: Point) => ({ x, y });
+    return detections.map((d) => {
+      const [leftEye, rightEye, noseTip, mouthLeft, mouthRight] = d.landmarks;
+      return {
+        box: d.box,
+        score: d.score,
+        landmarks: { leftEye: point(leftEye), rightEye: point(rightEye), noseTip: point(noseTip), mouthLeft: point(mouthLeft), mouthRight: point(mouthRight) },
+        quality: faceQuality(image, d),
+      };
+    });
+  };
+
   const service = implement(DetectorService, {
     async detect(request, ctx) {
       validateDetectRequest(request);
@@ -47,25 +69,9 @@ export function detectorService(config: DetectorConfig): ServiceSetup {
         const image = await admitted.decode();
         const decoded = stageTiming('decode', 'detector', decodeStarted);
         const detectStarted = performance.now();
-        const detections = await detectFaces(loaded.infer, image, {
-          inputSize: config.inputSize,
-          nmsIou: config.nmsIou,
-          smallImagePadding: config.smallImagePadding,
-          scoreThreshold: request.options?.scoreThreshold ?? DEFAULT_SCORE_THRESHOLD,
-          minFaceSize: request.options?.minFaceSize ?? 0,
-          maxFaces: request.options?.maxFaces ?? DEFAULT_MAX_FACES,
-        });
-        const point = ([x, y]: Point) => ({ x, y });
+        const faces = await facesIn(loaded.infer, image, request.options);
         return {
-          faces: detections.map((d) => {
-            const [leftEye, rightEye, noseTip, mouthLeft, mouthRight] = d.landmarks;
-            return {
-              box: d.box,
-              score: d.score,
-              landmarks: { leftEye: point(leftEye), rightEye: point(rightEye), noseTip: point(noseTip), mouthLeft: point(mouthLeft), mouthRight: point(mouthRight) },
-              quality: faceQuality(image, d),
-            };
-          }),
+          faces,
           image: { width: image.width, height: image.height, format: image.format },
           model: loaded.model,
           timings: [decoded, stageTiming('detect', 'detector', detectStarted)],
