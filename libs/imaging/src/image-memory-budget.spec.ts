@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
 import { describe, it } from 'node:test';
 import { setImmediate as turn } from 'node:timers/promises';
 import { compileEnv, FaceprintError } from '@faceprint/service-kit';
@@ -77,9 +78,23 @@ describe('ImageMemoryBudget', () => {
     const held = await budget.admit(image, undefined);
     const waiting = budget.admit(image, undefined);
     await untilWaiting(budget, 1);
-    await assert.rejects(budget.admit(image, undefined), (error: FaceprintError) => error.code === status.RESOURCE_EXHAUSTED && /1 calls waiting/.test(error.message));
+    await assert.rejects(budget.admit(image, undefined), (error: FaceprintError) => error.code === status.RESOURCE_EXHAUSTED && /waiting for memory \(1 calls, 0\.0 MB\)/.test(error.message));
     held.release();
     (await waiting).release();
+  });
+
+  it('refuses a call when the encoded images waiting would add up to the budget', async () => {
+    // Noise does not compress: about 30 KB encoded, 30,000 bytes decoded.
+    const noise = await sharp(randomBytes(100 * 100 * 3), { raw: { width: 100, height: 100, channels: 3 } }).png().toBuffer();
+    assert.ok(noise.length > 22_500 && noise.length < 45_000, `${noise.length} bytes encoded`);
+    const budget = new ImageMemoryBudget({ bytes: 45_000, maxWaiting: 100 });
+    const held = await budget.admit(noise, undefined);
+    const waiting = budget.admit(noise, undefined); // 30,000 more do not fit: waits, holding one encoded image
+    await untilWaiting(budget, 1);
+    await assert.rejects(budget.admit(noise, undefined), (error: FaceprintError) => error.code === status.RESOURCE_EXHAUSTED && /waiting for memory \(1 calls, 0\.0 MB\)/.test(error.message), 'two encoded images would hold more than 45,000 bytes');
+    held.release();
+    (await waiting).release();
+    assert.equal(budget.bytesInUse, 0);
   });
 
   it('drops a waiting call when it is cancelled, and lets the next one in', async () => {

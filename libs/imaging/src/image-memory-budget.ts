@@ -7,7 +7,9 @@
  * (cheap, and where oversized or corrupt input is refused), reserves what the image and the
  * service's work on it will take, decodes, and gives the memory back when it answers. Calls that
  * do not fit wait, in order of arrival (a call larger than the whole budget waits until it can
- * run alone); with `maxWaiting` calls waiting, the next gets RESOURCE_EXHAUSTED at once.
+ * run alone). A waiting call holds its encoded image, so the line is bounded too: with
+ * `maxWaiting` calls waiting, or their encoded images adding up to the budget, the next gets
+ * RESOURCE_EXHAUSTED at once.
  *
  * Written here rather than taken from a semaphore package: it is a few lines, and it has to weigh
  * each call by its image, follow the call's cancellation and answer with faceprint's errors.
@@ -56,7 +58,10 @@ export interface AdmittedImage {
 }
 
 interface Waiter {
+  /** What it will reserve. */
   readonly bytes: number;
+  /** The size of its encoded image, held while it waits. */
+  readonly encodedBytes: number;
   readonly admit: () => void;
 }
 
@@ -65,6 +70,7 @@ export class ImageMemoryBudget {
   readonly #settings: ImageMemorySettings;
   #inUse = 0;
   readonly #waiting: Waiter[] = [];
+  #waitingEncodedBytes = 0;
 
   constructor(settings: ImageMemorySettings) {
     this.#settings = settings;
@@ -91,7 +97,7 @@ export class ImageMemoryBudget {
       throw invalid(error);
     });
     const reserved = Math.min(header.pixels * DECODED_BYTES_PER_PIXEL + (options.workingBytes ?? 0), this.#settings.bytes);
-    await this.#reserve(reserved, signal);
+    await this.#reserve(reserved, bytes.byteLength, signal);
     let held = true;
     return {
       header,
@@ -108,31 +114,35 @@ export class ImageMemoryBudget {
     };
   }
 
-  #reserve(bytes: number, signal: AbortSignal | undefined): Promise<void> {
+  #reserve(bytes: number, encodedBytes: number, signal: AbortSignal | undefined): Promise<void> {
     signal?.throwIfAborted();
     if (this.#waiting.length === 0 && this.#inUse + bytes <= this.#settings.bytes) {
       this.#inUse += bytes;
       return Promise.resolve();
     }
-    if (this.#waiting.length >= this.#settings.maxWaiting) {
+    if (this.#waiting.length >= this.#settings.maxWaiting || this.#waitingEncodedBytes + encodedBytes > this.#settings.bytes) {
+      const mb = (this.#waitingEncodedBytes / 1024 / 1024).toFixed(1);
       return Promise.reject(
-        FaceprintError.resourceExhausted('image-memory', `too many images are being worked on (${this.#waiting.length} calls waiting for memory); try again shortly`, 100),
+        FaceprintError.resourceExhausted('image-memory', `too many images are waiting for memory (${this.#waiting.length} calls, ${mb} MB); try again shortly`, 100),
       );
     }
     return new Promise<void>((resolve, reject) => {
       const onAbort = () => {
         this.#waiting.splice(this.#waiting.indexOf(waiter), 1);
+        this.#waitingEncodedBytes -= encodedBytes;
         this.#admitWaiting(); // a large image leaving the head of the line may let smaller ones in
         reject(signal!.reason as Error); // a DOMException, or the FaceprintError a server call aborts with
       };
       const waiter: Waiter = {
         bytes,
+        encodedBytes,
         admit: () => {
           signal?.removeEventListener('abort', onAbort);
           resolve();
         },
       };
       this.#waiting.push(waiter);
+      this.#waitingEncodedBytes += encodedBytes;
       signal?.addEventListener('abort', onAbort, { once: true });
     });
   }
@@ -141,6 +151,7 @@ export class ImageMemoryBudget {
   #admitWaiting(): void {
     while (this.#waiting.length > 0 && this.#inUse + this.#waiting[0]!.bytes <= this.#settings.bytes) {
       const next = this.#waiting.shift()!;
+      this.#waitingEncodedBytes -= next.encodedBytes;
       this.#inUse += next.bytes;
       next.admit();
     }
