@@ -73,13 +73,13 @@ const processCpuMs = (pid: number | undefined): number | undefined => {
 const registry = new ModelRegistry(registryRootFromEnv(process.env));
 const detectorModel = await registry.loadModel('yunet-n');
 const detectorSession = await ort.InferenceSession.create(detectorModel.bytes, { graphOptimizationLevel: 'all' });
-// The embedding model straight through onnxruntime-node on this thread (ORT's own defaults): the baseline the service is held to.
 const detectDirect: YunetInference = async (data, dims) => {
   const outputs = await detectorSession.run({ [detectorSession.inputNames[0]!]: new ort.Tensor('float32', data, dims) });
   return Object.fromEntries(Object.entries(outputs).map(([name, tensor]) => [name, tensor.data as Float32Array]));
 };
 const embedderModel = await registry.loadModel('face-recognition-net');
 const embedderInput = imageInputOf(embedderModel.manifest);
+// The embedding model straight through onnxruntime-node on this thread (ORT's own defaults): the baseline the service is held to.
 const embedderSession = await ort.InferenceSession.create(embedderModel.bytes, { graphOptimizationLevel: 'all' });
 const embedDirect = (tensor: Float32Array, count: number) =>
   embedderSession.run({ [embedderInput.name]: new ort.Tensor('float32', tensor, [count, 3, embedderInput.height, embedderInput.width]) });

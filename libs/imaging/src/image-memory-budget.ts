@@ -15,7 +15,7 @@
  * each call by its image, follow the call's cancellation and answer with faceprint's errors.
  */
 import { FaceprintError, int } from '@faceprint/service-kit';
-import { decodeWithHeader, ImageDecodeError, readImageHeader, type ImageHeader, type RgbImage } from './decode.js';
+import { decodeWithHeader, ImageDecodeError, readImageHeader, type RgbImage } from './decode.js';
 
 /** Bytes a decoded pixel takes (8-bit RGB). */
 const DECODED_BYTES_PER_PIXEL = 3;
@@ -49,8 +49,6 @@ export interface AdmitOptions {
 
 /** A request image admitted into the budget: decode it, and release its memory when the call is done. */
 export interface AdmittedImage {
-  /** The image's header (format, size). */
-  readonly header: ImageHeader;
   /** Decodes the image; INVALID_ARGUMENT on the request's field when the body is corrupt. */
   decode(): Promise<RgbImage>;
   /** Gives the memory back (idempotent). */
@@ -100,7 +98,6 @@ export class ImageMemoryBudget {
     await this.#reserve(reserved, bytes.byteLength, signal);
     let held = true;
     return {
-      header,
       decode: () =>
         decodeWithHeader(bytes, header).catch((error: unknown) => {
           throw invalid(error);

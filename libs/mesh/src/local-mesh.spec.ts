@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { testModelRegistry } from '@faceprint/testing';
+import { MODEL_MIRROR, skipUnlessPresent, testModelRegistry } from '@faceprint/testing';
 import { startLocalMesh } from './local-mesh.js';
 
 /** The service processes this process has started and that still run. */
@@ -11,7 +11,7 @@ const serviceChildren = () =>
     .split('\n')
     .filter((line) => line.includes('src/main.ts'));
 
-describe('startLocalMesh', () => {
+describe('startLocalMesh', { skip: skipUnlessPresent(MODEL_MIRROR) }, () => {
   it('leaves no service process behind when one fails to start', async () => {
     const saved = { ...process.env };
     // The services inherit this environment: an invalid detector setting makes the detector exit at once.

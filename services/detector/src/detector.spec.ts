@@ -7,7 +7,7 @@ import { DetectorService } from '@faceprint/contracts/detector';
 import { Health } from '@faceprint/contracts/health';
 import { createClient, type FaceprintError, loadServerConfig, startServer, type FaceprintServer, type ServiceClient } from '@faceprint/service-kit';
 import { createLogger } from '@faceprint/telemetry';
-import { IDENTITIES_DIR, SHARED_DIR, skipUnlessPresent, spawnService, testModelRegistry, waitForServiceProcess } from '@faceprint/testing';
+import { IDENTITIES_DIR, MODEL_MIRROR, SHARED_DIR, skipUnlessPresent, spawnService, testModelRegistry, waitForServiceProcess } from '@faceprint/testing';
 import { status } from '@grpc/grpc-js';
 import sharp from 'sharp';
 import { loadDetectorConfig } from './detector-config.js';
@@ -120,7 +120,7 @@ describe('DetectorService on real photos', { skip: skipUnlessPresent(GROUPS) }, 
   });
 });
 
-describe('DetectorService under a burst of large photos', () => {
+describe('DetectorService under a burst of large photos', { skip: skipUnlessPresent(MODEL_MIRROR) }, () => {
   it('works on no more images than its memory budget holds and refuses calls beyond its waiting line', async () => {
     // 38.5 megapixels (115 MB decoded) from a 0.2 MB JPEG: a burst of these once took the detector from 250 MB to 2.1 GB.
     const photo = await sharp({ create: { width: 7000, height: 5500, channels: 3, background: '#808080' } }).jpeg().toBuffer();
