@@ -13,8 +13,11 @@
  *   other and at the same time (as the gateway sends them).
  * - Embedder throughput at concurrency 64 (single-crop calls), with batching on and off, against
  *   direct batch-64 inference: the ratio says what the service layer costs under load. Beside it,
- *   the CPU each crop took (this process for direct inference; the embedder process and this
- *   process, the caller, for the mesh): where every core is busy, throughput follows CPU per crop.
+ *   the same load on a bare grpc-js embedder (minimal-embedder.ts: the transport, preprocessing and
+ *   inference thread without protobuf, validation or telemetry) from a bare client: the ceiling
+ *   of a grpc-js embedder on the machine measured, whose caller shares its cores. And the CPU each
+ *   crop took (this process for direct inference; the server process and this process, the
+ *   caller, for the others): where every core is busy, throughput follows CPU per crop.
  * Figures are printed, never asserted: this is a benchmark, not a test.
  */
 import { spawn } from 'node:child_process';
@@ -34,7 +37,7 @@ import { ModelRegistry, registryRootFromEnv } from '@faceprint/model-registry';
 import { imageInputOf } from '@faceprint/onnx';
 import { EmbedderService } from '@faceprint/contracts/embedder';
 import { Health } from '@faceprint/contracts/health';
-import { createClient, durationMs } from '@faceprint/service-kit';
+import { createClient, DEFAULT_FLOW_CONTROL_WINDOW_BYTES, durationMs } from '@faceprint/service-kit';
 import { Client, credentials } from '@grpc/grpc-js';
 import * as ort from 'onnxruntime-node';
 import { fitSimilarity, warp } from '../services/aligner/src/similarity.js';
@@ -148,18 +151,31 @@ async function roundTrips(call: () => Promise<unknown>, count: number, idleMs = 
   return ms;
 }
 
+/** A bench server (plain-grpc-echo.ts, minimal-embedder.ts) as a process, once it has printed its port. */
+async function startBenchServer(file: string): Promise<{ address: string; pid: number | undefined; stop: () => void }> {
+  const child = spawn(process.execPath, ['--import', 'tsx', join(import.meta.dirname, file)], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const [firstOutput] = (await once(child.stdout, 'data')) as [Buffer];
+  return { address: `127.0.0.1:${Number.parseInt(firstOutput.toString(), 10)}`, pid: child.pid, stop: () => void child.kill('SIGTERM') };
+}
+const asIs = (bytes: Buffer) => bytes;
+/** A unary call with raw bytes through a bare grpc-js client. */
+const rawCall = (client: Client, path: string, request: Buffer) =>
+  new Promise<void>((resolve, reject) => void client.makeUnaryRequest(path, asIs, asIs, request, (error) => (error ? reject(error) : resolve())));
+
 /** plain-grpc-echo.ts as a process, and a warmed-up call to it with an empty request. */
 async function startPlainEcho(): Promise<{ call: () => Promise<void>; stop: () => void }> {
-  const child = spawn(process.execPath, ['--import', 'tsx', join(import.meta.dirname, 'plain-grpc-echo.ts')], { stdio: ['ignore', 'pipe', 'inherit'] });
-  const [firstOutput] = (await once(child.stdout, 'data')) as [Buffer];
-  const client = new Client(`127.0.0.1:${Number.parseInt(firstOutput.toString(), 10)}`, credentials.createInsecure());
-  const asIs = (bytes: Buffer) => bytes;
-  const call = () =>
-    new Promise<void>((resolve, reject) =>
-      void client.makeUnaryRequest('/bench.Echo/Echo', asIs, asIs, Buffer.alloc(0), (error) => (error ? reject(error) : resolve())),
-    );
+  const server = await startBenchServer('plain-grpc-echo.ts');
+  const client = new Client(server.address, credentials.createInsecure());
+  const call = () => rawCall(client, '/bench.Echo/Echo', Buffer.alloc(0));
   for (let i = 0; i < 20; i++) await call();
-  return { call, stop: () => (client.close(), child.kill('SIGTERM')) };
+  return { call, stop: () => (client.close(), server.stop()) };
+}
+
+/** minimal-embedder.ts as a process, and a bare client that sends it a crop's raw bytes. */
+async function startMinimalEmbedder(): Promise<{ embed: (pixels: Buffer) => Promise<void>; pid: number | undefined; stop: () => void }> {
+  const server = await startBenchServer('minimal-embedder.ts');
+  const client = new Client(server.address, credentials.createInsecure(), { 'grpc-node.flow_control_window': DEFAULT_FLOW_CONTROL_WINDOW_BYTES });
+  return { embed: (pixels) => rawCall(client, '/bench.MinimalEmbedder/Embed', pixels), pid: server.pid, stop: () => (client.close(), server.stop()) };
 }
 
 const direct = newStages();
@@ -170,8 +186,10 @@ const addresses = services.addresses as { detector: string; aligner: string; emb
 const pipeline = new FacePipeline(addresses);
 const client = createClient(EmbedderService, addresses.embedder);
 const plainEcho = await startPlainEcho();
+const minimal = await startMinimalEmbedder();
 const directRuns: Run[] = [];
 const meshRuns: Run[] = [];
+const minimalRuns: Run[] = [];
 /** Round trips of empty calls (ms): health checks to the embedder and calls to the bare grpc-js server. */
 const emptyCalls = { health: [] as number[], healthAfterIdle: [] as number[], plain: [] as number[], plainAfterIdle: [] as number[], idleMs: 0 };
 const twoImages = { oneAfterOther: [] as number[], together: [] as number[] };
@@ -214,24 +232,28 @@ try {
   }
   health.close();
 
-  // Throughput: direct batch-64 inference against the embedder under 64 concurrent single-crop
-  // callers, taking turns as above; each side's figure is over all of its turns.
+  // Throughput: direct batch-64 inference against the embedder and the bare grpc-js embedder, each
+  // under 64 concurrent single-crop callers, taking turns as above; each figure is over all of its turns.
   const alignedCrops = crops.map((pixels) => create(AlignedFaceSchema, { pixels, width: template.width, height: template.height, format: PixelFormat.RGB8 }));
   const batchTensor = embedderInput.toTensor(Array.from({ length: 64 }, (_, i) => alignedCrops[i % alignedCrops.length]!));
   const calls = Array.from({ length: 64 * directBatches }, (_, i) => alignedCrops[i % alignedCrops.length]!);
   const embedCalls = (list: typeof calls) => forEachConcurrently(list, 64, async (crop) => void (await client.embed({ faces: [crop] })));
+  const minimalCalls = (list: typeof calls) => forEachConcurrently(list, 64, (crop) => minimal.embed(Buffer.from(crop.pixels.buffer, crop.pixels.byteOffset, crop.pixels.byteLength)));
   await embedDirect(batchTensor, 64);
   await embedCalls(calls.slice(0, 64));
+  await minimalCalls(calls.slice(0, 64));
   for (let turn = 0; turn < 2; turn++) {
     directRuns.push(await measured(64 * directBatches, undefined, async () => {
       for (let i = 0; i < directBatches; i++) await embedDirect(batchTensor, 64);
     }));
     meshRuns.push(await measured(calls.length, services.pids.embedder, () => embedCalls(calls)));
+    minimalRuns.push(await measured(calls.length, minimal.pid, () => minimalCalls(calls)));
   }
 } finally {
   client.close();
   pipeline.close();
   plainEcho.stop();
+  minimal.stop();
   await services.stop();
   await embedderSession.release();
   await detectorSession.release();
@@ -254,6 +276,7 @@ async function unbatchedThroughput(crops: Uint8Array[]): Promise<number> {
 const meshThroughputNoBatching = await unbatchedThroughput(crops);
 const directThroughput = sum(directRuns, 'crops') / sum(directRuns, 'seconds');
 const meshThroughput = sum(meshRuns, 'crops') / sum(meshRuns, 'seconds');
+const minimalThroughput = sum(minimalRuns, 'crops') / sum(minimalRuns, 'seconds');
 
 const report = {
   images: images.length,
@@ -277,10 +300,15 @@ const report = {
   mesh_throughput_no_batching: meshThroughputNoBatching,
   direct_throughput: directThroughput,
   throughput_ratio: meshThroughput / directThroughput,
+  // A grpc-js embedder's ceiling on this machine: minimal-embedder.ts under the same load, from a bare client.
+  minimal_grpc_throughput: minimalThroughput,
+  minimal_grpc_throughput_ratio: minimalThroughput / directThroughput,
   cpu_ms_per_crop: {
     direct: cpuPerCrop(directRuns, 'ownCpu'),
     mesh_embedder: cpuPerCrop(meshRuns, 'otherCpu'),
     mesh_caller: cpuPerCrop(meshRuns, 'ownCpu'),
+    minimal_grpc_embedder: cpuPerCrop(minimalRuns, 'otherCpu'),
+    minimal_grpc_caller: cpuPerCrop(minimalRuns, 'ownCpu'),
   },
   units:
     'latency in ms per image (concurrency 1); throughput in crops per second (concurrency 64 for the mesh, batch 64 direct); ' +
@@ -301,7 +329,8 @@ if (values.json) {
   log(`  an empty call p50: health check ${f2(report.empty_call_p50_ms)} ms back to back, ${f2(report.empty_call_after_idle_p50_ms)} ms after ${report.idle_ms} ms idle`);
   log(`                     bare grpc-js  ${f2(report.plain_grpc_call_p50_ms.back_to_back)} ms back to back, ${f2(report.plain_grpc_call_p50_ms.after_idle)} ms after ${report.idle_ms} ms idle`);
   log(`embedder throughput: mesh c=64 ${f(report.mesh_throughput)}/s (batching off: ${f(report.mesh_throughput_no_batching)}/s) | direct batch-64 ${f(report.direct_throughput)}/s | ratio ${report.throughput_ratio.toFixed(2)}`);
+  log(`  a bare grpc-js embedder c=64 ${f(report.minimal_grpc_throughput)}/s | ratio to direct ${report.minimal_grpc_throughput_ratio.toFixed(2)} (gRPC, preprocessing and inference only: a grpc-js embedder's ceiling here)`);
   const cpu = report.cpu_ms_per_crop;
   const ms = (v: number | undefined) => (v === undefined ? 'n/a' : `${v.toFixed(2)} ms`);
-  log(`CPU per crop:        mesh embedder ${ms(cpu.mesh_embedder)} + caller ${ms(cpu.mesh_caller)} | direct ${ms(cpu.direct)} (${report.cores} cores)`);
+  log(`CPU per crop:        mesh embedder ${ms(cpu.mesh_embedder)} + caller ${ms(cpu.mesh_caller)} | bare grpc-js embedder ${ms(cpu.minimal_grpc_embedder)} + caller ${ms(cpu.minimal_grpc_caller)} | direct ${ms(cpu.direct)} (${report.cores} cores)`);
 }
