@@ -6,7 +6,7 @@
  * Runtime settings, batches formed from the crops that arrive while one runs, the same HTTP/2
  * windows) and leaves out everything else the service does: protobuf, validation, telemetry,
  * health, logging, model versions, queue limits. Its throughput under the same load is the ceiling
- * of any gRPC embedder on the machine measured, its caller sharing the cores as the service's does.
+ * of a grpc-js embedder on the machine measured, its caller sharing the cores as the service's does.
  *
  * Reads the model from the registry (FACEPRINT_MODEL_REGISTRY, as the services do), prints its
  * port on stdout once ready, and exits on SIGTERM.
@@ -59,6 +59,7 @@ async function runBatches(): Promise<void> {
   }
   running = false;
 }
+
 const asIs = (message: Buffer) => message;
 const server = new Server({ 'grpc.max_receive_message_length': 32 * 1024 * 1024 });
 setServerStreamWindow(server, DEFAULT_FLOW_CONTROL_WINDOW_BYTES);
