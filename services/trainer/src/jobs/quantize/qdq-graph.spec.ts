@@ -67,6 +67,9 @@ describe('QDQ INT8 quantisation', () => {
     assert.equal(int8.length, 3, 'two conv weights and the MatMul weight stored as int8');
     assert.ok(!graph.initializer.some((i) => ['w1', 'w2', 'fc'].includes(i.name)), 'the float weights are gone');
     assert.ok(int8.every((i) => i.rawData.byteLength === i.dims.reduce((a, b) => a * Number(b), 1)), 'one byte per weight');
+    // 7-bit weights: with ±127, AVX2 CPUs without VNNI saturate their uint8 x int8 products (qdq-graph.ts).
+    const largestWeight = (i: (typeof int8)[number]) => Math.max(...new Int8Array(i.rawData.buffer, i.rawData.byteOffset, i.rawData.byteLength).map(Math.abs));
+    assert.deepEqual(int8.map(largestWeight), [63, 63, 63], 'every weight tensor spans ±63 and no more');
 
     // On inputs it was not calibrated on, the INT8 graph stays close to the float one.
     const probe = images(4, 99);
