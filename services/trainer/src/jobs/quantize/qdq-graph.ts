@@ -8,7 +8,8 @@
  * Written here because no maintained Node library quantises ONNX models: onnxruntime's quantiser
  * is Python-only, and the trainer is a Node service. The scheme follows that quantiser's defaults
  * (QDQ, per-channel weights, MinMax calibration, a ReLU folded into the quantisation of the
- * tensor before it) so the graphs it writes are ones ONNX Runtime knows how to fuse.
+ * tensor before it) so the graphs it writes are ones ONNX Runtime knows how to fuse, with its
+ * `reduce_range` for weights (WEIGHT_QUANT_MAX below).
  */
 import { create, fromBinary } from '@bufbuild/protobuf';
 import {
