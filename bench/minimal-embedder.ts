@@ -12,6 +12,7 @@
  * port on stdout once ready, and exits on SIGTERM.
  */
 import { Server, ServerCredentials, type sendUnaryData, type ServerUnaryCall } from '@grpc/grpc-js';
+import { normalise } from '@faceprint/face-pipeline';
 import { ModelRegistry, registryRootFromEnv } from '@faceprint/model-registry';
 import { imageInputOf, ortSessionOptions, WorkerSession } from '@faceprint/onnx';
 import { DEFAULT_FLOW_CONTROL_WINDOW_BYTES } from '@faceprint/service-kit';
@@ -51,11 +52,7 @@ async function runBatches(): Promise<void> {
     const result = await inference;
     spare.push(new Float32Array(result.inputs[input.name]!.data.buffer));
     const values = result.outputs[output]!.data;
-    batch.replies.forEach((reply, n) => {
-      const row = values.slice(n * dim, (n + 1) * dim);
-      const norm = Math.hypot(...row) || 1;
-      reply(Buffer.from(row.map((v) => v / norm).buffer));
-    });
+    batch.replies.forEach((reply, n) => reply(Buffer.from(normalise(values.slice(n * dim, (n + 1) * dim)).buffer)));
   }
   running = false;
 }

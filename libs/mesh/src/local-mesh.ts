@@ -4,7 +4,7 @@
  */
 import { SERVICE_NAMES, type ServiceName } from '@faceprint/contracts';
 import { Health, HealthCheckResponse_ServingStatus } from '@faceprint/contracts/health';
-import { createClient, DEFAULT_GRPC_PORTS, DEFAULT_METRICS_PORTS } from '@faceprint/service-kit';
+import { allInOrder, createClient, DEFAULT_GRPC_PORTS, DEFAULT_METRICS_PORTS } from '@faceprint/service-kit';
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -99,10 +99,7 @@ export async function startLocalMesh(options: LocalMeshOptions = {}): Promise<Lo
     // trainer the matcher's (consented gallery data), the gateway all four.
     // All settled before going on: a failure must not leave a sibling still starting, to be
     // pushed after the clean-up has run and left behind (the processes are detached).
-    const starting = await Promise.allSettled((['detector', 'aligner', 'embedder'] as const).map((name) => start(name)));
-    const failed = starting.find((result) => result.status === 'rejected');
-    if (failed) throw failed.reason;
-    const [detector, aligner, embedder] = starting.map((result) => (result as PromiseFulfilledResult<ServiceProcess>).value);
+    const [detector, aligner, embedder] = await allInOrder((['detector', 'aligner', 'embedder'] as const).map((name) => start(name)));
     const matcher = await start('matcher', { FACEPRINT_EMBEDDER_ADDRESS: embedder!.address });
     await start('trainer', { FACEPRINT_MATCHER_ADDRESS: matcher.address });
     await Promise.all(started.map((service) => waitForServiceProcess(service, deadline)));

@@ -11,6 +11,7 @@ export * from './grpc-adapter.js';
 export * from './rpc-types.js';
 export * from './run-service.js';
 export * from './server.js';
+export * from './settle.js';
 export * from './validation.js';
 export * from './timing.js';
 export * from './tls.js';

@@ -50,13 +50,16 @@ function checkTemplate(template: AlignmentTemplate, field: string): void {
   v.throwIfInvalid();
 }
 
+/** Bytes one crop of `template` takes (RGB8). */
+const cropBytes = (template: AlignmentTemplate) => template.width * template.height * 3;
+
 /**
  * Refuses a request whose crops could not be sent back: the response holds every crop (3 bytes a
  * pixel), and a response over the server's message limit would fail only after every crop had
  * been warped into memory (256 crops of 1024x1024 took 16 s and 3.3 GB before the send failed).
  */
 function checkResponseSize(faceCount: number, template: AlignmentTemplate, maxResponseBytes: number): void {
-  const perFace = template.width * template.height * 3 + 2048; // pixels, plus transform and up to 68 landmarks
+  const perFace = cropBytes(template) + 2048; // pixels, plus transform and up to 68 landmarks
   if (faceCount * perFace <= maxResponseBytes) return;
   const mb = (bytes: number) => (bytes / 1024 / 1024).toFixed(1);
   throw FaceprintError.invalidArgument([
@@ -160,8 +163,7 @@ export function alignerService(config: AlignerConfig, limits: AlignerLimits = { 
       if (request.refineLandmarks && !landmarkNet) {
         throw FaceprintError.failedPrecondition('LANDMARK_MODEL', config.landmarkModel || '(none)', 'landmark refinement is not available on this aligner');
       }
-      const crops = request.faces.length * template.width * template.height * 3;
-      const admitted = await imageMemory.admit(request.image!.content, ctx.signal, { workingBytes: crops });
+      const admitted = await imageMemory.admit(request.image!.content, ctx.signal, { workingBytes: request.faces.length * cropBytes(template) });
       try {
         const decodeStarted = performance.now();
         const image = await admitted.decode();

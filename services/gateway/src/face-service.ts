@@ -10,7 +10,7 @@ import { encodeEmbedding } from '@faceprint/contracts';
 import { EmbeddingSchema, type AlignedFace, type Box, type DetectedFace, type ModelRef, type StageTiming } from '@faceprint/contracts/common';
 import { EnrollRequestSchema, FaceService, type EnrollRequest, type FaceImage } from '@faceprint/contracts/gateway';
 import type { MatchDecision } from '@faceprint/contracts/matcher';
-import { FaceprintError, implement, RequestValidator, stageTiming, validateDetectRequest, validateImage, type CallContext, type ServiceRegistration } from '@faceprint/service-kit';
+import { allInOrder, FaceprintError, implement, RequestValidator, stageTiming, validateDetectRequest, validateImage, type CallContext, type ServiceRegistration } from '@faceprint/service-kit';
 import { status } from '@grpc/grpc-js';
 import { authorize, type ApiKeys } from './auth/api-keys.js';
 import type { Downstream } from './downstream.js';
@@ -94,12 +94,8 @@ export function faceService(downstream: Downstream, keys: ApiKeys, config: Gatew
    * starts the second. When several fail, the first failure in request order is reported, so the
    * field named does not depend on which finished first.
    */
-  const embedAll = async (images: readonly { image: FaceImage | undefined; field: string }[], ctx: CallContext): Promise<EmbeddedFace[]> => {
-    const settled = await Promise.allSettled(images.map(({ image, field }) => embedOne(image, field, ctx)));
-    const failed = settled.find((result) => result.status === 'rejected');
-    if (failed) throw failed.reason;
-    return settled.map((result) => (result as PromiseFulfilledResult<EmbeddedFace>).value);
-  };
+  const embedAll = (images: readonly { image: FaceImage | undefined; field: string }[], ctx: CallContext): Promise<EmbeddedFace[]> =>
+    allInOrder(images.map(({ image, field }) => embedOne(image, field, ctx)));
 
   const probe = (embedded: EmbeddedFace) => create(EmbeddingSchema, { vector: encodeEmbedding(embedded.embedding), dim: embedded.embedding.length, model: embedded.models.embedder });
 
