@@ -1,10 +1,11 @@
 /** The matcher's own settings. */
 import { fileURLToPath } from 'node:url';
-import { join, resolve } from 'node:path';
+import { isAbsolute, join, relative, resolve } from 'node:path';
 import { registryRootFromEnv } from '@faceprint/model-registry';
-import { clientCredentialsFromEnv, compileEnv, decimal, DEFAULT_GRPC_PORTS, int } from '@faceprint/service-kit';
+import { clientCredentialsFromEnv, compileEnv, ConfigError, decimal, DEFAULT_GRPC_PORTS, int } from '@faceprint/service-kit';
 import type { ChannelCredentials } from '@grpc/grpc-js';
 import { makeValidator, str } from 'envalid';
+import type { ScrubMode } from './database/erased-rows-scrub.js';
 
 /** Where the embedded gallery lives unless FACEPRINT_MATCHER_DATA_DIR says otherwise: `<repo>/data/gallery`. */
 export const DEFAULT_GALLERY_DIR = fileURLToPath(new URL('../../../data/gallery', import.meta.url));
@@ -50,16 +51,35 @@ export interface MatcherConfig {
   /** How often the index polls the change log when no notification arrives, in ms. `FACEPRINT_MATCHER_SYNC_INTERVAL_MS`, default 1000. */
   readonly syncIntervalMs: number;
   /**
+   * The matcher's keys, apart from the gallery: never inside {@link dataDir}, so that a copy of the
+   * gallery's files holds nothing that opens it. `FACEPRINT_MATCHER_KEY_DIR`, default
+   * `<dataDir>-keys` (for the default gallery, `<repo>/data/gallery-keys`).
+   */
+  readonly keyDir: string;
+  /**
+   * The key store: the subjects' wrapped data keys, one file each, destroyed in place on erasure.
+   * `FACEPRINT_MATCHER_KEY_STORE_DIR`, default `<keyDir>/data-keys`.
+   */
+  readonly keyStoreDir: string;
+  /**
    * The master key that wraps the per-subject data keys (base64 of 32 bytes).
-   * `FACEPRINT_MATCHER_MASTER_KEY_FILE`, default `<dataDir>/keys/master.key` (generated there if missing).
+   * `FACEPRINT_MATCHER_MASTER_KEY_FILE`, default `<keyDir>/master.key` (generated there if missing).
    */
   readonly masterKeyFile: string;
   /**
    * The Ed25519 private key (PKCS#8 PEM) that signs erasure receipts; its public key is written
    * beside it as `.pub.pem`. `FACEPRINT_MATCHER_SIGNING_KEY_FILE`, default
-   * `<dataDir>/keys/receipt-signing.pem` (generated there if missing).
+   * `<keyDir>/receipt-signing.pem` (generated there if missing).
    */
   readonly signingKeyFile: string;
+  /** Where keys were kept by default before they moved out of the gallery: `<dataDir>/keys` (moved at start). */
+  readonly formerKeyDir: string;
+  /**
+   * How far an erasure reaches into the database's files. `FACEPRINT_MATCHER_ERASURE_SCRUB`:
+   * `full` (default; rewrite the subject tables and retire the WAL that held the rows) or `keys`
+   * (destroy the keys only). See database/erased-rows-scrub.ts.
+   */
+  readonly erasureScrub: ScrubMode;
   /** The master key file is at its default path, where a missing key is generated. */
   readonly generateMasterKey: boolean;
   /** The signing key file is at its default path, where a missing key is generated. */
@@ -90,6 +110,9 @@ export function loadMatcherConfig(env: NodeJS.ProcessEnv): MatcherConfig {
     FACEPRINT_MATCHER_DEFAULT_TARGET_FAR: decimal(1e-9, 0.5)({ default: 1e-4 }),
     FACEPRINT_MATCHER_EXACT_SEARCH_LIMIT: int(0, 100_000_000)({ default: 20_000 }),
     FACEPRINT_MATCHER_SYNC_INTERVAL_MS: int(10, 600_000)({ default: 1000 }),
+    FACEPRINT_MATCHER_KEY_DIR: str({ default: '' }),
+    FACEPRINT_MATCHER_KEY_STORE_DIR: str({ default: '' }),
+    FACEPRINT_MATCHER_ERASURE_SCRUB: str({ choices: ['full', 'keys'], default: 'full' }),
     FACEPRINT_MATCHER_MASTER_KEY_FILE: str({ default: '' }),
     FACEPRINT_MATCHER_SIGNING_KEY_FILE: str({ default: '' }),
     FACEPRINT_MATCHER_RETENTION_SWEEP_MS: int(100, 86_400_000)({ default: 60_000 }),
@@ -99,6 +122,8 @@ export function loadMatcherConfig(env: NodeJS.ProcessEnv): MatcherConfig {
   // A relative path is taken from where the user ran the command (npm -w changes directory).
   const fromCwd = (path: string) => resolve(env.INIT_CWD ?? process.cwd(), path);
   const dataDir = fromCwd(compiled.FACEPRINT_MATCHER_DATA_DIR || DEFAULT_GALLERY_DIR);
+  const keyDir = compiled.FACEPRINT_MATCHER_KEY_DIR ? fromCwd(compiled.FACEPRINT_MATCHER_KEY_DIR) : `${dataDir.replace(/\/+$/, '')}-keys`;
+  if (isWithin(keyDir, dataDir)) throw new ConfigError({ FACEPRINT_MATCHER_KEY_DIR: `must not be inside the gallery's data directory (${dataDir}): a copy of the gallery would then hold what opens it` });
   return Object.freeze({
     databaseUrl: compiled.FACEPRINT_DATABASE_URL,
     dataDir,
@@ -108,8 +133,12 @@ export function loadMatcherConfig(env: NodeJS.ProcessEnv): MatcherConfig {
     defaultTargetFar: compiled.FACEPRINT_MATCHER_DEFAULT_TARGET_FAR,
     exactSearchLimit: compiled.FACEPRINT_MATCHER_EXACT_SEARCH_LIMIT,
     syncIntervalMs: compiled.FACEPRINT_MATCHER_SYNC_INTERVAL_MS,
-    masterKeyFile: compiled.FACEPRINT_MATCHER_MASTER_KEY_FILE ? fromCwd(compiled.FACEPRINT_MATCHER_MASTER_KEY_FILE) : join(dataDir, 'keys', 'master.key'),
-    signingKeyFile: compiled.FACEPRINT_MATCHER_SIGNING_KEY_FILE ? fromCwd(compiled.FACEPRINT_MATCHER_SIGNING_KEY_FILE) : join(dataDir, 'keys', 'receipt-signing.pem'),
+    keyDir,
+    keyStoreDir: compiled.FACEPRINT_MATCHER_KEY_STORE_DIR ? fromCwd(compiled.FACEPRINT_MATCHER_KEY_STORE_DIR) : join(keyDir, 'data-keys'),
+    masterKeyFile: compiled.FACEPRINT_MATCHER_MASTER_KEY_FILE ? fromCwd(compiled.FACEPRINT_MATCHER_MASTER_KEY_FILE) : join(keyDir, 'master.key'),
+    signingKeyFile: compiled.FACEPRINT_MATCHER_SIGNING_KEY_FILE ? fromCwd(compiled.FACEPRINT_MATCHER_SIGNING_KEY_FILE) : join(keyDir, 'receipt-signing.pem'),
+    formerKeyDir: join(dataDir, 'keys'),
+    erasureScrub: compiled.FACEPRINT_MATCHER_ERASURE_SCRUB as ScrubMode,
     generateMasterKey: !compiled.FACEPRINT_MATCHER_MASTER_KEY_FILE,
     generateSigningKey: !compiled.FACEPRINT_MATCHER_SIGNING_KEY_FILE,
     retentionSweepMs: compiled.FACEPRINT_MATCHER_RETENTION_SWEEP_MS,
@@ -117,4 +146,10 @@ export function loadMatcherConfig(env: NodeJS.ProcessEnv): MatcherConfig {
     embedderCredentials: clientCredentialsFromEnv(env),
     reembedIntervalMs: compiled.FACEPRINT_MATCHER_REEMBED_INTERVAL_MS,
   });
+}
+
+/** Whether `path` is `directory` or inside it. */
+function isWithin(path: string, directory: string): boolean {
+  const rel = relative(directory, path);
+  return rel === '' || (!rel.startsWith('..') && !isAbsolute(rel));
 }

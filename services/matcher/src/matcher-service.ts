@@ -24,7 +24,8 @@ import { faceprintMeter } from '@faceprint/telemetry';
 import { auditBase, auditedCall, type AuditedResult } from './compliance/audited.js';
 import { complianceService } from './compliance/compliance-service.js';
 import { ReceiptSigner, SubjectEraser } from './compliance/erasure.js';
-import { loadMasterKey, loadSigningKey } from './compliance/key-files.js';
+import { adoptFormerKeyFiles, loadMasterKey, loadSigningKey } from './compliance/key-files.js';
+import { FileKeyStore } from './compliance/key-store.js';
 import { RetentionSweeper } from './compliance/retention-sweeper.js';
 import { fromDatabaseError, withDatabaseErrors } from './database/database-errors.js';
 import { ReembedOnPromotion } from './gallery/reembed-on-promotion.js';
@@ -382,9 +383,11 @@ export function matcherService(config: MatcherConfig, { log }: Pick<SetupContext
   return {
     services: [matcher, compliance],
     ready: async () => {
+      await adoptFormerKeyFiles(config.formerKeyDir, config, log);
       const masterKey = await loadMasterKey(config, log);
       const signer = new ReceiptSigner(await loadSigningKey(config, log));
-      const loaded = await startGallery({ ...config, onSyncLag: (ms) => syncLag.record(ms) }, masterKey, log);
+      const keyStore = await FileKeyStore.open(config.keyStoreDir);
+      const loaded = await startGallery({ ...config, onSyncLag: (ms) => syncLag.record(ms) }, { wrapper: masterKey, store: keyStore }, log);
       eraser = new SubjectEraser(loaded, signer);
       sweeper = new RetentionSweeper(loaded.store, eraser, config.retentionSweepMs, log);
       sweeper.start();

@@ -22,6 +22,7 @@ import { status } from '@grpc/grpc-js';
 import { consent, embedding, nearby, randomUnitVector, seededRandom, startInProcessMatcher, testEmbedderRegistry, type InProcessMatcher, type TestModels } from '../test-support.js';
 import type { SubjectExportDocument } from './compliance-service.js';
 import { dataKeyContext, LocalMasterKey, open, templateContext } from './data-keys.js';
+import { FileKeyStore } from './key-store.js';
 
 const run = promisify(execFile);
 const REPO_ROOT = new URL('../../../../', import.meta.url).pathname;
@@ -34,7 +35,7 @@ async function writeKeys(dir: string): Promise<{ env: Record<string, string>; ma
   const { privateKey } = generateKeyPairSync('ed25519');
   await writeFile(join(dir, 'signing.pem'), privateKey.export({ type: 'pkcs8', format: 'pem' }), { mode: 0o600 });
   return {
-    env: { FACEPRINT_MATCHER_MASTER_KEY_FILE: join(dir, 'master.key'), FACEPRINT_MATCHER_SIGNING_KEY_FILE: join(dir, 'signing.pem') },
+    env: { FACEPRINT_MATCHER_KEY_DIR: dir, FACEPRINT_MATCHER_MASTER_KEY_FILE: join(dir, 'master.key'), FACEPRINT_MATCHER_SIGNING_KEY_FILE: join(dir, 'signing.pem') },
     masterKey,
     publicKeyFile: join(dir, 'signing.pub.pem'),
   };
@@ -130,8 +131,10 @@ describe('erasure, export and consent on PostgreSQL', { skip: await skipUnlessPo
     const keyId = (await queryTestDatabase<{ data_key_id: string }>(`SELECT data_key_id FROM ${schema}.subjects WHERE subject_id = 'erin'`))[0]!.data_key_id;
     const dumpBefore = await pgDump(schema);
     const [sealedRow] = await queryTestDatabase<{ template_id: string; vector: Buffer }>(`SELECT template_id, vector FROM ${schema}.templates WHERE template_id = $1`, [enrolled.templates[0]!.templateId]);
-    const [wrappedRow] = await queryTestDatabase<{ wrapped_key: Buffer }>(`SELECT wrapped_key FROM ${schema}.data_keys WHERE key_id = $1`, [keyId]);
-    assert.ok(dumpBefore.includes(hex(sealedRow!.vector)) && dumpBefore.includes(hex(wrappedRow!.wrapped_key)), 'a backup taken before holds the sealed template and its wrapped key');
+    const keyStore = await FileKeyStore.open(join(keyDir, 'data-keys'));
+    const wrapped = (await keyStore.get(keyId))!;
+    assert.ok(dumpBefore.includes(hex(sealedRow!.vector)), 'a backup taken before holds the sealed template');
+    assert.ok(!dumpBefore.includes(hex(wrapped.wrappedKey)) && !dumpBefore.includes(wrapped.wrappedKey.toString('base64')), 'but never its key: that is in the key store, apart from the database');
 
     // Searches on replica B while A erases: none started after the acknowledgement may return erin.
     let acknowledgedAt = Infinity;
@@ -175,7 +178,7 @@ describe('erasure, export and consent on PostgreSQL', { skip: await skipUnlessPo
     const remaining = await queryTestDatabase<{ n: number }>(
       `SELECT (SELECT count(*) FROM ${schema}.subjects WHERE subject_id = 'erin')
             + (SELECT count(*) FROM ${schema}.templates WHERE template_id = ANY($1::uuid[]))
-            + (SELECT count(*) FROM ${schema}.data_keys WHERE key_id = $2)
+            + (SELECT count(*) FROM ${schema}.key_destructions WHERE key_id = $2)
             + (SELECT count(*) FROM ${schema}.subject_pseudonyms WHERE subject_id = 'erin')
             + (SELECT count(*) FROM ${schema}.enroll_requests WHERE request_id = 'erin-enrol' AND response IS NOT NULL) AS n`,
       [enrolled.templates.map((t) => t.templateId), keyId],
@@ -192,9 +195,11 @@ describe('erasure, export and consent on PostgreSQL', { skip: await skipUnlessPo
     );
 
     // Receipts, like audit events, are append-only.
-    for (const statement of [`UPDATE ${schema}.erasures SET request_ref = 'x'`, `DELETE FROM ${schema}.erasures`, `TRUNCATE ${schema}.erasures`]) {
-      await assert.rejects(queryTestDatabase(statement), /erasures is append-only/, statement);
+    for (const statement of [`UPDATE ${schema}.erasure_log SET reason = 1`, `DELETE FROM ${schema}.erasure_log`, `TRUNCATE ${schema}.erasure_log`]) {
+      await assert.rejects(queryTestDatabase(statement), /erasure_log is append-only/, statement);
     }
+    const dumpLines = (await pgDump(schema)).split('\n').filter((line) => line.includes('erin'));
+    assert.deepEqual(dumpLines, [], 'no row names her: the erasure log and her erased request ids are keyed digests');
 
     // Enrolling again under the erased request id does not bring erin back.
     await rejectsWith(enroll(a, 'bank', 'erin', faces, 'erin-enrol'), status.FAILED_PRECONDITION, /has since been erased/);
@@ -212,15 +217,16 @@ describe('erasure, export and consent on PostgreSQL', { skip: await skipUnlessPo
       await rejectsWith(replica.matcher.verify({ context: operator('bank'), subjectId: 'erin', probe: embedding(face, models.v1) }), status.NOT_FOUND, /erin/);
     }
 
-    // A backup taken after holds neither; one taken before cannot be opened with any key left.
+    // A backup taken after holds no template of hers; one taken before cannot be opened with any key left.
     const dumpAfter = await pgDump(schema);
-    assert.ok(!dumpAfter.includes(hex(sealedRow!.vector)) && !dumpAfter.includes(hex(wrappedRow!.wrapped_key)));
+    assert.ok(!dumpAfter.includes(hex(sealedRow!.vector)));
     assert.ok(!dumpAfter.includes(keyId));
+    assert.equal(await keyStore.get(keyId), undefined, 'her key is destroyed');
     const master = new LocalMasterKey(keys.masterKey);
-    const keysLeft = await queryTestDatabase<{ key_id: string; tenant_id: string; wrapped_key: Buffer; master_key_id: string }>(`SELECT key_id, tenant_id, wrapped_key, master_key_id FROM ${schema}.data_keys WHERE tenant_id = 'bank'`);
+    const keysLeft = (await Promise.all((await keyStore.keyIds()).map(async (id) => ({ id, key: (await keyStore.get(id))! })))).filter((k) => k.key.tenantId === 'bank');
     assert.equal(keysLeft.length, 5, 'one key per remaining subject');
     for (const k of keysLeft) {
-      const dataKey = await master.unwrap(k.wrapped_key, k.master_key_id, dataKeyContext(k.tenant_id, k.key_id));
+      const dataKey = await master.unwrap(k.key.wrappedKey, k.key.masterKeyId, dataKeyContext(k.key.tenantId, k.id));
       assert.throws(() => open(dataKey, sealedRow!.vector, templateContext(sealedRow!.template_id)), 'no remaining key opens the erased template');
     }
 
@@ -288,7 +294,7 @@ for (const backend of ['PostgreSQL', 'embedded PGlite'] as const) {
       models = await testEmbedderRegistry();
       dir = await mkdtemp(join(tmpdir(), 'faceprint-compliance-'));
       const where: Record<string, string> = backend === 'PostgreSQL' ? { FACEPRINT_DATABASE_URL: TEST_DATABASE_URL, FACEPRINT_DATABASE_SCHEMA: schema } : {};
-      // The default key paths: generated under the data directory on first start.
+      // The default key paths: generated beside the data directory (never in it) on first start.
       m = await startInProcessMatcher({ ...where, FACEPRINT_MATCHER_DATA_DIR: dir, FACEPRINT_MODEL_REGISTRY: models.root });
     });
     after(async () => {
@@ -296,6 +302,7 @@ for (const backend of ['PostgreSQL', 'embedded PGlite'] as const) {
       if (backend === 'PostgreSQL') await dropSchema(schema);
       await rm(models.root, { recursive: true, force: true });
       await rm(dir, { recursive: true, force: true });
+      await rm(`${dir}-keys`, { recursive: true, force: true });
     });
 
     it('exports everything held about a subject as one JSON document, vectors only when asked', async () => {
@@ -378,10 +385,10 @@ for (const backend of ['PostgreSQL', 'embedded PGlite'] as const) {
       await m.matcher.enrollTemplates({ context: operator('shop'), requestId: 'w1', subjectId: 'wanda', consent: consent(), templates: [{ embedding: embedding(randomUnitVector(random), models.v1) }] });
       const { receipt } = await m.compliance.eraseSubject({ context: compliance('shop'), subjectId: 'wanda', requestRef: 'app-withdrawal-991', reason: ErasureReason.CONSENT_WITHDRAWN });
       assert.equal(receipt?.reason, ErasureReason.CONSENT_WITHDRAWN);
-      const publicKey = await readFile(join(dir, 'keys', 'receipt-signing.pub.pem'), 'utf8');
+      const publicKey = await readFile(join(`${dir}-keys`, 'receipt-signing.pub.pem'), 'utf8');
       assert.equal(verifyErasureReceipt(receipt, publicKey).valid, true);
       await rejectsWith(m.matcher.getSubject({ context: operator('shop'), subjectId: 'wanda' }), status.NOT_FOUND, /wanda/);
-      await verifyWithCli(receipt, join(dir, 'keys', 'receipt-signing.pub.pem'));
+      await verifyWithCli(receipt, join(`${dir}-keys`, 'receipt-signing.pub.pem'));
     });
   });
 }

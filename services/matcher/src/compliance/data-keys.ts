@@ -6,7 +6,7 @@
  * Written on node:crypto rather than a library: AES-256-GCM is the whole job, and Node's
  * OpenSSL binding is the well-kept implementation underneath any library we would pick.
  */
-import { createCipheriv, createDecipheriv, createHash, randomBytes } from 'node:crypto';
+import { createCipheriv, createDecipheriv, createHash, createHmac, hkdfSync, randomBytes } from 'node:crypto';
 
 const NONCE_BYTES = 12;
 const TAG_BYTES = 16;
@@ -24,6 +24,11 @@ export interface KeyWrapper {
   readonly masterKeyId: string;
   wrap(dataKey: Buffer, context: string): Promise<Buffer>;
   unwrap(wrapped: Buffer, masterKeyId: string, context: string): Promise<Buffer>;
+  /**
+   * A keyed digest (HMAC-SHA256, hex) of `data` for `purpose`: a lookup key that names nothing
+   * to whoever reads the database without the master key (the erasure log's subject digests).
+   */
+  digest(purpose: string, data: string): Promise<string>;
 }
 
 /** A master key held in this process, read from a key file. */
@@ -47,6 +52,12 @@ export class LocalMasterKey implements KeyWrapper {
       throw new Error(`a data key is wrapped by master key ${masterKeyId}, and this matcher holds ${this.masterKeyId}: every replica must use the same master key`);
     }
     return open(this.#key, wrapped, context);
+  }
+
+  async digest(purpose: string, data: string): Promise<string> {
+    // One HMAC key per purpose, derived from the master key: digests of one purpose say nothing of another's.
+    const key = Buffer.from(hkdfSync('sha256', this.#key, Buffer.alloc(0), `faceprint.digest:${purpose}`, KEY_BYTES));
+    return createHmac('sha256', key).update(data, 'utf8').digest('hex');
   }
 }
 

@@ -1,12 +1,14 @@
 /**
  * Erasure (GDPR Art. 17): one transaction removes a subject's templates, consent records, stored
- * responses, data key and audit link (the gallery's part is GalleryStore.eraseSubject), records
- * the audit event and stores a signed receipt; then this replica's index evicts the templates
- * before the call is acknowledged. A subject already erased gets its latest receipt again.
- * Consent withdrawal and the retention sweeper erase through here too.
+ * responses and audit link and marks its data key for destruction (the gallery's part is
+ * GalleryStore.eraseSubject), records the audit event and appends the signed receipt to the
+ * erasure log. Then, before the call is acknowledged, the data key is destroyed in the key store,
+ * this replica's index evicts the templates, and the deleted rows are scrubbed from the database's
+ * files. A subject already erased gets its latest receipt again. Consent withdrawal and the
+ * retention sweeper erase through here too.
  */
 import { createHash, randomUUID, sign, type KeyObject } from 'node:crypto';
-import { create, fromBinary, toBinary } from '@bufbuild/protobuf';
+import { create } from '@bufbuild/protobuf';
 import { timestampFromDate } from '@bufbuild/protobuf/wkt';
 import { encodeReceiptPayload, ERASURE_RECEIPT_TYPE, signingKeyId } from '@faceprint/contracts';
 import { AuditAction, AuditOutcome, ErasureReason, ErasureReceiptSchema, type ErasureReceipt } from '@faceprint/contracts/common';
@@ -82,8 +84,8 @@ export class SubjectEraser {
    * Erases the subject and returns the signed receipt; for a subject already erased, its latest
    * receipt with `replayed`; undefined when the tenant never had the subject.
    */
-  async erase(request: ErasureRequest): Promise<{ receipt: ErasureReceipt; replayed: boolean } | undefined> {
-    const { store, audit, sync, db } = this.#gallery;
+  async erase(request: ErasureRequest, options: { deferScrub?: boolean } = {}): Promise<{ receipt: ErasureReceipt; replayed: boolean } | undefined> {
+    const { store, audit, sync, db, erasureLog } = this.#gallery;
     const receipt = await store.eraseSubject(request.tenantId, request.subjectId, async (client, erased) => {
       const receiptId = randomUUID();
       const erasedAt = new Date();
@@ -106,21 +108,29 @@ export class SubjectEraser {
       // Index entries go from every replica's index through the change log; searches confirm
       // their results against the database, so none returns them once this commits.
       const signed = this.#signer.sign(request, receiptId, erasedAt, { ...erased, index_entry: erased.template, audit_link: auditLinks });
-      await client.query(
-        'INSERT INTO erasures (receipt_id, tenant_id, subject_id, request_ref, reason, erased_at, receipt) VALUES ($1, $2, $3, $4, $5, $6, $7)',
-        [receiptId, request.tenantId, request.subjectId, request.requestRef, request.reason, erasedAt, Buffer.from(toBinary(ErasureReceiptSchema, signed))],
-      );
+      await erasureLog.append(client, signed, request.reason, erasedAt);
       return signed;
     });
     if (receipt) {
+      // The key goes first: from then on no copy of the templates anywhere can be opened.
+      const destroyed = await store.destroyErasedKeys();
       // Evicted from this replica's index before the erasure is acknowledged.
       await sync.catchUp();
+      if (!options.deferScrub) await this.scrubStorage(destroyed);
       return { receipt, replayed: false };
     }
-    const { rows } = await db.pool.query<{ receipt: Buffer }>(
-      'SELECT receipt FROM erasures WHERE tenant_id = $1 AND subject_id = $2 ORDER BY erasure_pk DESC LIMIT 1',
-      [request.tenantId, request.subjectId],
-    );
-    return rows[0] ? { receipt: fromBinary(ErasureReceiptSchema, rows[0].receipt), replayed: true } : undefined;
+    const previous = await erasureLog.latest(db.pool, request.tenantId, request.subjectId);
+    return previous ? { receipt: previous, replayed: true } : undefined;
+  }
+
+  /**
+   * Scrubs erased rows from the database's files (each erasure does, unless deferred: the
+   * retention sweeper scrubs once per sweep), then settles the key destructions it covers.
+   */
+  async scrubStorage(destroyedKeyIds?: readonly string[]): Promise<void> {
+    const { store, scrubber } = this.#gallery;
+    const keyIds = destroyedKeyIds ?? (await store.destroyErasedKeys());
+    await scrubber.scrub();
+    await store.settleKeyDestructions(keyIds);
   }
 }

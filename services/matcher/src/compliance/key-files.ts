@@ -1,12 +1,13 @@
 /**
  * The matcher's secrets as files: the master key (wraps data keys) and the Ed25519 key that signs
- * erasure receipts. A configured file must exist. At the default paths (under the gallery's data
- * directory) a missing key is generated once; every replica of a shared PostgreSQL gallery must
- * then be given the same files (in Kubernetes, one Secret).
+ * erasure receipts. A configured file must exist. At the default paths (in the key directory
+ * beside the gallery's data directory, never in it) a missing key is generated once; every
+ * replica of a shared PostgreSQL gallery must then be given the same files (in Kubernetes, one
+ * Secret).
  */
 import { createPrivateKey, createPublicKey, generateKeyPairSync, randomBytes, type KeyObject } from 'node:crypto';
-import { link, mkdir, readFile, rm, writeFile } from 'node:fs/promises';
-import { dirname } from 'node:path';
+import { copyFile, link, mkdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { basename, dirname, join } from 'node:path';
 import type { Logger } from '@faceprint/telemetry';
 import { KEY_BYTES, LocalMasterKey } from './data-keys.js';
 
@@ -17,6 +18,29 @@ export interface KeyFileOptions {
   readonly generateMasterKey: boolean;
   readonly generateSigningKey: boolean;
 }
+
+/**
+ * Moves default-path keys out of `formerDir` (the gallery's own `keys/`, where they were kept by
+ * default before) into their current default places, so an existing gallery keeps its keys.
+ */
+export async function adoptFormerKeyFiles(formerDir: string, options: KeyFileOptions, log: Logger): Promise<void> {
+  const moves = [
+    ...(options.generateMasterKey ? [[join(formerDir, 'master.key'), options.masterKeyFile]] : []),
+    ...(options.generateSigningKey ? [[join(formerDir, 'receipt-signing.pem'), options.signingKeyFile], [join(formerDir, 'receipt-signing.pub.pem'), options.signingKeyFile.replace(/(\.pem)?$/, '.pub.pem')]] : []),
+  ];
+  for (const [from, to] of moves as [string, string][]) {
+    if (!(await exists(from)) || (await exists(to))) continue;
+    await mkdir(dirname(to), { recursive: true, mode: 0o700 });
+    await rename(from, to).catch(async (error: NodeJS.ErrnoException) => {
+      if (error.code !== 'EXDEV') throw error;
+      await copyFile(from, to);
+      await rm(from);
+    });
+    log.warn({ from, to }, `moved ${basename(from)} out of the gallery's data directory; copies of that directory made before still hold it`);
+  }
+}
+
+const exists = (path: string) => stat(path).then(() => true, () => false);
 
 /** The master key (base64 of 32 bytes, one line). */
 export async function loadMasterKey(options: KeyFileOptions, log: Logger): Promise<LocalMasterKey> {

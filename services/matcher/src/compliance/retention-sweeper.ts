@@ -44,6 +44,13 @@ export class RetentionSweeper {
 
   /** Erases every subject whose retention has ended; returns how many this call erased. */
   async sweep(): Promise<number> {
+    const erased = await this.#eraseExpired();
+    // One scrub of the database's files for the whole sweep (each erasure's key is already destroyed).
+    if (erased > 0) await this.#eraser.scrubStorage();
+    return erased;
+  }
+
+  async #eraseExpired(): Promise<number> {
     let erased = 0;
     for (;;) {
       const expired = await this.#store.expiredSubjects(BATCH);
@@ -58,7 +65,7 @@ export class RetentionSweeper {
           note: '',
           actor: RETENTION_SWEEPER_ACTOR,
           requestId: '',
-        });
+        }, { deferScrub: true });
         if (outcome && !outcome.replayed) {
           erased++;
           progressed = true;

@@ -2,14 +2,16 @@
  * The gallery's SQL: every read and write of tenants, subjects, consents and templates, each
  * scoped by tenant. Writes that add or remove templates also append to the change log (in commit
  * order, under an advisory lock) and notify the other matcher replicas, in the same transaction.
- * Template vectors are sealed at rest under their subject's data key (compliance/data-keys.ts):
- * they are sealed here on the way in and opened here on the way out.
+ * Template vectors are sealed at rest under their subject's data key (compliance/data-keys.ts),
+ * kept wrapped in the key store apart from this database (compliance/key-store.ts): they are
+ * sealed here on the way in and opened here on the way out.
  */
 import { randomUUID } from 'node:crypto';
 import { decodeEmbedding } from '@faceprint/contracts';
 import { LegalBasis } from '@faceprint/contracts/common';
 import type pg from 'pg';
 import { cropContext, dataKeyContext, newDataKey, open, seal, templateContext, type KeyWrapper } from '../compliance/data-keys.js';
+import type { DataKeyStore } from '../compliance/key-store.js';
 import { inTransaction, type Database } from '../database/database.js';
 
 /** A model version as templates record it. */
@@ -218,15 +220,13 @@ interface TemplateRow {
   crop_retained: boolean;
 }
 
-/** The columns that open a sealed vector: the template's id and its subject's wrapped data key. */
+/** The columns that open a sealed vector: the template's id and its subject's data key id. */
 interface SealedRow {
   template_id: string;
   tenant_id: string;
   vector: Buffer;
   sealed: boolean;
   key_id: string | null;
-  wrapped_key: Buffer | null;
-  master_key_id: string | null;
 }
 
 /** A row of INDEX_COLUMNS. */
@@ -237,9 +237,9 @@ interface IndexRow extends SealedRow {
   dim: number;
 }
 
-/** A template with its subject's data key; FROM templates t, joined to its subject and key. */
-const SEALED_COLUMNS = 't.template_id, t.tenant_id, t.vector, t.sealed, k.key_id, k.wrapped_key, k.master_key_id';
-const WITH_DATA_KEY = 'JOIN subjects s ON s.subject_pk = t.subject_pk LEFT JOIN data_keys k ON k.key_id = s.data_key_id';
+/** A template with its subject's data key id; FROM templates t, joined to its subject. */
+const SEALED_COLUMNS = 't.template_id, t.tenant_id, t.vector, t.sealed, s.data_key_id AS key_id';
+const WITH_DATA_KEY = 'JOIN subjects s ON s.subject_pk = t.subject_pk';
 const INDEX_COLUMNS = `t.template_pk, t.model_name, t.model_version, t.dim, ${SEALED_COLUMNS}`;
 
 function subjectFromRow(row: SubjectRow): SubjectRecord {
@@ -292,14 +292,16 @@ function indexedFromRow(row: IndexRow, vector: Uint8Array): IndexedTemplate {
 export class GalleryStore {
   readonly #db: Database;
   readonly #keys: KeyWrapper;
+  readonly #keyStore: DataKeyStore;
   readonly #changeLock: string;
   /** The NOTIFY channel that announces new change-log entries. */
   readonly changeChannel: string;
 
-  /** `keys` wraps the subjects' data keys (the master key). */
-  constructor(db: Database, keys: KeyWrapper) {
+  /** `keys` wraps the subjects' data keys (the master key); `keyStore` keeps them wrapped. */
+  constructor(db: Database, keys: KeyWrapper, keyStore: DataKeyStore) {
     this.#db = db;
     this.#keys = keys;
+    this.#keyStore = keyStore;
     this.#changeLock = `${db.schema}.template_changes`;
     this.changeChannel = `${db.schema}_template_changes`;
   }
@@ -317,6 +319,8 @@ export class GalleryStore {
   ): Promise<EnrollOutcome> {
     return inTransaction(this.#db.pool, async (client) => {
       await client.query('INSERT INTO tenants (tenant_id, default_target_far) VALUES ($1, $2) ON CONFLICT DO NOTHING', [input.tenantId, input.defaultTargetFar]);
+      const erased = await client.query('SELECT 1 FROM enroll_requests WHERE tenant_id = $1 AND request_id = $2', [input.tenantId, await this.#erasedRequestId(input.tenantId, input.requestId)]);
+      if (erased.rowCount) return { kind: 'request-erased' };
       const claimed = await client.query(
         'INSERT INTO enroll_requests (tenant_id, request_id, request_sha256) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING',
         [input.tenantId, input.requestId, input.requestSha256],
@@ -414,7 +418,7 @@ export class GalleryStore {
   async subjectVectors(tenantId: string, subjectId: string): Promise<StoredVector[] | undefined> {
     const { rows } = await this.#db.pool.query<{ template_pk: string | null } & TemplateRow & SealedRow>(
       `SELECT t.template_pk, t.model_name, t.model_version, t.model_sha256, t.dim, ${SEALED_COLUMNS}
-       FROM subjects s LEFT JOIN templates t ON t.subject_pk = s.subject_pk LEFT JOIN data_keys k ON k.key_id = s.data_key_id
+       FROM subjects s LEFT JOIN templates t ON t.subject_pk = s.subject_pk
        WHERE s.tenant_id = $1 AND s.subject_id = $2 ORDER BY t.template_pk`,
       [tenantId, subjectId],
     );
@@ -579,12 +583,18 @@ export class GalleryStore {
         templates.rows.map((t) => ({ templatePk: t.template_pk, model: { name: t.model_name, version: t.model_version, sha256: t.model_sha256 } })),
       );
       const consents = await client.query('DELETE FROM consents WHERE subject_pk = $1', [found.subject_pk]);
-      const requests = await client.query(
-        'UPDATE enroll_requests SET request_sha256 = $2, response = NULL, subject_pk = NULL WHERE subject_pk = $1',
-        [found.subject_pk, ERASED_REQUEST],
-      );
+      // The request ids stay, as keyed digests (a caller's request id may name the subject), so
+      // that a retried old enrolment is refused instead of bringing the subject back.
+      const requests = await client.query<{ request_id: string }>('SELECT request_id FROM enroll_requests WHERE subject_pk = $1', [found.subject_pk]);
+      for (const { request_id } of requests.rows) {
+        await client.query(
+          'UPDATE enroll_requests SET request_id = $3, request_sha256 = $4, response = NULL, subject_pk = NULL WHERE tenant_id = $1 AND request_id = $2',
+          [tenantId, request_id, await this.#erasedRequestId(tenantId, request_id), ERASED_REQUEST],
+        );
+      }
       await client.query('DELETE FROM subjects WHERE subject_pk = $1', [found.subject_pk]);
-      const keys = await client.query('DELETE FROM data_keys WHERE key_id = $1', [found.data_key_id]);
+      // The key itself is destroyed in the key store once this commits (destroyErasedKeys).
+      const keys = found.data_key_id === null ? { rowCount: 0 } : await client.query('INSERT INTO key_destructions (key_id) VALUES ($1) ON CONFLICT DO NOTHING', [found.data_key_id]);
       return beforeCommit(client, {
         subject: 1,
         template: templates.rowCount ?? 0,
@@ -593,6 +603,22 @@ export class GalleryStore {
         data_key: keys.rowCount ?? 0,
       });
     });
+  }
+
+  /**
+   * Destroys in the key store the data keys of committed erasures still pending (an earlier run
+   * may have stopped between commit and destruction, or before its scrub). Returns their ids, for
+   * {@link settleKeyDestructions} once the erased rows are scrubbed.
+   */
+  async destroyErasedKeys(): Promise<string[]> {
+    const { rows } = await this.#db.pool.query<{ key_id: string }>('SELECT key_id FROM key_destructions ORDER BY request_time');
+    for (const { key_id } of rows) await this.#keyStore.destroy(key_id);
+    return rows.map((row) => row.key_id);
+  }
+
+  /** Ends the pending destructions of `keyIds` (destroyed, and their erasures' rows scrubbed). */
+  async settleKeyDestructions(keyIds: readonly string[]): Promise<void> {
+    if (keyIds.length > 0) await this.#db.pool.query('DELETE FROM key_destructions WHERE key_id = ANY($1::uuid[])', [keyIds]);
   }
 
   /** Everything held about a subject (vectors and kept crops opened only when `withVectors`), or undefined. */
@@ -757,21 +783,26 @@ export class GalleryStore {
 
   /** The subject's data key: unwrapped from the key store, or made (and stored wrapped) for a subject without one. */
   async #subjectDataKey(client: pg.PoolClient, tenantId: string, subjectPk: string, keyId: string | null): Promise<Buffer> {
-    if (keyId !== null) {
-      const { rows } = await client.query<{ wrapped_key: Buffer; master_key_id: string }>('SELECT wrapped_key, master_key_id FROM data_keys WHERE key_id = $1', [keyId]);
-      if (!rows[0]) throw new Error('a subject\'s data key is missing from the key store');
-      return this.#keys.unwrap(rows[0].wrapped_key, rows[0].master_key_id, dataKeyContext(tenantId, keyId));
-    }
+    if (keyId !== null) return this.#unwrapDataKey(tenantId, keyId);
     const newKeyId = randomUUID();
     const key = newDataKey();
-    await client.query('INSERT INTO data_keys (key_id, tenant_id, wrapped_key, master_key_id) VALUES ($1, $2, $3, $4)', [
-      newKeyId,
-      tenantId,
-      await this.#keys.wrap(key, dataKeyContext(tenantId, newKeyId)),
-      this.#keys.masterKeyId,
-    ]);
+    // On disk before the subject refers to it; a transaction that then fails leaves an unused key.
+    await this.#keyStore.put(newKeyId, { tenantId, wrappedKey: await this.#keys.wrap(key, dataKeyContext(tenantId, newKeyId)), masterKeyId: this.#keys.masterKeyId });
     await client.query('UPDATE subjects SET data_key_id = $2 WHERE subject_pk = $1', [subjectPk, newKeyId]);
     return key;
+  }
+
+  /** What an erased enrolment's request id is kept as. */
+  async #erasedRequestId(tenantId: string, requestId: string): Promise<string> {
+    return `erased:${await this.#keys.digest('enroll-request', `${tenantId}\0${requestId}`)}`;
+  }
+
+  /** A data key from the key store, unwrapped. */
+  async #unwrapDataKey(tenantId: string, keyId: string): Promise<Buffer> {
+    const stored = await this.#keyStore.get(keyId);
+    // Read just as an erasure destroyed it: the subject is gone, and a retry will not see it.
+    if (!stored) throw new Error('a subject\'s data key is not in the key store: the subject has been erased (or the key store is not this gallery\'s)');
+    return this.#keys.unwrap(stored.wrappedKey, stored.masterKeyId, dataKeyContext(tenantId, keyId));
   }
 
   /** The plaintext vectors of `rows`, each data key unwrapped once. */
@@ -785,9 +816,9 @@ export class GalleryStore {
     return Promise.all(
       rows.map(async (row) => {
         if (!row.sealed) return new Uint8Array(row.vector);
-        if (row.key_id === null || row.wrapped_key === null || row.master_key_id === null) throw new Error('a sealed template has no data key');
+        if (row.key_id === null) throw new Error('a sealed template has no data key');
         let key = keys.get(row.key_id);
-        if (!key) keys.set(row.key_id, (key = this.#keys.unwrap(row.wrapped_key, row.master_key_id, dataKeyContext(row.tenant_id, row.key_id))));
+        if (!key) keys.set(row.key_id, (key = this.#unwrapDataKey(row.tenant_id, row.key_id)));
         return new Uint8Array(open(await key, row.vector, context(row.template_id)));
       }),
     );

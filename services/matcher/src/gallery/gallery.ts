@@ -6,11 +6,15 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import type { Logger } from '@faceprint/telemetry';
 import { isDatabaseUnreachable } from '../database/database-errors.js';
 import { openDatabase, type Database, type DatabaseOptions } from '../database/database.js';
+import { ErasedRowsScrubber, type ScrubMode } from '../database/erased-rows-scrub.js';
 import { migrate } from '../database/migrations.js';
 import { IndexSync } from '../search/index-sync.js';
 import { VectorIndex } from '../search/vector-index.js';
 import { AuditLog } from '../compliance/audit-log.js';
 import type { KeyWrapper } from '../compliance/data-keys.js';
+import { ErasureLog } from '../compliance/erasure-log.js';
+import { moveKeysOutOfGallery } from '../compliance/key-move.js';
+import type { DataKeyStore } from '../compliance/key-store.js';
 import { GalleryStore } from './gallery-store.js';
 
 /** How long start-up keeps retrying an unreachable PostgreSQL before it gives up. */
@@ -24,6 +28,16 @@ export interface GalleryOptions extends DatabaseOptions {
   readonly syncIntervalMs: number;
   /** Called with each applied change's age (sync lag), in ms. */
   readonly onSyncLag?: (lagMs: number) => void;
+  /** How far erasures reach into the database's files. */
+  readonly erasureScrub: ScrubMode;
+}
+
+/** What keeps the subjects' data keys, and what wraps them. */
+export interface GalleryKeys {
+  /** The master key (or a KMS): wraps data keys and erasure receipts. */
+  readonly wrapper: KeyWrapper;
+  /** Where the wrapped data keys are, apart from the database. */
+  readonly store: DataKeyStore;
 }
 
 /** A started gallery. */
@@ -33,17 +47,28 @@ export interface Gallery {
   readonly audit: AuditLog;
   readonly index: VectorIndex;
   readonly sync: IndexSync;
+  readonly erasureLog: ErasureLog;
+  readonly scrubber: ErasedRowsScrubber;
   close(): Promise<void>;
 }
 
 /**
- * Opens and migrates the database (retrying PostgreSQL for a minute), seals any templates stored
- * before sealing existed, then loads the index. `keys` wraps the subjects' data keys.
+ * Opens and migrates the database (retrying PostgreSQL for a minute), moves keys and receipts an
+ * older gallery kept in it to the key store and erasure log, finishes erasures a stop interrupted,
+ * seals any templates stored before sealing existed, then loads the index.
  */
-export async function startGallery(options: GalleryOptions, keys: KeyWrapper, log: Logger): Promise<Gallery> {
+export async function startGallery(options: GalleryOptions, keys: GalleryKeys, log: Logger): Promise<Gallery> {
   const db = await openMigrated(options, log);
   try {
-    const store = new GalleryStore(db, keys);
+    const store = new GalleryStore(db, keys.wrapper, keys.store);
+    const erasureLog = new ErasureLog(keys.wrapper);
+    const scrubber = new ErasedRowsScrubber(db, options.erasureScrub, log);
+    await scrubber.reach();
+    const moved = await moveKeysOutOfGallery(db, keys.store, erasureLog, log);
+    const pending = await store.destroyErasedKeys();
+    if (pending.length > 0) log.info({ erasures: pending.length }, 'finished erasures that committed before the last stop');
+    if (moved.keys + moved.receipts + pending.length > 0) await scrubber.scrub();
+    await store.settleKeyDestructions(pending);
     const sealed = await store.sealPlaintextTemplates();
     if (sealed > 0) log.info({ templates: sealed }, 'sealed templates stored before encryption at rest');
     const index = new VectorIndex(options.exactSearchLimit);
@@ -61,6 +86,8 @@ export async function startGallery(options: GalleryOptions, keys: KeyWrapper, lo
       audit: new AuditLog(db.pool),
       index,
       sync,
+      erasureLog,
+      scrubber,
       close: async () => {
         await sync.stop();
         await db.close();
