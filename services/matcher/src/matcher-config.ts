@@ -138,7 +138,7 @@ export function loadMatcherConfig(env: NodeJS.ProcessEnv): MatcherConfig {
     masterKeyFile: compiled.FACEPRINT_MATCHER_MASTER_KEY_FILE ? fromCwd(compiled.FACEPRINT_MATCHER_MASTER_KEY_FILE) : join(keyDir, 'master.key'),
     signingKeyFile: compiled.FACEPRINT_MATCHER_SIGNING_KEY_FILE ? fromCwd(compiled.FACEPRINT_MATCHER_SIGNING_KEY_FILE) : join(keyDir, 'receipt-signing.pem'),
     formerKeyDir: join(dataDir, 'keys'),
-    erasureScrub: compiled.FACEPRINT_MATCHER_ERASURE_SCRUB as ScrubMode,
+    erasureScrub: compiled.FACEPRINT_MATCHER_ERASURE_SCRUB,
     generateMasterKey: !compiled.FACEPRINT_MATCHER_MASTER_KEY_FILE,
     generateSigningKey: !compiled.FACEPRINT_MATCHER_SIGNING_KEY_FILE,
     retentionSweepMs: compiled.FACEPRINT_MATCHER_RETENTION_SWEEP_MS,
