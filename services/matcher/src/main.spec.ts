@@ -4,8 +4,7 @@
  * PostgreSQL server itself.
  */
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
-import { existsSync, mkdtempSync } from 'node:fs';
+import { mkdtempSync } from 'node:fs';
 import { rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -13,12 +12,12 @@ import { after, before, describe, it } from 'node:test';
 import { MatcherService } from '@faceprint/contracts/matcher';
 import { waitForServiceProcess } from '@faceprint/mesh';
 import { createClient } from '@faceprint/service-kit';
-import { describeServiceProcess, dropSchema, scratchSchemaName, skipUnlessPostgres, spawnService, TEST_DATABASE_URL } from '@faceprint/testing';
+import { describeServiceProcess, dropSchema, scratchSchemaName, skipUnlessPostgres, skipUnlessPrivatePostgres, spawnService, startPrivatePostgres, TEST_DATABASE_URL } from '@faceprint/testing';
 import { status } from '@grpc/grpc-js';
 import { consent, embedding, randomUnitVector, seededRandom, testEmbedderRegistry, type TestModels } from './test-support.js';
 
 const processDataDir = mkdtempSync(join(tmpdir(), 'faceprint-matcher-process-'));
-after(() => rm(processDataDir, { recursive: true, force: true }));
+after(() => Promise.all([processDataDir, `${processDataDir}-keys`].map((dir) => rm(dir, { recursive: true, force: true }))));
 
 describeServiceProcess('matcher', {
   env: { FACEPRINT_MATCHER_DATA_DIR: processDataDir },
@@ -85,6 +84,7 @@ describe('matcher process durability', () => {
       await expectIdentified(env, models, face, 'embedded-subject');
     } finally {
       await rm(dir, { recursive: true, force: true });
+      await rm(`${dir}-keys`, { recursive: true, force: true });
     }
   });
 
@@ -104,26 +104,16 @@ describe('matcher process durability', () => {
     }
   });
 
-  const pgBin = '/usr/lib/postgresql/15/bin';
-  const privateServerSkip =
-    process.getuid?.() === 0 && existsSync(join(pgBin, 'pg_ctl')) && hasUser('postgres') ? false : `needs root, a "postgres" user and ${pgBin} to run a private PostgreSQL server`;
-
-  it('keeps acknowledged enrolments across a crash and restart of the PostgreSQL server', { skip: privateServerSkip }, async () => {
+  it('keeps acknowledged enrolments across a crash and restart of the PostgreSQL server', { skip: skipUnlessPrivatePostgres() }, async () => {
     // A private server, so that crashing it disturbs nothing else.
-    const dir = mkdtempSync(join(tmpdir(), 'faceprint-pg-'));
-    const port = 25_432 + Math.floor(Math.random() * 1000);
-    const asPostgres = (command: string, ...args: string[]) => execFileSync('runuser', ['-u', 'postgres', '--', join(pgBin, command), ...args], { stdio: 'pipe' });
-    execFileSync('chown', ['postgres', dir]);
-    asPostgres('initdb', '-D', join(dir, 'data'), '-A', 'trust', '-U', 'postgres');
-    const start = () => asPostgres('pg_ctl', '-D', join(dir, 'data'), '-o', `-p ${port} -k ${dir} -c listen_addresses=127.0.0.1`, '-l', join(dir, 'log'), '-w', 'start');
-    start();
-    const env = { FACEPRINT_DATABASE_URL: `postgres://postgres@127.0.0.1:${port}/postgres`, FACEPRINT_MODEL_REGISTRY: models.root, FACEPRINT_MATCHER_SYNC_INTERVAL_MS: '200' };
+    const server = startPrivatePostgres();
+    const env = { FACEPRINT_DATABASE_URL: server.url, FACEPRINT_MODEL_REGISTRY: models.root, FACEPRINT_MATCHER_SYNC_INTERVAL_MS: '200' };
     let matcher: Awaited<ReturnType<typeof startAndEnroll>>['process'] | undefined;
     try {
       const enrolled = await startAndEnroll(env, models, 'before-crash');
       matcher = enrolled.process;
-      asPostgres('pg_ctl', '-D', join(dir, 'data'), '-m', 'immediate', 'stop'); // a crash: no checkpoint
-      start(); // crash recovery replays the WAL
+      server.stop('immediate'); // a crash: no checkpoint
+      server.start(); // crash recovery replays the WAL
       // The running matcher reconnects and still serves what it acknowledged, and new work.
       const client = createClient(MatcherService, matcher.address); // retries UNAVAILABLE
       const found = await client.identify({ context: ctx, probe: embedding(enrolled.face, models.v1), topK: 1 });
@@ -134,21 +124,7 @@ describe('matcher process durability', () => {
       client.close();
     } finally {
       await matcher?.stop();
-      try {
-        asPostgres('pg_ctl', '-D', join(dir, 'data'), '-m', 'immediate', 'stop');
-      } catch {
-        // already stopped
-      }
-      await rm(dir, { recursive: true, force: true });
+      await server.remove();
     }
   });
 });
-
-function hasUser(name: string): boolean {
-  try {
-    execFileSync('id', [name], { stdio: 'ignore' });
-    return true;
-  } catch {
-    return false;
-  }
-}
