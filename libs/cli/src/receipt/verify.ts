@@ -12,13 +12,13 @@ import { fromJsonString } from '@bufbuild/protobuf';
 import { verifyErasureReceipt } from '@faceprint/contracts';
 import { ErasureReceiptSchema, type ErasureReceipt } from '@faceprint/contracts/common';
 
-/** The local mesh's receipt-signing public key (the matcher's default data directory). */
-const LOCAL_PUBLIC_KEY = join(fileURLToPath(new URL('../../../../', import.meta.url)), 'data', 'gallery', 'keys', 'receipt-signing.pub.pem');
+/** The local mesh's receipt-signing public key (the matcher's default key directory, beside its gallery). */
+const LOCAL_PUBLIC_KEY = join(fileURLToPath(new URL('../../../../', import.meta.url)), 'data', 'gallery-keys', 'receipt-signing.pub.pem');
 
 export const RECEIPT_VERIFY_USAGE = `faceprint receipt verify RECEIPT.json [--public-key FILE] [--json]
   RECEIPT.json        the erasure receipt (ErasureReceipt in protobuf JSON)
   --public-key FILE   the matcher's receipt-signing public key, PEM (default: the local mesh's,
-                      data/gallery/keys/receipt-signing.pub.pem)
+                      data/gallery-keys/receipt-signing.pub.pem)
   --json              print one JSON object
   exit status: 0 valid, 1 not valid, 2 usage`;
 
