@@ -6,7 +6,7 @@
  * Secret).
  */
 import { createPrivateKey, createPublicKey, generateKeyPairSync, randomBytes, type KeyObject } from 'node:crypto';
-import { copyFile, link, mkdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { copyFile, link, mkdir, readFile, rename, rm, rmdir, stat, writeFile } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import type { Logger } from '@faceprint/telemetry';
 import { KEY_BYTES, LocalMasterKey } from './data-keys.js';
@@ -38,6 +38,8 @@ export async function adoptFormerKeyFiles(formerDir: string, options: KeyFileOpt
     });
     log.warn({ from, to }, `moved ${basename(from)} out of the gallery's data directory; copies of that directory made before still hold it`);
   }
+  // The old directory goes once it is empty (it may hold files of an operator's own).
+  await rmdir(formerDir).catch(() => undefined);
 }
 
 const exists = (path: string) => stat(path).then(() => true, () => false);
