@@ -94,6 +94,8 @@ export interface ServerConfig {
   readonly port: number;
   /** Prometheus `/metrics` port; 0 turns the endpoint off. `FACEPRINT_METRICS_PORT`, default 9460-9465. */
   readonly metricsPort: number;
+  /** The `/metrics` endpoint's host. `FACEPRINT_METRICS_HOST`, default `127.0.0.1` (set `0.0.0.0` in containers). */
+  readonly metricsHost: string;
   /** Largest message received or sent. `FACEPRINT_GRPC_MAX_MESSAGE_BYTES`, default 32 MiB. */
   readonly maxMessageBytes: number;
   /** HTTP/2 receive window per stream and per connection (flow-control.ts). `FACEPRINT_GRPC_FLOW_CONTROL_WINDOW_BYTES`, default 8 MiB. */
@@ -118,6 +120,7 @@ export function loadServerConfig(service: ServiceName, env: NodeJS.ProcessEnv = 
     FACEPRINT_GRPC_HOST: str({ default: '127.0.0.1' }),
     FACEPRINT_GRPC_PORT: int(0, 65535)({ default: DEFAULT_GRPC_PORTS[service] }),
     FACEPRINT_METRICS_PORT: int(0, 65535)({ default: DEFAULT_METRICS_PORTS[service] }),
+    FACEPRINT_METRICS_HOST: str({ default: '127.0.0.1' }),
     FACEPRINT_GRPC_MAX_MESSAGE_BYTES: int(4 * 1024 * 1024, 256 * 1024 * 1024)({ default: GRPC_DEFAULT_MAX_MESSAGE_BYTES }),
     FACEPRINT_GRPC_FLOW_CONTROL_WINDOW_BYTES: int(65_535, 2 ** 31 - 1)({ default: DEFAULT_FLOW_CONTROL_WINDOW_BYTES }),
     FACEPRINT_DRAIN_DELAY_MS: int(0, 120_000)({ default: 0 }),
@@ -134,6 +137,7 @@ export function loadServerConfig(service: ServiceName, env: NodeJS.ProcessEnv = 
     host: compiled.FACEPRINT_GRPC_HOST,
     port: compiled.FACEPRINT_GRPC_PORT,
     metricsPort: compiled.FACEPRINT_METRICS_PORT,
+    metricsHost: compiled.FACEPRINT_METRICS_HOST,
     maxMessageBytes: compiled.FACEPRINT_GRPC_MAX_MESSAGE_BYTES,
     flowControlWindowBytes: compiled.FACEPRINT_GRPC_FLOW_CONTROL_WINDOW_BYTES,
     drainDelayMs: compiled.FACEPRINT_DRAIN_DELAY_MS,

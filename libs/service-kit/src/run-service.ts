@@ -43,7 +43,7 @@ export async function runService(service: ServiceName, setup: (context: SetupCon
     const config = loadServerConfig(service, env);
     log = createLogger({ service, level: config.logLevel });
     const serviceSetup = await setup({ config, log, env });
-    await startMetrics({ serviceName: `faceprint-${service}`, port: config.metricsPort });
+    await startMetrics({ serviceName: `faceprint-${service}`, port: config.metricsPort, host: config.metricsHost });
     const server = await startServer({ config, services: serviceSetup.services, log });
     log.info({ address: server.address, port: server.port, metricsPort: config.metricsPort }, 'listening');
     installSignalHooks(server, serviceSetup, log);

@@ -16,7 +16,7 @@ export interface MetricsOptions {
   readonly serviceName: string;
   /** The port of the `/metrics` endpoint; 0 turns the endpoint off (metrics are still recorded). */
   readonly port: number;
-  /** The host to listen on. Default: `0.0.0.0`, so Prometheus can scrape the pod. */
+  /** The host to listen on. Default: `127.0.0.1` (containers set `0.0.0.0`, so Prometheus can scrape the pod). */
   readonly host?: string;
 }
 
@@ -25,7 +25,7 @@ export async function startMetrics(options: MetricsOptions): Promise<void> {
   if (provider) return;
   const readers = [];
   if (options.port !== 0) {
-    const exporter = new PrometheusExporter({ port: options.port, host: options.host ?? '0.0.0.0', preventServerStart: true });
+    const exporter = new PrometheusExporter({ port: options.port, host: options.host ?? '127.0.0.1', preventServerStart: true });
     await exporter.startServer();
     readers.push(exporter);
   }
