@@ -1,7 +1,9 @@
 import assert from 'node:assert/strict';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { crc32 } from 'node:zlib';
 import { describe, it } from 'node:test';
+import { IMAGE_MAX_PIXELS } from '@faceprint/contracts';
 import { SHARED_DIR, skipUnlessPresent } from '@faceprint/testing';
 import sharp, { type Sharp } from 'sharp';
 import { decodeImage, ImageDecodeError } from './decode.js';
@@ -48,6 +50,25 @@ describe('decodeImage', () => {
     const jpeg = await redBlue().resize(64, 64).jpeg().toBuffer();
     await assert.rejects(decodeImage(jpeg.subarray(0, jpeg.length / 2)), rejectsWith(/corrupt|truncated/));
     await assert.rejects(decodeImage(jpeg, { maxPixels: 1000 }), rejectsWith(/64x64 \(4096 pixels\); the limit is 1000 pixels/));
+  });
+
+  it('names the pixel limit for images beyond sharp\'s own limit too (20000x20000, 60000x60000), never "corrupt"', async () => {
+    // Small files whose headers claim huge images, as a decompression bomb's would.
+    const png = await redBlue().png().toBuffer();
+    const jpeg = await redBlue().jpeg().toBuffer();
+    const sof = jpeg.indexOf(Buffer.from([0xff, 0xc0]));
+    for (const size of [20_000, 60_000]) {
+      const bigPng = Buffer.from(png);
+      bigPng.writeUInt32BE(size, 16); // IHDR width, height, then its CRC
+      bigPng.writeUInt32BE(size, 20);
+      bigPng.writeUInt32BE(crc32(bigPng.subarray(12, 29)) >>> 0, 29);
+      const bigJpeg = Buffer.from(jpeg);
+      bigJpeg.writeUInt16BE(size, sof + 5); // SOF0 height, width
+      bigJpeg.writeUInt16BE(size, sof + 7);
+      const limit = new RegExp(`the image is ${size}x${size} \\(${size * size} pixels\\); the limit is ${IMAGE_MAX_PIXELS} pixels`);
+      await assert.rejects(decodeImage(bigPng), rejectsWith(limit), `png ${size}`);
+      await assert.rejects(decodeImage(bigJpeg), rejectsWith(limit), `jpeg ${size}`);
+    }
   });
 
   it('decodes the real test photos', { skip: skipUnlessPresent(join(SHARED_DIR, 'models/test-images')) }, async () => {

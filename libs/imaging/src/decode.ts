@@ -54,7 +54,8 @@ export async function readImageHeader(bytes: Uint8Array, options: DecodeOptions 
   if (bytes.byteLength > IMAGE_MAX_BYTES) throw new ImageDecodeError(`the image is ${bytes.byteLength} bytes; the limit is ${IMAGE_MAX_BYTES}`);
   let metadata: Metadata;
   try {
-    metadata = await sharp(bytes).metadata();
+    // The header only, without sharp's own pixel limit: ours is checked just below, with its own message.
+    metadata = await sharp(bytes, { limitInputPixels: false }).metadata();
   } catch {
     throw new ImageDecodeError(`the image is corrupt, truncated or not a ${ACCEPTED_FORMATS.join(', ')} file`);
   }
