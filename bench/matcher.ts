@@ -11,7 +11,7 @@
  * enrolment throughput through gRPC and replica sync lag (enrol on one replica, poll another).
  */
 import { randomBytes, randomUUID } from 'node:crypto';
-import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
@@ -23,6 +23,7 @@ import { forEachConcurrently, startServiceProcess, waitForServiceProcess, type S
 import { createClient, type ServiceClient } from '@faceprint/service-kit';
 
 import { dataKeyContext, LocalMasterKey, newDataKey, seal, templateContext } from '../services/matcher/src/compliance/data-keys.js';
+import { FileKeyStore } from '../services/matcher/src/compliance/key-store.js';
 import { migrate } from '../services/matcher/src/database/migrations.js';
 import { ExactPartition, HNSW_PARAMETERS } from '../services/matcher/src/search/vector-index.js';
 import { consent, embedding, nearby, randomUnitVector, seededRandom, testEmbedderRegistry } from '../services/matcher/src/test-support.js';
@@ -66,13 +67,13 @@ for (let i = 0; i < largest; i++) vectors.set(nearby(centre(Math.floor(i / 2)), 
 const models = await testEmbedderRegistry();
 const pool = new pg.Pool({ connectionString: databaseUrl, max: 4 });
 await migrate(pool, schema);
-// The matcher's keys (its data directory holds nothing else here): the bulk load seals templates
-// under per-subject data keys wrapped by this master key, as enrolment would.
+// The matcher's keys: the bulk load seals templates under per-subject data keys wrapped by this
+// master key and kept in the key store, as enrolment would.
 const keyDir = await mkdtemp(join(tmpdir(), 'faceprint-bench-keys-'));
-await mkdir(join(keyDir, 'keys'));
 const masterKeyBytes = randomBytes(32);
-await writeFile(join(keyDir, 'keys', 'master.key'), masterKeyBytes.toString('base64'), { mode: 0o600 });
+await writeFile(join(keyDir, 'master.key'), masterKeyBytes.toString('base64'), { mode: 0o600 });
 const masterKey = new LocalMasterKey(masterKeyBytes);
+const keyStore = await FileKeyStore.open(join(keyDir, 'data-keys'));
 const dataKeys = new Map<string, Buffer>();
 
 /** Writes templates [from, to) straight into the gallery tables (bulk load; enrolment is measured separately). */
@@ -87,7 +88,7 @@ async function fill(from: number, to: number): Promise<void> {
       const keyIds = ids.map(() => randomUUID());
       ids.forEach((id) => dataKeys.set(id, newDataKey()));
       const wrapped = await Promise.all(ids.map((id, k) => masterKey.wrap(dataKeys.get(id)!, dataKeyContext(TENANT, keyIds[k]!))));
-      await client.query('INSERT INTO data_keys (key_id, tenant_id, wrapped_key, master_key_id) SELECT unnest($2::uuid[]), $1, unnest($3::bytea[]), $4', [TENANT, keyIds, wrapped, masterKey.masterKeyId]);
+      await forEachConcurrently(ids.map((_, k) => k), 32, (k) => keyStore.put(keyIds[k]!, { tenantId: TENANT, wrappedKey: wrapped[k]!, masterKeyId: masterKey.masterKeyId }));
       await client.query('INSERT INTO subjects (tenant_id, subject_id, data_key_id) SELECT $1, unnest($2::text[]), unnest($3::uuid[])', [TENANT, ids, keyIds]);
       const templates = Array.from({ length: end - start }, (_, k) => start + k);
       const templateIds = templates.map(() => randomUUID());
@@ -115,7 +116,7 @@ async function fill(from: number, to: number): Promise<void> {
   }
 }
 
-const env = { FACEPRINT_DATABASE_URL: databaseUrl, FACEPRINT_DATABASE_SCHEMA: schema, FACEPRINT_MODEL_REGISTRY: models.root, FACEPRINT_MATCHER_SYNC_INTERVAL_MS: '1000', FACEPRINT_MATCHER_DATA_DIR: keyDir };
+const env = { FACEPRINT_DATABASE_URL: databaseUrl, FACEPRINT_DATABASE_SCHEMA: schema, FACEPRINT_MODEL_REGISTRY: models.root, FACEPRINT_MATCHER_SYNC_INTERVAL_MS: '1000', FACEPRINT_MATCHER_DATA_DIR: join(keyDir, 'unused-gallery'), FACEPRINT_MATCHER_KEY_DIR: keyDir };
 
 /** A matcher process on `schema`, serving, with a client and its index load time. */
 interface MatcherProcess {

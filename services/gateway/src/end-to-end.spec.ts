@@ -65,6 +65,7 @@ describe('faceprint end to end through the gateway', { skip: skipUnlessPresent(I
     compliance?.close();
     await mesh?.stop();
     await rm(galleryDir, { recursive: true, force: true });
+    await rm(`${galleryDir}-keys`, { recursive: true, force: true });
   });
 
   it('enrols 8 people from 4 crops each and identifies each from the 5th (rank-1 8/8)', async () => {
@@ -152,7 +153,7 @@ describe('faceprint end to end through the gateway', { skip: skipUnlessPresent(I
     const erased = people[3]!;
     const { receipt } = await compliance.eraseSubject({ subjectId: erased.name, requestRef: 'DSR-77', reason: ErasureReason.SUBJECT_REQUEST }, dpo);
     assert.deepEqual(Object.fromEntries(receipt!.counts.map((c) => [c.kind, Number(c.count)])).template, 4);
-    const publicKey = await readFile(join(galleryDir, 'keys', 'receipt-signing.pub.pem'), 'utf8');
+    const publicKey = await readFile(join(`${galleryDir}-keys`, 'receipt-signing.pub.pem'), 'utf8');
     assert.equal(verifyErasureReceipt(receipt!, publicKey).valid, true);
     const after = await faces.identify({ image: image(erased.images[4]!), topK: 8 }, ops);
     assert.ok(after.candidates.every((c) => c.subjectId !== erased.name));
@@ -210,7 +211,7 @@ describe('faceprint end to end through the gateway', { skip: skipUnlessPresent(I
       assert.equal(erased.code, 0, erased.stderr);
       const receiptFile = join(dir, 'receipt.json');
       await writeFile(receiptFile, erased.stdout);
-      const checked = await cli(['receipt', 'verify', receiptFile, '--public-key', join(galleryDir, 'keys', 'receipt-signing.pub.pem')], {});
+      const checked = await cli(['receipt', 'verify', receiptFile, '--public-key', join(`${galleryDir}-keys`, 'receipt-signing.pub.pem')], {});
       assert.equal(checked.code, 0, checked.stdout + checked.stderr);
       assert.match(checked.stdout, /valid: subject "cli-subject"/);
 
