@@ -2,3 +2,5 @@
 export * from './job-services.js';
 export * from './local-mesh.js';
 export * from './service-process.js';
+export * from './mesh-certificates.js';
+export * from './mesh-tls.js';

@@ -19,6 +19,15 @@ export interface Services {
 }
 
 /**
+ * A job's own services run without the TLS settings of the process that starts them (a trainer
+ * in the mesh has them): they are private to the job, on loopback, hold no gallery data, and the
+ * job calls them as plain clients.
+ */
+const WITHOUT_TLS = Object.fromEntries(
+  ['FACEPRINT_TLS_CERT_FILE', 'FACEPRINT_TLS_KEY_FILE', 'FACEPRINT_TLS_CLIENT_CA_FILE', 'FACEPRINT_TLS_CA_FILE', 'FACEPRINT_TLS_CLIENT_CERT_FILE', 'FACEPRINT_TLS_CLIENT_KEY_FILE'].map((name) => [name, '']),
+);
+
+/**
  * Connects to `target` (a host), or starts `names` as local processes with `env`, after making
  * sure the model registry holds the default models.
  */
@@ -33,7 +42,7 @@ export async function acquireServices(names: readonly ServiceName[], target: str
   };
   try {
     for (const name of names) {
-      processes.push(await startServiceProcess(name, { env: { FACEPRINT_GRPC_PORT: '0', FACEPRINT_METRICS_PORT: '0', ...env } }));
+      processes.push(await startServiceProcess(name, { env: { FACEPRINT_GRPC_PORT: '0', FACEPRINT_METRICS_PORT: '0', ...WITHOUT_TLS, ...env } }));
     }
     await Promise.all(processes.map((p) => waitForServiceProcess(p, Date.now() + 120_000)));
   } catch (error) {

@@ -8,7 +8,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { FaceService } from '@faceprint/contracts/gateway';
 import { createClient } from '@faceprint/service-kit';
-import { checkHealth, IDENTITIES_DIR, listServices, MODEL_MIRROR, ServingStatus, skipUnlessPresent } from '@faceprint/testing';
+import { checkHealth, IDENTITIES_DIR, listServices, MODEL_MIRROR, rejectsWith, ServingStatus, skipUnlessPresent } from '@faceprint/testing';
+import { status } from '@grpc/grpc-js';
+import { MeshTls } from './mesh-tls.js';
 import { REPO_ROOT } from './service-process.js';
 
 // The README's main job. It binds the default ports 50050-50055 and 9460-9465.
@@ -17,7 +19,8 @@ describe('npm start (the local mesh)', { skip: skipUnlessPresent(MODEL_MIRROR) }
     const registry = await mkdtemp(join(tmpdir(), 'faceprint-mesh-models-'));
     const gallery = await mkdtemp(join(tmpdir(), 'faceprint-mesh-gallery-'));
     const gatewayData = await mkdtemp(join(tmpdir(), 'faceprint-mesh-gateway-'));
-    const env = { ...process.env, FACEPRINT_MODEL_REGISTRY: registry, FACEPRINT_MODEL_MIRROR: MODEL_MIRROR, FACEPRINT_MATCHER_DATA_DIR: gallery, FACEPRINT_GATEWAY_DATA_DIR: gatewayData };
+    const tlsDir = await mkdtemp(join(tmpdir(), 'faceprint-mesh-tls-'));
+    const env = { ...process.env, FACEPRINT_MODEL_REGISTRY: registry, FACEPRINT_MODEL_MIRROR: MODEL_MIRROR, FACEPRINT_MATCHER_DATA_DIR: gallery, FACEPRINT_GATEWAY_DATA_DIR: gatewayData, FACEPRINT_MESH_TLS_DIR: tlsDir };
     const mesh = spawn(process.execPath, ['--import', 'tsx', 'libs/mesh/src/main.ts'], { cwd: REPO_ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });
     let output = '';
     mesh.stdout.on('data', (chunk: Buffer) => (output += chunk.toString()));
@@ -29,9 +32,16 @@ describe('npm start (the local mesh)', { skip: skipUnlessPresent(MODEL_MIRROR) }
       await new Promise((resolve) => setTimeout(resolve, 200));
     }
 
+    // The gateway serves its public API on loopback; the others only callers with a mesh certificate.
+    const asMesh = await new MeshTls(tlsDir).credentials('cli');
     for (const [name, port] of SERVICE_NAMES.map((n, i) => [n, 50050 + i] as const)) {
       assert.match(output, new RegExp(`${name}\\s+grpc 127\\.0\\.0\\.1:${port}`));
-      assert.equal(await checkHealth(`127.0.0.1:${port}`), ServingStatus.SERVING, name);
+      if (name === 'gateway') {
+        assert.equal(await checkHealth(`127.0.0.1:${port}`), ServingStatus.SERVING, name);
+      } else {
+        assert.equal(await checkHealth(`127.0.0.1:${port}`, '', asMesh), ServingStatus.SERVING, name);
+        await rejectsWith(checkHealth(`127.0.0.1:${port}`), status.UNAVAILABLE); // refused at the TLS handshake
+      }
     }
     assert.ok((await listServices('127.0.0.1:50050')).includes('faceprint.gateway.v1.FaceService'));
     // The first start made a development tenant; its operator key reaches the face API.
@@ -59,5 +69,7 @@ describe('npm start (the local mesh)', { skip: skipUnlessPresent(MODEL_MIRROR) }
     await rm(registry, { recursive: true, force: true });
     await rm(gallery, { recursive: true, force: true });
     await rm(gatewayData, { recursive: true, force: true });
+    await rm(`${gallery}-keys`, { recursive: true, force: true });
+    await rm(tlsDir, { recursive: true, force: true });
   });
 });

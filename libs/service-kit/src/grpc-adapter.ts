@@ -20,6 +20,7 @@ import {
   type UntypedHandleCall,
 } from '@grpc/grpc-js';
 import { FaceprintError } from './errors.js';
+import { peerIdentity } from './peer-identity.js';
 import type { CallContext, ServerCall, ServiceRegistration } from './rpc-types.js';
 
 /** The grpc-js path of a method: `/<package>.<Service>/<Method>`. */
@@ -63,6 +64,8 @@ export interface HandlerDeps {
   readonly log: Logger;
   /** Records the outcome of each call. */
   readonly observe: CallObserver;
+  /** The server requires client certificates: the registration's caller policy is enforced. */
+  readonly mutualTls: boolean;
 }
 
 /** Wraps every method of a registration as a grpc-js handler; missing ones answer UNIMPLEMENTED. */
@@ -76,9 +79,24 @@ export function grpcHandlers(registration: ServiceRegistration, deps: HandlerDep
         : () => {
             throw FaceprintError.unimplemented(`${method.parent.typeName}/${method.name}`);
           };
-    handlers[method.localName] = wrapHandler(method, handler, deps);
+    const allowed = deps.mutualTls ? registration.callers?.(method) : undefined;
+    handlers[method.localName] = wrapHandler(method, allowed ? admitOnly(method, allowed, handler) : handler, deps);
   }
   return handlers;
+}
+
+/** `handler`, refusing callers whose certificate names none of `allowed`. */
+function admitOnly(method: DescMethod, allowed: readonly string[], handler: (...args: unknown[]) => unknown): (...args: unknown[]) => unknown {
+  return (...args: unknown[]) => {
+    const ctx = args[1] as CallContext;
+    if (!ctx.peerIdentity.some((name) => allowed.includes(name))) {
+      throw new FaceprintError(
+        status.PERMISSION_DENIED,
+        `${method.parent.typeName}/${method.name} accepts calls only from ${allowed.join(' or ')}; this caller's certificate names ${ctx.peerIdentity.join(', ') || 'no one'}`,
+      );
+    }
+    return handler(...args);
+  };
 }
 
 /** Builds the CallContext of a server call; `finish` releases its deadline timer. */
@@ -100,6 +118,7 @@ function callContext(method: DescMethod, call: ServerCall, log: Logger): { ctx: 
     signal: controller.signal,
     metadata: call.metadata,
     peer: call.getPeer(),
+    peerIdentity: peerIdentity(call),
     log: log.child({ rpc: name }),
     call,
   };

@@ -12,6 +12,7 @@ export * from './rpc-types.js';
 export * from './run-service.js';
 export * from './server.js';
 export * from './settle.js';
+export * from './peer-identity.js';
 export * from './validation.js';
 export * from './timing.js';
 export * from './tls.js';

@@ -6,6 +6,7 @@
 import type { DescMessage, DescService, MessageInitShape, MessageShape } from '@bufbuild/protobuf';
 import type { GenService, GenServiceMethods } from '@bufbuild/protobuf/codegenv2';
 import type { Logger } from '@faceprint/telemetry';
+import type { CallerPolicy } from './peer-identity.js';
 import type { Metadata, ServerDuplexStream, ServerReadableStream, ServerUnaryCall, ServerWritableStream } from '@grpc/grpc-js';
 
 /** Any grpc-js server call (grpc-js does not export its own union of them). */
@@ -27,6 +28,8 @@ export interface CallContext {
   readonly metadata: Metadata;
   /** The peer address. */
   readonly peer: string;
+  /** The names in the caller's verified client certificate; empty without mutual TLS. */
+  readonly peerIdentity: readonly string[];
   /** A logger bound to this call (method and trace ids). Never log request payloads. */
   readonly log: Logger;
   /** The grpc-js call, passed as `parent` to downstream calls to propagate deadline and cancellation. */
@@ -80,14 +83,17 @@ export interface ServiceRegistration {
   readonly service: DescService;
   /** Handlers by method local name. */
   readonly impl: Readonly<Record<string, unknown>>;
+  /** Which certificate names may call which methods (enforced under mutual TLS; peer-identity.ts). */
+  readonly callers?: CallerPolicy;
 }
 
 /** Pairs a service with (some of) its handlers, type-checked against the descriptor. */
 export function implement<S extends GenService<GenServiceMethods>>(
   service: S,
   impl: Partial<ServiceImpl<S>>,
+  options: { readonly callers?: CallerPolicy } = {},
 ): ServiceRegistration {
-  return { service, impl: impl };
+  return { service, impl: impl, ...(options.callers ? { callers: options.callers } : {}) };
 }
 
 /** Options of one client call. */

@@ -1,12 +1,13 @@
 /** Health checks against a running server, through the standard grpc.health.v1 protocol. */
 import { Health, type HealthCheckResponse_ServingStatus } from '@faceprint/contracts/health';
 import { createClient } from '@faceprint/service-kit';
+import type { ChannelCredentials } from '@grpc/grpc-js';
 
 export { HealthCheckResponse_ServingStatus as ServingStatus } from '@faceprint/contracts/health';
 
-/** The health of `service` ("" = the whole server) at `address`. */
-export async function checkHealth(address: string, service = ''): Promise<HealthCheckResponse_ServingStatus> {
-  const client = createClient(Health, address, { defaultTimeoutMs: 5_000 });
+/** The health of `service` ("" = the whole server) at `address` (called with `credentials`, if given). */
+export async function checkHealth(address: string, service = '', credentials?: ChannelCredentials): Promise<HealthCheckResponse_ServingStatus> {
+  const client = createClient(Health, address, { defaultTimeoutMs: 5_000, ...(credentials ? { credentials } : {}) });
   try {
     return (await client.check({ service })).status;
   } finally {

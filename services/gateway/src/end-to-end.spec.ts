@@ -15,6 +15,8 @@ import { promisify } from 'node:util';
 import { verifyErasureReceipt } from '@faceprint/contracts';
 import { ConsentSchema, ErasureReason, LegalBasis } from '@faceprint/contracts/common';
 import { ComplianceService, FaceService } from '@faceprint/contracts/gateway';
+import { Health } from '@faceprint/contracts/health';
+import { ComplianceService as MatcherComplianceService } from '@faceprint/contracts/matcher';
 import { create } from '@bufbuild/protobuf';
 import { timestampFromDate } from '@bufbuild/protobuf/wkt';
 import { REPO_ROOT, startLocalMesh, waitForServiceProcess, type LocalMesh } from '@faceprint/mesh';
@@ -55,7 +57,7 @@ describe('faceprint end to end through the gateway', { skip: skipUnlessPresent(I
     // The background re-embedder looks every second (the last test promotes new embedder versions).
     Object.assign(process.env, { FACEPRINT_MODEL_REGISTRY: await testModelRegistry(), FACEPRINT_MATCHER_DATA_DIR: galleryDir, FACEPRINT_GATEWAY_API_KEYS_FILE: keys.file, FACEPRINT_MATCHER_REEMBED_INTERVAL_MS: '1000' });
     // On free ports: a mesh already running here (npm start) must not fail the tests, nor they it.
-    mesh = await startLocalMesh({ ports: 'free' });
+    mesh = await startLocalMesh({ ports: 'free', tlsDir: `${galleryDir}-tls` });
     process.env.FACEPRINT_TARGET = mesh.endpoints.gateway; // where the faceprint command finds it
     faces = createClient(FaceService, mesh.endpoints.gateway, { defaultTimeoutMs: 60_000 });
     compliance = createClient(ComplianceService, mesh.endpoints.gateway);
@@ -66,6 +68,7 @@ describe('faceprint end to end through the gateway', { skip: skipUnlessPresent(I
     await mesh?.stop();
     await rm(galleryDir, { recursive: true, force: true });
     await rm(`${galleryDir}-keys`, { recursive: true, force: true });
+    await rm(`${galleryDir}-tls`, { recursive: true, force: true });
   });
 
   it('enrols 8 people from 4 crops each and identifies each from the 5th (rank-1 8/8)', async () => {
@@ -131,7 +134,7 @@ describe('faceprint end to end through the gateway', { skip: skipUnlessPresent(I
     // The minimum face size and sharpness are settings: gateways that demand more refuse the same crop.
     const downstream = { FACEPRINT_DETECTOR_ADDRESS: mesh.endpoints.detector, FACEPRINT_ALIGNER_ADDRESS: mesh.endpoints.aligner, FACEPRINT_EMBEDDER_ADDRESS: mesh.endpoints.embedder, FACEPRINT_MATCHER_ADDRESS: mesh.endpoints.matcher };
     for (const [setting, refusal] of [[{ FACEPRINT_GATEWAY_MIN_FACE_SIZE: '5000' }, /image.image: the face is \d+ px, smaller than the 5000 px required/], [{ FACEPRINT_GATEWAY_MIN_SHARPNESS: '1000000000' }, /image.image: the face is too blurred/]] as const) {
-      const strict = await spawnService('gateway', { ...downstream, ...setting, FACEPRINT_GATEWAY_API_KEYS_FILE: keys.file, FACEPRINT_GRPC_PORT: '0', FACEPRINT_METRICS_PORT: '0' });
+      const strict = await spawnService('gateway', { ...downstream, ...mesh.tls.serviceEnv('gateway'), ...setting, FACEPRINT_GATEWAY_API_KEYS_FILE: keys.file, FACEPRINT_GRPC_PORT: '0', FACEPRINT_METRICS_PORT: '0' });
       const client = createClient(FaceService, strict.address, { retry: false });
       try {
         await waitForServiceProcess(strict, Date.now() + 30_000);
@@ -141,6 +144,26 @@ describe('faceprint end to end through the gateway', { skip: skipUnlessPresent(I
         await strict.stop();
       }
     }
+  });
+
+  it('keeps the services behind the gateway to the mesh: no call without a mesh certificate, caller context from the gateway only', async () => {
+    // A local process without a certificate is refused at the TLS handshake.
+    for (const name of ['detector', 'aligner', 'embedder', 'matcher', 'trainer'] as const) {
+      const plain = createClient(Health, mesh.endpoints[name], { retry: false, defaultTimeoutMs: 5_000 });
+      await rejectsWith(plain.check({}), status.UNAVAILABLE);
+      plain.close();
+    }
+    // What was done by hand before: a forged compliance context straight to the matcher, asking for vectors.
+    const forged = { context: { tenantId: 'acme', callerId: 'intruder', roles: ['compliance'] }, subjectId: people[0]!.name, requestRef: 'forged', includeVectors: true };
+    for (const identity of ['trainer', 'cli'] as const) {
+      const matcher = createClient(MatcherComplianceService, mesh.endpoints.matcher, { retry: false, credentials: await mesh.tls.credentials(identity) });
+      await rejectsWith(matcher.exportSubject(forged), status.PERMISSION_DENIED, new RegExp(`accepts calls only from gateway; this caller's certificate names ${identity}`));
+      matcher.close();
+    }
+    // The gateway's certificate is let in (the subject is unknown here: NOT_FOUND, not PERMISSION_DENIED).
+    const asGateway = createClient(MatcherComplianceService, mesh.endpoints.matcher, { retry: false, credentials: await mesh.tls.credentials('gateway') });
+    await rejectsWith(asGateway.exportSubject({ ...forged, subjectId: 'nobody-here' }), status.NOT_FOUND);
+    asGateway.close();
   });
 
   it('keeps tenants apart: another tenant’s key finds nothing of this gallery', async () => {
@@ -246,7 +269,7 @@ describe('faceprint end to end through the gateway', { skip: skipUnlessPresent(I
       const current = await registry.loadModel('face-recognition-net');
       const { manifest } = await registry.publish({ name: 'face-recognition-net', manifest: current.manifest, model: new Uint8Array([...current.bytes, 0x32, 0x01, 0x40 + trailer]) }); // + a doc_string: another file, the same network
       await registry.promote('face-recognition-net', manifest.model!.version);
-      const embedder = createClient(EmbedderService, mesh.endpoints.embedder);
+      const embedder = createClient(EmbedderService, mesh.endpoints.embedder, { credentials: await mesh.tls.credentials('cli') });
       const deadline = Date.now() + 60_000;
       const serving = async () => (await embedder.modelStatus({})).serving?.version;
       while ((await serving()) !== manifest.model!.version && Date.now() < deadline) await sleep(200);

@@ -84,6 +84,13 @@ export interface MatcherConfig {
   readonly generateMasterKey: boolean;
   /** The signing key file is at its default path, where a missing key is generated. */
   readonly generateSigningKey: boolean;
+  /**
+   * The certificate name of the gateway, the only caller whose context (tenant, roles) the matcher
+   * takes, under mutual TLS. `FACEPRINT_MATCHER_GATEWAY_IDENTITY`, default `gateway`.
+   */
+  readonly gatewayIdentity: string;
+  /** The certificate name of the trainer, the only caller of ExportTrainingTemplates. `FACEPRINT_MATCHER_TRAINER_IDENTITY`, default `trainer`. */
+  readonly trainerIdentity: string;
   /** How often the retention sweeper erases subjects whose retention has ended, in ms. `FACEPRINT_MATCHER_RETENTION_SWEEP_MS`, default 60000. */
   readonly retentionSweepMs: number;
   /**
@@ -116,6 +123,8 @@ export function loadMatcherConfig(env: NodeJS.ProcessEnv): MatcherConfig {
     FACEPRINT_MATCHER_MASTER_KEY_FILE: str({ default: '' }),
     FACEPRINT_MATCHER_SIGNING_KEY_FILE: str({ default: '' }),
     FACEPRINT_MATCHER_RETENTION_SWEEP_MS: int(100, 86_400_000)({ default: 60_000 }),
+    FACEPRINT_MATCHER_GATEWAY_IDENTITY: str({ default: 'gateway' }),
+    FACEPRINT_MATCHER_TRAINER_IDENTITY: str({ default: 'trainer' }),
     FACEPRINT_EMBEDDER_ADDRESS: str({ default: `127.0.0.1:${DEFAULT_GRPC_PORTS.embedder}` }),
     FACEPRINT_MATCHER_REEMBED_INTERVAL_MS: int(0, 86_400_000)({ default: 30_000 }),
   });
@@ -142,6 +151,8 @@ export function loadMatcherConfig(env: NodeJS.ProcessEnv): MatcherConfig {
     generateMasterKey: !compiled.FACEPRINT_MATCHER_MASTER_KEY_FILE,
     generateSigningKey: !compiled.FACEPRINT_MATCHER_SIGNING_KEY_FILE,
     retentionSweepMs: compiled.FACEPRINT_MATCHER_RETENTION_SWEEP_MS,
+    gatewayIdentity: compiled.FACEPRINT_MATCHER_GATEWAY_IDENTITY,
+    trainerIdentity: compiled.FACEPRINT_MATCHER_TRAINER_IDENTITY,
     embedderAddress: compiled.FACEPRINT_EMBEDDER_ADDRESS,
     embedderCredentials: clientCredentialsFromEnv(env),
     reembedIntervalMs: compiled.FACEPRINT_MATCHER_REEMBED_INTERVAL_MS,

@@ -376,9 +376,11 @@ export function matcherService(config: MatcherConfig, { log }: Pick<SetupContext
         }
       },
     }),
+    // Caller context (tenant, roles) is taken from the gateway only, which sets it from API keys.
+    { callers: () => [config.gatewayIdentity] },
   );
 
-  const compliance = complianceService(() => ({ gallery: ready(), eraser: eraser! }));
+  const compliance = complianceService(() => ({ gallery: ready(), eraser: eraser! }), config);
 
   return {
     services: [matcher, compliance],

@@ -22,10 +22,19 @@ faceprint models cancel JOB_ID [--json]
 
 const OPTIONS = { trainer: { type: 'string' }, json: { type: 'boolean', default: false } } as const;
 
-function trainerClient(address: string | undefined) {
-  const target = address ?? process.env.FACEPRINT_TRAINER_ADDRESS ?? `127.0.0.1:${DEFAULT_GRPC_PORTS.trainer}`;
-  const credentials = clientCredentialsFromEnv(process.env);
+async function trainerClient(address: string | undefined) {
+  const localMesh = `127.0.0.1:${DEFAULT_GRPC_PORTS.trainer}`;
+  const target = address ?? process.env.FACEPRINT_TRAINER_ADDRESS ?? localMesh;
+  // TLS settings from the environment; else, to the local mesh's trainer, the certificate the mesh made for this command.
+  const credentials = clientCredentialsFromEnv(process.env) ?? (target === localMesh ? await localMeshCredentials() : undefined);
   return createClient(TrainerService, target, { defaultTimeoutMs: 60_000, ...(credentials ? { credentials } : {}) });
+}
+
+/** The local mesh's certificate for the faceprint command, once `npm start` has made it; else plaintext. */
+async function localMeshCredentials() {
+  const { DEFAULT_MESH_TLS_DIR, MeshTls } = await import('@faceprint/mesh/tls');
+  const tls = new MeshTls(process.env.FACEPRINT_MESH_TLS_DIR || DEFAULT_MESH_TLS_DIR);
+  return tls.credentials('cli').catch(() => undefined);
 }
 
 /** `name@version` → a model ref. */
@@ -51,7 +60,7 @@ export async function models(argv: string[]): Promise<number> {
 
 async function list(argv: string[]): Promise<number> {
   const { values } = parseArgs({ args: argv, options: OPTIONS });
-  const trainer = trainerClient(values.trainer);
+  const trainer = await trainerClient(values.trainer);
   try {
     const { models } = await trainer.listModels({});
     const rows = models.map((m) => ({ name: m.name, task: ModelTask[m.task]?.toLowerCase(), current: m.currentVersion || null, versions: m.versions }));
@@ -67,7 +76,7 @@ async function list(argv: string[]): Promise<number> {
  * succeeded and `accepted` (default: always) says its result is good.
  */
 async function runJob(trainerAddress: string | undefined, json: boolean, spec: MessageInitShape<typeof JobSpecSchema>, describe: (job: Job) => Record<string, unknown>, accepted: (job: Job) => boolean = () => true): Promise<number> {
-  const trainer = trainerClient(trainerAddress);
+  const trainer = await trainerClient(trainerAddress);
   try {
     const { job } = await trainer.startJob({ requestId: `cli-${Date.now()}-${process.pid}`, spec });
     process.stderr.write(`job ${job!.jobId} started (faceprint models cancel ${job!.jobId} stops it)\n`);
@@ -150,7 +159,7 @@ async function quantize(argv: string[]): Promise<number> {
 async function cancel(argv: string[]): Promise<number> {
   const { values, positionals } = parseArgs({ args: argv, allowPositionals: true, options: OPTIONS });
   if (!positionals[0]) throw new UsageError('cancel needs a JOB_ID (faceprint models train prints it; ListJobs lists them)');
-  const trainer = trainerClient(values.trainer);
+  const trainer = await trainerClient(values.trainer);
   try {
     const { job } = await trainer.cancelJob({ jobId: positionals[0] });
     print(values.json, { job_id: job?.jobId, state: JobState[job?.state ?? 0] }, `job ${job?.jobId}: ${JobState[job?.state ?? 0]}`);
@@ -162,7 +171,7 @@ async function cancel(argv: string[]): Promise<number> {
 
 /** The current version of a model, asked of the trainer. */
 async function currentVersion(trainerAddress: string | undefined, name: string): Promise<number> {
-  const trainer = trainerClient(trainerAddress);
+  const trainer = await trainerClient(trainerAddress);
   try {
     const model = (await trainer.listModels({})).models.find((m) => m.name === name);
     if (!model?.currentVersion) throw new UsageError(`the registry has no current version of "${name}": name one as NAME@VERSION`);
@@ -202,7 +211,7 @@ async function calibrateModel(argv: string[]): Promise<number> {
 async function promote(argv: string[]): Promise<number> {
   const { values, positionals } = parseArgs({ args: argv, allowPositionals: true, options: { ...OPTIONS, force: { type: 'boolean', default: false }, reason: { type: 'string' } } });
   const model = modelRef(positionals[0]);
-  const trainer = trainerClient(values.trainer);
+  const trainer = await trainerClient(values.trainer);
   try {
     const promoted = await trainer.promoteModel({ model, force: values.force, reason: values.reason ?? '' });
     const gates = promoted.gates.map((g) => ({ name: g.name, passed: g.passed, detail: g.detail }));

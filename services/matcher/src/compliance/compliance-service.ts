@@ -82,7 +82,7 @@ const auditEventJson = (e: AuditRecord) => ({
 });
 
 /** The compliance service over the gallery that `ready` returns once loaded. */
-export function complianceService(ready: () => { gallery: Gallery; eraser: SubjectEraser }) {
+export function complianceService(ready: () => { gallery: Gallery; eraser: SubjectEraser }, callers: { gatewayIdentity: string; trainerIdentity: string }) {
   return implement(
     ComplianceService,
     withDatabaseErrors({
@@ -244,5 +244,7 @@ export function complianceService(ready: () => { gallery: Gallery; eraser: Subje
         }
       },
     }),
+    // The gateway's calls carry its callers' context; the trainer's only ask for consented training data.
+    { callers: (method) => [method.localName === 'exportTrainingTemplates' ? callers.trainerIdentity : callers.gatewayIdentity] },
   );
 }
