@@ -51,3 +51,11 @@ const shutdown = (signal: NodeJS.Signals) => {
 };
 process.on('SIGINT', shutdown);
 process.on('SIGTERM', shutdown);
+
+// A service the mesh could not keep running: everything stops, loudly (the supervisor said why).
+void mesh.failed.then(async (error) => {
+  process.stderr.write(`faceprint: ${error.message}; stopping the mesh\n`);
+  stopping = true;
+  await mesh.stop();
+  process.exit(1);
+});

@@ -17,6 +17,13 @@ export interface ServiceSetup {
   readonly ready?: () => Promise<void>;
   /** Releases the service's own resources after the server has drained. */
   readonly close?: () => Promise<void>;
+  /**
+   * What the service needs beyond itself, checked every `intervalMs` (default 2000) once it
+   * serves: `check` resolves undefined when all is there, else what is missing. While something
+   * is missing, each of the process's services reports NOT_SERVING (readiness), and the server as
+   * a whole ("") stays SERVING (liveness: restarting this process would not help).
+   */
+  readonly readiness?: { readonly check: () => Promise<string | undefined>; readonly intervalMs?: number };
 }
 
 /** What a service's setup gets. */
@@ -49,6 +56,7 @@ export async function runService(service: ServiceName, setup: (context: SetupCon
     installSignalHooks(server, serviceSetup, log);
     await (serviceSetup.ready?.() ?? Promise.resolve());
     server.setServing(true);
+    if (serviceSetup.readiness) watchReadiness(server, serviceSetup.readiness, log);
     return server;
   } catch (error) {
     if (error instanceof ConfigError) {
@@ -58,6 +66,29 @@ export async function runService(service: ServiceName, setup: (context: SetupCon
     log.fatal({ err: error }, 'start-up failed');
     process.exit(1);
   }
+}
+
+/** Runs the readiness check on its interval, one at a time, and reports changes (logged once each). */
+function watchReadiness(server: FaceprintServer, readiness: NonNullable<ServiceSetup['readiness']>, log: Logger): void {
+  let missing: string | undefined;
+  const timer = setInterval(() => {
+    if (running || server.state !== 'SERVING') return;
+    running = true;
+    void readiness
+      .check()
+      .catch((error: unknown) => `readiness check failed: ${error instanceof Error ? error.message : String(error)}`)
+      .then((now) => {
+        if (now !== missing) {
+          if (now) log.warn({ missing: now }, 'not ready: a service this one needs is not serving');
+          else log.info({}, 'ready again: every service this one needs is serving');
+          missing = now;
+          server.setReady(now === undefined);
+        }
+      })
+      .finally(() => (running = false));
+  }, readiness.intervalMs ?? 2_000);
+  let running = false;
+  timer.unref();
 }
 
 /** SIGTERM/SIGINT: drain once; a second signal during the drain exits at once. */

@@ -43,6 +43,11 @@ export interface FaceprintServer {
   readonly state: ServerState;
   /** Reports SERVING (ready) or NOT_SERVING on the health service, for the server and each service. */
   setServing(serving: boolean): void;
+  /**
+   * Readiness while serving: NOT_SERVING for each of the process's services (not for the server
+   * as a whole, "", which liveness probes ask) while something it needs is missing.
+   */
+  setReady(ready: boolean): void;
   /** Drains and stops the server (idempotent; resolves when stopped). */
   shutdown(): Promise<void>;
 }
@@ -81,8 +86,12 @@ export async function startServer(options: ServerOptions): Promise<FaceprintServ
 
   const health = new HealthStatuses(['', ...services.map((s) => s.service.typeName)], ServingStatus.NOT_SERVING);
   const registrations = [...services, health.registration()];
+  const mutualTls = Boolean(config.tls?.clientCa);
   for (const registration of registrations) {
-    server.addService(grpcServiceDefinition(registration.service), grpcHandlers(registration, { log, observe }));
+    if (registration.callers && !mutualTls) {
+      log.warn({ service: registration.service.typeName }, 'serving without mutual TLS: this service trusts any caller that can reach it (set FACEPRINT_TLS_CERT_FILE, FACEPRINT_TLS_KEY_FILE and FACEPRINT_TLS_CLIENT_CA_FILE; docs/deploy.md)');
+    }
+    server.addService(grpcServiceDefinition(registration.service), grpcHandlers(registration, { log, observe, mutualTls }));
   }
 
   // @grpc/reflection reads `fileDescriptorProtos` from the values of a proto-loader package
@@ -136,6 +145,10 @@ export async function startServer(options: ServerOptions): Promise<FaceprintServ
       state = serving ? 'SERVING' : 'STARTING';
       health.setAll(serving ? ServingStatus.SERVING : ServingStatus.NOT_SERVING);
       log.info({ serving }, 'health changed');
+    },
+    setReady(ready: boolean) {
+      if (state !== 'SERVING') return;
+      for (const registration of services) health.set(registration.service.typeName, ready ? ServingStatus.SERVING : ServingStatus.NOT_SERVING);
     },
     shutdown() {
       stopping ??= drainAndStop();

@@ -1,4 +1,5 @@
 /** The gateway's clients of the internal services. */
+import { Health, HealthCheckResponse_ServingStatus } from '@faceprint/contracts/health';
 import { ComplianceService as MatcherComplianceService, MatcherService } from '@faceprint/contracts/matcher';
 import { FacePipeline } from '@faceprint/face-pipeline';
 import { createClient, type ServiceClient } from '@faceprint/service-kit';
@@ -12,6 +13,8 @@ export interface Downstream {
   readonly matcher: ServiceClient<typeof MatcherService>;
   /** The matcher's erasure, export and audit. */
   readonly compliance: ServiceClient<typeof MatcherComplianceService>;
+  /** The first of the services the gateway needs that does not report SERVING, or undefined when all do. */
+  notServing(): Promise<string | undefined>;
   /** Closes every channel. */
   close(): void;
 }
@@ -22,14 +25,22 @@ export function connectDownstream(config: GatewayConfig): Downstream {
   const pipeline = new FacePipeline({ detector: config.detectorAddress, aligner: config.alignerAddress, embedder: config.embedderAddress }, options);
   const matcher = createClient(MatcherService, config.matcherAddress, options);
   const compliance = createClient(MatcherComplianceService, config.matcherAddress, options);
+  const needed = { detector: config.detectorAddress, aligner: config.alignerAddress, embedder: config.embedderAddress, matcher: config.matcherAddress };
+  const health = Object.entries(needed).map(([name, address]) => ({ name, client: createClient(Health, address, { ...options, defaultTimeoutMs: 1_500, retry: false }) }));
   return {
     pipeline,
     matcher,
     compliance,
+    async notServing() {
+      const statuses = await Promise.all(health.map(({ client }) => client.check({}).then((r) => r.status, () => undefined)));
+      const down = health.filter((_, i) => statuses[i] !== HealthCheckResponse_ServingStatus.SERVING).map(({ name }) => name);
+      return down.length > 0 ? `${down.join(', ')} not serving` : undefined;
+    },
     close() {
       pipeline.close();
       matcher.close();
       compliance.close();
+      health.forEach(({ client }) => client.close());
     },
   };
 }

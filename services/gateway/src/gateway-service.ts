@@ -16,6 +16,8 @@ export async function gatewayService(config: GatewayConfig, { log }: Pick<SetupC
   const downstream = connectDownstream(config);
   return {
     services: [faceService(downstream, keys, config), complianceService(downstream, keys)],
+    // Ready only while every service behind it serves: a load balancer then sends calls elsewhere.
+    readiness: { check: () => downstream.notServing() },
     close: async () => downstream.close(),
   };
 }

@@ -1,0 +1,64 @@
+/**
+ * The local mesh heals itself: a service killed with SIGKILL is started again on its port, the
+ * gateway reports that it is not ready while a service it needs is down (and stays alive), and
+ * what was acknowledged before the crash is there after it.
+ */
+import assert from 'node:assert/strict';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { create } from '@bufbuild/protobuf';
+import { timestampFromDate } from '@bufbuild/protobuf/wkt';
+import { ConsentSchema, LegalBasis } from '@faceprint/contracts/common';
+import { FaceService } from '@faceprint/contracts/gateway';
+import { createClient, type ServiceClient } from '@faceprint/service-kit';
+import { checkHealth, IDENTITIES_DIR, MODEL_MIRROR, ServingStatus, skipUnlessPresent, testModelRegistry, watchHealthUntil } from '@faceprint/testing';
+import { startLocalMesh, type LocalMesh } from './local-mesh.js';
+
+describe('the local mesh under a crash', { skip: skipUnlessPresent(MODEL_MIRROR) || skipUnlessPresent(IDENTITIES_DIR) }, () => {
+  let root: string;
+  let mesh: LocalMesh;
+  let faces: ServiceClient<typeof FaceService>;
+  let auth: { metadata: Record<string, string> };
+  const lines: string[] = [];
+  const saved = { ...process.env };
+
+  before(async () => {
+    root = await mkdtemp(join(tmpdir(), 'faceprint-supervision-'));
+    // The services inherit this environment.
+    Object.assign(process.env, { FACEPRINT_MODEL_REGISTRY: await testModelRegistry(), FACEPRINT_MATCHER_DATA_DIR: join(root, 'gallery'), FACEPRINT_GATEWAY_DATA_DIR: join(root, 'gateway') });
+    mesh = await startLocalMesh({ ports: 'free', tlsDir: join(root, 'tls'), onOutput: (line) => lines.push(line) });
+    faces = createClient(FaceService, mesh.endpoints.gateway, { defaultTimeoutMs: 60_000 });
+    const devKeys = JSON.parse(await readFile(join(root, 'gateway', 'dev-keys.json'), 'utf8')) as { operator: string };
+    auth = { metadata: { authorization: `Bearer ${devKeys.operator}` } };
+  });
+  after(async () => {
+    faces?.close();
+    await mesh?.stop();
+    process.env = saved;
+    await rm(root, { recursive: true, force: true });
+    await rm(`${join(root, 'gallery')}-keys`, { recursive: true, force: true });
+  });
+
+  it('restarts a killed matcher on its port; the gateway is not ready meanwhile, alive throughout, and nothing acknowledged is lost', async () => {
+    const photo = (n: number) => readFile(join(IDENTITIES_DIR, 'amy', `amy${n}.png`));
+    const consent = create(ConsentSchema, { legalBasis: LegalBasis.EXPLICIT_CONSENT, purpose: 'access_control', givenAt: timestampFromDate(new Date()), collectionPoint: 'supervision-test', retentionDays: 30 });
+    await faces.enroll({ subjectId: 'amy', requestId: 'amy-before-crash', consent, images: [{ image: { content: await photo(1) } }, { image: { content: await photo(2) } }] }, auth);
+
+    const readiness = watchHealthUntil(mesh.endpoints.gateway, (s) => s === ServingStatus.NOT_SERVING, 'faceprint.gateway.v1.FaceService', 30_000);
+    const killed = mesh.pid('matcher');
+    process.kill(killed, 'SIGKILL');
+    assert.deepEqual((await readiness).at(-1), ServingStatus.NOT_SERVING, 'the gateway is not ready while the matcher is down');
+    assert.equal(await checkHealth(mesh.endpoints.gateway), ServingStatus.SERVING, 'and stays alive');
+
+    const ready = await watchHealthUntil(mesh.endpoints.gateway, (s) => s === ServingStatus.SERVING, 'faceprint.gateway.v1.FaceService', 60_000);
+    assert.equal(ready.at(-1), ServingStatus.SERVING, 'ready again once the matcher is back');
+    assert.notEqual(mesh.pid('matcher'), killed, 'a new matcher process');
+    assert.ok(lines.some((line) => /"supervised":"matcher".*matcher exited \(signal SIGKILL\); restarting/.test(line)), 'the exit is logged');
+    assert.ok(lines.some((line) => /matcher restarted and serving/.test(line)));
+
+    const found = await faces.identify({ image: { image: { content: await photo(5) } }, topK: 1 }, auth);
+    assert.equal(found.candidates[0]?.subjectId, 'amy', 'the enrolment acknowledged before the crash is there');
+  });
+});
