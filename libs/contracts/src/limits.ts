@@ -22,3 +22,6 @@ export const PAGE_SIZE_MAX = 1000;
 
 /** The page size used when a `List*` call leaves `page_size` at 0. */
 export const PAGE_SIZE_DEFAULT = 100;
+
+/** A subject id: 1-128 of [A-Za-z0-9._:@-] (the gateway checks it before any image is processed, the matcher again). */
+export const SUBJECT_ID = /^[A-Za-z0-9._:@-]{1,128}$/;

@@ -247,6 +247,15 @@ describe('faceprint end to end through the gateway', { skip: skipUnlessPresent(I
       assert.equal((await cli(['identify', join(dir, 'receipt.json')], operatorKey)).code, 2);
       assert.equal((await cli(['verify', files[4]!], operatorKey)).code, 2, 'no --subject');
       assert.equal((await cli(['verify', '--subject', 'x', '--bogus', files[4]!], operatorKey)).code, 2, 'an unknown flag');
+      // Files that cannot be sent: each a usage error that says why, printed once.
+      const huge = join(dir, 'huge.jpg');
+      await writeFile(huge, Buffer.concat([await readFile(files[4]!), Buffer.alloc(11 * 1024 * 1024)]));
+      for (const [path, why] of [[join(dir, 'missing.jpg'), /missing\.jpg: no such file/], [dir, /is a directory: name image files/], [huge, /huge\.jpg is \d+ bytes; an image may be at most 10485760 bytes \(10 MiB\)/]] as const) {
+        const refused = await cli(['identify', path], operatorKey);
+        assert.equal(refused.code, 2, refused.stderr);
+        assert.match(refused.stderr, why);
+        assert.equal(refused.stderr.split('\n').filter((line) => line.startsWith('faceprint:')).length, 1, refused.stderr);
+      }
     } finally {
       await rm(dir, { recursive: true, force: true });
     }

@@ -6,7 +6,7 @@
  */
 import { createHash } from 'node:crypto';
 import { create, toBinary } from '@bufbuild/protobuf';
-import { encodeEmbedding } from '@faceprint/contracts';
+import { encodeEmbedding, SUBJECT_ID } from '@faceprint/contracts';
 import { EmbeddingSchema, type AlignedFace, type Box, type DetectedFace, type ModelRef, type StageTiming } from '@faceprint/contracts/common';
 import { EnrollRequestSchema, FaceService, type EnrollRequest, type FaceImage } from '@faceprint/contracts/gateway';
 import type { MatchDecision } from '@faceprint/contracts/matcher';
@@ -25,6 +25,31 @@ function iou(a: Box, b: Box): number {
   const y = Math.max(0, Math.min(a.y + a.height, b.y + b.height) - Math.max(a.y, b.y));
   const inter = x * y;
   return inter === 0 ? 0 : inter / (a.width * a.height + b.width * b.height - inter);
+}
+
+/**
+ * What can be checked of a request image before it goes through the vision services: the image
+ * itself, and the face region's numbers (finite, a position inside the image's first quadrant, a
+ * size above zero). Whether the region lies within the image is known once it is decoded.
+ */
+function validateFaceImage(v: RequestValidator, field: string, faceImage: FaceImage | undefined): void {
+  validateImage(v, `${field}.image`, faceImage?.image);
+  const region = faceImage?.faceRegion;
+  if (!region) return;
+  const numbers = [region.x, region.y, region.width, region.height];
+  v.check(numbers.every(Number.isFinite), `${field}.face_region`, 'must hold finite numbers');
+  v.check(region.x >= 0 && region.y >= 0, `${field}.face_region`, 'x and y must be 0 or more (pixels from the top-left corner)');
+  v.check(region.width > 0 && region.height > 0, `${field}.face_region`, 'width and height must be above 0');
+}
+
+/** A subject id as the gallery stores it (the matcher checks the same). */
+function validateSubjectId(v: RequestValidator, subjectId: string): void {
+  v.check(SUBJECT_ID.test(subjectId), 'subject_id', subjectId ? 'must be 1-128 of [A-Za-z0-9._:@-]' : 'is required');
+}
+
+/** An optional target false-match rate (the matcher then needs a threshold calibrated for it). */
+function validateTargetFar(v: RequestValidator, targetFar: number | undefined): void {
+  if (targetFar !== undefined) v.check(Number.isFinite(targetFar) && targetFar > 0 && targetFar <= 0.5, 'target_far', 'must be a false-match rate in (0, 0.5], e.g. 1e-4');
 }
 
 /** A downstream INVALID_ARGUMENT with its fields named as the caller sent them (under `prefix`). */
@@ -57,7 +82,7 @@ export function faceService(downstream: Downstream, keys: ApiKeys, config: Gatew
    */
   const embedOne = async (faceImage: FaceImage | undefined, field: string, ctx: CallContext): Promise<EmbeddedFace> => {
     const v = new RequestValidator();
-    validateImage(v, `${field}.image`, faceImage?.image);
+    validateFaceImage(v, field, faceImage);
     v.throwIfInvalid();
     const content = faceImage!.image!.content;
     const detected = await pipeline.detector.detect({ image: faceImage!.image }, { parent: ctx }).catch((error: unknown) => {
@@ -124,10 +149,10 @@ export function faceService(downstream: Downstream, keys: ApiKeys, config: Gatew
       const context = operator(ctx);
       const v = new RequestValidator();
       v.check(request.requestId.length >= 1 && request.requestId.length <= 128, 'request_id', 'is required: 1-128 characters, the same for retries of this enrolment');
-      v.check(request.subjectId.length > 0, 'subject_id', 'is required');
+      validateSubjectId(v, request.subjectId);
       v.check(request.consent !== undefined, 'consent', 'is required: biometric templates need a legal basis (GDPR Art. 9)');
       v.check(request.images.length >= 1 && request.images.length <= MAX_ENROLL_IMAGES, 'images', `must hold 1-${MAX_ENROLL_IMAGES} images`);
-      request.images.slice(0, MAX_ENROLL_IMAGES).forEach((image, i) => validateImage(v, `images[${i}].image`, image.image));
+      request.images.slice(0, MAX_ENROLL_IMAGES).forEach((image, i) => validateFaceImage(v, `images[${i}]`, image));
       v.throwIfInvalid();
       const started = performance.now();
       const embedded = await embedAll(request.images.map((image, i) => ({ image, field: `images[${i}]` })), ctx);
@@ -163,8 +188,9 @@ export function faceService(downstream: Downstream, keys: ApiKeys, config: Gatew
     async verify(request, ctx) {
       const context = operator(ctx);
       const v = new RequestValidator();
-      v.check(request.subjectId.length > 0, 'subject_id', 'is required');
-      validateImage(v, 'image.image', request.image?.image);
+      validateSubjectId(v, request.subjectId);
+      validateTargetFar(v, request.targetFar);
+      validateFaceImage(v, 'image', request.image);
       v.throwIfInvalid();
       const started = performance.now();
       const embedded = await embedOne(request.image, 'image', ctx);
@@ -180,8 +206,9 @@ export function faceService(downstream: Downstream, keys: ApiKeys, config: Gatew
     async compare(request, ctx) {
       const context = operator(ctx);
       const v = new RequestValidator();
-      validateImage(v, 'first.image', request.first?.image);
-      validateImage(v, 'second.image', request.second?.image);
+      validateTargetFar(v, request.targetFar);
+      validateFaceImage(v, 'first', request.first);
+      validateFaceImage(v, 'second', request.second);
       v.throwIfInvalid();
       const started = performance.now();
       const [first, second] = (await embedAll([{ image: request.first, field: 'first' }, { image: request.second, field: 'second' }], ctx)) as [EmbeddedFace, EmbeddedFace];
@@ -198,7 +225,8 @@ export function faceService(downstream: Downstream, keys: ApiKeys, config: Gatew
     async identify(request, ctx) {
       const context = operator(ctx);
       const v = new RequestValidator();
-      validateImage(v, 'image.image', request.image?.image);
+      validateTargetFar(v, request.targetFar);
+      validateFaceImage(v, 'image', request.image);
       v.check(request.topK <= 100, 'top_k', 'must be at most 100');
       v.throwIfInvalid();
       const started = performance.now();

@@ -53,6 +53,34 @@ describe('gateway in the mesh', () => {
     }
   });
 
+  it('refuses what it can check before any image reaches the services behind it, and is not ready without them', async () => {
+    // Nothing listens at the downstream addresses: a request that got past the checks would be UNAVAILABLE.
+    const nowhere = '127.0.0.1:9';
+    const gateway = await spawnService('gateway', { ...keysEnv, FACEPRINT_DETECTOR_ADDRESS: nowhere, FACEPRINT_ALIGNER_ADDRESS: nowhere, FACEPRINT_EMBEDDER_ADDRESS: nowhere, FACEPRINT_MATCHER_ADDRESS: nowhere });
+    processes.push(gateway);
+    const client = createClient(FaceService, gateway.address, { retry: false });
+    const refused = async (call: Promise<unknown>, field: string, why: RegExp) => {
+      const error = (await call.then(() => assert.fail('accepted'), (e: unknown) => e)) as FaceprintError;
+      assert.equal(status[error.code], 'INVALID_ARGUMENT', error.message);
+      assert.ok(error.fieldViolations.some((f) => f.field === field && why.test(f.description)), `${field}: ${JSON.stringify(error.fieldViolations)}`);
+    };
+    const region = (x: number, y: number, width: number, height: number) => ({ image, faceRegion: { x, y, width, height } });
+    await refused(client.identify({ image: region(Number.NaN, 0, 10, 10) }, auth), 'image.face_region', /finite/);
+    await refused(client.identify({ image: region(-5, 0, 10, 10) }, auth), 'image.face_region', /0 or more/);
+    await refused(client.identify({ image: region(0, 0, 0, 10) }, auth), 'image.face_region', /above 0/);
+    await refused(client.verify({ subjectId: 'has spaces', image: { image } }, auth), 'subject_id', /\[A-Za-z0-9\._:@-\]/);
+    await refused(client.verify({ subjectId: 'amy', image: { image }, targetFar: 2 }, auth), 'target_far', /\(0, 0\.5\]/);
+    await refused(client.compare({ first: { image }, second: region(0, 0, Number.POSITIVE_INFINITY, 1) }, auth), 'second.face_region', /finite/);
+    await refused(client.enroll({ requestId: 'r1', subjectId: 'a b', consent: {}, images: [{ image }] }, auth), 'subject_id', /must be 1-128/);
+    client.close();
+
+    // Alive, not ready: the services it needs do not answer.
+    const statuses = await watchHealthUntil(gateway.address, (s) => s === ServingStatus.NOT_SERVING, 'faceprint.gateway.v1.FaceService', 10_000);
+    assert.equal(statuses.at(-1), ServingStatus.NOT_SERVING);
+    assert.deepEqual(await watchHealthUntil(gateway.address, () => true), [ServingStatus.SERVING]);
+    assert.ok(gateway.logs.some((line) => line.msg === 'not ready: a service this one needs is not serving' && /detector, aligner, embedder, matcher not serving/.test(String(line.missing))));
+  });
+
   it('on SIGTERM reports NOT_SERVING, lets the in-flight call finish and exits 0', async () => {
     // A slow detector, in process: the gateway forwards to it and the call takes 1.5 s.
     const slowDetector = await startServer({

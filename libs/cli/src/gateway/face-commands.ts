@@ -3,8 +3,9 @@
  * gateway. With `--json` each prints one JSON object; without, a readable summary.
  */
 import { createHash } from 'node:crypto';
-import { readFile } from 'node:fs/promises';
+import { readFile, stat } from 'node:fs/promises';
 import { parseArgs } from 'node:util';
+import { IMAGE_MAX_BYTES } from '@faceprint/contracts';
 import { LegalBasis, type ModelRef } from '@faceprint/contracts/common';
 import type { Decision } from '@faceprint/contracts/gateway';
 import { readLabelledImages } from '@faceprint/evaluation';
@@ -53,6 +54,22 @@ const enrollRequestId = (subjectId: string, images: readonly Uint8Array[], conse
   return `cli-${hash.digest('hex').slice(0, 40)}`;
 };
 
+/**
+ * An image file's bytes. What cannot be sent is a usage error (exit 2) saying why: a missing or
+ * unreadable file, a directory, or a file over the API's per-image limit (the gateway would
+ * refuse it, or grpc-js before it).
+ */
+async function readImageFile(path: string): Promise<Buffer> {
+  const info = await stat(path).catch((error: NodeJS.ErrnoException) => {
+    throw new UsageError(error.code === 'ENOENT' ? `${path}: no such file` : `${path}: cannot be read (${error.code ?? error.message})`);
+  });
+  if (info.isDirectory()) throw new UsageError(`${path} is a directory: name image files (enroll --dir takes a folder of <subject>/<image> folders)`);
+  if (info.size > IMAGE_MAX_BYTES) throw new UsageError(`${path} is ${info.size} bytes; an image may be at most ${IMAGE_MAX_BYTES} bytes (10 MiB)`);
+  return readFile(path).catch((error: NodeJS.ErrnoException) => {
+    throw new UsageError(`${path}: cannot be read (${error.code ?? error.message})`);
+  });
+}
+
 export async function enroll(argv: string[]): Promise<number> {
   const { values, positionals } = parseArgs({
     args: argv,
@@ -85,11 +102,13 @@ export async function enroll(argv: string[]): Promise<number> {
   const enrolled: { subject: string; template_ids: string[]; template_count: number; replayed: boolean }[] = [];
   const failed: { subject: string; error: string }[] = [];
   const progress = values.dir && process.stderr.isTTY;
+  // Piped (a CI log, a file), a plain line every 10 subjects and at the end instead of a counter.
+  const plainProgress = values.dir && !process.stderr.isTTY;
   try {
     for (const [n, batch] of batches.entries()) {
       // The API takes at most 10 images per enrolment: larger folders go in several.
       for (let start = 0; start < batch.files.length; start += MAX_IMAGES_PER_ENROLL) {
-        const images = await Promise.all(batch.files.slice(start, start + MAX_IMAGES_PER_ENROLL).map((f) => readFile(f)));
+        const images = await Promise.all(batch.files.slice(start, start + MAX_IMAGES_PER_ENROLL).map((f) => readImageFile(f)));
         try {
           const response = await client.enroll({ subjectId: batch.subjectId, images, consent, requestId: values['request-id'] ? `${values['request-id']}${start > 0 ? `-${start}` : ''}` : enrollRequestId(batch.subjectId, images, consent) });
           enrolled.push({ subject: batch.subjectId, template_ids: response.templateIds, template_count: response.templateCount, replayed: response.replayed });
@@ -100,6 +119,7 @@ export async function enroll(argv: string[]): Promise<number> {
       }
       // A one-line counter on a terminal is all the progress this needs (no progress-bar dependency).
       if (progress) process.stderr.write(`\renrolling: ${'#'.repeat(Math.round(((n + 1) / batches.length) * 30)).padEnd(30, '.')} ${n + 1}/${batches.length} subjects`);
+      if (plainProgress && ((n + 1) % 10 === 0 || n + 1 === batches.length)) process.stderr.write(`enrolling: ${n + 1}/${batches.length} subjects, ${failed.length} failed\n`);
     }
   } finally {
     if (progress) process.stderr.write('\n');
@@ -119,7 +139,7 @@ export async function verify(argv: string[]): Promise<number> {
   const far = farFlag(values.far);
   const client = connect(values, 'operator');
   try {
-    const response = await client.verify(values.subject, await readFile(positionals[0]!), { far });
+    const response = await client.verify(values.subject, await readImageFile(positionals[0]!), { far });
     const result = decisionJson(response.decision, response.models?.embedder);
     print(values.json, result, `${values.subject}: ${decisionText(result)}`);
     return EXIT.ok;
@@ -134,7 +154,7 @@ export async function compare(argv: string[]): Promise<number> {
   const far = farFlag(values.far);
   const client = connect(values, 'operator');
   try {
-    const response = await client.compare(await readFile(positionals[0]!), await readFile(positionals[1]!), { far });
+    const response = await client.compare(await readImageFile(positionals[0]!), await readImageFile(positionals[1]!), { far });
     const result = decisionJson(response.decision, response.models?.embedder);
     print(values.json, result, decisionText(result));
     return EXIT.ok;
@@ -150,7 +170,7 @@ export async function identify(argv: string[]): Promise<number> {
   const far = farFlag(values.far);
   const client = connect(values, 'operator');
   try {
-    const response = await client.identify(await readFile(positionals[0]!), { top, far });
+    const response = await client.identify(await readImageFile(positionals[0]!), { top, far });
     const candidates = response.candidates.map((c) => ({ subject: c.subjectId, score: c.decision?.score ?? 0, match: c.decision?.isMatch ?? false }));
     const text = candidates.length === 0 ? 'no candidates (the gallery holds no template of this model)' : ['rank  subject                           score   match', ...candidates.map((c, i) => `${String(i + 1).padStart(4)}  ${c.subject.padEnd(32)}  ${c.score.toFixed(4)}  ${c.match ? 'yes' : 'no'}`)].join('\n');
     print(values.json, { candidates, far: response.candidates[0]?.decision?.targetFar, model: modelName(response.models?.embedder) }, text);
@@ -163,7 +183,7 @@ export async function identify(argv: string[]): Promise<number> {
 export async function detect(argv: string[]): Promise<number> {
   const { values, positionals } = parseArgs({ args: argv, allowPositionals: true, options: { ...GLOBAL_OPTIONS, out: { type: 'string' } } });
   if (positionals.length !== 1) throw new UsageError('detect needs one IMAGE');
-  const image = await readFile(positionals[0]!);
+  const image = await readImageFile(positionals[0]!);
   const client = connect(values, 'operator');
   try {
     const response = await client.detect(image);

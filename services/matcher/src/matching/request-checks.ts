@@ -2,7 +2,7 @@
  * Checks of the matcher's request fields, each adding field violations to a RequestValidator so
  * that one INVALID_ARGUMENT lists everything wrong. Messages never echo vectors.
  */
-import { decodeEmbedding } from '@faceprint/contracts';
+import { decodeEmbedding, SUBJECT_ID } from '@faceprint/contracts';
 import type { AlignedFace, CallerContext, Consent, Embedding } from '@faceprint/contracts/common';
 import { LegalBasis, PixelFormat } from '@faceprint/contracts/common';
 import { timestampDate } from '@bufbuild/protobuf/wkt';
@@ -22,7 +22,6 @@ const CLOCK_SKEW_MS = 5 * 60_000;
 const MAX_RETENTION_DAYS = 36_500;
 
 export const TENANT_ID = /^[A-Za-z0-9._-]{1,64}$/;
-export const SUBJECT_ID = /^[A-Za-z0-9._:@-]{1,128}$/;
 const PURPOSE = /^[a-z][a-z0-9_]{0,63}$/;
 const SHA256 = /^[0-9a-f]{64}$/;
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
