@@ -1,13 +1,14 @@
 /**
  * The local mesh heals itself: a service killed with SIGKILL is started again on its port, the
  * gateway reports that it is not ready while a service it needs is down (and stays alive), and
- * what was acknowledged before the crash is there after it.
+ * what was acknowledged before a crash is there after it, for a kill of each service under load.
  */
 import assert from 'node:assert/strict';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { create } from '@bufbuild/protobuf';
 import { timestampFromDate } from '@bufbuild/protobuf/wkt';
 import { ConsentSchema, LegalBasis } from '@faceprint/contracts/common';
@@ -60,5 +61,50 @@ describe('the local mesh under a crash', { skip: skipUnlessPresent(MODEL_MIRROR)
 
     const found = await faces.identify({ image: { image: { content: await photo(5) } }, topK: 1 }, auth);
     assert.equal(found.candidates[0]?.subjectId, 'amy', 'the enrolment acknowledged before the crash is there');
+  });
+
+  it('loses no acknowledged enrolment while each service in turn is killed under load', async () => {
+    const people = ['bernadette', 'howard', 'leonard', 'penny', 'raj', 'sheldon', 'stuart'];
+    const photos = new Map(await Promise.all(people.map(async (name) => [name, await readFile(join(IDENTITIES_DIR, name, `${name}1.png`))] as const)));
+    const consent = create(ConsentSchema, { legalBasis: LegalBasis.EXPLICIT_CONSENT, purpose: 'access_control', givenAt: timestampFromDate(new Date()), collectionPoint: 'supervision-test', retentionDays: 30 });
+    const acknowledged: string[] = [];
+    let refused = 0;
+    let stop = false;
+    // Two callers enrolling without pause: subject k of a person is that person's photo under a new id.
+    const load = async (caller: number) => {
+      for (let k = 0; !stop; k++) {
+        const person = people[(k + caller) % people.length]!;
+        const subjectId = `${person}-${caller}-${k}`;
+        try {
+          await faces.enroll({ subjectId, requestId: subjectId, consent, images: [{ image: { content: photos.get(person)! } }] }, { ...auth, timeoutMs: 20_000 });
+          acknowledged.push(subjectId);
+        } catch {
+          refused += 1; // not acknowledged: the caller would retry
+          await sleep(200);
+        }
+      }
+    };
+    const callers = [load(0), load(1)];
+    for (const name of ['detector', 'aligner', 'embedder', 'matcher', 'gateway'] as const) {
+      const before = acknowledged.length;
+      while (acknowledged.length < before + 2) await sleep(100); // the mesh serves again between kills
+      const pid = mesh.pid(name);
+      process.kill(pid, 'SIGKILL');
+      while (mesh.pid(name) === pid) await sleep(200);
+    }
+    const last = acknowledged.length;
+    while (acknowledged.length < last + 2) await sleep(100);
+    stop = true;
+    await Promise.all(callers);
+    assert.ok(refused > 0, 'calls were refused while services were down (the kills happened under load)');
+
+    // Every acknowledged enrolment is in the gallery.
+    const missing: string[] = [];
+    for (const subjectId of acknowledged) {
+      const person = subjectId.split('-')[0]!;
+      const verified = await faces.verify({ subjectId, image: { image: { content: photos.get(person)! } } }, auth).catch((error: Error) => error);
+      if (verified instanceof Error || !verified.decision?.isMatch) missing.push(`${subjectId}: ${verified instanceof Error ? verified.message : 'no match'}`);
+    }
+    assert.deepEqual(missing, [], `of ${acknowledged.length} acknowledged enrolments`);
   });
 });
