@@ -44,7 +44,9 @@ try {
   const code = exitStatusFor(error);
   if (error instanceof FaceprintError) {
     const fields = error.fieldViolations.map((v) => `\n  ${v.field}: ${v.description}`).join('');
-    process.stderr.write(`faceprint: ${status[error.code]}: ${error.message}${fields}\n`);
+    // A message that only sums up the field violations is not printed again above them.
+    const summary = error.fieldViolations.map((v) => `${v.field}: ${v.description}`).join('; ');
+    process.stderr.write(`faceprint: ${status[error.code]}:${error.message === summary ? '' : ` ${error.message}`}${fields}\n`);
   } else {
     process.stderr.write(`faceprint: ${error instanceof Error ? error.message : String(error)}\n`);
     if (code === 2) process.stderr.write('(faceprint --help lists the commands)\n');

@@ -127,6 +127,7 @@ describe('faceprint end to end through the gateway', { skip: skipUnlessPresent(I
     await rejectsWith(faces.compare({ first: image(await readFile(GROUP_PHOTO)), second: image(Buffer.from('not an image')) }, ops), status.INVALID_ARGUMENT, /^first\.face_region: the image holds \d+ faces/);
     await rejectsWith(faces.identify({ image: image(people[0]!.images[0]!) }), status.UNAUTHENTICATED, /API key is required/);
     await rejectsWith(faces.identify({ image: image(people[0]!.images[0]!) }, withKey('fpk_forged')), status.UNAUTHENTICATED, /not valid/);
+    await rejectsWith(faces.identify({ image: image(people[0]!.images[0]!) }, { metadata: { authorization: `Bearer Bearer ${keys.keys['acme-ops']!}` } }), status.UNAUTHENTICATED, /authorization metadata is not valid: it must be "Bearer <key>"/);
     await rejectsWith(faces.identify({ image: image(people[0]!.images[0]!) }, dpo), status.PERMISSION_DENIED, /"operator" role/);
     await rejectsWith(compliance.exportSubject({ subjectId: people[0]!.name, requestRef: 'SAR-1' }, ops), status.PERMISSION_DENIED, /"compliance" role/);
     await rejectsWith(faces.verify({ subjectId: 'nobody', image: image(people[0]!.images[0]!) }, ops), status.NOT_FOUND, /nobody/);
@@ -227,8 +228,19 @@ describe('faceprint end to end through the gateway', { skip: skipUnlessPresent(I
 
       const drawn = join(dir, 'faces.png');
       const detected = await cli(['detect', GROUP_PHOTO, '--out', drawn, '--json'], operatorKey);
-      assert.ok((JSON.parse(detected.stdout) as { faces: unknown[] }).faces.length > 1);
+      const groupFaces = (JSON.parse(detected.stdout) as { faces: { box: { x: number; y: number; width: number; height: number } }[] }).faces;
+      assert.ok(groupFaces.length > 1);
       assert.ok((await readFile(drawn)).subarray(1, 4).equals(Buffer.from('PNG')));
+      // A group photo is no dead end: --face-region picks one of its faces (as detect listed them).
+      const several = await cli(['identify', GROUP_PHOTO], operatorKey);
+      assert.equal(several.code, 2, 'several faces, no region');
+      assert.equal(several.stderr.match(/image\.face_region: the image holds \d+ faces/g)?.length, 1, `said once: ${several.stderr}`);
+      const box = groupFaces[0]!.box;
+      const picked = await cli(['identify', GROUP_PHOTO, '--face-region', [box.x, box.y, box.width, box.height].map((n) => n.toFixed(0)).join(','), '--json'], operatorKey);
+      assert.equal(picked.code, 0, picked.stderr);
+      const badRegion = await cli(['identify', GROUP_PHOTO, '--face-region', '10,10,-5,20'], operatorKey);
+      assert.equal(badRegion.code, 2);
+      assert.match(badRegion.stderr, /--face-region must be X,Y,WIDTH,HEIGHT/);
 
       const erased = await cli(['erase', '--subject', 'cli-subject', '--request-ref', 'DSR-CLI-1', '--json'], complianceKey);
       assert.equal(erased.code, 0, erased.stderr);

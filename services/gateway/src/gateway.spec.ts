@@ -72,6 +72,11 @@ describe('gateway in the mesh', () => {
     await refused(client.verify({ subjectId: 'amy', image: { image }, targetFar: 2 }, auth), 'target_far', /\(0, 0\.5\]/);
     await refused(client.compare({ first: { image }, second: region(0, 0, Number.POSITIVE_INFINITY, 1) }, auth), 'second.face_region', /finite/);
     await refused(client.enroll({ requestId: 'r1', subjectId: 'a b', consent: {}, images: [{ image }] }, auth), 'subject_id', /must be 1-128/);
+    // A request that passes the checks meets the missing detector: UNAVAILABLE, without the mesh's insides.
+    const unavailable = (await client.detect({ image }, auth).catch((e: unknown) => e)) as FaceprintError;
+    assert.equal(status[unavailable.code], 'UNAVAILABLE');
+    assert.match(unavailable.message, /cannot be reached right now; retry later/);
+    assert.doesNotMatch(unavailable.message, /127\.0\.0\.1|Resolution note|Last error/);
     client.close();
 
     // Alive, not ready: the services it needs do not answer.

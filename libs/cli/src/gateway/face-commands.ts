@@ -5,8 +5,9 @@
 import { createHash } from 'node:crypto';
 import { readFile, stat } from 'node:fs/promises';
 import { parseArgs } from 'node:util';
+import { create } from '@bufbuild/protobuf';
 import { IMAGE_MAX_BYTES } from '@faceprint/contracts';
-import { LegalBasis, type ModelRef } from '@faceprint/contracts/common';
+import { BoxSchema, LegalBasis, type ModelRef } from '@faceprint/contracts/common';
 import type { Decision } from '@faceprint/contracts/gateway';
 import { readLabelledImages } from '@faceprint/evaluation';
 import sharp from 'sharp';
@@ -18,9 +19,11 @@ faceprint enroll --dir DIR            DIR/<subject>/<image files>, one subject p
   --basis explicit_consent (default) | employment_law | vital_interests | legal_claims | substantial_public_interest
   --purpose access_control (default)   --retention-days 365 (default)
   --keep-crops: the subject also agreed that the aligned crops be kept (sealed) to re-create templates for a new model
-faceprint verify --subject ID IMAGE [--far 1e-4]
-faceprint compare IMAGE_A IMAGE_B [--far 1e-4]
-faceprint identify IMAGE [--top 5] [--far 1e-4]
+faceprint verify --subject ID IMAGE [--far 1e-4] [--face-region X,Y,W,H]
+faceprint compare IMAGE_A IMAGE_B [--far 1e-4] [--face-region X,Y,W,H] [--second-face-region X,Y,W,H]
+faceprint identify IMAGE [--top 5] [--far 1e-4] [--face-region X,Y,W,H]
+  --far: a false-match rate the model is calibrated for (faceprint models list shows them; 1e-3, 1e-4, 1e-5 by default)
+  --face-region: in a photo with several faces, the box (pixels) of the one to use (faceprint detect shows the boxes)
 faceprint detect IMAGE [--out FILE.png]   --out draws the boxes and landmarks on a copy
 faceprint gallery status                 model versions held, and subjects to re-enrol after a promotion
 faceprint gallery reembed                after a promotion: re-create templates from kept crops (progress on standard error)`;
@@ -38,7 +41,24 @@ const decisionJson = (decision: Decision | undefined, model: ModelRef | undefine
 });
 const decisionText = (d: ReturnType<typeof decisionJson>) =>
   `${d.match ? 'MATCH' : 'no match'}: score ${d.score.toFixed(4)}, threshold ${d.threshold.toFixed(4)} (false-match rate ${d.far}), model ${d.model}`;
-const farFlag = (value: string | undefined) => numberFlag(value, '--far', (n) => n > 0 && n <= 0.5, 'a false-match rate in (0, 0.5], e.g. 1e-4');
+const farFlag = (value: string | undefined) => numberFlag(value, '--far', (n) => n > 0 && n <= 0.5, 'a false-match rate in (0, 0.5] that the model is calibrated for, e.g. 1e-4');
+
+/** `--face-region X,Y,W,H`: the box of the face to use, in pixels of the upright image. */
+function faceRegionFlag(value: string | undefined, flag = '--face-region') {
+  if (value === undefined) return undefined;
+  const numbers = value.split(',').map((part) => (part.trim() === '' ? Number.NaN : Number(part)));
+  const [x, y, width, height] = numbers as [number, number, number, number];
+  if (numbers.length !== 4 || !numbers.every(Number.isFinite) || x < 0 || y < 0 || width <= 0 || height <= 0) {
+    throw new UsageError(`${flag} must be X,Y,WIDTH,HEIGHT in pixels (x, y at least 0; width, height above 0), e.g. 120,80,200,200; got "${value}"`);
+  }
+  return create(BoxSchema, { x, y, width, height });
+}
+
+/** An image file with the face region to use, if one was given. */
+const imageInput = async (path: string, region: ReturnType<typeof faceRegionFlag>) => {
+  const content = await readImageFile(path);
+  return region ? { content, faceRegion: region } : content;
+};
 
 function legalBasis(name: string | undefined): LegalBasis | undefined {
   if (name === undefined) return undefined;
@@ -134,12 +154,13 @@ export async function enroll(argv: string[]): Promise<number> {
 }
 
 export async function verify(argv: string[]): Promise<number> {
-  const { values, positionals } = parseArgs({ args: argv, allowPositionals: true, options: { ...GLOBAL_OPTIONS, subject: { type: 'string' }, far: { type: 'string' } } });
+  const { values, positionals } = parseArgs({ args: argv, allowPositionals: true, options: { ...GLOBAL_OPTIONS, subject: { type: 'string' }, far: { type: 'string' }, 'face-region': { type: 'string' } } });
   if (!values.subject || positionals.length !== 1) throw new UsageError('verify needs --subject ID and one IMAGE');
   const far = farFlag(values.far);
+  const region = faceRegionFlag(values['face-region']);
   const client = connect(values, 'operator');
   try {
-    const response = await client.verify(values.subject, await readImageFile(positionals[0]!), { far });
+    const response = await client.verify(values.subject, await imageInput(positionals[0]!, region), { far });
     const result = decisionJson(response.decision, response.models?.embedder);
     print(values.json, result, `${values.subject}: ${decisionText(result)}`);
     return EXIT.ok;
@@ -149,12 +170,13 @@ export async function verify(argv: string[]): Promise<number> {
 }
 
 export async function compare(argv: string[]): Promise<number> {
-  const { values, positionals } = parseArgs({ args: argv, allowPositionals: true, options: { ...GLOBAL_OPTIONS, far: { type: 'string' } } });
+  const { values, positionals } = parseArgs({ args: argv, allowPositionals: true, options: { ...GLOBAL_OPTIONS, far: { type: 'string' }, 'face-region': { type: 'string' }, 'second-face-region': { type: 'string' } } });
   if (positionals.length !== 2) throw new UsageError('compare needs two images: IMAGE_A IMAGE_B');
   const far = farFlag(values.far);
+  const regions = [faceRegionFlag(values['face-region']), faceRegionFlag(values['second-face-region'], '--second-face-region')];
   const client = connect(values, 'operator');
   try {
-    const response = await client.compare(await readImageFile(positionals[0]!), await readImageFile(positionals[1]!), { far });
+    const response = await client.compare(await imageInput(positionals[0]!, regions[0]), await imageInput(positionals[1]!, regions[1]), { far });
     const result = decisionJson(response.decision, response.models?.embedder);
     print(values.json, result, decisionText(result));
     return EXIT.ok;
@@ -164,13 +186,14 @@ export async function compare(argv: string[]): Promise<number> {
 }
 
 export async function identify(argv: string[]): Promise<number> {
-  const { values, positionals } = parseArgs({ args: argv, allowPositionals: true, options: { ...GLOBAL_OPTIONS, top: { type: 'string' }, far: { type: 'string' } } });
+  const { values, positionals } = parseArgs({ args: argv, allowPositionals: true, options: { ...GLOBAL_OPTIONS, top: { type: 'string' }, far: { type: 'string' }, 'face-region': { type: 'string' } } });
   if (positionals.length !== 1) throw new UsageError('identify needs one IMAGE');
+  const region = faceRegionFlag(values['face-region']);
   const top = numberFlag(values.top, '--top', (n) => Number.isInteger(n) && n >= 1 && n <= 100, 'a whole number from 1 to 100');
   const far = farFlag(values.far);
   const client = connect(values, 'operator');
   try {
-    const response = await client.identify(await readImageFile(positionals[0]!), { top, far });
+    const response = await client.identify(await imageInput(positionals[0]!, region), { top, far });
     const candidates = response.candidates.map((c) => ({ subject: c.subjectId, score: c.decision?.score ?? 0, match: c.decision?.isMatch ?? false }));
     const text = candidates.length === 0 ? 'no candidates (the gallery holds no template of this model)' : ['rank  subject                           score   match', ...candidates.map((c, i) => `${String(i + 1).padStart(4)}  ${c.subject.padEnd(32)}  ${c.score.toFixed(4)}  ${c.match ? 'yes' : 'no'}`)].join('\n');
     print(values.json, { candidates, far: response.candidates[0]?.decision?.targetFar, model: modelName(response.models?.embedder) }, text);

@@ -85,8 +85,10 @@ export class ApiKeys {
   /** The caller of a request: UNAUTHENTICATED without a valid `authorization: Bearer <key>`. */
   authenticate(metadata: Metadata): Caller {
     const header = metadata.get('authorization')[0];
+    if (header === undefined || header === '') throw new FaceprintError(status.UNAUTHENTICATED, 'an API key is required: send the metadata "authorization: Bearer <key>"');
+    // Sent, but not as one bearer key ("Bearer Bearer x", "Basic ...", a bare key): malformed, not missing.
     const match = typeof header === 'string' ? /^Bearer (\S+)$/.exec(header) : null;
-    if (!match) throw new FaceprintError(status.UNAUTHENTICATED, 'an API key is required: send the metadata "authorization: Bearer <key>"');
+    if (!match) throw new FaceprintError(status.UNAUTHENTICATED, 'the authorization metadata is not valid: it must be "Bearer <key>", one key after one "Bearer "');
     const entry = this.#byHash.get(sha256(match[1]!));
     if (!entry) throw new FaceprintError(status.UNAUTHENTICATED, 'the API key is not valid');
     return { callerId: entry.id, tenantId: entry.tenant, roles: entry.roles };
