@@ -68,27 +68,27 @@ export async function runService(service: ServiceName, setup: (context: SetupCon
   }
 }
 
-/** Runs the readiness check on its interval, one at a time, and reports changes (logged once each). */
+/** Runs the readiness check at once and then on its interval, one at a time, and reports changes (logged once each). */
 function watchReadiness(server: FaceprintServer, readiness: NonNullable<ServiceSetup['readiness']>, log: Logger): void {
   let missing: string | undefined;
-  const timer = setInterval(() => {
+  let running = false;
+  const tick = () => {
     if (running || server.state !== 'SERVING') return;
     running = true;
     void readiness
       .check()
       .catch((error: unknown) => `readiness check failed: ${error instanceof Error ? error.message : String(error)}`)
       .then((now) => {
-        if (now !== missing) {
-          if (now) log.warn({ missing: now }, 'not ready: a service this one needs is not serving');
-          else log.info({}, 'ready again: every service this one needs is serving');
-          missing = now;
-          server.setReady(now === undefined);
-        }
+        if (now === missing) return;
+        if (now) log.warn({ missing: now }, 'not ready: a service this one needs is not serving');
+        else log.info({}, 'ready again: every service this one needs is serving');
+        missing = now;
+        server.setReady(now === undefined);
       })
       .finally(() => (running = false));
-  }, readiness.intervalMs ?? 2_000);
-  let running = false;
-  timer.unref();
+  };
+  tick();
+  setInterval(tick, readiness.intervalMs ?? 2_000).unref();
 }
 
 /** SIGTERM/SIGINT: drain once; a second signal during the drain exits at once. */
