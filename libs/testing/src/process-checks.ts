@@ -9,7 +9,7 @@ import { after, before, describe, it } from 'node:test';
 import { SERVICES_BY_PROCESS, type ServiceName } from '@faceprint/contracts';
 import { createClient, EXIT_CONFIG, FaceprintError } from '@faceprint/service-kit';
 import { status } from '@grpc/grpc-js';
-import { checkHealth, ServingStatus } from './health.js';
+import { checkHealth, ServingStatus, watchHealthUntil } from './health.js';
 import { listServices } from './reflection.js';
 import { waitForServiceProcess } from '@faceprint/mesh';
 import { runServiceToExit, spawnService, type ServiceProcess } from './services.js';
@@ -38,6 +38,11 @@ export interface ProcessCheckOptions {
   readonly expected?: Readonly<Record<string, status>>;
   /** Extra environment for the process. */
   readonly env?: Readonly<Record<string, string>>;
+  /**
+   * The service needs others that these checks do not start (the gateway): alone, its services
+   * report NOT_SERVING (not ready) while the server as a whole is SERVING (alive).
+   */
+  readonly notReadyAlone?: boolean;
 }
 
 /** Registers the standard process checks for `name`. */
@@ -53,10 +58,16 @@ export function describeServiceProcess(name: ServiceName, options: ProcessCheckO
       await service?.stop();
     });
 
-    it('reports SERVING for the server and each of its services', async () => {
+    it(options.notReadyAlone ? 'reports SERVING for the server, and NOT_SERVING for its services without those they need' : 'reports SERVING for the server and each of its services', async () => {
       assert.equal(await checkHealth(service.address), ServingStatus.SERVING);
       for (const desc of SERVICES_BY_PROCESS[name]) {
-        assert.equal(await checkHealth(service.address, desc.typeName), ServingStatus.SERVING, desc.typeName);
+        if (options.notReadyAlone) {
+          // Its first readiness check runs as it starts serving: watched until it has answered.
+          const seen = await watchHealthUntil(service.address, (s) => s === ServingStatus.NOT_SERVING, desc.typeName, 10_000);
+          assert.equal(seen.at(-1), ServingStatus.NOT_SERVING, desc.typeName);
+        } else {
+          assert.equal(await checkHealth(service.address, desc.typeName), ServingStatus.SERVING, desc.typeName);
+        }
       }
     });
 

@@ -182,6 +182,7 @@ export function faceService(downstream: Downstream, keys: ApiKeys, config: Gatew
         models: embedded[0]!.models,
         timings: [...embedded.flatMap((e) => e.timings), stageTiming('enroll', 'gateway', started)],
         replayed: enrolled.replayed,
+        consistency: enrolled.consistency,
       };
     },
 

@@ -7,4 +7,5 @@ const { file } = writeTestApiKeys([{ id: 'ops', tenant: 'acme', roles: ['operato
 const unauthenticated = Object.fromEntries(
   ['enroll', 'verify', 'compare', 'identify', 'detect', 'getGalleryStatus', 'reembedGallery', 'eraseSubject', 'exportSubject', 'listAuditEvents'].map((rpc) => [rpc, status.UNAUTHENTICATED]),
 );
-describeServiceProcess('gateway', { env: { FACEPRINT_GATEWAY_API_KEYS_FILE: file }, expected: unauthenticated });
+// Started alone, without the services behind it: alive, not ready.
+describeServiceProcess('gateway', { env: { FACEPRINT_GATEWAY_API_KEYS_FILE: file }, expected: unauthenticated, notReadyAlone: true });

@@ -35,6 +35,7 @@ import type { ModelInventory } from './gallery/gallery-store.js';
 import { subjectMessage, templateMessage } from './gallery/messages.js';
 import { decodePageToken, encodePageToken } from './gallery/page-token.js';
 import type { MatcherConfig } from './matcher-config.js';
+import { enrolmentConsistency, loosestThreshold } from './matching/enrolment-consistency.js';
 import { ModelCatalog, type Threshold } from './matching/model-catalog.js';
 import {
   checkConsent,
@@ -145,9 +146,11 @@ export function matcherService(config: MatcherConfig, { log }: Pick<SetupContext
         v.throwIfInvalid();
         const g = ready();
         const templates = [];
+        const manifests = new Map<string, ModelManifest>();
         for (const [i, template] of request.templates.entries()) {
           const embedding = template.embedding!;
           const manifest = await probeModel(embedding, `templates[${i}].embedding`);
+          manifests.set(`${embedding.model!.name}@${embedding.model!.version}`, manifest);
           templates.push({
             model: { name: embedding.model!.name, version: embedding.model!.version, sha256: manifest.model!.sha256 },
             dim: embedding.dim,
@@ -157,6 +160,16 @@ export function matcherService(config: MatcherConfig, { log }: Pick<SetupContext
             crop: template.alignedCrop && { pixels: template.alignedCrop.pixels, width: template.alignedCrop.width, height: template.alignedCrop.height },
           });
         }
+        // Do the photos show one person? Flagged in the response (and stored with it for replays).
+        const earlier = (await g.store.subjectVectors(tenantId, request.subjectId)) ?? [];
+        const consistency = enrolmentConsistency(
+          templates.map((t) => ({ model: t.model, vector: decodeEmbedding(t.vector, t.dim) })),
+          earlier.map((t) => ({ model: t.model, vector: decodeEmbedding(t.vector, t.dim) })),
+          (model) => {
+            const manifest = manifests.get(`${model.name}@${model.version}`);
+            return manifest && loosestThreshold(manifest);
+          },
+        );
         const consent = request.consent!;
         const outcome = await g.store.enroll(
           {
@@ -177,7 +190,7 @@ export function matcherService(config: MatcherConfig, { log }: Pick<SetupContext
             },
             templates,
           },
-          (subject, added) => toBinary(EnrollTemplatesResponseSchema, create(EnrollTemplatesResponseSchema, { subject: subjectMessage(subject), templates: added.map(templateMessage) })),
+          (subject, added) => toBinary(EnrollTemplatesResponseSchema, create(EnrollTemplatesResponseSchema, { subject: subjectMessage(subject), templates: added.map(templateMessage), ...(consistency ? { consistency } : {}) })),
           (client, kind) =>
             g.audit.record(
               {

@@ -92,6 +92,27 @@ for (const backend of BACKENDS) {
       await rejectsWith(m.matcher.getSubject({ context: ctx('acme'), subjectId: 'nobody' }), status.NOT_FOUND, /subject "nobody" not found/);
     });
 
+    it('flags an enrolment whose templates do not all show one person, with the scores', async () => {
+      const face = randomUnitVector(random);
+      const same = await enroll('consistent', 'one-person', [face, nearby(face, random, 0.03), nearby(face, random, 0.03)]);
+      assert.equal(same.consistency?.flagged, false);
+      assert.equal(same.consistency?.templates.length, 3);
+      assert.ok(same.consistency!.templates.every((t) => t.bestScore > TEST_THRESHOLDS[1e-3]));
+      assert.deepEqual([same.consistency?.threshold, same.consistency?.far], [TEST_THRESHOLDS[1e-3], 1e-3], 'the loosest calibrated threshold');
+      // Two people enrolled as one subject: each photo agrees with none of the others.
+      const mixed = await enroll('consistent', 'two-people', [randomUnitVector(random), randomUnitVector(random)]);
+      assert.equal(mixed.consistency?.flagged, true);
+      assert.ok(mixed.consistency!.templates.every((t) => t.bestScore < TEST_THRESHOLDS[1e-3]), JSON.stringify(mixed.consistency?.templates));
+      // Another person's photo added to an existing subject: checked against the earlier templates.
+      const added = await enroll('consistent', 'one-person', [randomUnitVector(random)]);
+      assert.deepEqual([added.consistency?.flagged, added.consistency?.templates.length], [true, 1]);
+      const again = await enroll('consistent', 'one-person', [nearby(face, random, 0.03)]);
+      assert.equal(again.consistency?.flagged, false, 'a photo of the same person agrees with the earlier ones');
+      // A first enrolment of one photo has nothing to compare with; an uncalibrated model, no threshold.
+      assert.deepEqual((await enroll('consistent', 'single', [face])).consistency?.templates, []);
+      assert.equal((await enroll('consistent', 'uncalibrated', [face, face], models.uncalibrated)).consistency, undefined);
+    });
+
     it('is idempotent under a request id: a retry replays the first response, a different request with it is refused', async () => {
       const face = randomUnitVector(random);
       const first = await enroll('acme', 'bob', [face], models.v1, 'bob-1');

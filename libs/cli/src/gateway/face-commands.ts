@@ -119,7 +119,7 @@ export async function enroll(argv: string[]): Promise<number> {
     batches.push({ subjectId: values.subject, files: positionals });
   }
   const client = connect(values, 'operator');
-  const enrolled: { subject: string; template_ids: string[]; template_count: number; replayed: boolean }[] = [];
+  const enrolled: { subject: string; template_ids: string[]; template_count: number; replayed: boolean; consistency?: { flagged: boolean; best_scores: number[]; threshold: number; far: number } }[] = [];
   const failed: { subject: string; error: string }[] = [];
   const progress = values.dir && process.stderr.isTTY;
   // Piped (a CI log, a file), a plain line every 10 subjects and at the end instead of a counter.
@@ -131,7 +131,16 @@ export async function enroll(argv: string[]): Promise<number> {
         const images = await Promise.all(batch.files.slice(start, start + MAX_IMAGES_PER_ENROLL).map((f) => readImageFile(f)));
         try {
           const response = await client.enroll({ subjectId: batch.subjectId, images, consent, requestId: values['request-id'] ? `${values['request-id']}${start > 0 ? `-${start}` : ''}` : enrollRequestId(batch.subjectId, images, consent) });
-          enrolled.push({ subject: batch.subjectId, template_ids: response.templateIds, template_count: response.templateCount, replayed: response.replayed });
+          const consistency = response.consistency && {
+            flagged: response.consistency.flagged,
+            best_scores: response.consistency.templates.map((t) => Number(t.bestScore.toFixed(4))),
+            threshold: Number(response.consistency.threshold.toFixed(4)),
+            far: response.consistency.far,
+          };
+          enrolled.push({ subject: batch.subjectId, template_ids: response.templateIds, template_count: response.templateCount, replayed: response.replayed, ...(consistency ? { consistency } : {}) });
+          if (consistency?.flagged) {
+            process.stderr.write(`faceprint: WARNING: ${batch.subjectId}: the photos may not all be of one person (best scores ${consistency.best_scores.join(', ')}; threshold ${consistency.threshold} at false-match rate ${consistency.far}); check them, and delete templates that are someone else's\n`);
+          }
         } catch (error) {
           if (!values.dir) throw error;
           failed.push({ subject: batch.subjectId, error: (error as Error).message });

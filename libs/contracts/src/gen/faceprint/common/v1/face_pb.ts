@@ -12,7 +12,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file faceprint/common/v1/face.proto.
  */
 export const file_faceprint_common_v1_face: GenFile = /*@__PURE__*/
-  fileDesc("Ch5mYWNlcHJpbnQvY29tbW9uL3YxL2ZhY2UucHJvdG8SE2ZhY2VwcmludC5jb21tb24udjEilQEKDURldGVjdE9wdGlvbnMSHAoPc2NvcmVfdGhyZXNob2xkGAEgASgCSACIAQESGgoNbWluX2ZhY2Vfc2l6ZRgCIAEoDUgBiAEBEhYKCW1heF9mYWNlcxgDIAEoDUgCiAEBQhIKEF9zY29yZV90aHJlc2hvbGRCEAoOX21pbl9mYWNlX3NpemVCDAoKX21heF9mYWNlcyJ1CgtGYWNlUXVhbGl0eRIRCglmYWNlX3NpemUYASABKAISEQoJc2hhcnBuZXNzGAIgASgCEhMKC3lhd19kZWdyZWVzGAMgASgCEhUKDXBpdGNoX2RlZ3JlZXMYBCABKAISFAoMcm9sbF9kZWdyZWVzGAUgASgCIqsBCgxEZXRlY3RlZEZhY2USJQoDYm94GAEgASgLMhguZmFjZXByaW50LmNvbW1vbi52MS5Cb3gSMgoJbGFuZG1hcmtzGAIgASgLMh8uZmFjZXByaW50LmNvbW1vbi52MS5MYW5kbWFya3M1Eg0KBXNjb3JlGAMgASgCEjEKB3F1YWxpdHkYBCABKAsyIC5mYWNlcHJpbnQuY29tbW9uLnYxLkZhY2VRdWFsaXR5Im4KC0FsaWduZWRGYWNlEg4KBnBpeGVscxgBIAEoDBINCgV3aWR0aBgCIAEoDRIOCgZoZWlnaHQYAyABKA0SMAoGZm9ybWF0GAQgASgOMiAuZmFjZXByaW50LmNvbW1vbi52MS5QaXhlbEZvcm1hdCpCCgtQaXhlbEZvcm1hdBIcChhQSVhFTF9GT1JNQVRfVU5TUEVDSUZJRUQQABIVChFQSVhFTF9GT1JNQVRfUkdCOBABYgZwcm90bzM", [file_faceprint_common_v1_geometry]);
+  fileDesc("Ch5mYWNlcHJpbnQvY29tbW9uL3YxL2ZhY2UucHJvdG8SE2ZhY2VwcmludC5jb21tb24udjEilQEKDURldGVjdE9wdGlvbnMSHAoPc2NvcmVfdGhyZXNob2xkGAEgASgCSACIAQESGgoNbWluX2ZhY2Vfc2l6ZRgCIAEoDUgBiAEBEhYKCW1heF9mYWNlcxgDIAEoDUgCiAEBQhIKEF9zY29yZV90aHJlc2hvbGRCEAoOX21pbl9mYWNlX3NpemVCDAoKX21heF9mYWNlcyJ1CgtGYWNlUXVhbGl0eRIRCglmYWNlX3NpemUYASABKAISEQoJc2hhcnBuZXNzGAIgASgCEhMKC3lhd19kZWdyZWVzGAMgASgCEhUKDXBpdGNoX2RlZ3JlZXMYBCABKAISFAoMcm9sbF9kZWdyZWVzGAUgASgCIqsBCgxEZXRlY3RlZEZhY2USJQoDYm94GAEgASgLMhguZmFjZXByaW50LmNvbW1vbi52MS5Cb3gSMgoJbGFuZG1hcmtzGAIgASgLMh8uZmFjZXByaW50LmNvbW1vbi52MS5MYW5kbWFya3M1Eg0KBXNjb3JlGAMgASgCEjEKB3F1YWxpdHkYBCABKAsyIC5mYWNlcHJpbnQuY29tbW9uLnYxLkZhY2VRdWFsaXR5Im4KC0FsaWduZWRGYWNlEg4KBnBpeGVscxgBIAEoDBINCgV3aWR0aBgCIAEoDRIOCgZoZWlnaHQYAyABKA0SMAoGZm9ybWF0GAQgASgOMiAuZmFjZXByaW50LmNvbW1vbi52MS5QaXhlbEZvcm1hdCLHAQoURW5yb2xtZW50Q29uc2lzdGVuY3kSSgoJdGVtcGxhdGVzGAEgAygLMjcuZmFjZXByaW50LmNvbW1vbi52MS5FbnJvbG1lbnRDb25zaXN0ZW5jeS5UZW1wbGF0ZVNjb3JlEhEKCXRocmVzaG9sZBgCIAEoAhILCgNmYXIYAyABKAESDwoHZmxhZ2dlZBgEIAEoCBoyCg1UZW1wbGF0ZVNjb3JlEg0KBWluZGV4GAEgASgNEhIKCmJlc3Rfc2NvcmUYAiABKAIqQgoLUGl4ZWxGb3JtYXQSHAoYUElYRUxfRk9STUFUX1VOU1BFQ0lGSUVEEAASFQoRUElYRUxfRk9STUFUX1JHQjgQAWIGcHJvdG8z", [file_faceprint_common_v1_geometry]);
 
 /**
  * Options for face detection. Unset fields take the documented defaults.
@@ -181,6 +181,80 @@ export type AlignedFace = Message<"faceprint.common.v1.AlignedFace"> & {
  */
 export const AlignedFaceSchema: GenMessage<AlignedFace> = /*@__PURE__*/
   messageDesc(file_faceprint_common_v1_face, 3);
+
+/**
+ * How well the templates of one enrolment agree with each other and with the subject's earlier
+ * templates of the same model version: a check that the photos show one person. It flags, it does
+ * not refuse (genuine photos sometimes score low); a flagged enrolment should be checked by a
+ * person, and its templates deleted if they are of someone else.
+ *
+ * @generated from message faceprint.common.v1.EnrolmentConsistency
+ */
+export type EnrolmentConsistency = Message<"faceprint.common.v1.EnrolmentConsistency"> & {
+  /**
+   * One entry per added template that had another to compare with (none for a first enrolment of one image).
+   *
+   * @generated from field: repeated faceprint.common.v1.EnrolmentConsistency.TemplateScore templates = 1;
+   */
+  templates: EnrolmentConsistency_TemplateScore[];
+
+  /**
+   * The threshold the scores are held to: the model's loosest calibrated threshold.
+   *
+   * @generated from field: float threshold = 2;
+   */
+  threshold: number;
+
+  /**
+   * The false-match rate that threshold is calibrated for.
+   *
+   * @generated from field: double far = 3;
+   */
+  far: number;
+
+  /**
+   * True when some template agrees with none of the others at that threshold: the photos may not
+   * all be of one person.
+   *
+   * @generated from field: bool flagged = 4;
+   */
+  flagged: boolean;
+};
+
+/**
+ * Describes the message faceprint.common.v1.EnrolmentConsistency.
+ * Use `create(EnrolmentConsistencySchema)` to create a new message.
+ */
+export const EnrolmentConsistencySchema: GenMessage<EnrolmentConsistency> = /*@__PURE__*/
+  messageDesc(file_faceprint_common_v1_face, 4);
+
+/**
+ * The best score of one template this enrolment added against the subject's other templates.
+ *
+ * @generated from message faceprint.common.v1.EnrolmentConsistency.TemplateScore
+ */
+export type EnrolmentConsistency_TemplateScore = Message<"faceprint.common.v1.EnrolmentConsistency.TemplateScore"> & {
+  /**
+   * The template's position in the request (its image or template index).
+   *
+   * @generated from field: uint32 index = 1;
+   */
+  index: number;
+
+  /**
+   * Its best cosine similarity against the others, in [-1, 1].
+   *
+   * @generated from field: float best_score = 2;
+   */
+  bestScore: number;
+};
+
+/**
+ * Describes the message faceprint.common.v1.EnrolmentConsistency.TemplateScore.
+ * Use `create(EnrolmentConsistency_TemplateScoreSchema)` to create a new message.
+ */
+export const EnrolmentConsistency_TemplateScoreSchema: GenMessage<EnrolmentConsistency_TemplateScore> = /*@__PURE__*/
+  messageDesc(file_faceprint_common_v1_face, 4, 0);
 
 /**
  * Pixel layouts for face crops.
