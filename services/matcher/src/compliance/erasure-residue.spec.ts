@@ -28,7 +28,14 @@ const officer = { tenantId: 'bank', callerId: 'dpo@example.org', roles: ['compli
 interface SealedRows {
   readonly keyId: string;
   readonly templates: { templateId: string; vector: Buffer; crop: Buffer }[];
+  /** The planner's statistics (pg_statistic) hold the subject id, as ANALYZE (or autovacuum) samples it. */
+  readonly inStatistics: boolean;
 }
+
+// Statistics as autovacuum would have gathered them on a live gallery: they sample subject ids.
+const ANALYZE_SQL = 'ANALYZE faceprint.subjects, faceprint.subject_pseudonyms';
+const IN_STATISTICS_SQL = `SELECT count(*)::int AS n FROM pg_stats WHERE schemaname = 'faceprint' AND tablename = 'subjects' AND attname = 'subject_id'
+  AND (coalesce(most_common_vals::text, '') || coalesce(histogram_bounds::text, '')) LIKE '%' || $1 || '%'`;
 
 const SEALED_ROWS_SQL = `SELECT s.data_key_id AS key_id, t.template_id, t.vector, t.crop FROM faceprint.subjects s
   JOIN faceprint.templates t ON t.subject_pk = s.subject_pk WHERE s.subject_id = $1 ORDER BY t.template_pk`;
@@ -78,6 +85,7 @@ for (const backend of ['embedded PGlite', 'PostgreSQL'] as const) {
       // What a copy of the files holds before the erasure: the scan finds the subject there.
       const sealed = await readSealedRows(server, dataDir, subjectId);
       assert.equal(sealed.templates.length, 3);
+      assert.ok(sealed.inStatistics, 'the planner\'s statistics hold the subject id too');
       const wrapped = (await (await FileKeyStore.open(join(keyDir, 'data-keys'))).get(sealed.keyId))!;
       assert.ok(wrapped, 'the subject has a data key in the key store');
       const needles: Record<string, Buffer> = {
@@ -125,17 +133,22 @@ for (const backend of ['embedded PGlite', 'PostgreSQL'] as const) {
 async function readSealedRows(server: PrivatePostgres | undefined, dataDir: string, subjectId: string): Promise<SealedRows> {
   type Row = { key_id: string; template_id: string; vector: Buffer; crop: Buffer };
   let rows: Row[];
+  let inStatistics: number;
   if (server) {
     const client = new pg.Client({ connectionString: server.url });
     await client.connect();
+    await client.query(ANALYZE_SQL);
     rows = (await client.query<Row>(SEALED_ROWS_SQL, [subjectId])).rows;
+    inStatistics = (await client.query<{ n: number }>(IN_STATISTICS_SQL, [subjectId])).rows[0]!.n;
     await client.end();
   } else {
     const db = await PGlite.create({ dataDir: join(dataDir, 'pgdata') });
+    await db.exec(ANALYZE_SQL);
     rows = (await db.query<{ key_id: string; template_id: string; vector: Uint8Array; crop: Uint8Array }>(SEALED_ROWS_SQL, [subjectId])).rows.map((r) => ({ ...r, vector: Buffer.from(r.vector), crop: Buffer.from(r.crop) }));
+    inStatistics = (await db.query<{ n: number }>(IN_STATISTICS_SQL, [subjectId])).rows[0]!.n;
     await db.close();
   }
-  return { keyId: rows[0]!.key_id, templates: rows.map((r) => ({ templateId: r.template_id, vector: r.vector, crop: r.crop })) };
+  return { keyId: rows[0]!.key_id, templates: rows.map((r) => ({ templateId: r.template_id, vector: r.vector, crop: r.crop })), inStatistics: inStatistics > 0 };
 }
 
 /** `file: what` for every file under `roots` that holds one of `needles`. */

@@ -33,6 +33,12 @@ export interface ScrubReach {
   readonly wal: boolean;
   /** Why the WAL is out of reach, when it is. */
   readonly walLimit?: string;
+  /**
+   * The planner's statistics can be rewritten too (VACUUM FULL pg_statistic: superuser only).
+   * ANALYZE samples column values, subject ids among them, into pg_statistic; a fresh ANALYZE
+   * replaces them, but the old rows stay in that catalog's file until it is rewritten.
+   */
+  readonly statistics: boolean;
 }
 
 /** Scrubs erased rows; concurrent requests share runs, and each waits for a run that started after it asked. */
@@ -54,13 +60,16 @@ export class ErasedRowsScrubber {
   async reach(): Promise<ScrubReach> {
     if (this.#reach) return this.#reach;
     if (this.#mode === 'keys') {
-      this.#reach = { tables: false, wal: false, walLimit: 'FACEPRINT_MATCHER_ERASURE_SCRUB=keys' };
+      this.#reach = { tables: false, wal: false, walLimit: 'FACEPRINT_MATCHER_ERASURE_SCRUB=keys', statistics: false };
     } else if (this.#db.kind === 'embedded') {
       // The embedded database runs in this process: its checkpoints follow this session's setting.
       await this.#db.pool.query('SET wal_recycle = off');
-      this.#reach = { tables: true, wal: true };
+      this.#reach = { tables: true, wal: true, statistics: true };
     } else {
       this.#reach = { tables: true, ...(await walReach(this.#db)) };
+      if (!this.#reach.statistics) {
+        this.#log.warn({}, 'after an erasure, column statistics sampled before it (pg_statistic) may keep an erased subject id in that catalog\'s file until autovacuum reclaims it: this role is not a superuser (docs/compliance.md)');
+      }
     }
     if (!this.#reach.wal) {
       this.#log.warn(
@@ -92,6 +101,9 @@ export class ErasedRowsScrubber {
     try {
       await this.#db.pool.query(`VACUUM FULL ${SUBJECT_TABLES.join(', ')}`);
       await this.#db.pool.query('VACUUM template_changes');
+      // Fresh statistics hold no erased value; the catalog's old rows go with its rewrite.
+      await this.#db.pool.query(`ANALYZE ${SUBJECT_TABLES.join(', ')}`);
+      if (reach.statistics) await this.#db.pool.query('VACUUM FULL pg_statistic');
       if (reach.wal) {
         await this.#db.pool.query('SELECT pg_switch_wal()');
         await this.#db.pool.query('CHECKPOINT');
@@ -104,11 +116,12 @@ export class ErasedRowsScrubber {
 }
 
 /** Whether this PostgreSQL server lets the matcher retire WAL segments, and removes them when retired. */
-async function walReach(db: Database): Promise<{ wal: boolean; walLimit?: string }> {
-  const { rows } = await db.pool.query<{ recycle: string; archive: string; may_switch: boolean; may_checkpoint: boolean }>(
+async function walReach(db: Database): Promise<{ wal: boolean; walLimit?: string; statistics: boolean }> {
+  const { rows } = await db.pool.query<{ recycle: string; archive: string; may_switch: boolean; may_checkpoint: boolean; superuser: boolean }>(
     `SELECT current_setting('wal_recycle') AS recycle, current_setting('archive_mode') AS archive,
             has_function_privilege('pg_switch_wal()', 'EXECUTE') AS may_switch,
-            (SELECT rolsuper FROM pg_roles WHERE rolname = current_user) OR pg_has_role(current_user, 'pg_checkpoint', 'MEMBER') AS may_checkpoint`,
+            (SELECT rolsuper FROM pg_roles WHERE rolname = current_user) OR pg_has_role(current_user, 'pg_checkpoint', 'MEMBER') AS may_checkpoint,
+            (SELECT rolsuper FROM pg_roles WHERE rolname = current_user) AS superuser`,
   );
   const server = rows[0]!;
   const limits = [
@@ -118,5 +131,5 @@ async function walReach(db: Database): Promise<{ wal: boolean; walLimit?: string
   ];
   if (server.archive !== 'off') limits.push('WAL is archived (archive_mode): archived segments keep the rows for the archive\'s retention');
   const wal = server.recycle === 'off' && server.may_switch && server.may_checkpoint;
-  return limits.length === 0 ? { wal } : { wal, walLimit: limits.join('; ') };
+  return limits.length === 0 ? { wal, statistics: server.superuser } : { wal, walLimit: limits.join('; '), statistics: server.superuser };
 }
