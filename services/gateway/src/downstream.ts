@@ -13,7 +13,7 @@ export interface Downstream {
   readonly matcher: ServiceClient<typeof MatcherService>;
   /** The matcher's erasure, export and audit. */
   readonly compliance: ServiceClient<typeof MatcherComplianceService>;
-  /** The first of the services the gateway needs that does not report SERVING, or undefined when all do. */
+  /** Which of the services the gateway needs do not report SERVING ("detector, matcher not serving"), or undefined when all do. */
   notServing(): Promise<string | undefined>;
   /** Closes every channel. */
   close(): void;

@@ -31,7 +31,7 @@ import { fromDatabaseError, withDatabaseErrors } from './database/database-error
 import { ReembedOnPromotion } from './gallery/reembed-on-promotion.js';
 import { reembedTemplates } from './gallery/reembedding.js';
 import { startGallery, type Gallery } from './gallery/gallery.js';
-import type { ModelInventory } from './gallery/gallery-store.js';
+import type { ModelInventory, NewTemplate, StoredVector } from './gallery/gallery-store.js';
 import { subjectMessage, templateMessage } from './gallery/messages.js';
 import { decodePageToken, encodePageToken } from './gallery/page-token.js';
 import type { MatcherConfig } from './matcher-config.js';
@@ -145,7 +145,7 @@ export function matcherService(config: MatcherConfig, { log }: Pick<SetupContext
         });
         v.throwIfInvalid();
         const g = ready();
-        const templates = [];
+        const templates: NewTemplate[] = [];
         const manifests = new Map<string, ModelManifest>();
         for (const [i, template] of request.templates.entries()) {
           const embedding = template.embedding!;
@@ -161,15 +161,15 @@ export function matcherService(config: MatcherConfig, { log }: Pick<SetupContext
           });
         }
         // Do the photos show one person? Flagged in the response (and stored with it for replays).
-        const earlier = (await g.store.subjectVectors(tenantId, request.subjectId)) ?? [];
-        const consistency = enrolmentConsistency(
-          templates.map((t) => ({ model: t.model, vector: decodeEmbedding(t.vector, t.dim) })),
-          earlier.map((t) => ({ model: t.model, vector: decodeEmbedding(t.vector, t.dim) })),
-          (model) => {
-            const manifest = manifests.get(`${model.name}@${model.version}`);
-            return manifest && loosestThreshold(manifest);
-          },
-        );
+        const consistencyWith = (earlier: StoredVector[]) =>
+          enrolmentConsistency(
+            templates.map((t) => ({ model: t.model, vector: decodeEmbedding(t.vector, t.dim) })),
+            earlier.map((t) => ({ model: t.model, vector: decodeEmbedding(t.vector, t.dim) })),
+            (model) => {
+              const manifest = manifests.get(`${model.name}@${model.version}`);
+              return manifest && loosestThreshold(manifest);
+            },
+          );
         const consent = request.consent!;
         const outcome = await g.store.enroll(
           {
@@ -190,7 +190,10 @@ export function matcherService(config: MatcherConfig, { log }: Pick<SetupContext
             },
             templates,
           },
-          (subject, added) => toBinary(EnrollTemplatesResponseSchema, create(EnrollTemplatesResponseSchema, { subject: subjectMessage(subject), templates: added.map(templateMessage), ...(consistency ? { consistency } : {}) })),
+          (subject, added, earlier) => {
+            const consistency = consistencyWith(earlier);
+            return toBinary(EnrollTemplatesResponseSchema, create(EnrollTemplatesResponseSchema, { subject: subjectMessage(subject), templates: added.map(templateMessage), ...(consistency ? { consistency } : {}) }));
+          },
           (client, kind) =>
             g.audit.record(
               {

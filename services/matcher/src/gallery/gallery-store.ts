@@ -309,12 +309,13 @@ export class GalleryStore {
   /**
    * Enrols templates for a subject in one transaction. A request id seen before replays the
    * stored response (or reports reuse with a different request); `encodeResponse` makes the
-   * response from what was written, and it is stored with it. `beforeCommit` runs in the same
-   * transaction for a created or replayed enrolment (the audit event commits with it).
+   * response from what was written (and the subject's templates from before, opened), and it is
+   * stored with it. `beforeCommit` runs in the same transaction for a created or replayed
+   * enrolment (the audit event commits with it).
    */
   async enroll(
     input: EnrollInput,
-    encodeResponse: (subject: SubjectRecord, templates: TemplateRecord[]) => Uint8Array,
+    encodeResponse: (subject: SubjectRecord, templates: TemplateRecord[], earlier: StoredVector[]) => Uint8Array,
     beforeCommit: (client: pg.PoolClient, kind: 'created' | 'replayed') => Promise<void> = async () => {},
   ): Promise<EnrollOutcome> {
     return inTransaction(this.#db.pool, async (client) => {
@@ -342,6 +343,8 @@ export class GalleryStore {
       );
       const subjectPk = subject.rows[0]!.subject_pk;
       const dataKey = await this.#subjectDataKey(client, input.tenantId, subjectPk, subject.rows[0]!.data_key_id);
+      // Read on this transaction's connection (the embedded database serves one session).
+      const earlier = await this.#templatesOf(client, subjectPk);
       const consent = input.consent;
       await client.query(
         `INSERT INTO consents (subject_pk, legal_basis, purpose, given_at, collection_point, retention_days, evidence_ref, retain_until, retain_aligned_crops)
@@ -369,7 +372,7 @@ export class GalleryStore {
       }
       await this.#recordChanges(client, 'add', input.tenantId, added.map(({ template, templatePk }) => ({ templatePk, model: template.model })));
       const { rows } = await client.query<SubjectRow>(`SELECT ${SUBJECT_COLUMNS} WHERE s.subject_pk = $1`, [subjectPk]);
-      const response = encodeResponse(subjectFromRow(rows[0]!), added.map((a) => a.template));
+      const response = encodeResponse(subjectFromRow(rows[0]!), added.map((a) => a.template), earlier);
       await client.query('UPDATE enroll_requests SET subject_pk = $3, response = $4 WHERE tenant_id = $1 AND request_id = $2', [input.tenantId, input.requestId, subjectPk, Buffer.from(response)]);
       await beforeCommit(client, 'created');
       return { kind: 'created', response };
@@ -790,6 +793,16 @@ export class GalleryStore {
     await this.#keyStore.put(newKeyId, { tenantId, wrappedKey: await this.#keys.wrap(key, dataKeyContext(tenantId, newKeyId)), masterKeyId: this.#keys.masterKeyId });
     await client.query('UPDATE subjects SET data_key_id = $2 WHERE subject_pk = $1', [subjectPk, newKeyId]);
     return key;
+  }
+
+  /** A subject's templates with their vectors, read on `client`. */
+  async #templatesOf(client: pg.PoolClient, subjectPk: string): Promise<StoredVector[]> {
+    const { rows } = await client.query<TemplateRow & SealedRow & { template_pk: string }>(
+      `SELECT t.template_pk, t.model_name, t.model_version, t.model_sha256, t.dim, ${SEALED_COLUMNS} FROM templates t ${WITH_DATA_KEY} WHERE t.subject_pk = $1 ORDER BY t.template_pk`,
+      [subjectPk],
+    );
+    const vectors = await this.#openVectors(rows);
+    return rows.map((row, i) => ({ templatePk: BigInt(row.template_pk), templateId: row.template_id, model: { name: row.model_name, version: row.model_version, sha256: row.model_sha256 }, dim: row.dim, vector: vectors[i]! }));
   }
 
   /** What an erased enrolment's request id is kept as. */
