@@ -31,7 +31,6 @@ export class Supervisor {
   readonly gaveUp: Promise<Error>;
   #current: ServiceProcess;
   #stopping = false;
-  #restarts = 0;
   readonly #options: SupervisorOptions;
   #giveUp: (error: Error) => void = () => undefined;
   #restarting: Promise<unknown> | undefined;
@@ -47,11 +46,6 @@ export class Supervisor {
   /** The process running now. */
   get current(): ServiceProcess {
     return this.#current;
-  }
-
-  /** How many times the service has been started again. */
-  get restarts(): number {
-    return this.#restarts;
   }
 
   /** Stops supervising and stops the process. */
@@ -88,7 +82,6 @@ export class Supervisor {
         continue;
       }
       this.#current = next;
-      this.#restarts += 1;
       this.#log('info', `${this.name} restarted and serving (pid ${next.pid})`, {});
       if (this.#stopping) {
         await next.stop();

@@ -115,13 +115,17 @@ function callContext(method: DescMethod, call: ServerCall, log: Logger): { ctx: 
     deadline &&
     setTimeout(() => controller.abort(new FaceprintError(status.DEADLINE_EXCEEDED, 'deadline exceeded')), Math.max(0, deadline.getTime() - Date.now()));
   const name = `${method.parent.typeName}/${method.name}`;
+  let identity: readonly string[] | undefined;
   const ctx: CallContext = {
     method: name,
     deadline,
     signal: controller.signal,
     metadata: call.metadata,
     peer: call.getPeer(),
-    peerIdentity: peerIdentity(call),
+    // Read from the TLS socket only when asked (a caller policy), not on every call of a hot path.
+    get peerIdentity() {
+      return (identity ??= peerIdentity(call));
+    },
     log: log.child({ rpc: name }),
     call,
   };

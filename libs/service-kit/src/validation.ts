@@ -3,7 +3,7 @@
  * google.rpc.BadRequest, so that a caller can fix all of them in one round trip.
  */
 import type { DetectOptions, Image } from '@faceprint/contracts/common';
-import { IMAGE_MAX_BYTES } from '@faceprint/contracts';
+import { IMAGE_MAX_BYTES, SUBJECT_ID } from '@faceprint/contracts';
 import { FaceprintError, type FieldViolation } from './errors.js';
 
 /** Collects field violations of one request. */
@@ -74,4 +74,15 @@ export function validateDetectRequest(request: { readonly image?: Image | undefi
   validateImage(v, 'image', request.image);
   validateDetectOptions(v, 'options', request.options);
   v.throwIfInvalid();
+}
+
+/** A subject id as the gallery stores it: required, 1-128 of [A-Za-z0-9._:@-] (the gateway and the matcher check it alike). */
+export function validateSubjectId(v: RequestValidator, field: string, subjectId: string): void {
+  v.check(SUBJECT_ID.test(subjectId), field, subjectId ? 'must be 1-128 of [A-Za-z0-9._:@-]' : 'is required');
+}
+
+/** An optional target false-match rate: in (0, 0.5] (the model must then have a threshold calibrated for it). */
+export function validateTargetFar(v: RequestValidator, field: string, targetFar: number | undefined): void {
+  if (targetFar === undefined) return;
+  v.check(Number.isFinite(targetFar) && targetFar > 0 && targetFar <= 0.5, field, 'must be a false-match rate in (0, 0.5], e.g. 1e-4');
 }

@@ -6,11 +6,11 @@
  */
 import { createHash } from 'node:crypto';
 import { create, toBinary } from '@bufbuild/protobuf';
-import { encodeEmbedding, SUBJECT_ID } from '@faceprint/contracts';
+import { encodeEmbedding } from '@faceprint/contracts';
 import { EmbeddingSchema, type AlignedFace, type Box, type DetectedFace, type ModelRef, type StageTiming } from '@faceprint/contracts/common';
 import { EnrollRequestSchema, FaceService, type EnrollRequest, type FaceImage } from '@faceprint/contracts/gateway';
 import type { MatchDecision } from '@faceprint/contracts/matcher';
-import { allInOrder, FaceprintError, implement, RequestValidator, stageTiming, validateDetectRequest, validateImage, type CallContext, type ServiceRegistration } from '@faceprint/service-kit';
+import { allInOrder, FaceprintError, implement, RequestValidator, stageTiming, validateDetectRequest, validateImage, validateSubjectId, validateTargetFar, type CallContext, type ServiceRegistration } from '@faceprint/service-kit';
 import { status } from '@grpc/grpc-js';
 import { authorize, type ApiKeys } from './auth/api-keys.js';
 import type { Downstream } from './downstream.js';
@@ -40,16 +40,6 @@ function validateFaceImage(v: RequestValidator, field: string, faceImage: FaceIm
   v.check(numbers.every(Number.isFinite), `${field}.face_region`, 'must hold finite numbers');
   v.check(region.x >= 0 && region.y >= 0, `${field}.face_region`, 'x and y must be 0 or more (pixels from the top-left corner)');
   v.check(region.width > 0 && region.height > 0, `${field}.face_region`, 'width and height must be above 0');
-}
-
-/** A subject id as the gallery stores it (the matcher checks the same). */
-function validateSubjectId(v: RequestValidator, subjectId: string): void {
-  v.check(SUBJECT_ID.test(subjectId), 'subject_id', subjectId ? 'must be 1-128 of [A-Za-z0-9._:@-]' : 'is required');
-}
-
-/** An optional target false-match rate (the matcher then needs a threshold calibrated for it). */
-function validateTargetFar(v: RequestValidator, targetFar: number | undefined): void {
-  if (targetFar !== undefined) v.check(Number.isFinite(targetFar) && targetFar > 0 && targetFar <= 0.5, 'target_far', 'must be a false-match rate in (0, 0.5], e.g. 1e-4');
 }
 
 /** A downstream INVALID_ARGUMENT with its fields named as the caller sent them (under `prefix`). */
@@ -149,7 +139,7 @@ export function faceService(downstream: Downstream, keys: ApiKeys, config: Gatew
       const context = operator(ctx);
       const v = new RequestValidator();
       v.check(request.requestId.length >= 1 && request.requestId.length <= 128, 'request_id', 'is required: 1-128 characters, the same for retries of this enrolment');
-      validateSubjectId(v, request.subjectId);
+      validateSubjectId(v, 'subject_id', request.subjectId);
       v.check(request.consent !== undefined, 'consent', 'is required: biometric templates need a legal basis (GDPR Art. 9)');
       v.check(request.images.length >= 1 && request.images.length <= MAX_ENROLL_IMAGES, 'images', `must hold 1-${MAX_ENROLL_IMAGES} images`);
       request.images.slice(0, MAX_ENROLL_IMAGES).forEach((image, i) => validateFaceImage(v, `images[${i}]`, image));
@@ -189,8 +179,8 @@ export function faceService(downstream: Downstream, keys: ApiKeys, config: Gatew
     async verify(request, ctx) {
       const context = operator(ctx);
       const v = new RequestValidator();
-      validateSubjectId(v, request.subjectId);
-      validateTargetFar(v, request.targetFar);
+      validateSubjectId(v, 'subject_id', request.subjectId);
+      validateTargetFar(v, 'target_far', request.targetFar);
       validateFaceImage(v, 'image', request.image);
       v.throwIfInvalid();
       const started = performance.now();
@@ -207,7 +197,7 @@ export function faceService(downstream: Downstream, keys: ApiKeys, config: Gatew
     async compare(request, ctx) {
       const context = operator(ctx);
       const v = new RequestValidator();
-      validateTargetFar(v, request.targetFar);
+      validateTargetFar(v, 'target_far', request.targetFar);
       validateFaceImage(v, 'first', request.first);
       validateFaceImage(v, 'second', request.second);
       v.throwIfInvalid();
@@ -226,7 +216,7 @@ export function faceService(downstream: Downstream, keys: ApiKeys, config: Gatew
     async identify(request, ctx) {
       const context = operator(ctx);
       const v = new RequestValidator();
-      validateTargetFar(v, request.targetFar);
+      validateTargetFar(v, 'target_far', request.targetFar);
       validateFaceImage(v, 'image', request.image);
       v.check(request.topK <= 100, 'top_k', 'must be at most 100');
       v.throwIfInvalid();

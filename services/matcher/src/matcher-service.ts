@@ -19,7 +19,7 @@ import {
 } from '@faceprint/contracts/matcher';
 import type { ModelManifest } from '@faceprint/contracts/trainer';
 import { EmbedderService } from '@faceprint/contracts/embedder';
-import { createClient, FaceprintError, implement, RequestValidator, stageTiming, type ServiceSetup, type SetupContext } from '@faceprint/service-kit';
+import { createClient, FaceprintError, implement, RequestValidator, stageTiming, validateSubjectId, validateTargetFar, type ServiceSetup, type SetupContext } from '@faceprint/service-kit';
 import { faceprintMeter } from '@faceprint/telemetry';
 import { auditBase, auditedCall, type AuditedResult } from './compliance/audited.js';
 import { complianceService } from './compliance/compliance-service.js';
@@ -42,8 +42,6 @@ import {
   checkContext,
   checkEmbedding,
   checkMetadata,
-  checkSubjectId,
-  checkTargetFar,
   checkAlignedCrop,
   checkTemplateExtras,
   checkTemplateId,
@@ -133,7 +131,7 @@ export function matcherService(config: MatcherConfig, { log }: Pick<SetupContext
         const v = new RequestValidator();
         const tenantId = checkContext(v, request.context);
         v.check(request.requestId.length >= 1 && request.requestId.length <= 128, 'request_id', 'is required: 1-128 characters, the same for retries of this enrolment');
-        checkSubjectId(v, 'subject_id', request.subjectId);
+        validateSubjectId(v, 'subject_id', request.subjectId);
         checkMetadata(v, 'subject_metadata', request.subjectMetadata);
         checkConsent(v, 'consent', request.consent);
         v.check(request.templates.length >= 1 && request.templates.length <= MAX_TEMPLATES_PER_ENROLL, 'templates', `must hold 1-${MAX_TEMPLATES_PER_ENROLL} templates`);
@@ -221,7 +219,7 @@ export function matcherService(config: MatcherConfig, { log }: Pick<SetupContext
       async getSubject(request) {
         const v = new RequestValidator();
         const tenantId = checkContext(v, request.context);
-        checkSubjectId(v, 'subject_id', request.subjectId);
+        validateSubjectId(v, 'subject_id', request.subjectId);
         v.throwIfInvalid();
         return audited(request.context, AuditAction.READ, request.subjectId, async (g) => {
           const found = await g.store.getSubject(tenantId, request.subjectId);
@@ -248,7 +246,7 @@ export function matcherService(config: MatcherConfig, { log }: Pick<SetupContext
       async deleteTemplate(request) {
         const v = new RequestValidator();
         const tenantId = checkContext(v, request.context);
-        checkSubjectId(v, 'subject_id', request.subjectId);
+        validateSubjectId(v, 'subject_id', request.subjectId);
         checkTemplateId(v, 'template_id', request.templateId);
         v.throwIfInvalid();
         return audited(request.context, AuditAction.DELETE_TEMPLATE, request.subjectId, async (g) => {
@@ -262,9 +260,9 @@ export function matcherService(config: MatcherConfig, { log }: Pick<SetupContext
       async verify(request) {
         const v = new RequestValidator();
         const tenantId = checkContext(v, request.context);
-        checkSubjectId(v, 'subject_id', request.subjectId);
+        validateSubjectId(v, 'subject_id', request.subjectId);
         const probe = checkEmbedding(v, 'probe', request.probe);
-        checkTargetFar(v, 'target_far', request.targetFar);
+        validateTargetFar(v, 'target_far', request.targetFar);
         v.throwIfInvalid();
         return audited(request.context, AuditAction.VERIFY, request.subjectId, async (g) => {
           const started = performance.now();
@@ -301,7 +299,7 @@ export function matcherService(config: MatcherConfig, { log }: Pick<SetupContext
         const v = new RequestValidator();
         const tenantId = checkContext(v, request.context);
         const probe = checkEmbedding(v, 'probe', request.probe);
-        checkTargetFar(v, 'target_far', request.targetFar);
+        validateTargetFar(v, 'target_far', request.targetFar);
         v.check(request.topK <= MAX_TOP_K, 'top_k', `must be at most ${MAX_TOP_K}`);
         v.throwIfInvalid();
         return audited(request.context, AuditAction.IDENTIFY, undefined, async (g) => {
@@ -356,7 +354,7 @@ export function matcherService(config: MatcherConfig, { log }: Pick<SetupContext
         const tenantId = checkContext(v, request.context);
         const first = checkEmbedding(v, 'first', request.first);
         const second = checkEmbedding(v, 'second', request.second);
-        checkTargetFar(v, 'target_far', request.targetFar);
+        validateTargetFar(v, 'target_far', request.targetFar);
         const [a, b] = [request.first?.model, request.second?.model];
         if (first && second) v.check(a?.name === b?.name && a?.version === b?.version, 'second.model', 'must be the first embedding\'s model version: embeddings of different model versions are never compared');
         v.throwIfInvalid();

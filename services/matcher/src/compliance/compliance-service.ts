@@ -9,11 +9,11 @@ import { timestampDate, timestampFromDate } from '@bufbuild/protobuf/wkt';
 import { PAGE_SIZE_DEFAULT, PAGE_SIZE_MAX } from '@faceprint/contracts';
 import { AuditAction, AuditOutcome, ErasureReason, LegalBasis, type CallerContext } from '@faceprint/contracts/common';
 import { ComplianceService } from '@faceprint/contracts/matcher';
-import { FaceprintError, implement, RequestValidator } from '@faceprint/service-kit';
+import { FaceprintError, implement, RequestValidator, validateSubjectId } from '@faceprint/service-kit';
 import { fromDatabaseError, withDatabaseErrors } from '../database/database-errors.js';
 import type { Gallery } from '../gallery/gallery.js';
 import { decodePageToken, encodePageToken } from '../gallery/page-token.js';
-import { checkContext, checkRequestRef, checkSubjectId } from '../matching/request-checks.js';
+import { checkContext, checkRequestRef } from '../matching/request-checks.js';
 import type { AuditRecord } from './audit-log.js';
 import { auditBase, auditedCall } from './audited.js';
 import type { SubjectEraser } from './erasure.js';
@@ -92,7 +92,7 @@ export function complianceService(ready: () => { gallery: Gallery; eraser: Subje
         v.throwIfInvalid();
         requireRole(request.context, COMPLIANCE_ROLE);
         // Never "all": the subject is always named.
-        checkSubjectId(v, 'subject_id', request.subjectId);
+        validateSubjectId(v, 'subject_id', request.subjectId);
         checkRequestRef(v, 'request_ref', request.requestRef);
         v.check(request.reason !== ErasureReason.UNSPECIFIED && ErasureReason[request.reason] !== undefined, 'reason', 'is required: why the subject is erased');
         v.check(request.note.length <= NOTE_MAX, 'note', `must be at most ${NOTE_MAX} characters`);
@@ -116,7 +116,7 @@ export function complianceService(ready: () => { gallery: Gallery; eraser: Subje
         const tenantId = checkContext(v, request.context);
         v.throwIfInvalid();
         requireRole(request.context, COMPLIANCE_ROLE);
-        checkSubjectId(v, 'subject_id', request.subjectId);
+        validateSubjectId(v, 'subject_id', request.subjectId);
         checkRequestRef(v, 'request_ref', request.requestRef);
         v.throwIfInvalid();
         const { gallery } = ready();
@@ -182,7 +182,7 @@ export function complianceService(ready: () => { gallery: Gallery; eraser: Subje
         const tenantId = checkContext(v, request.context);
         v.throwIfInvalid();
         requireRole(request.context, COMPLIANCE_ROLE);
-        if (request.subjectId) checkSubjectId(v, 'subject_id', request.subjectId);
+        if (request.subjectId) validateSubjectId(v, 'subject_id', request.subjectId);
         v.check(request.pageSize <= PAGE_SIZE_MAX, 'page_size', `must be at most ${PAGE_SIZE_MAX}`);
         v.check(request.actions.every((a) => a !== AuditAction.UNSPECIFIED && AuditAction[a] !== undefined), 'actions', 'must name known actions');
         const start = request.startTime && timestampDate(request.startTime);

@@ -35,6 +35,8 @@ export interface KeyWrapper {
 export class LocalMasterKey implements KeyWrapper {
   readonly masterKeyId: string;
   readonly #key: Buffer;
+  /** The HMAC key of each digest purpose, derived once. */
+  readonly #digestKeys = new Map<string, Buffer>();
 
   constructor(key: Buffer) {
     if (key.length !== KEY_BYTES) throw new Error(`a master key is ${KEY_BYTES} bytes, got ${key.length}`);
@@ -56,7 +58,8 @@ export class LocalMasterKey implements KeyWrapper {
 
   async digest(purpose: string, data: string): Promise<string> {
     // One HMAC key per purpose, derived from the master key: digests of one purpose say nothing of another's.
-    const key = Buffer.from(hkdfSync('sha256', this.#key, Buffer.alloc(0), `faceprint.digest:${purpose}`, KEY_BYTES));
+    let key = this.#digestKeys.get(purpose);
+    if (!key) this.#digestKeys.set(purpose, (key = Buffer.from(hkdfSync('sha256', this.#key, Buffer.alloc(0), `faceprint.digest:${purpose}`, KEY_BYTES))));
     return createHmac('sha256', key).update(data, 'utf8').digest('hex');
   }
 }

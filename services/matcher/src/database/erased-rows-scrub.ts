@@ -120,10 +120,10 @@ async function walReach(db: Database): Promise<{ wal: boolean; walLimit?: string
   const { rows } = await db.pool.query<{ recycle: string; archive: string; may_switch: boolean; may_checkpoint: boolean; superuser: boolean }>(
     `SELECT current_setting('wal_recycle') AS recycle, current_setting('archive_mode') AS archive,
             has_function_privilege('pg_switch_wal()', 'EXECUTE') AS may_switch,
-            (SELECT rolsuper FROM pg_roles WHERE rolname = current_user) OR pg_has_role(current_user, 'pg_checkpoint', 'MEMBER') AS may_checkpoint,
+            pg_has_role(current_user, 'pg_checkpoint', 'MEMBER') AS may_checkpoint,
             (SELECT rolsuper FROM pg_roles WHERE rolname = current_user) AS superuser`,
   );
-  const server = rows[0]!;
+  const server = { ...rows[0]!, may_checkpoint: rows[0]!.may_checkpoint || rows[0]!.superuser };
   const limits = [
     ...(server.recycle === 'on' ? ['the server recycles WAL segments (wal_recycle = on), which keeps their old bytes until overwritten'] : []),
     ...(!server.may_switch ? ['this role may not call pg_switch_wal()'] : []),

@@ -288,6 +288,11 @@ function indexedFromRow(row: IndexRow, vector: Uint8Array): IndexedTemplate {
   };
 }
 
+/** A template row with its opened vector. */
+function storedFromRow(row: TemplateRow & SealedRow & { template_pk: string }, vector: Uint8Array): StoredVector {
+  return { templatePk: BigInt(row.template_pk), templateId: row.template_id, model: { name: row.model_name, version: row.model_version, sha256: row.model_sha256 }, dim: row.dim, vector };
+}
+
 /** The gallery tables of one database schema. */
 export class GalleryStore {
   readonly #db: Database;
@@ -419,6 +424,7 @@ export class GalleryStore {
 
   /** A subject's templates with their vectors, or undefined when the subject is unknown. */
   async subjectVectors(tenantId: string, subjectId: string): Promise<StoredVector[] | undefined> {
+    // One round trip (verify's path): the subject and its templates together.
     const { rows } = await this.#db.pool.query<{ template_pk: string | null } & TemplateRow & SealedRow>(
       `SELECT t.template_pk, t.model_name, t.model_version, t.model_sha256, t.dim, ${SEALED_COLUMNS}
        FROM subjects s LEFT JOIN templates t ON t.subject_pk = s.subject_pk
@@ -427,15 +433,9 @@ export class GalleryStore {
     );
     if (rows.length === 0) return undefined;
     // A subject without templates comes back as one row of nulls (the LEFT JOIN).
-    const present = rows.filter((row) => row.template_pk !== null);
+    const present = rows.filter((row): row is typeof row & { template_pk: string } => row.template_pk !== null);
     const vectors = await this.#openVectors(present);
-    return present.map((row, i) => ({
-      templatePk: BigInt(row.template_pk!),
-      templateId: row.template_id,
-      model: { name: row.model_name, version: row.model_version, sha256: row.model_sha256 },
-      dim: row.dim,
-      vector: vectors[i]!,
-    }));
+    return present.map((row, i) => storedFromRow(row, vectors[i]!));
   }
 
   /**
@@ -802,7 +802,7 @@ export class GalleryStore {
       [subjectPk],
     );
     const vectors = await this.#openVectors(rows);
-    return rows.map((row, i) => ({ templatePk: BigInt(row.template_pk), templateId: row.template_id, model: { name: row.model_name, version: row.model_version, sha256: row.model_sha256 }, dim: row.dim, vector: vectors[i]! }));
+    return rows.map((row, i) => storedFromRow(row, vectors[i]!));
   }
 
   /** What an erased enrolment's request id is kept as. */

@@ -2,7 +2,7 @@
  * Checks of the matcher's request fields, each adding field violations to a RequestValidator so
  * that one INVALID_ARGUMENT lists everything wrong. Messages never echo vectors.
  */
-import { decodeEmbedding, SUBJECT_ID } from '@faceprint/contracts';
+import { decodeEmbedding } from '@faceprint/contracts';
 import type { AlignedFace, CallerContext, Consent, Embedding } from '@faceprint/contracts/common';
 import { LegalBasis, PixelFormat } from '@faceprint/contracts/common';
 import { timestampDate } from '@bufbuild/protobuf/wkt';
@@ -33,20 +33,9 @@ export function checkContext(v: RequestValidator, context: CallerContext | undef
   return tenantId;
 }
 
-/** A subject id: required, 1-128 of [A-Za-z0-9._:@-]. */
-export function checkSubjectId(v: RequestValidator, field: string, subjectId: string): void {
-  v.check(SUBJECT_ID.test(subjectId), field, subjectId ? 'must be 1-128 of [A-Za-z0-9._:@-]' : 'is required');
-}
-
 /** A template id: a UUID. */
 export function checkTemplateId(v: RequestValidator, field: string, templateId: string): void {
   v.check(UUID.test(templateId), field, templateId ? 'must be a template id (a lower-case UUID)' : 'is required');
-}
-
-/** An optional target false-match rate: in (0, 0.5]. */
-export function checkTargetFar(v: RequestValidator, field: string, targetFar: number | undefined): void {
-  if (targetFar === undefined) return;
-  v.check(Number.isFinite(targetFar) && targetFar > 0 && targetFar <= 0.5, field, 'must be a false-match rate in (0, 0.5], e.g. 1e-4');
 }
 
 /**
