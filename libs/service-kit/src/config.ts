@@ -5,7 +5,7 @@
  */
 import { GRPC_DEFAULT_MAX_MESSAGE_BYTES, type ServiceName } from '@faceprint/contracts';
 import { cleanEnv, makeValidator, str, type ReporterOptions } from 'envalid';
-import { DEFAULT_FLOW_CONTROL_WINDOW_BYTES } from './flow-control.js';
+import { DEFAULT_FLOW_CONTROL_WINDOW_BYTES, DEFAULT_STREAM_WINDOW_BYTES } from './flow-control.js';
 import { loadServerTls, type ServerTls } from './tls.js';
 
 /** Thrown when the environment holds an invalid configuration. The message names each variable. */
@@ -20,6 +20,9 @@ export class ConfigError extends Error {
     this.problems = problems;
   }
 }
+
+/** Default budget of request bytes a server reads into memory at once (256 MiB: 8 reads of the largest message). */
+export const DEFAULT_REQUEST_BYTES_IN_FLIGHT = 256 * 1024 * 1024;
 
 /** Default gRPC port of each service. */
 export const DEFAULT_GRPC_PORTS: Readonly<Record<ServiceName, number>> = {
@@ -98,8 +101,16 @@ export interface ServerConfig {
   readonly metricsHost: string;
   /** Largest message received or sent. `FACEPRINT_GRPC_MAX_MESSAGE_BYTES`, default 32 MiB. */
   readonly maxMessageBytes: number;
-  /** HTTP/2 receive window per stream and per connection (flow-control.ts). `FACEPRINT_GRPC_FLOW_CONTROL_WINDOW_BYTES`, default 8 MiB. */
+  /**
+   * Request bytes the server reads into memory at once, over all calls (request-byte-budget.ts);
+   * a read waits while the budget is spent. `FACEPRINT_GRPC_REQUEST_BYTES_IN_FLIGHT`, default
+   * 256 MiB, at least the largest message.
+   */
+  readonly requestBytesInFlight: number;
+  /** HTTP/2 receive window per connection (flow-control.ts). `FACEPRINT_GRPC_FLOW_CONTROL_WINDOW_BYTES`, default 8 MiB. */
   readonly flowControlWindowBytes: number;
+  /** HTTP/2 receive window per stream (flow-control.ts). `FACEPRINT_GRPC_STREAM_WINDOW_BYTES`, default 1 MiB, at most the connection's. */
+  readonly streamWindowBytes: number;
   /** How long health reports NOT_SERVING before the server stops accepting calls, so load balancers move away. `FACEPRINT_DRAIN_DELAY_MS`, default 0. */
   readonly drainDelayMs: number;
   /** How long in-flight calls may run after the server stops accepting, before they are cancelled. `FACEPRINT_SHUTDOWN_GRACE_MS`, default 10000. */
@@ -122,7 +133,9 @@ export function loadServerConfig(service: ServiceName, env: NodeJS.ProcessEnv = 
     FACEPRINT_METRICS_PORT: int(0, 65535)({ default: DEFAULT_METRICS_PORTS[service] }),
     FACEPRINT_METRICS_HOST: str({ default: '127.0.0.1' }),
     FACEPRINT_GRPC_MAX_MESSAGE_BYTES: int(4 * 1024 * 1024, 256 * 1024 * 1024)({ default: GRPC_DEFAULT_MAX_MESSAGE_BYTES }),
+    FACEPRINT_GRPC_REQUEST_BYTES_IN_FLIGHT: int(4 * 1024 * 1024, 2 ** 40)({ default: DEFAULT_REQUEST_BYTES_IN_FLIGHT }),
     FACEPRINT_GRPC_FLOW_CONTROL_WINDOW_BYTES: int(65_535, 2 ** 31 - 1)({ default: DEFAULT_FLOW_CONTROL_WINDOW_BYTES }),
+    FACEPRINT_GRPC_STREAM_WINDOW_BYTES: int(65_535, 2 ** 31 - 1)({ default: DEFAULT_STREAM_WINDOW_BYTES }),
     FACEPRINT_DRAIN_DELAY_MS: int(0, 120_000)({ default: 0 }),
     FACEPRINT_SHUTDOWN_GRACE_MS: int(0, 600_000)({ default: 10_000 }),
     FACEPRINT_KEEPALIVE_TIME_MS: int(1_000, 3_600_000)({ default: 30_000 }),
@@ -132,6 +145,11 @@ export function loadServerConfig(service: ServiceName, env: NodeJS.ProcessEnv = 
       choices: ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const,
     }),
   });
+  if (compiled.FACEPRINT_GRPC_REQUEST_BYTES_IN_FLIGHT < compiled.FACEPRINT_GRPC_MAX_MESSAGE_BYTES) {
+    throw new ConfigError({
+      FACEPRINT_GRPC_REQUEST_BYTES_IN_FLIGHT: `must be at least FACEPRINT_GRPC_MAX_MESSAGE_BYTES (${compiled.FACEPRINT_GRPC_MAX_MESSAGE_BYTES}), got ${compiled.FACEPRINT_GRPC_REQUEST_BYTES_IN_FLIGHT}`,
+    });
+  }
   return Object.freeze({
     service,
     host: compiled.FACEPRINT_GRPC_HOST,
@@ -139,7 +157,9 @@ export function loadServerConfig(service: ServiceName, env: NodeJS.ProcessEnv = 
     metricsPort: compiled.FACEPRINT_METRICS_PORT,
     metricsHost: compiled.FACEPRINT_METRICS_HOST,
     maxMessageBytes: compiled.FACEPRINT_GRPC_MAX_MESSAGE_BYTES,
+    requestBytesInFlight: compiled.FACEPRINT_GRPC_REQUEST_BYTES_IN_FLIGHT,
     flowControlWindowBytes: compiled.FACEPRINT_GRPC_FLOW_CONTROL_WINDOW_BYTES,
+    streamWindowBytes: Math.min(compiled.FACEPRINT_GRPC_STREAM_WINDOW_BYTES, compiled.FACEPRINT_GRPC_FLOW_CONTROL_WINDOW_BYTES),
     drainDelayMs: compiled.FACEPRINT_DRAIN_DELAY_MS,
     shutdownGraceMs: compiled.FACEPRINT_SHUTDOWN_GRACE_MS,
     keepaliveTimeMs: compiled.FACEPRINT_KEEPALIVE_TIME_MS,

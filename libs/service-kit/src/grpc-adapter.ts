@@ -21,6 +21,7 @@ import {
 } from '@grpc/grpc-js';
 import { FaceprintError } from './errors.js';
 import { peerIdentity } from './peer-identity.js';
+import { recordReceivedBytes } from './request-byte-budget.js';
 import type { CallContext, ServerCall, ServiceRegistration } from './rpc-types.js';
 
 /** The grpc-js path of a method: `/<package>.<Service>/<Method>`. */
@@ -46,7 +47,11 @@ export function grpcServiceDefinition(service: DescService): ServiceDefinition {
       requestStream: method.methodKind === 'client_streaming' || method.methodKind === 'bidi_streaming',
       responseStream: method.methodKind === 'server_streaming' || method.methodKind === 'bidi_streaming',
       requestSerialize: (message) => encodeMessage(method.input, message as never),
-      requestDeserialize: (bytes) => fromBinary(method.input, bytes),
+      requestDeserialize: (bytes) => {
+        const message = fromBinary(method.input, bytes);
+        recordReceivedBytes(message, bytes.byteLength);
+        return message;
+      },
       responseSerialize: (message) => encodeMessage(method.output, message as never),
       responseDeserialize: (bytes) => fromBinary(method.output, bytes),
       originalName: method.localName,

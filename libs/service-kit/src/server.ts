@@ -17,6 +17,7 @@ import type { ServerConfig } from './config.js';
 import { setServerConnectionWindow, setServerStreamWindow } from './flow-control.js';
 import { grpcHandlers, grpcServiceDefinition } from './grpc-adapter.js';
 import { HealthStatuses, ServingStatus } from './health.js';
+import { ByteBudget, requestByteBudget } from './request-byte-budget.js';
 import type { ServiceRegistration } from './rpc-types.js';
 import { serverCredentials } from './tls.js';
 
@@ -74,8 +75,9 @@ export async function startServer(options: ServerOptions): Promise<FaceprintServ
     'grpc.keepalive_timeout_ms': config.keepaliveTimeoutMs,
     // Read by grpc-js once grpc/grpc-node#3058 lands; until then flow-control.ts sets the windows.
     'grpc-node.flow_control_window': config.flowControlWindowBytes,
+    interceptors: [requestByteBudget(new ByteBudget(config.requestBytesInFlight), config.maxMessageBytes)],
   });
-  const streamWindowSet = setServerStreamWindow(server, config.flowControlWindowBytes);
+  const streamWindowSet = setServerStreamWindow(server, config.streamWindowBytes);
 
   const duration = faceprintMeter().createHistogram('faceprint.rpc.server.duration', {
     description: 'Duration of gRPC calls served, by method and status code',
@@ -106,7 +108,7 @@ export async function startServer(options: ServerOptions): Promise<FaceprintServ
     ),
   );
   if (!streamWindowSet || !setServerConnectionWindow(server, config.flowControlWindowBytes)) {
-    log.warn({ flowControlWindowBytes: config.flowControlWindowBytes }, 'this grpc-js version cannot take a larger HTTP/2 receive window: large messages will move 64 KiB at a time');
+    log.warn({ flowControlWindowBytes: config.flowControlWindowBytes, streamWindowBytes: config.streamWindowBytes }, 'this grpc-js version cannot take a larger HTTP/2 receive window: large messages will move 64 KiB at a time');
   }
   const address = `${config.host.includes(':') ? `[${config.host}]` : config.host === '0.0.0.0' ? '127.0.0.1' : config.host}:${port}`;
 
