@@ -5,7 +5,7 @@
  */
 import { GRPC_DEFAULT_MAX_MESSAGE_BYTES, type ServiceName } from '@faceprint/contracts';
 import { cleanEnv, makeValidator, str, type ReporterOptions } from 'envalid';
-import { DEFAULT_FLOW_CONTROL_WINDOW_BYTES, DEFAULT_STREAM_WINDOW_BYTES } from './flow-control.js';
+import { DEFAULT_FLOW_CONTROL_WINDOW_BYTES, GATEWAY_STREAM_WINDOW_BYTES } from './flow-control.js';
 import { loadServerTls, type ServerTls } from './tls.js';
 
 /** Thrown when the environment holds an invalid configuration. The message names each variable. */
@@ -109,7 +109,7 @@ export interface ServerConfig {
   readonly requestBytesInFlight: number;
   /** HTTP/2 receive window per connection (flow-control.ts). `FACEPRINT_GRPC_FLOW_CONTROL_WINDOW_BYTES`, default 8 MiB. */
   readonly flowControlWindowBytes: number;
-  /** HTTP/2 receive window per stream (flow-control.ts). `FACEPRINT_GRPC_STREAM_WINDOW_BYTES`, default 1 MiB, at most the connection's. */
+  /** HTTP/2 receive window per stream (flow-control.ts), at most the connection's. `FACEPRINT_GRPC_STREAM_WINDOW_BYTES`, default 1 MiB on the gateway, the connection's on the others. */
   readonly streamWindowBytes: number;
   /** How long health reports NOT_SERVING before the server stops accepting calls, so load balancers move away. `FACEPRINT_DRAIN_DELAY_MS`, default 0. */
   readonly drainDelayMs: number;
@@ -135,7 +135,7 @@ export function loadServerConfig(service: ServiceName, env: NodeJS.ProcessEnv = 
     FACEPRINT_GRPC_MAX_MESSAGE_BYTES: int(4 * 1024 * 1024, 256 * 1024 * 1024)({ default: GRPC_DEFAULT_MAX_MESSAGE_BYTES }),
     FACEPRINT_GRPC_REQUEST_BYTES_IN_FLIGHT: int(4 * 1024 * 1024, 2 ** 40)({ default: DEFAULT_REQUEST_BYTES_IN_FLIGHT }),
     FACEPRINT_GRPC_FLOW_CONTROL_WINDOW_BYTES: int(65_535, 2 ** 31 - 1)({ default: DEFAULT_FLOW_CONTROL_WINDOW_BYTES }),
-    FACEPRINT_GRPC_STREAM_WINDOW_BYTES: int(65_535, 2 ** 31 - 1)({ default: DEFAULT_STREAM_WINDOW_BYTES }),
+    FACEPRINT_GRPC_STREAM_WINDOW_BYTES: int(65_535, 2 ** 31 - 1)({ default: service === 'gateway' ? GATEWAY_STREAM_WINDOW_BYTES : 2 ** 31 - 1 }),
     FACEPRINT_DRAIN_DELAY_MS: int(0, 120_000)({ default: 0 }),
     FACEPRINT_SHUTDOWN_GRACE_MS: int(0, 600_000)({ default: 10_000 }),
     FACEPRINT_KEEPALIVE_TIME_MS: int(1_000, 3_600_000)({ default: 30_000 }),

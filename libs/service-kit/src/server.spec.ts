@@ -10,6 +10,7 @@ import { JobState, TrainerService } from '@faceprint/contracts/trainer';
 import { bufCurl, listServices, ServingStatus, watchHealthUntil } from '@faceprint/testing';
 import { status } from '@grpc/grpc-js';
 import { createClient } from './client.js';
+import { loadServerConfig } from './config.js';
 import { FaceprintError } from './errors.js';
 import { implement, type CallContext, type ServiceClient } from './rpc-types.js';
 import type { FaceprintServer } from './server.js';
@@ -280,9 +281,14 @@ describe('HTTP/2 flow control', () => {
     return result;
   }
 
-  it('gives every connection an 8 MiB and every stream a 1 MiB receive window, so that large messages do not crawl 64 KiB at a time', async () => {
-    assert.deepEqual(await windows((await serve([implement(EmbedderService, {})])).address), { stream: 1024 * 1024, connection: 8 * 1024 * 1024 });
+  it('gives every stream and connection an 8 MiB receive window, so that large messages do not crawl 64 KiB at a time', async () => {
+    assert.deepEqual(await windows((await serve([implement(EmbedderService, {})])).address), { stream: 8 * 1024 * 1024, connection: 8 * 1024 * 1024 });
     assert.deepEqual(await windows((await serve([implement(EmbedderService, {})], { FACEPRINT_GRPC_FLOW_CONTROL_WINDOW_BYTES: '524288' })).address), { stream: 524288, connection: 524288 });
-    assert.deepEqual(await windows((await serve([implement(EmbedderService, {})], { FACEPRINT_GRPC_STREAM_WINDOW_BYTES: '4194304' })).address), { stream: 4194304, connection: 8 * 1024 * 1024 });
+    assert.deepEqual(await windows((await serve([implement(EmbedderService, {})], { FACEPRINT_GRPC_STREAM_WINDOW_BYTES: '1048576' })).address), { stream: 1048576, connection: 8 * 1024 * 1024 });
+  });
+
+  it("gives the gateway's streams 1 MiB windows, so that calls waiting for the request byte budget hold little unread", () => {
+    assert.equal(loadServerConfig('gateway', {}).streamWindowBytes, 1024 * 1024);
+    assert.equal(loadServerConfig('embedder', {}).streamWindowBytes, 8 * 1024 * 1024);
   });
 });

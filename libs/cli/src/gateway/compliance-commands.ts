@@ -2,10 +2,9 @@
  * The compliance commands: `erase` (prints the signed receipt; with --json, exactly the receipt
  * `faceprint receipt verify` reads) and `export` (prints the subject's JSON document).
  */
-import { parseArgs } from 'node:util';
 import { toJson } from '@bufbuild/protobuf';
 import { ErasureReason, ErasureReceiptSchema } from '@faceprint/contracts/common';
-import { connect, EXIT, GLOBAL_OPTIONS, UsageError } from './connection.js';
+import { connect, EXIT, GLOBAL_OPTIONS, parseFlags, UsageError } from './connection.js';
 
 export const COMPLIANCE_USAGE = `faceprint erase --subject ID --request-ref REF [--reason R] [--note TEXT]
   --reason subject-request (default) | consent-withdrawn | operator
@@ -19,7 +18,7 @@ const REASONS: Record<string, ErasureReason> = {
 };
 
 export async function erase(argv: string[]): Promise<number> {
-  const { values } = parseArgs({ args: argv, options: { ...GLOBAL_OPTIONS, subject: { type: 'string' }, 'request-ref': { type: 'string' }, reason: { type: 'string' }, note: { type: 'string' } } });
+  const { values } = parseFlags({ args: argv, options: { ...GLOBAL_OPTIONS, subject: { type: 'string' }, 'request-ref': { type: 'string' }, reason: { type: 'string' }, note: { type: 'string' } } });
   // Never "all": erasure names its subject and the request it answers.
   if (!values.subject || !values['request-ref']) throw new UsageError('erase needs --subject ID and --request-ref REF (the ticket or case it answers)');
   const reason = REASONS[values.reason ?? 'subject-request'];
@@ -38,7 +37,7 @@ export async function erase(argv: string[]): Promise<number> {
 }
 
 export async function exportSubject(argv: string[]): Promise<number> {
-  const { values } = parseArgs({ args: argv, options: { ...GLOBAL_OPTIONS, subject: { type: 'string' }, 'request-ref': { type: 'string' }, vectors: { type: 'boolean', default: false } } });
+  const { values } = parseFlags({ args: argv, options: { ...GLOBAL_OPTIONS, subject: { type: 'string' }, 'request-ref': { type: 'string' }, vectors: { type: 'boolean', default: false } } });
   if (!values.subject) throw new UsageError('export needs --subject ID');
   const client = connect(values, 'compliance');
   try {

@@ -6,6 +6,7 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { DEFAULT_TARGET, FaceprintClient } from '@faceprint/client';
 import { clientCredentialsFromEnv, FaceprintError } from '@faceprint/service-kit';
 import { status } from '@grpc/grpc-js';
@@ -75,6 +76,27 @@ export function connect(values: { target?: string | undefined; 'api-key'?: strin
   // TLS to the gateway when FACEPRINT_TLS_CA_FILE names its CA (and a client certificate, if it asks for one).
   const credentials = clientCredentialsFromEnv(process.env);
   return new FaceprintClient({ target, apiKey, ...(credentials ? { credentials } : {}) });
+}
+
+/**
+ * node:util's parseArgs, except that a flag's value may be a negative number (`--top -1`), which
+ * parseArgs would take for a flag of its own and refuse as ambiguous: the value then reaches the
+ * flag's own check, whose message says what is allowed.
+ */
+export function parseFlags<T extends ParseArgsConfig & { args: string[] }>(config: T): ReturnType<typeof parseArgs<T>> {
+  const takesValue = (arg: string) => arg.startsWith('--') && config.options?.[arg.slice(2)]?.type === 'string';
+  const args: string[] = [];
+  for (let i = 0; i < config.args.length; i++) {
+    const arg = config.args[i]!;
+    const next = config.args[i + 1];
+    if (takesValue(arg) && next !== undefined && /^-[\d.]/.test(next)) {
+      args.push(`${arg}=${next}`);
+      i++;
+    } else {
+      args.push(arg);
+    }
+  }
+  return parseArgs({ ...config, args });
 }
 
 /** A float for a flag, or a usage error. */

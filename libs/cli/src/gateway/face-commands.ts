@@ -4,14 +4,13 @@
  */
 import { createHash } from 'node:crypto';
 import { readFile, stat } from 'node:fs/promises';
-import { parseArgs } from 'node:util';
 import { create } from '@bufbuild/protobuf';
 import { IMAGE_MAX_BYTES } from '@faceprint/contracts';
 import { BoxSchema, LegalBasis, type ModelRef } from '@faceprint/contracts/common';
 import type { Decision } from '@faceprint/contracts/gateway';
 import { readLabelledImages } from '@faceprint/evaluation';
 import sharp from 'sharp';
-import { connect, EXIT, GLOBAL_OPTIONS, numberFlag, UsageError } from './connection.js';
+import { connect, EXIT, GLOBAL_OPTIONS, numberFlag, parseFlags, UsageError } from './connection.js';
 
 export const FACE_USAGE = `faceprint enroll --subject ID [--purpose P] [--basis B] [--retention-days N] [--request-id ID] IMAGE...
 faceprint enroll --dir DIR            DIR/<subject>/<image files>, one subject per folder
@@ -91,7 +90,7 @@ async function readImageFile(path: string): Promise<Buffer> {
 }
 
 export async function enroll(argv: string[]): Promise<number> {
-  const { values, positionals } = parseArgs({
+  const { values, positionals } = parseFlags({
     args: argv,
     allowPositionals: true,
     options: { ...GLOBAL_OPTIONS, subject: { type: 'string' }, dir: { type: 'string' }, purpose: { type: 'string' }, basis: { type: 'string' }, 'retention-days': { type: 'string' }, 'request-id': { type: 'string' }, 'keep-crops': { type: 'boolean', default: false } },
@@ -163,7 +162,7 @@ export async function enroll(argv: string[]): Promise<number> {
 }
 
 export async function verify(argv: string[]): Promise<number> {
-  const { values, positionals } = parseArgs({ args: argv, allowPositionals: true, options: { ...GLOBAL_OPTIONS, subject: { type: 'string' }, far: { type: 'string' }, 'face-region': { type: 'string' } } });
+  const { values, positionals } = parseFlags({ args: argv, allowPositionals: true, options: { ...GLOBAL_OPTIONS, subject: { type: 'string' }, far: { type: 'string' }, 'face-region': { type: 'string' } } });
   if (!values.subject || positionals.length !== 1) throw new UsageError('verify needs --subject ID and one IMAGE');
   const far = farFlag(values.far);
   const region = faceRegionFlag(values['face-region']);
@@ -179,7 +178,7 @@ export async function verify(argv: string[]): Promise<number> {
 }
 
 export async function compare(argv: string[]): Promise<number> {
-  const { values, positionals } = parseArgs({ args: argv, allowPositionals: true, options: { ...GLOBAL_OPTIONS, far: { type: 'string' }, 'face-region': { type: 'string' }, 'second-face-region': { type: 'string' } } });
+  const { values, positionals } = parseFlags({ args: argv, allowPositionals: true, options: { ...GLOBAL_OPTIONS, far: { type: 'string' }, 'face-region': { type: 'string' }, 'second-face-region': { type: 'string' } } });
   if (positionals.length !== 2) throw new UsageError('compare needs two images: IMAGE_A IMAGE_B');
   const far = farFlag(values.far);
   const regions = [faceRegionFlag(values['face-region']), faceRegionFlag(values['second-face-region'], '--second-face-region')];
@@ -195,7 +194,7 @@ export async function compare(argv: string[]): Promise<number> {
 }
 
 export async function identify(argv: string[]): Promise<number> {
-  const { values, positionals } = parseArgs({ args: argv, allowPositionals: true, options: { ...GLOBAL_OPTIONS, top: { type: 'string' }, far: { type: 'string' }, 'face-region': { type: 'string' } } });
+  const { values, positionals } = parseFlags({ args: argv, allowPositionals: true, options: { ...GLOBAL_OPTIONS, top: { type: 'string' }, far: { type: 'string' }, 'face-region': { type: 'string' } } });
   if (positionals.length !== 1) throw new UsageError('identify needs one IMAGE');
   const region = faceRegionFlag(values['face-region']);
   const top = numberFlag(values.top, '--top', (n) => Number.isInteger(n) && n >= 1 && n <= 100, 'a whole number from 1 to 100');
@@ -213,7 +212,7 @@ export async function identify(argv: string[]): Promise<number> {
 }
 
 export async function detect(argv: string[]): Promise<number> {
-  const { values, positionals } = parseArgs({ args: argv, allowPositionals: true, options: { ...GLOBAL_OPTIONS, out: { type: 'string' } } });
+  const { values, positionals } = parseFlags({ args: argv, allowPositionals: true, options: { ...GLOBAL_OPTIONS, out: { type: 'string' } } });
   if (positionals.length !== 1) throw new UsageError('detect needs one IMAGE');
   const image = await readImageFile(positionals[0]!);
   const client = connect(values, 'operator');
@@ -248,7 +247,7 @@ export async function gallery(argv: string[]): Promise<number> {
   const [command, ...rest] = argv;
   if (command === 'reembed') return reembed(rest);
   if (command !== 'status') throw new UsageError('gallery takes status or reembed');
-  const { values } = parseArgs({ args: rest, options: GLOBAL_OPTIONS });
+  const { values } = parseFlags({ args: rest, options: GLOBAL_OPTIONS });
   const client = connect(values, 'operator');
   try {
     const status = await client.galleryStatus();
@@ -266,7 +265,7 @@ export async function gallery(argv: string[]): Promise<number> {
 
 /** `faceprint gallery reembed`: templates re-created from kept crops with the serving model. */
 async function reembed(argv: string[]): Promise<number> {
-  const { values } = parseArgs({ args: argv, options: GLOBAL_OPTIONS });
+  const { values } = parseFlags({ args: argv, options: GLOBAL_OPTIONS });
   const client = connect(values, 'operator');
   try {
     let last: { model: string; subjects_done: number; subjects_total: number; templates_added: number } | undefined;
