@@ -1,6 +1,6 @@
 /**
  * `faceprint`: the command line. The gateway commands (up, enroll, verify, compare, identify,
- * detect, erase, export), the trainer's (models), the offline receipt verifier, and the
+ * detect, erase, export, keys), the trainer's (models), the offline receipt verifier, and the
  * evaluation tools.
  */
 import { FaceprintError } from '@faceprint/service-kit';
@@ -11,15 +11,16 @@ import { evalVerify, VERIFY_USAGE } from './eval/verify.js';
 import { COMPLIANCE_USAGE, erase, exportSubject } from './gateway/compliance-commands.js';
 import { exitStatusFor, GLOBAL_USAGE } from './gateway/connection.js';
 import { compare, detect, enroll, FACE_USAGE, gallery, identify, verify } from './gateway/face-commands.js';
+import { keys, KEYS_USAGE } from './gateway/key-commands.js';
 import { models, MODELS_USAGE } from './models/model-commands.js';
 import { RECEIPT_VERIFY_USAGE, receiptVerify } from './receipt/verify.js';
 
 const USAGE = `usage:
   faceprint up                          the whole mesh on this machine (the same as npm start)
-${[FACE_USAGE, COMPLIANCE_USAGE, RECEIPT_VERIFY_USAGE, GLOBAL_USAGE, MODELS_USAGE, VERIFY_USAGE, DETECT_USAGE, CALIBRATE_USAGE].map((usage) => `  ${usage.split('\n').join('\n  ')}`).join('\n\n')}
+${[FACE_USAGE, COMPLIANCE_USAGE, KEYS_USAGE, RECEIPT_VERIFY_USAGE, GLOBAL_USAGE, MODELS_USAGE, VERIFY_USAGE, DETECT_USAGE, CALIBRATE_USAGE].map((usage) => `  ${usage.split('\n').join('\n  ')}`).join('\n\n')}
 `;
 
-const COMMANDS: Record<string, (argv: string[]) => Promise<number>> = { enroll, verify, compare, identify, detect, gallery, erase, export: exportSubject, models };
+const COMMANDS: Record<string, (argv: string[]) => Promise<number>> = { enroll, verify, compare, identify, detect, gallery, erase, export: exportSubject, keys, models };
 
 async function main(argv: string[]): Promise<number> {
   const [group, command, ...rest] = argv;

@@ -4,8 +4,13 @@ import { create } from '@bufbuild/protobuf';
 import { timestampFromDate } from '@bufbuild/protobuf/wkt';
 import { ConsentSchema, ErasureReason, LegalBasis, type Box, type Consent } from '@faceprint/contracts/common';
 import {
+  ApiKeyService,
   ComplianceService,
   FaceService,
+  type CreateApiKeyResponse,
+  type ListApiKeysResponse,
+  type RevokeApiKeyResponse,
+  type RotateApiKeyResponse,
   type CompareResponse,
   type DetectResponse,
   type GetGalleryStatusResponse,
@@ -71,6 +76,7 @@ const faceImage = (input: ImageInput) => (input instanceof Uint8Array ? { image:
 export class FaceprintClient {
   readonly #faces: ServiceClient<typeof FaceService>;
   readonly #compliance: ServiceClient<typeof ComplianceService>;
+  readonly #apiKeys: ServiceClient<typeof ApiKeyService>;
   readonly #metadata: Record<string, string>;
 
   constructor(options: FaceprintClientOptions = {}) {
@@ -78,6 +84,7 @@ export class FaceprintClient {
     const clientOptions = { defaultTimeoutMs: options.timeoutMs ?? 60_000, ...(options.credentials ? { credentials: options.credentials } : {}) };
     this.#faces = createClient(FaceService, target, clientOptions);
     this.#compliance = createClient(ComplianceService, target, clientOptions);
+    this.#apiKeys = createClient(ApiKeyService, target, clientOptions);
     this.#metadata = options.apiKey ? { authorization: `Bearer ${options.apiKey}` } : {};
   }
 
@@ -136,8 +143,29 @@ export class FaceprintClient {
   }
 
   /** Closes the channels. */
+  /** Makes an API key in the caller's tenant (admin role); the response holds its secret, shown only then. */
+  createApiKey(keyId: string, roles: readonly string[]): Promise<CreateApiKeyResponse> {
+    return this.#apiKeys.createApiKey({ keyId, roles: [...roles] }, this.#call());
+  }
+
+  /** The tenant's API keys, without secrets (admin role). */
+  listApiKeys(): Promise<ListApiKeysResponse> {
+    return this.#apiKeys.listApiKeys({}, this.#call());
+  }
+
+  /** Gives a key a new secret (admin role); the old one stays valid for `graceSeconds` (default 0). */
+  rotateApiKey(keyId: string, options: { graceSeconds?: number } = {}): Promise<RotateApiKeyResponse> {
+    return this.#apiKeys.rotateApiKey({ keyId, graceSeconds: options.graceSeconds ?? 0 }, this.#call());
+  }
+
+  /** Revokes a key (admin role). Idempotent. */
+  revokeApiKey(keyId: string): Promise<RevokeApiKeyResponse> {
+    return this.#apiKeys.revokeApiKey({ keyId }, this.#call());
+  }
+
   close(): void {
     this.#faces.close();
     this.#compliance.close();
+    this.#apiKeys.close();
   }
 }

@@ -25,3 +25,12 @@ export const PAGE_SIZE_DEFAULT = 100;
 
 /** A subject id: 1-128 of [A-Za-z0-9._:@-] (the gateway checks it before any image is processed, the matcher again). */
 export const SUBJECT_ID = /^[A-Za-z0-9._:@-]{1,128}$/;
+
+/** The roles an API key can hold: the face API, compliance (erasure, export, audit), key management. */
+export const API_KEY_ROLES = ['operator', 'compliance', 'admin'] as const;
+
+/** An API key id: 1-128 of [A-Za-z0-9._:@-] (it is the caller id in the audit trail). */
+export const API_KEY_ID = /^[A-Za-z0-9._:@-]{1,128}$/;
+
+/** The longest an API key's old secret stays valid after a rotation (30 days). */
+export const API_KEY_ROTATION_GRACE_MAX_SECONDS = 30 * 24 * 3600;

@@ -19,15 +19,15 @@ export function complianceService(downstream: Downstream, keys: ApiKeys): Servic
   const { compliance } = downstream;
   return implement(ComplianceService, {
     async eraseSubject(request, ctx) {
-      const context = authorize(keys, ctx, 'compliance');
+      const context = await authorize(keys, ctx, 'compliance');
       return fields(await compliance.eraseSubject({ context, ...fields(request) }, { parent: ctx }));
     },
     async exportSubject(request, ctx) {
-      const context = authorize(keys, ctx, 'compliance');
+      const context = await authorize(keys, ctx, 'compliance');
       return fields(await compliance.exportSubject({ context, ...fields(request) }, { parent: ctx }));
     },
     async listAuditEvents(request, ctx) {
-      const context = authorize(keys, ctx, 'compliance');
+      const context = await authorize(keys, ctx, 'compliance');
       return fields(await compliance.listAuditEvents({ context, ...fields(request) }, { parent: ctx }));
     },
   });

@@ -1,6 +1,6 @@
 /** The gateway's clients of the internal services. */
 import { Health, HealthCheckResponse_ServingStatus } from '@faceprint/contracts/health';
-import { ComplianceService as MatcherComplianceService, MatcherService } from '@faceprint/contracts/matcher';
+import { ApiKeyService as MatcherApiKeyService, ComplianceService as MatcherComplianceService, MatcherService } from '@faceprint/contracts/matcher';
 import { FacePipeline } from '@faceprint/face-pipeline';
 import { createClient, type ServiceClient } from '@faceprint/service-kit';
 import type { GatewayConfig } from './gateway-config.js';
@@ -13,6 +13,8 @@ export interface Downstream {
   readonly matcher: ServiceClient<typeof MatcherService>;
   /** The matcher's erasure, export and audit. */
   readonly compliance: ServiceClient<typeof MatcherComplianceService>;
+  /** The matcher's managed API keys. */
+  readonly apiKeys: ServiceClient<typeof MatcherApiKeyService>;
   /** Which of the services the gateway needs do not report SERVING ("detector, matcher not serving"), or undefined when all do. */
   notServing(): Promise<string | undefined>;
   /** Closes every channel. */
@@ -25,12 +27,14 @@ export function connectDownstream(config: GatewayConfig): Downstream {
   const pipeline = new FacePipeline({ detector: config.detectorAddress, aligner: config.alignerAddress, embedder: config.embedderAddress }, options);
   const matcher = createClient(MatcherService, config.matcherAddress, options);
   const compliance = createClient(MatcherComplianceService, config.matcherAddress, options);
+  const apiKeys = createClient(MatcherApiKeyService, config.matcherAddress, options);
   const needed = { detector: config.detectorAddress, aligner: config.alignerAddress, embedder: config.embedderAddress, matcher: config.matcherAddress };
   const health = Object.entries(needed).map(([name, address]) => ({ name, client: createClient(Health, address, { ...options, defaultTimeoutMs: 1_500, retry: false }) }));
   return {
     pipeline,
     matcher,
     compliance,
+    apiKeys,
     async notServing() {
       const statuses = await Promise.all(health.map(({ client }) => client.check({}).then((r) => r.status, () => undefined)));
       const down = health.filter((_, i) => statuses[i] !== HealthCheckResponse_ServingStatus.SERVING).map(({ name }) => name);
@@ -40,6 +44,7 @@ export function connectDownstream(config: GatewayConfig): Downstream {
       pipeline.close();
       matcher.close();
       compliance.close();
+      apiKeys.close();
       health.forEach(({ client }) => client.close());
     },
   };

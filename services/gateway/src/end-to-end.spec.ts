@@ -13,8 +13,8 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { promisify } from 'node:util';
 import { verifyErasureReceipt } from '@faceprint/contracts';
-import { ConsentSchema, ErasureReason, LegalBasis } from '@faceprint/contracts/common';
-import { ComplianceService, FaceService } from '@faceprint/contracts/gateway';
+import { AuditAction, AuditOutcome, ConsentSchema, ErasureReason, LegalBasis } from '@faceprint/contracts/common';
+import { ApiKeyService as GatewayApiKeyService, ComplianceService, FaceService } from '@faceprint/contracts/gateway';
 import { Health } from '@faceprint/contracts/health';
 import { ComplianceService as MatcherComplianceService } from '@faceprint/contracts/matcher';
 import { create } from '@bufbuild/protobuf';
@@ -37,6 +37,7 @@ describe('faceprint end to end through the gateway', { skip: skipUnlessPresent(I
     { id: 'acme-ops', tenant: 'acme', roles: ['operator'] },
     { id: 'acme-dpo', tenant: 'acme', roles: ['compliance'] },
     { id: 'globex-ops', tenant: 'globex', roles: ['operator'] },
+    { id: 'acme-admin', tenant: 'acme', roles: ['admin'] },
   ]);
   const [ops, dpo, globex] = [withKey(keys.keys['acme-ops']!), withKey(keys.keys['acme-dpo']!), withKey(keys.keys['globex-ops']!)];
   const people: { name: string; images: Buffer[] }[] = [];
@@ -277,6 +278,69 @@ describe('faceprint end to end through the gateway', { skip: skipUnlessPresent(I
       }
     } finally {
       await rm(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('lets an admin make, rotate and revoke API keys that every call then honours, each change audited', async () => {
+    const admin = withKey(keys.keys['acme-admin']!);
+    const apiKeys = createClient(GatewayApiKeyService, mesh.endpoints.gateway);
+    try {
+      await rejectsWith(apiKeys.createApiKey({ keyId: 'svc-1', roles: ['operator'] }, ops), status.PERMISSION_DENIED, /"admin" role/);
+      await rejectsWith(apiKeys.createApiKey({ keyId: 'svc 1', roles: ['operator'] }, admin), status.INVALID_ARGUMENT, /key_id/);
+      await rejectsWith(apiKeys.createApiKey({ keyId: 'svc-1', roles: ['root'] }, admin), status.INVALID_ARGUMENT, /roles/);
+      await rejectsWith(apiKeys.createApiKey({ keyId: 'acme-ops', roles: ['operator'] }, admin), status.ALREADY_EXISTS, /keys file/);
+      const made = await apiKeys.createApiKey({ keyId: 'svc-1', roles: ['operator'] }, admin);
+      assert.match(made.secret, /^fpk_/);
+      assert.deepEqual([made.key?.keyId, made.key?.tenantId, made.key?.roles, made.key?.createdBy], ['svc-1', 'acme', ['operator'], 'acme-admin']);
+      await rejectsWith(apiKeys.createApiKey({ keyId: 'svc-1', roles: ['operator'] }, admin), status.ALREADY_EXISTS, /already has an API key "svc-1"/);
+
+      // The new key works at once, as its own caller, and its use is recorded.
+      const first = withKey(made.secret);
+      await faces.getGalleryStatus({}, first);
+      await rejectsWith(compliance.exportSubject({ subjectId: people[0]!.name, requestRef: 'SAR-9' }, first), status.PERMISSION_DENIED, /"compliance" role/);
+      const listed = (await apiKeys.listApiKeys({}, admin)).keys.find((k) => k.keyId === 'svc-1');
+      assert.ok(listed?.lastUseTime, 'last use recorded');
+
+      // Rotation without grace: the old secret stops at once; with grace it keeps working.
+      const rotated = await apiKeys.rotateApiKey({ keyId: 'svc-1' }, admin);
+      await rejectsWith(faces.getGalleryStatus({}, first), status.UNAUTHENTICATED, /not valid/);
+      const second = withKey(rotated.secret);
+      await faces.getGalleryStatus({}, second);
+      const graced = await apiKeys.rotateApiKey({ keyId: 'svc-1', graceSeconds: 3600 }, admin);
+      assert.ok(graced.key?.previousSecretExpireTime);
+      await faces.getGalleryStatus({}, second);
+      await faces.getGalleryStatus({}, withKey(graced.secret));
+      await rejectsWith(apiKeys.rotateApiKey({ keyId: 'svc-1', graceSeconds: 99_999_999 }, admin), status.INVALID_ARGUMENT, /grace_seconds/);
+
+      // Revocation: no secret of the key works again; revoking again changes nothing.
+      const revoked = await apiKeys.revokeApiKey({ keyId: 'svc-1' }, admin);
+      for (const key of [second, withKey(graced.secret)]) await rejectsWith(faces.getGalleryStatus({}, key), status.UNAUTHENTICATED, /not valid/);
+      const again = await apiKeys.revokeApiKey({ keyId: 'svc-1' }, admin);
+      assert.deepEqual(again.key?.revokeTime, revoked.key?.revokeTime);
+      await rejectsWith(apiKeys.rotateApiKey({ keyId: 'svc-1' }, admin), status.NOT_FOUND, /svc-1/);
+      await rejectsWith(apiKeys.revokeApiKey({ keyId: 'nobody' }, admin), status.NOT_FOUND, /nobody/);
+      // Another tenant's gateway calls cannot see acme's keys.
+      await rejectsWith(apiKeys.listApiKeys({}, globex), status.PERMISSION_DENIED, /"admin" role/);
+
+      // Each change is in the audit trail, by the admin who made it.
+      const audit = await compliance.listAuditEvents({ actions: [AuditAction.API_KEY_CREATE, AuditAction.API_KEY_ROTATE, AuditAction.API_KEY_REVOKE] }, dpo);
+      const changes = audit.events.filter((e) => e.details.key_id === 'svc-1' && e.outcome === AuditOutcome.SUCCESS).map((e) => [AuditAction[e.action], e.actor]).reverse();
+      assert.deepEqual(changes, [['API_KEY_CREATE', 'acme-admin'], ['API_KEY_ROTATE', 'acme-admin'], ['API_KEY_ROTATE', 'acme-admin'], ['API_KEY_REVOKE', 'acme-admin'], ['API_KEY_REVOKE', 'acme-admin']]);
+
+      // The same through the faceprint command.
+      const adminKey = { FACEPRINT_API_KEY: keys.keys['acme-admin']! };
+      const created = await cli(['keys', 'create', '--id', 'cli-key', '--roles', 'operator', '--json'], adminKey);
+      assert.equal(created.code, 0, created.stderr);
+      const secret = (JSON.parse(created.stdout) as { secret: string }).secret;
+      assert.equal((await cli(['gallery', 'status', '--json'], { FACEPRINT_API_KEY: secret })).code, 0);
+      const list = JSON.parse((await cli(['keys', 'list', '--json'], adminKey)).stdout) as { keys: { key_id: string; last_used: string }[] };
+      assert.ok(list.keys.find((k) => k.key_id === 'cli-key')?.last_used, JSON.stringify(list));
+      assert.equal((await cli(['keys', 'revoke', '--id', 'cli-key'], adminKey)).code, 0);
+      assert.equal((await cli(['gallery', 'status'], { FACEPRINT_API_KEY: secret })).code, 4, 'a revoked key: no valid key');
+      assert.equal((await cli(['keys', 'create', '--id', 'x', '--roles', 'operator'], { FACEPRINT_API_KEY: keys.keys['acme-ops']! })).code, 4, 'not an admin');
+      assert.equal((await cli(['keys', 'create', '--id', 'x'], adminKey)).code, 2, 'no --roles');
+    } finally {
+      apiKeys.close();
     }
   });
 

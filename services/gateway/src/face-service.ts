@@ -136,7 +136,7 @@ export function faceService(downstream: Downstream, keys: ApiKeys, config: Gatew
 
   return implement(FaceService, {
     async enroll(request, ctx) {
-      const context = operator(ctx);
+      const context = await operator(ctx);
       const v = new RequestValidator();
       v.check(request.requestId.length >= 1 && request.requestId.length <= 128, 'request_id', 'is required: 1-128 characters, the same for retries of this enrolment');
       validateSubjectId(v, 'subject_id', request.subjectId);
@@ -177,7 +177,7 @@ export function faceService(downstream: Downstream, keys: ApiKeys, config: Gatew
     },
 
     async verify(request, ctx) {
-      const context = operator(ctx);
+      const context = await operator(ctx);
       const v = new RequestValidator();
       validateSubjectId(v, 'subject_id', request.subjectId);
       validateTargetFar(v, 'target_far', request.targetFar);
@@ -195,7 +195,7 @@ export function faceService(downstream: Downstream, keys: ApiKeys, config: Gatew
     },
 
     async compare(request, ctx) {
-      const context = operator(ctx);
+      const context = await operator(ctx);
       const v = new RequestValidator();
       validateTargetFar(v, 'target_far', request.targetFar);
       validateFaceImage(v, 'first', request.first);
@@ -214,7 +214,7 @@ export function faceService(downstream: Downstream, keys: ApiKeys, config: Gatew
     },
 
     async identify(request, ctx) {
-      const context = operator(ctx);
+      const context = await operator(ctx);
       const v = new RequestValidator();
       validateTargetFar(v, 'target_far', request.targetFar);
       validateFaceImage(v, 'image', request.image);
@@ -232,7 +232,7 @@ export function faceService(downstream: Downstream, keys: ApiKeys, config: Gatew
     },
 
     async detect(request, ctx) {
-      operator(ctx);
+      await operator(ctx);
       validateDetectRequest(request);
       const started = performance.now();
       const detected = await pipeline.detector.detect({ image: request.image, options: request.options }, { parent: ctx });
@@ -245,7 +245,7 @@ export function faceService(downstream: Downstream, keys: ApiKeys, config: Gatew
     },
 
     async getGalleryStatus(_request, ctx) {
-      const status = await matcher.getGalleryStatus({ context: operator(ctx) }, { parent: ctx });
+      const status = await matcher.getGalleryStatus({ context: await operator(ctx) }, { parent: ctx });
       return {
         versions: status.versions.map((v) => ({ model: v.model, subjects: v.subjects, templates: v.templates, current: v.current })),
         subjects: status.subjects,
@@ -254,7 +254,7 @@ export function faceService(downstream: Downstream, keys: ApiKeys, config: Gatew
     },
 
     async *reembedGallery(_request, ctx) {
-      const context = operator(ctx);
+      const context = await operator(ctx);
       // What the embedder serves now (asked afresh: a promotion may have just swapped it).
       const serving = (await pipeline.embedder.modelStatus({}, { parent: ctx })).serving;
       if (!serving) throw FaceprintError.unavailable('the embedder has no serving model yet');

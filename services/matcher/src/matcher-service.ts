@@ -21,6 +21,7 @@ import type { ModelManifest } from '@faceprint/contracts/trainer';
 import { EmbedderService } from '@faceprint/contracts/embedder';
 import { createClient, FaceprintError, implement, RequestValidator, stageTiming, validateSubjectId, validateTargetFar, type ServiceSetup, type SetupContext } from '@faceprint/service-kit';
 import { faceprintMeter } from '@faceprint/telemetry';
+import { apiKeyService } from './api-keys/api-key-service.js';
 import { auditBase, auditedCall, type AuditedResult } from './compliance/audited.js';
 import { complianceService } from './compliance/compliance-service.js';
 import { ReceiptSigner, SubjectEraser } from './compliance/erasure.js';
@@ -395,9 +396,10 @@ export function matcherService(config: MatcherConfig, { log }: Pick<SetupContext
   );
 
   const compliance = complianceService(() => ({ gallery: ready(), eraser: eraser! }), config);
+  const apiKeys = apiKeyService(ready, config);
 
   return {
-    services: [matcher, compliance],
+    services: [matcher, compliance, apiKeys],
     ready: async () => {
       await adoptFormerKeyFiles(config.formerKeyDir, config, log);
       const masterKey = await loadMasterKey(config, log);

@@ -56,10 +56,10 @@ export function exitStatusFor(error: unknown): number {
 }
 
 /** The local mesh's development keys, made by the gateway's first start. */
-function devKeys(): { operator: string; compliance: string } | undefined {
+function devKeys(): { operator: string; compliance: string; admin?: string } | undefined {
   const dir = process.env.FACEPRINT_GATEWAY_DATA_DIR || join(fileURLToPath(new URL('../../../../', import.meta.url)), 'data', 'gateway');
   try {
-    return JSON.parse(readFileSync(join(dir, 'dev-keys.json'), 'utf8')) as { operator: string; compliance: string };
+    return JSON.parse(readFileSync(join(dir, 'dev-keys.json'), 'utf8')) as { operator: string; compliance: string; admin?: string };
   } catch {
     return undefined;
   }
@@ -68,7 +68,7 @@ function devKeys(): { operator: string; compliance: string } | undefined {
 const isLocal = (target: string) => /^(127\.0\.0\.1|localhost|\[::1\]):50050$/.test(target);
 
 /** A client of the target gateway, authenticated for `role`'s commands. */
-export function connect(values: { target?: string | undefined; 'api-key'?: string | undefined }, role: 'operator' | 'compliance'): FaceprintClient {
+export function connect(values: { target?: string | undefined; 'api-key'?: string | undefined }, role: 'operator' | 'compliance' | 'admin'): FaceprintClient {
   const target = values.target ?? process.env.FACEPRINT_TARGET ?? DEFAULT_TARGET;
   if (!/^[^\s:]+:\d{1,5}$/.test(target) && !/^\[[0-9a-fA-F:]+\]:\d{1,5}$/.test(target)) throw new UsageError(`--target must be HOST:PORT, got "${target}"`);
   const apiKey = values['api-key'] ?? process.env.FACEPRINT_API_KEY ?? (isLocal(target) ? devKeys()?.[role] : undefined);
