@@ -6,8 +6,8 @@ import type { DescService } from '@bufbuild/protobuf';
 import { AlignerService } from './aligner.js';
 import { DetectorService } from './detector.js';
 import { EmbedderService } from './embedder.js';
-import { ComplianceService as GatewayComplianceService, FaceService } from './gateway.js';
-import { ComplianceService as MatcherComplianceService, MatcherService } from './matcher.js';
+import { ApiKeyService as GatewayApiKeyService, ComplianceService as GatewayComplianceService, FaceService } from './gateway.js';
+import { ApiKeyService as MatcherApiKeyService, ComplianceService as MatcherComplianceService, MatcherService } from './matcher.js';
 import { TrainerService } from './trainer.js';
 
 /** The six faceprint services (processes). */
@@ -18,10 +18,10 @@ export const SERVICE_NAMES: readonly ServiceName[] = ['gateway', 'detector', 'al
 
 /** The gRPC services each process serves. */
 export const SERVICES_BY_PROCESS: Readonly<Record<ServiceName, readonly DescService[]>> = {
-  gateway: [FaceService, GatewayComplianceService],
+  gateway: [FaceService, GatewayComplianceService, GatewayApiKeyService],
   detector: [DetectorService],
   aligner: [AlignerService],
   embedder: [EmbedderService],
-  matcher: [MatcherService, MatcherComplianceService],
+  matcher: [MatcherService, MatcherComplianceService, MatcherApiKeyService],
   trainer: [TrainerService],
 };

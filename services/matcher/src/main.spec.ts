@@ -35,6 +35,11 @@ describeServiceProcess('matcher', {
     exportTrainingTemplates: status.INVALID_ARGUMENT,
     getGalleryStatus: status.INVALID_ARGUMENT,
     reembedTemplates: status.INVALID_ARGUMENT,
+    createApiKey: status.INVALID_ARGUMENT,
+    listApiKeys: status.INVALID_ARGUMENT,
+    rotateApiKey: status.INVALID_ARGUMENT,
+    revokeApiKey: status.INVALID_ARGUMENT,
+    authenticateApiKey: status.INVALID_ARGUMENT,
   },
 });
 
