@@ -11,3 +11,4 @@ export * from './otlp-receiver.js';
 export * from './shared-data.js';
 export * from './model-registry.js';
 export * from './postgres.js';
+export * from './cli.js';

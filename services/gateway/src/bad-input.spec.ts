@@ -8,24 +8,21 @@
  * and serving at the end.
  */
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
 import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { promisify } from 'node:util';
 import { crc32, deflateSync } from 'node:zlib';
 import { create } from '@bufbuild/protobuf';
 import { timestampFromDate } from '@bufbuild/protobuf/wkt';
 import { ConsentSchema, LegalBasis } from '@faceprint/contracts/common';
 import { ComplianceService, FaceService } from '@faceprint/contracts/gateway';
-import { REPO_ROOT, startLocalMesh, type LocalMesh } from '@faceprint/mesh';
+import { startLocalMesh, type LocalMesh } from '@faceprint/mesh';
 import { createClient, FaceprintError, type ServiceClient } from '@faceprint/service-kit';
-import { checkHealth, IDENTITIES_DIR, ServingStatus, skipUnlessPresent, testModelRegistry } from '@faceprint/testing';
+import { checkHealth, IDENTITIES_DIR, runFaceprint, ServingStatus, skipUnlessPresent, testModelRegistry } from '@faceprint/testing';
 import { status } from '@grpc/grpc-js';
 import { withKey, writeTestApiKeys } from './test-support.js';
 
-const run = promisify(execFile);
 
 /** A PNG whose header claims `width` x `height` (a decompression bomb's header; the body is one tiny row). */
 function pngClaiming(width: number, height: number): Buffer {
@@ -193,21 +190,10 @@ describe('bad input, gathered', { skip: skipUnlessPresent(IDENTITIES_DIR) }, () 
     ];
     const wrong: string[] = [];
     for (const { kind, args, says } of commands) {
-      const result = await cli(args, { FACEPRINT_API_KEY: keys.keys.ops!, FACEPRINT_TARGET: mesh.endpoints.gateway });
+      const result = await runFaceprint(args, { FACEPRINT_API_KEY: keys.keys.ops!, FACEPRINT_TARGET: mesh.endpoints.gateway });
       const lines = result.stderr.split('\n').filter((line) => line.startsWith('faceprint:'));
       if (result.code !== 2 || lines.length !== 1 || !says.test(result.stderr)) wrong.push(`${kind}: exit ${result.code}, ${result.stderr.trim()}`);
     }
     assert.deepEqual(wrong, [], `these command lines were not refused as expected:\n${wrong.join('\n')}`);
   });
 });
-
-/** Runs the `faceprint` command; its exit code and output. */
-async function cli(args: string[], env: Record<string, string>): Promise<{ code: number; stdout: string; stderr: string }> {
-  try {
-    const { stdout, stderr } = await run(join(REPO_ROOT, 'node_modules/.bin/faceprint'), args, { cwd: REPO_ROOT, env: { ...process.env, ...env }, maxBuffer: 1 << 24 });
-    return { code: 0, stdout, stderr };
-  } catch (error) {
-    const failed = error as { code?: number; stdout?: string; stderr?: string };
-    return { code: failed.code ?? -1, stdout: failed.stdout ?? '', stderr: failed.stderr ?? '' };
-  }
-}

@@ -6,12 +6,10 @@
  * another exported; the erasure receipt verifies; one tenant's key never reaches another's data.
  */
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
 import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { promisify } from 'node:util';
 import { verifyErasureReceipt } from '@faceprint/contracts';
 import { AuditAction, AuditOutcome, ConsentSchema, ErasureReason, LegalBasis } from '@faceprint/contracts/common';
 import { ApiKeyService as GatewayApiKeyService, ComplianceService, FaceService } from '@faceprint/contracts/gateway';
@@ -19,17 +17,16 @@ import { Health } from '@faceprint/contracts/health';
 import { ComplianceService as MatcherComplianceService } from '@faceprint/contracts/matcher';
 import { create } from '@bufbuild/protobuf';
 import { timestampFromDate } from '@bufbuild/protobuf/wkt';
-import { REPO_ROOT, startLocalMesh, waitForServiceProcess, type LocalMesh } from '@faceprint/mesh';
+import { startLocalMesh, waitForServiceProcess, type LocalMesh } from '@faceprint/mesh';
 import { createClient, type ServiceClient } from '@faceprint/service-kit';
 import { EmbedderService } from '@faceprint/contracts/embedder';
 import { ModelRegistry } from '@faceprint/model-registry';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { IDENTITIES_DIR, skipUnlessPresent, spawnService, testModelRegistry, rejectsWith } from '@faceprint/testing';
+import { IDENTITIES_DIR, rejectsWith, runFaceprint, skipUnlessPresent, spawnService, testModelRegistry } from '@faceprint/testing';
 import { status } from '@grpc/grpc-js';
 import { withKey, writeTestApiKeys } from './test-support.js';
 
 const GROUP_PHOTO = join(IDENTITIES_DIR, '..', 'groups', 'bbt1.jpg');
-const run = promisify(execFile);
 
 
 describe('faceprint end to end through the gateway', { skip: skipUnlessPresent(IDENTITIES_DIR) }, () => {
@@ -210,68 +207,68 @@ describe('faceprint end to end through the gateway', { skip: skipUnlessPresent(I
       const operatorKey = { FACEPRINT_API_KEY: keys.keys['acme-ops']! };
       const complianceKey = { FACEPRINT_API_KEY: keys.keys['acme-dpo']! };
 
-      const enrolled = await cli(['enroll', '--subject', 'cli-subject', '--json', ...files.slice(0, 3)], operatorKey);
+      const enrolled = await runFaceprint(['enroll', '--subject', 'cli-subject', '--json', ...files.slice(0, 3)], operatorKey);
       assert.equal(enrolled.code, 0, enrolled.stderr);
       assert.equal((JSON.parse(enrolled.stdout) as { template_ids: string[] }).template_ids.length, 3);
-      const again = await cli(['enroll', '--subject', 'cli-subject', '--json', ...files.slice(0, 3)], operatorKey);
+      const again = await runFaceprint(['enroll', '--subject', 'cli-subject', '--json', ...files.slice(0, 3)], operatorKey);
       assert.equal((JSON.parse(again.stdout) as { replayed: boolean }).replayed, true, 'the same command again is a replay');
 
-      const verified = await cli(['verify', '--subject', 'cli-subject', files[4]!, '--far', '1e-3', '--json'], operatorKey);
+      const verified = await runFaceprint(['verify', '--subject', 'cli-subject', files[4]!, '--far', '1e-3', '--json'], operatorKey);
       assert.equal(verified.code, 0, verified.stderr);
       const decision = JSON.parse(verified.stdout) as { match: boolean; score: number; threshold: number; far: number; model: string };
       assert.deepEqual(Object.keys(decision).sort(), ['far', 'match', 'model', 'score', 'threshold']);
       assert.equal(decision.far, 1e-3);
       assert.match(decision.model, /^face-recognition-net@1$/);
 
-      const compared = await cli(['compare', files[0]!, files[4]!, '--json'], operatorKey);
+      const compared = await runFaceprint(['compare', files[0]!, files[4]!, '--json'], operatorKey);
       assert.equal(compared.code, 0, compared.stderr);
       assert.ok((JSON.parse(compared.stdout) as { score: number }).score > 0.9);
 
-      const identified = await cli(['identify', files[4]!, '--top', '3', '--json'], operatorKey);
+      const identified = await runFaceprint(['identify', files[4]!, '--top', '3', '--json'], operatorKey);
       const candidates = (JSON.parse(identified.stdout) as { candidates: { subject: string; score: number; match: boolean }[] }).candidates;
       assert.ok([person.name, 'cli-subject'].includes(candidates[0]!.subject), JSON.stringify(candidates));
 
-      const status = JSON.parse((await cli(['gallery', 'status', '--json'], operatorKey)).stdout) as { subjects: number; subjects_needing_reenrolment: number; versions: { current: boolean }[] };
+      const status = JSON.parse((await runFaceprint(['gallery', 'status', '--json'], operatorKey)).stdout) as { subjects: number; subjects_needing_reenrolment: number; versions: { current: boolean }[] };
       assert.ok(status.subjects >= 1 && status.subjects_needing_reenrolment === 0 && status.versions.every((v) => v.current), JSON.stringify(status));
 
       const drawn = join(dir, 'faces.png');
-      const detected = await cli(['detect', GROUP_PHOTO, '--out', drawn, '--json'], operatorKey);
+      const detected = await runFaceprint(['detect', GROUP_PHOTO, '--out', drawn, '--json'], operatorKey);
       const groupFaces = (JSON.parse(detected.stdout) as { faces: { box: { x: number; y: number; width: number; height: number } }[] }).faces;
       assert.ok(groupFaces.length > 1);
       assert.ok((await readFile(drawn)).subarray(1, 4).equals(Buffer.from('PNG')));
       // A group photo is no dead end: --face-region picks one of its faces (as detect listed them).
-      const several = await cli(['identify', GROUP_PHOTO], operatorKey);
+      const several = await runFaceprint(['identify', GROUP_PHOTO], operatorKey);
       assert.equal(several.code, 2, 'several faces, no region');
       assert.equal(several.stderr.match(/image\.face_region: the image holds \d+ faces/g)?.length, 1, `said once: ${several.stderr}`);
       const box = groupFaces[0]!.box;
-      const picked = await cli(['identify', GROUP_PHOTO, '--face-region', [box.x, box.y, box.width, box.height].map((n) => n.toFixed(0)).join(','), '--json'], operatorKey);
+      const picked = await runFaceprint(['identify', GROUP_PHOTO, '--face-region', [box.x, box.y, box.width, box.height].map((n) => n.toFixed(0)).join(','), '--json'], operatorKey);
       assert.equal(picked.code, 0, picked.stderr);
-      const badRegion = await cli(['identify', GROUP_PHOTO, '--face-region', '10,10,-5,20'], operatorKey);
+      const badRegion = await runFaceprint(['identify', GROUP_PHOTO, '--face-region', '10,10,-5,20'], operatorKey);
       assert.equal(badRegion.code, 2);
       assert.match(badRegion.stderr, /--face-region must be X,Y,WIDTH,HEIGHT/);
 
-      const erased = await cli(['erase', '--subject', 'cli-subject', '--request-ref', 'DSR-CLI-1', '--json'], complianceKey);
+      const erased = await runFaceprint(['erase', '--subject', 'cli-subject', '--request-ref', 'DSR-CLI-1', '--json'], complianceKey);
       assert.equal(erased.code, 0, erased.stderr);
       const receiptFile = join(dir, 'receipt.json');
       await writeFile(receiptFile, erased.stdout);
-      const checked = await cli(['receipt', 'verify', receiptFile, '--public-key', join(`${galleryDir}-keys`, 'receipt-signing.pub.pem')], {});
+      const checked = await runFaceprint(['receipt', 'verify', receiptFile, '--public-key', join(`${galleryDir}-keys`, 'receipt-signing.pub.pem')], {});
       assert.equal(checked.code, 0, checked.stdout + checked.stderr);
       assert.match(checked.stdout, /valid: subject "cli-subject"/);
 
-      const exported = await cli(['export', '--subject', person.name, '--json'], complianceKey);
+      const exported = await runFaceprint(['export', '--subject', person.name, '--json'], complianceKey);
       assert.equal((JSON.parse(exported.stdout) as { subject_id: string }).subject_id, person.name);
 
       // Exit codes: 3 not found, 4 permission denied, 2 bad input.
-      assert.equal((await cli(['verify', '--subject', 'cli-subject', files[4]!], operatorKey)).code, 3);
-      assert.equal((await cli(['export', '--subject', person.name], operatorKey)).code, 4);
-      assert.equal((await cli(['identify', join(dir, 'receipt.json')], operatorKey)).code, 2);
-      assert.equal((await cli(['verify', files[4]!], operatorKey)).code, 2, 'no --subject');
-      assert.equal((await cli(['verify', '--subject', 'x', '--bogus', files[4]!], operatorKey)).code, 2, 'an unknown flag');
+      assert.equal((await runFaceprint(['verify', '--subject', 'cli-subject', files[4]!], operatorKey)).code, 3);
+      assert.equal((await runFaceprint(['export', '--subject', person.name], operatorKey)).code, 4);
+      assert.equal((await runFaceprint(['identify', join(dir, 'receipt.json')], operatorKey)).code, 2);
+      assert.equal((await runFaceprint(['verify', files[4]!], operatorKey)).code, 2, 'no --subject');
+      assert.equal((await runFaceprint(['verify', '--subject', 'x', '--bogus', files[4]!], operatorKey)).code, 2, 'an unknown flag');
       // Files that cannot be sent: each a usage error that says why, printed once.
       const huge = join(dir, 'huge.jpg');
       await writeFile(huge, Buffer.concat([await readFile(files[4]!), Buffer.alloc(11 * 1024 * 1024)]));
       for (const [path, why] of [[join(dir, 'missing.jpg'), /missing\.jpg: no such file/], [dir, /is a directory: name image files/], [huge, /huge\.jpg is \d+ bytes; an image may be at most 10485760 bytes \(10 MiB\)/]] as const) {
-        const refused = await cli(['identify', path], operatorKey);
+        const refused = await runFaceprint(['identify', path], operatorKey);
         assert.equal(refused.code, 2, refused.stderr);
         assert.match(refused.stderr, why);
         assert.equal(refused.stderr.split('\n').filter((line) => line.startsWith('faceprint:')).length, 1, refused.stderr);
@@ -329,16 +326,16 @@ describe('faceprint end to end through the gateway', { skip: skipUnlessPresent(I
 
       // The same through the faceprint command.
       const adminKey = { FACEPRINT_API_KEY: keys.keys['acme-admin']! };
-      const created = await cli(['keys', 'create', '--id', 'cli-key', '--roles', 'operator', '--json'], adminKey);
+      const created = await runFaceprint(['keys', 'create', '--id', 'cli-key', '--roles', 'operator', '--json'], adminKey);
       assert.equal(created.code, 0, created.stderr);
       const secret = (JSON.parse(created.stdout) as { secret: string }).secret;
-      assert.equal((await cli(['gallery', 'status', '--json'], { FACEPRINT_API_KEY: secret })).code, 0);
-      const list = JSON.parse((await cli(['keys', 'list', '--json'], adminKey)).stdout) as { keys: { key_id: string; last_used: string }[] };
+      assert.equal((await runFaceprint(['gallery', 'status', '--json'], { FACEPRINT_API_KEY: secret })).code, 0);
+      const list = JSON.parse((await runFaceprint(['keys', 'list', '--json'], adminKey)).stdout) as { keys: { key_id: string; last_used: string }[] };
       assert.ok(list.keys.find((k) => k.key_id === 'cli-key')?.last_used, JSON.stringify(list));
-      assert.equal((await cli(['keys', 'revoke', '--id', 'cli-key'], adminKey)).code, 0);
-      assert.equal((await cli(['gallery', 'status'], { FACEPRINT_API_KEY: secret })).code, 4, 'a revoked key: no valid key');
-      assert.equal((await cli(['keys', 'create', '--id', 'x', '--roles', 'operator'], { FACEPRINT_API_KEY: keys.keys['acme-ops']! })).code, 4, 'not an admin');
-      assert.equal((await cli(['keys', 'create', '--id', 'x'], adminKey)).code, 2, 'no --roles');
+      assert.equal((await runFaceprint(['keys', 'revoke', '--id', 'cli-key'], adminKey)).code, 0);
+      assert.equal((await runFaceprint(['gallery', 'status'], { FACEPRINT_API_KEY: secret })).code, 4, 'a revoked key: no valid key');
+      assert.equal((await runFaceprint(['keys', 'create', '--id', 'x', '--roles', 'operator'], { FACEPRINT_API_KEY: keys.keys['acme-ops']! })).code, 4, 'not an admin');
+      assert.equal((await runFaceprint(['keys', 'create', '--id', 'x'], adminKey)).code, 2, 'no --roles');
     } finally {
       apiKeys.close();
     }
@@ -377,7 +374,7 @@ describe('faceprint end to end through the gateway', { skip: skipUnlessPresent(I
     };
     const next = await promote(1);
     // At once, by hand (faceprint gallery reembed); the matcher's background re-embedder may be first: either way it happens once.
-    const run1 = await cli(['gallery', 'reembed', '--json'], { FACEPRINT_API_KEY: keys.keys['globex-ops']! });
+    const run1 = await runFaceprint(['gallery', 'reembed', '--json'], { FACEPRINT_API_KEY: keys.keys['globex-ops']! });
     assert.equal(run1.code, 0, run1.stderr);
     const byHand = JSON.parse(run1.stdout) as { model: string; subjects_total: number; templates_added: number };
     assert.equal(byHand.model, `face-recognition-net@${next}`);
@@ -386,7 +383,7 @@ describe('faceprint end to end through the gateway', { skip: skipUnlessPresent(I
     const verified = await faces.verify({ subjectId: 'keeper', image: image(keeper.images[4]!), targetFar: 1e-3 }, globex);
     assert.equal(verified.decision?.isMatch, true);
     assert.equal(verified.models?.embedder?.version, next);
-    const again = JSON.parse((await cli(['gallery', 'reembed', '--json'], { FACEPRINT_API_KEY: keys.keys['globex-ops']! })).stdout) as { subjects_total: number };
+    const again = JSON.parse((await runFaceprint(['gallery', 'reembed', '--json'], { FACEPRINT_API_KEY: keys.keys['globex-ops']! })).stdout) as { subjects_total: number };
     assert.equal(again.subjects_total, 0, 'a second run has nothing left to do');
     await rejectsWith(faces.verify({ subjectId: 'plain', image: image(plain.images[4]!) }, globex), status.FAILED_PRECONDITION, /has no template of face-recognition-net v\d+/);
 
@@ -396,14 +393,3 @@ describe('faceprint end to end through the gateway', { skip: skipUnlessPresent(I
     assert.deepEqual(after.versions.find((v) => v[0] === third), [third, 1, 2, true]);
   });
 });
-
-/** Runs the `faceprint` command against the local mesh; its exit code and output. */
-async function cli(args: string[], env: Record<string, string>): Promise<{ code: number; stdout: string; stderr: string }> {
-  try {
-    const { stdout, stderr } = await run(join(REPO_ROOT, 'node_modules/.bin/faceprint'), args, { cwd: REPO_ROOT, env: { ...process.env, ...env }, maxBuffer: 1 << 24 });
-    return { code: 0, stdout, stderr };
-  } catch (error) {
-    const failed = error as { code?: number; stdout?: string; stderr?: string };
-    return { code: failed.code ?? -1, stdout: failed.stdout ?? '', stderr: failed.stderr ?? '' };
-  }
-}
