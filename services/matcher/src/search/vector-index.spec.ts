@@ -39,12 +39,20 @@ describe('vector index', () => {
     assert.equal(partition.size, 3000);
     assert.notEqual(partition.search(vectors[0]!, 1).keys[0], 1n, 'removed during the build');
     assert.equal(partition.search(late, 1).keys[0], 5000n, 'added during the build');
-    // HNSW is approximate, and its graph is built on every core, so it differs from run to run: a
-    // query can miss now and then (81 of 82 in one CI run). A graph that lost vectors would miss most.
-    let found = 0;
-    const queries = Math.ceil(2999 / 37);
-    for (let i = 1; i < 3000; i += 37) if (partition.search(nearby(vectors[i]!, random, 0.02), 1).keys[0] === BigInt(i + 1)) found += 1;
-    assert.ok(found >= queries - 2, `recall@1 ${found} of ${queries}`);
+    for (let i = 1; i < 3000; i += 37) assert.equal(partition.search(nearby(vectors[i]!, random, 0.02), 1).keys[0], BigInt(i + 1));
+  });
+
+  it('builds small HNSW graphs that reach every vector, build after build', async () => {
+    // A graph built with racing inserts lost a vector in about one build in four at this size.
+    for (let build = 0; build < 40; build++) {
+      const vectors = Array.from({ length: 120 }, () => randomUnitVector(random, 128));
+      const partition = new AdaptivePartition(128, 50);
+      partition.add(vectors.slice(0, 60).map((_, i) => BigInt(i + 1)), pack(vectors.slice(0, 60)));
+      await partition.settled();
+      vectors.slice(60).forEach((v, i) => partition.add([BigInt(61 + i)], v));
+      assert.equal(partition.mode, 'hnsw');
+      vectors.forEach((v, i) => assert.equal(partition.search(nearby(v, random, 0.03), 12).keys[0], BigInt(i + 1), `build ${build}, vector ${i}`));
+    }
   });
 
   it('keeps tenants and model versions in separate partitions', () => {
