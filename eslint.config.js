@@ -3,7 +3,7 @@ import js from '@eslint/js';
 import tseslint from 'typescript-eslint';
 
 export default tseslint.config(
-  { ignores: ['**/node_modules/**', 'libs/contracts/src/gen/**'] },
+  { ignores: ['**/node_modules/**', 'libs/contracts/src/gen/**', 'libs/cli/dist/**'] },
   js.configs.recommended,
   ...tseslint.configs.recommendedTypeChecked,
   {
@@ -27,7 +27,8 @@ export default tseslint.config(
     },
   },
   {
-    files: ['eslint.config.js', 'libs/*/bin/*.js'],
+    files: ['eslint.config.js', 'libs/*/bin/*.js', 'libs/*/scripts/*.mjs'],
     ...tseslint.configs.disableTypeChecked,
+    languageOptions: { ...tseslint.configs.disableTypeChecked.languageOptions, globals: { process: 'readonly', URL: 'readonly' } },
   },
 );

@@ -1,26 +1,37 @@
 /**
  * `faceprint`: the command line. The gateway commands (up, enroll, verify, compare, identify,
  * detect, erase, export, keys), the trainer's (models), the offline receipt verifier, and the
- * evaluation tools.
+ * evaluation tools. Each command's code is loaded only when it runs, so that the command starts
+ * quickly (`--help` loads none).
  */
-import { FaceprintError } from '@faceprint/service-kit';
-import { status } from '@grpc/grpc-js';
-import { CALIBRATE_USAGE, evalCalibrate } from './eval/calibrate.js';
-import { DETECT_USAGE, evalDetect } from './eval/detect.js';
-import { evalVerify, VERIFY_USAGE } from './eval/verify.js';
-import { COMPLIANCE_USAGE, erase, exportSubject } from './gateway/compliance-commands.js';
-import { exitStatusFor, GLOBAL_USAGE } from './gateway/connection.js';
-import { compare, detect, enroll, FACE_USAGE, gallery, identify, verify } from './gateway/face-commands.js';
-import { keys, KEYS_USAGE } from './gateway/key-commands.js';
-import { models, MODELS_USAGE } from './models/model-commands.js';
-import { RECEIPT_VERIFY_USAGE, receiptVerify } from './receipt/verify.js';
+import { USAGE } from './usage.js';
 
-const USAGE = `usage:
-  faceprint up                          the whole mesh on this machine (the same as npm start)
-${[FACE_USAGE, COMPLIANCE_USAGE, KEYS_USAGE, RECEIPT_VERIFY_USAGE, GLOBAL_USAGE, MODELS_USAGE, VERIFY_USAGE, DETECT_USAGE, CALIBRATE_USAGE].map((usage) => `  ${usage.split('\n').join('\n  ')}`).join('\n\n')}
-`;
+type Command = (argv: string[]) => Promise<number>;
 
-const COMMANDS: Record<string, (argv: string[]) => Promise<number>> = { enroll, verify, compare, identify, detect, gallery, erase, export: exportSubject, keys, models };
+const face = () => import('./gateway/face-commands.js');
+const compliance = () => import('./gateway/compliance-commands.js');
+
+/** `faceprint <group> ...`: the argument list after the group. */
+const COMMANDS: Record<string, () => Promise<Command>> = {
+  enroll: async () => (await face()).enroll,
+  verify: async () => (await face()).verify,
+  compare: async () => (await face()).compare,
+  identify: async () => (await face()).identify,
+  detect: async () => (await face()).detect,
+  gallery: async () => (await face()).gallery,
+  erase: async () => (await compliance()).erase,
+  export: async () => (await compliance()).exportSubject,
+  keys: async () => (await import('./gateway/key-commands.js')).keys,
+  models: async () => (await import('./models/model-commands.js')).models,
+};
+
+/** `faceprint <group> <command> ...`: the argument list after the command. */
+const SUBCOMMANDS: Record<string, () => Promise<Command>> = {
+  'eval verify': async () => (await import('./eval/verify.js')).evalVerify,
+  'eval detect': async () => (await import('./eval/detect.js')).evalDetect,
+  'eval calibrate': async () => (await import('./eval/calibrate.js')).evalCalibrate,
+  'receipt verify': async () => (await import('./receipt/verify.js')).receiptVerify,
+};
 
 async function main(argv: string[]): Promise<number> {
   const [group, command, ...rest] = argv;
@@ -29,12 +40,9 @@ async function main(argv: string[]): Promise<number> {
     await import('@faceprint/mesh/main');
     return new Promise<number>(() => {});
   }
-  if (group === 'eval' && command === 'verify') return evalVerify(rest);
-  if (group === 'eval' && command === 'detect') return evalDetect(rest);
-  if (group === 'eval' && command === 'calibrate') return evalCalibrate(rest);
-  if (group === 'receipt' && command === 'verify') return receiptVerify(rest);
-  const run = group ? COMMANDS[group] : undefined;
-  if (run) return run(argv.slice(1));
+  const pair = `${group} ${command}`;
+  if (Object.hasOwn(SUBCOMMANDS, pair)) return (await SUBCOMMANDS[pair]!())(rest);
+  if (group && Object.hasOwn(COMMANDS, group)) return (await COMMANDS[group]!())(argv.slice(1));
   process.stderr.write(USAGE);
   return argv.length === 0 || group === '--help' || group === 'help' ? 0 : 2;
 }
@@ -42,15 +50,6 @@ async function main(argv: string[]): Promise<number> {
 try {
   process.exitCode = await main(process.argv.slice(2));
 } catch (error) {
-  const code = exitStatusFor(error);
-  if (error instanceof FaceprintError) {
-    const fields = error.fieldViolations.map((v) => `\n  ${v.field}: ${v.description}`).join('');
-    // A message that only sums up the field violations is not printed again above them.
-    const summary = error.fieldViolations.map((v) => `${v.field}: ${v.description}`).join('; ');
-    process.stderr.write(`faceprint: ${status[error.code]}:${error.message === summary ? '' : ` ${error.message}`}${fields}\n`);
-  } else {
-    process.stderr.write(`faceprint: ${error instanceof Error ? error.message : String(error)}\n`);
-    if (code === 2) process.stderr.write('(faceprint --help lists the commands)\n');
-  }
-  process.exitCode = code;
+  const { reportFailure } = await import('./gateway/connection.js');
+  process.exitCode = reportFailure(error);
 }

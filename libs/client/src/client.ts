@@ -20,11 +20,11 @@ import {
   type IdentifyResponse,
   type VerifyResponse,
 } from '@faceprint/contracts/gateway';
-import { createClient, type ServiceClient } from '@faceprint/service-kit';
+import { createClient, DEFAULT_GRPC_PORTS, type ServiceClient } from '@faceprint/service-kit/clients';
 import type { ChannelCredentials } from '@grpc/grpc-js';
 
 /** The local mesh's gateway. */
-export const DEFAULT_TARGET = '127.0.0.1:50050';
+export const DEFAULT_TARGET = `127.0.0.1:${DEFAULT_GRPC_PORTS.gateway}`;
 
 /** Where the gateway is and who is calling. */
 export interface FaceprintClientOptions {

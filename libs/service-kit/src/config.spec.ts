@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { ConfigError, DEFAULT_GRPC_PORTS, loadServerConfig } from './config.js';
+import { ConfigError, loadServerConfig } from './config.js';
+import { DEFAULT_GRPC_PORTS } from './ports.js';
 
 describe('loadServerConfig', () => {
   it('uses the documented per-service defaults', () => {

@@ -6,6 +6,7 @@
 import { GRPC_DEFAULT_MAX_MESSAGE_BYTES, type ServiceName } from '@faceprint/contracts';
 import { cleanEnv, makeValidator, str, type ReporterOptions } from 'envalid';
 import { DEFAULT_FLOW_CONTROL_WINDOW_BYTES, GATEWAY_STREAM_WINDOW_BYTES } from './flow-control.js';
+import { DEFAULT_GRPC_PORTS, DEFAULT_METRICS_PORTS } from './ports.js';
 import { loadServerTls, type ServerTls } from './tls.js';
 
 /** Thrown when the environment holds an invalid configuration. The message names each variable. */
@@ -23,26 +24,6 @@ export class ConfigError extends Error {
 
 /** Default budget of request bytes a server reads into memory at once (256 MiB: 8 reads of the largest message). */
 export const DEFAULT_REQUEST_BYTES_IN_FLIGHT = 256 * 1024 * 1024;
-
-/** Default gRPC port of each service. */
-export const DEFAULT_GRPC_PORTS: Readonly<Record<ServiceName, number>> = {
-  gateway: 50050,
-  detector: 50051,
-  aligner: 50052,
-  embedder: 50053,
-  matcher: 50054,
-  trainer: 50055,
-};
-
-/** Default Prometheus metrics port of each service. */
-export const DEFAULT_METRICS_PORTS: Readonly<Record<ServiceName, number>> = {
-  gateway: 9460,
-  detector: 9461,
-  aligner: 9462,
-  embedder: 9463,
-  matcher: 9464,
-  trainer: 9465,
-};
 
 /** An integer validator with bounds (envalid's `port` refuses 0, which tests need). */
 export const int = (min: number, max: number) =>

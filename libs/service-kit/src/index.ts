@@ -5,6 +5,7 @@
  */
 export * from './client.js';
 export * from './config.js';
+export * from './ports.js';
 export * from './errors.js';
 export { DEFAULT_FLOW_CONTROL_WINDOW_BYTES } from './flow-control.js';
 export * from './grpc-adapter.js';

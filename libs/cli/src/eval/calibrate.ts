@@ -7,17 +7,7 @@
 import { parseArgs } from 'node:util';
 import { ModelRegistry, registryRootFromEnv } from '@faceprint/model-registry';
 import { calibrate, readIdentities, embedImages } from '@faceprint/evaluation';
-
-export const CALIBRATE_USAGE = `faceprint eval calibrate --identities IDENTITIES.tsv [options]
-  --root DIR              where relative image paths start (default: the file's folder)
-  --dataset NAME          the name recorded with the thresholds (default: the file name)
-  --face largest|central  which face of an image to use (default: largest)
-  --flip                  average the embeddings of the crop and its mirror image (calibrate as you serve)
-  --target HOST           use running services at HOST's default ports (default: start them locally)
-  --detector-input-size N detector input size for locally started services (default 640)
-  --record                write the thresholds into the embedder model's manifest (FACEPRINT_MODEL_REGISTRY)
-  --concurrency N         images in flight (default 4)
-  --json                  print one JSON object`;
+import { CALIBRATE_USAGE } from '../usage.js';
 
 const FARS = [1e-3, 1e-4, 1e-5];
 

@@ -7,18 +7,11 @@
 import { access, readFile } from 'node:fs/promises';
 import { parseArgs } from 'node:util';
 import { DetectorService } from '@faceprint/contracts/detector';
-import { createClient } from '@faceprint/service-kit';
+import { createClient } from '@faceprint/service-kit/clients';
 import { acquireServices, forEachConcurrently } from '@faceprint/mesh';
 import { readFddb, type FddbImage, detectionMetrics, type ScoredDetection } from '@faceprint/evaluation';
 import { writePlot } from './plot.js';
-
-export const DETECT_USAGE = `faceprint eval detect --fddb ELLIPSE_LIST_FILE... --root DIR [options]
-  --root DIR        the folder holding <path>.jpg for each annotated path (FDDB's originalPics)
-  --input-size N    detector input size for a locally started detector (default 640)
-  --target HOST     use a running detector at HOST:50051 (its own input size applies)
-  --concurrency N   images in flight (default 2)
-  --plot FILE.png   draw the discrete ROC curve
-  --json            print one JSON object`;
+import { DETECT_USAGE } from '../usage.js';
 
 type Box = { x: number; y: number; width: number; height: number };
 

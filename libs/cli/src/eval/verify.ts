@@ -6,19 +6,7 @@
 import { parseArgs } from 'node:util';
 import { embedImages, readLfwPairs, readTsvPairs, REPORTED_FARS, scorePairs, tarAtFar, verificationMetrics, type Pair } from '@faceprint/evaluation';
 import { writePlot } from './plot.js';
-
-export const VERIFY_USAGE = `faceprint eval verify (--pairs LFW_PAIRS.txt | --tsv PAIRS.tsv) [options]
-  --root DIR              where relative image paths start (default: the pairs file's folder)
-  --face largest|central  which face of an image to use (default: largest; central suits pre-cropped sets)
-  --refine                refine landmarks with the 68-point net before aligning
-  --flip                  average the embeddings of the crop and its mirror image
-  --calibration FILE      pairs (LFW or .tsv) to calibrate thresholds for FAR 1e-2/1e-3, reported on the main pairs
-  --target HOST           use running services at HOST's default ports (default: start them locally)
-  --detector-input-size N detector input size for locally started services (default 640)
-  --limit N               about N pairs, taken evenly across the file (for a quick look)
-  --concurrency N         images in flight (default 4)
-  --plot FILE.png         draw the ROC curve
-  --json                  print one JSON object`;
+import { VERIFY_USAGE } from '../usage.js';
 
 const FARS = REPORTED_FARS;
 

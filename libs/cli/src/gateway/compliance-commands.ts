@@ -6,11 +6,6 @@ import { toJson } from '@bufbuild/protobuf';
 import { ErasureReason, ErasureReceiptSchema } from '@faceprint/contracts/common';
 import { connect, EXIT, GLOBAL_OPTIONS, parseFlags, UsageError } from './connection.js';
 
-export const COMPLIANCE_USAGE = `faceprint erase --subject ID --request-ref REF [--reason R] [--note TEXT]
-  --reason subject-request (default) | consent-withdrawn | operator
-  with --json, prints the signed receipt: save it and check it with \`faceprint receipt verify\`
-faceprint export --subject ID [--request-ref REF] [--vectors]`;
-
 const REASONS: Record<string, ErasureReason> = {
   'subject-request': ErasureReason.SUBJECT_REQUEST,
   'consent-withdrawn': ErasureReason.CONSENT_WITHDRAWN,

@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { DEFAULT_TARGET, FaceprintClient } from '@faceprint/client';
-import { clientCredentialsFromEnv, FaceprintError } from '@faceprint/service-kit';
+import { clientCredentialsFromEnv, FaceprintError } from '@faceprint/service-kit/clients';
 import { status } from '@grpc/grpc-js';
 
 /** The flags of every gateway command. */
@@ -17,12 +17,6 @@ export const GLOBAL_OPTIONS = {
   'api-key': { type: 'string' },
   json: { type: 'boolean', default: false },
 } as const;
-
-export const GLOBAL_USAGE = `global flags: --target HOST:PORT (env FACEPRINT_TARGET; default the local mesh, ${DEFAULT_TARGET})
-              --api-key KEY (env FACEPRINT_API_KEY; default the local mesh's development key)
-              --json (one JSON object on standard output)
-exit status: 0 done (a comparison that does not match is done), 1 other failure, 2 bad input,
-             3 not found, 4 permission denied or no valid key, 5 unavailable`;
 
 /** Exit statuses scripts can rely on. */
 export const EXIT = { ok: 0, failed: 1, badInput: 2, notFound: 3, denied: 4, unavailable: 5 } as const;
@@ -53,6 +47,21 @@ export function exitStatusFor(error: unknown): number {
     default:
       return EXIT.failed;
   }
+}
+
+/** Prints why a command failed, once, and returns its exit status. */
+export function reportFailure(error: unknown): number {
+  const code = exitStatusFor(error);
+  if (error instanceof FaceprintError) {
+    const fields = error.fieldViolations.map((v) => `\n  ${v.field}: ${v.description}`).join('');
+    // A message that only sums up the field violations is not printed again above them.
+    const summary = error.fieldViolations.map((v) => `${v.field}: ${v.description}`).join('; ');
+    process.stderr.write(`faceprint: ${status[error.code]}:${error.message === summary ? '' : ` ${error.message}`}${fields}\n`);
+  } else {
+    process.stderr.write(`faceprint: ${error instanceof Error ? error.message : String(error)}\n`);
+    if (code === EXIT.badInput) process.stderr.write('(faceprint --help lists the commands)\n');
+  }
+  return code;
 }
 
 /** The local mesh's development keys, made by the gateway's first start. */

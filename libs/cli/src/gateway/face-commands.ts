@@ -8,24 +8,9 @@ import { create } from '@bufbuild/protobuf';
 import { IMAGE_MAX_BYTES } from '@faceprint/contracts';
 import { BoxSchema, LegalBasis, type ModelRef } from '@faceprint/contracts/common';
 import type { Decision } from '@faceprint/contracts/gateway';
-import { readLabelledImages } from '@faceprint/evaluation';
-import sharp from 'sharp';
+// The datasets module alone: the evaluation barrel would load the whole mesh for one folder reader.
+import { readLabelledImages } from '@faceprint/evaluation/datasets';
 import { connect, EXIT, GLOBAL_OPTIONS, numberFlag, parseFlags, UsageError } from './connection.js';
-
-export const FACE_USAGE = `faceprint enroll --subject ID [--purpose P] [--basis B] [--retention-days N] [--request-id ID] IMAGE...
-faceprint enroll --dir DIR            DIR/<subject>/<image files>, one subject per folder
-  the same command again is a retry (it replays the first result); --request-id ID makes a new enrolment
-  --basis explicit_consent (default) | employment_law | vital_interests | legal_claims | substantial_public_interest
-  --purpose access_control (default)   --retention-days 365 (default)
-  --keep-crops: the subject also agreed that the aligned crops be kept (sealed) to re-create templates for a new model
-faceprint verify --subject ID IMAGE [--far 1e-4] [--face-region X,Y,W,H]
-faceprint compare IMAGE_A IMAGE_B [--far 1e-4] [--face-region X,Y,W,H] [--second-face-region X,Y,W,H]
-faceprint identify IMAGE [--top 5] [--far 1e-4] [--face-region X,Y,W,H]
-  --far: a false-match rate the model is calibrated for (faceprint models list shows them; 1e-3, 1e-4, 1e-5 by default)
-  --face-region: in a photo with several faces, the box (pixels) of the one to use (faceprint detect shows the boxes)
-faceprint detect IMAGE [--out FILE.png]   --out draws the boxes and landmarks on a copy
-faceprint gallery status                 model versions held, and subjects to re-enrol after a promotion
-faceprint gallery reembed                after a promotion: re-create templates from kept crops (progress on standard error)`;
 
 const MAX_IMAGES_PER_ENROLL = 10;
 
@@ -231,6 +216,7 @@ export async function detect(argv: string[]): Promise<number> {
 
 /** A PNG copy of the (upright) image with each face's box and landmarks drawn on it. */
 async function drawFaces(image: Uint8Array, faces: { box?: { x: number; y: number; width: number; height: number } | undefined; landmarks: number[][] }[], out: string): Promise<void> {
+  const { default: sharp } = await import('sharp'); // only `detect --out` draws: the other commands start without it
   const upright = sharp(image).rotate();
   const { width, height } = await upright.clone().metadata().then(async (m) => ((m.orientation ?? 1) >= 5 ? { width: m.height, height: m.width } : { width: m.width, height: m.height }));
   const stroke = Math.max(2, Math.round(Math.min(width ?? 0, height ?? 0) / 200));

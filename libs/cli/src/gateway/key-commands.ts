@@ -8,12 +8,6 @@ import { API_KEY_ROTATION_GRACE_MAX_SECONDS } from '@faceprint/contracts';
 import type { ApiKey } from '@faceprint/contracts/common';
 import { connect, EXIT, GLOBAL_OPTIONS, numberFlag, parseFlags, UsageError } from './connection.js';
 
-export const KEYS_USAGE = `faceprint keys create --id KEY_ID --roles operator[,compliance,admin]   prints the secret, once
-faceprint keys list                        the tenant's keys: roles, made, rotated, revoked, last used
-faceprint keys rotate --id KEY_ID [--grace-hours N]   a new secret; the old one works N more hours (default 0)
-faceprint keys revoke --id KEY_ID          no secret of the key works again (a revoked key stays listed)
-  needs an API key with the admin role (the local mesh's development admin key by default)`;
-
 const time = (t: Timestamp | undefined) => (t ? timestampDate(t).toISOString() : '');
 const keyJson = (key: ApiKey | undefined) => ({
   key_id: key?.keyId ?? '',

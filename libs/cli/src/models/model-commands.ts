@@ -8,17 +8,9 @@ import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import type { MessageInitShape } from '@bufbuild/protobuf';
 import { JobKind, JobState, ModelTask, TrainerService, type Job, type JobSpecSchema } from '@faceprint/contracts/trainer';
-import { clientCredentialsFromEnv, createClient, DEFAULT_GRPC_PORTS } from '@faceprint/service-kit';
+import { clientCredentialsFromEnv, createClient, DEFAULT_GRPC_PORTS } from '@faceprint/service-kit/clients';
 import { EXIT, UsageError } from '../gateway/connection.js';
-
-export const MODELS_USAGE = `faceprint models list [--json]
-faceprint models train --base NAME[@VERSION] (--data DIR|IDENTITIES.tsv [--root DIR] | --gallery TENANT | both) [--loss arcface|triplet|focal|softmax-ls] [--epochs N] [--augmentations N] [--resume JOB_ID] [--json]
-faceprint models quantize NAME@VERSION --calib DIR|IDENTITIES.tsv [--root DIR] [--pairs FILE] [--calibration-images N] [--min-cosine X] [--max-accuracy-drop X] [--json]
-faceprint models evaluate NAME@VERSION --pairs FILE [--root DIR] [--name DATASET] [--face largest|central] [--json]
-faceprint models calibrate NAME@VERSION --data DIR|IDENTITIES.tsv [--root DIR] [--name DATASET] [--json]
-faceprint models promote NAME@VERSION [--force] [--reason TEXT] [--json]
-faceprint models cancel JOB_ID [--json]
-  --trainer HOST:PORT (env FACEPRINT_TRAINER_ADDRESS; default 127.0.0.1:${DEFAULT_GRPC_PORTS.trainer})`;
+import { MODELS_USAGE } from '../usage.js';
 
 const OPTIONS = { trainer: { type: 'string' }, json: { type: 'boolean', default: false } } as const;
 

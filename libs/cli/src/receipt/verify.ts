@@ -11,16 +11,10 @@ import { parseArgs } from 'node:util';
 import { fromJsonString } from '@bufbuild/protobuf';
 import { verifyErasureReceipt } from '@faceprint/contracts';
 import { ErasureReceiptSchema, type ErasureReceipt } from '@faceprint/contracts/common';
+import { RECEIPT_VERIFY_USAGE } from '../usage.js';
 
 /** The local mesh's receipt-signing public key (the matcher's default key directory, beside its gallery). */
 const LOCAL_PUBLIC_KEY = join(fileURLToPath(new URL('../../../../', import.meta.url)), 'data', 'gallery-keys', 'receipt-signing.pub.pem');
-
-export const RECEIPT_VERIFY_USAGE = `faceprint receipt verify RECEIPT.json [--public-key FILE] [--json]
-  RECEIPT.json        the erasure receipt (ErasureReceipt in protobuf JSON)
-  --public-key FILE   the matcher's receipt-signing public key, PEM (default: the local mesh's,
-                      data/gallery-keys/receipt-signing.pub.pem)
-  --json              print one JSON object
-  exit status: 0 valid, 1 not valid, 2 usage`;
 
 /** Runs the command; returns the process exit code. */
 export async function receiptVerify(argv: string[]): Promise<number> {
@@ -34,9 +28,17 @@ export async function receiptVerify(argv: string[]): Promise<number> {
     process.stderr.write(`${RECEIPT_VERIFY_USAGE}\n`);
     return 2;
   }
+  let text: string;
+  try {
+    text = await readFile(receiptFile, 'utf8');
+  } catch (error) {
+    // No file to check is a usage error; a file that is not a valid receipt is "not valid" (1).
+    process.stderr.write(`faceprint: cannot read ${receiptFile} (${(error as NodeJS.ErrnoException).code ?? (error as Error).message})\n`);
+    return 2;
+  }
   let receipt: ErasureReceipt;
   try {
-    receipt = fromJsonString(ErasureReceiptSchema, await readFile(receiptFile, 'utf8'));
+    receipt = fromJsonString(ErasureReceiptSchema, text);
   } catch (error) {
     throw new Error(`${receiptFile} is not an erasure receipt in protobuf JSON: ${(error as Error).message}`, { cause: error });
   }

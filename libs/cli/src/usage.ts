@@ -1,0 +1,99 @@
+/**
+ * Every usage text of the `faceprint` command, in one module with no heavy imports: `faceprint
+ * --help` prints them all without loading the code of any command.
+ */
+import { DEFAULT_GRPC_PORTS } from '@faceprint/service-kit/ports';
+
+export const FACE_USAGE = `faceprint enroll --subject ID [--purpose P] [--basis B] [--retention-days N] [--request-id ID] IMAGE...
+faceprint enroll --dir DIR            DIR/<subject>/<image files>, one subject per folder
+  the same command again is a retry (it replays the first result); --request-id ID makes a new enrolment
+  --basis explicit_consent (default) | employment_law | vital_interests | legal_claims | substantial_public_interest
+  --purpose access_control (default)   --retention-days 365 (default)
+  --keep-crops: the subject also agreed that the aligned crops be kept (sealed) to re-create templates for a new model
+faceprint verify --subject ID IMAGE [--far 1e-4] [--face-region X,Y,W,H]
+faceprint compare IMAGE_A IMAGE_B [--far 1e-4] [--face-region X,Y,W,H] [--second-face-region X,Y,W,H]
+faceprint identify IMAGE [--top 5] [--far 1e-4] [--face-region X,Y,W,H]
+  --far: a false-match rate the model is calibrated for (faceprint models list shows them; 1e-3, 1e-4, 1e-5 by default)
+  --face-region: in a photo with several faces, the box (pixels) of the one to use (faceprint detect shows the boxes)
+faceprint detect IMAGE [--out FILE.png]   --out draws the boxes and landmarks on a copy
+faceprint gallery status                 model versions held, and subjects to re-enrol after a promotion
+faceprint gallery reembed                after a promotion: re-create templates from kept crops (progress on standard error)`;
+
+
+export const COMPLIANCE_USAGE = `faceprint erase --subject ID --request-ref REF [--reason R] [--note TEXT]
+  --reason subject-request (default) | consent-withdrawn | operator
+  with --json, prints the signed receipt: save it and check it with \`faceprint receipt verify\`
+faceprint export --subject ID [--request-ref REF] [--vectors]`;
+
+
+export const KEYS_USAGE = `faceprint keys create --id KEY_ID --roles operator[,compliance,admin]   prints the secret, once
+faceprint keys list                        the tenant's keys: roles, made, rotated, revoked, last used
+faceprint keys rotate --id KEY_ID [--grace-hours N]   a new secret; the old one works N more hours (default 0)
+faceprint keys revoke --id KEY_ID          no secret of the key works again (a revoked key stays listed)
+  needs an API key with the admin role (the local mesh's development admin key by default)`;
+
+
+export const RECEIPT_VERIFY_USAGE = `faceprint receipt verify RECEIPT.json [--public-key FILE] [--json]
+  RECEIPT.json        the erasure receipt (ErasureReceipt in protobuf JSON)
+  --public-key FILE   the matcher's receipt-signing public key, PEM (default: the local mesh's,
+                      data/gallery-keys/receipt-signing.pub.pem)
+  --json              print one JSON object
+  exit status: 0 valid, 1 not valid, 2 usage`;
+
+
+export const GLOBAL_USAGE = `global flags: --target HOST:PORT (env FACEPRINT_TARGET; default the local mesh, 127.0.0.1:${DEFAULT_GRPC_PORTS.gateway})
+              --api-key KEY (env FACEPRINT_API_KEY; default the local mesh's development key)
+              --json (one JSON object on standard output)
+exit status: 0 done (a comparison that does not match is done), 1 other failure, 2 bad input,
+             3 not found, 4 permission denied or no valid key, 5 unavailable`;
+
+
+export const MODELS_USAGE = `faceprint models list [--json]
+faceprint models train --base NAME[@VERSION] (--data DIR|IDENTITIES.tsv [--root DIR] | --gallery TENANT | both) [--loss arcface|triplet|focal|softmax-ls] [--epochs N] [--augmentations N] [--resume JOB_ID] [--json]
+faceprint models quantize NAME@VERSION --calib DIR|IDENTITIES.tsv [--root DIR] [--pairs FILE] [--calibration-images N] [--min-cosine X] [--max-accuracy-drop X] [--json]
+faceprint models evaluate NAME@VERSION --pairs FILE [--root DIR] [--name DATASET] [--face largest|central] [--json]
+faceprint models calibrate NAME@VERSION --data DIR|IDENTITIES.tsv [--root DIR] [--name DATASET] [--json]
+faceprint models promote NAME@VERSION [--force] [--reason TEXT] [--json]
+faceprint models cancel JOB_ID [--json]
+  --trainer HOST:PORT (env FACEPRINT_TRAINER_ADDRESS; default 127.0.0.1:${DEFAULT_GRPC_PORTS.trainer})`;
+
+
+export const VERIFY_USAGE = `faceprint eval verify (--pairs LFW_PAIRS.txt | --tsv PAIRS.tsv) [options]
+  --root DIR              where relative image paths start (default: the pairs file's folder)
+  --face largest|central  which face of an image to use (default: largest; central suits pre-cropped sets)
+  --refine                refine landmarks with the 68-point net before aligning
+  --flip                  average the embeddings of the crop and its mirror image
+  --calibration FILE      pairs (LFW or .tsv) to calibrate thresholds for FAR 1e-2/1e-3, reported on the main pairs
+  --target HOST           use running services at HOST's default ports (default: start them locally)
+  --detector-input-size N detector input size for locally started services (default 640)
+  --limit N               about N pairs, taken evenly across the file (for a quick look)
+  --concurrency N         images in flight (default 4)
+  --plot FILE.png         draw the ROC curve
+  --json                  print one JSON object`;
+
+
+export const DETECT_USAGE = `faceprint eval detect --fddb ELLIPSE_LIST_FILE... --root DIR [options]
+  --root DIR        the folder holding <path>.jpg for each annotated path (FDDB's originalPics)
+  --input-size N    detector input size for a locally started detector (default 640)
+  --target HOST     use a running detector at HOST:50051 (its own input size applies)
+  --concurrency N   images in flight (default 2)
+  --plot FILE.png   draw the discrete ROC curve
+  --json            print one JSON object`;
+
+
+export const CALIBRATE_USAGE = `faceprint eval calibrate --identities IDENTITIES.tsv [options]
+  --root DIR              where relative image paths start (default: the file's folder)
+  --dataset NAME          the name recorded with the thresholds (default: the file name)
+  --face largest|central  which face of an image to use (default: largest)
+  --flip                  average the embeddings of the crop and its mirror image (calibrate as you serve)
+  --target HOST           use running services at HOST's default ports (default: start them locally)
+  --detector-input-size N detector input size for locally started services (default 640)
+  --record                write the thresholds into the embedder model's manifest (FACEPRINT_MODEL_REGISTRY)
+  --concurrency N         images in flight (default 4)
+  --json                  print one JSON object`;
+
+/** The whole usage, for `faceprint --help` and a command line that names no command. */
+export const USAGE = `usage:
+  faceprint up                          the whole mesh on this machine (the same as npm start)
+${[FACE_USAGE, COMPLIANCE_USAGE, KEYS_USAGE, RECEIPT_VERIFY_USAGE, GLOBAL_USAGE, MODELS_USAGE, VERIFY_USAGE, DETECT_USAGE, CALIBRATE_USAGE].map((usage) => `  ${usage.split('\n').join('\n  ')}`).join('\n\n')}
+`;
