@@ -66,6 +66,19 @@ describe('Kubernetes manifests', { skip: kubectlMissing() }, () => {
     assert.ok(problems('servicePorts').some((p) => /Service\/careless: port grpc targets http/.test(p)));
     assert.ok(problems('pinnedImages').some((p) => /faceprint\/embedder:latest/.test(p)));
     assert.ok(problems('pinnedImages').some((p) => /"faceprint\/gateway"/.test(p)));
+    assert.ok(problems('internalTls').some((p) => /trusting: trusting does not set FACEPRINT_TLS_CLIENT_CA_FILE/.test(p)));
+    assert.ok(problems('internalTls').some((p) => /trusting: trusting's certificate \(borrowed-gateway-tls\) does not name its service, matcher/.test(p)));
+    assert.ok(problems('internalTls').some((p) => /trusting: trusting's readinessProbe asks port 50054, not the health-only port/.test(p)));
+  });
+
+  it('runs the services on mutual TLS with a cert-manager certificate each, the matcher\'s naming it "matcher"', async () => {
+    const prod = await kustomize(`${K8S}overlays/prod`);
+    const matcherCertificate = byName(prod, 'Certificate', 'faceprint-matcher-tls')?.spec as { commonName: string; dnsNames: string[]; usages: string[] };
+    assert.equal(matcherCertificate.commonName, 'matcher');
+    assert.ok(matcherCertificate.dnsNames.includes('faceprint-matcher'), 'the name the gateway dials');
+    assert.deepEqual([...matcherCertificate.usages].sort(), ['client auth', 'digital signature', 'server auth']);
+    const gateway = podOf(byName(prod, 'Deployment', 'faceprint-gateway')!)!.spec.containers[0]!;
+    assert.ok(!(gateway.env ?? []).some((e) => e.name === 'FACEPRINT_TLS_CLIENT_CA_FILE'), 'the public gateway port takes API keys, not client certificates');
   });
 });
 

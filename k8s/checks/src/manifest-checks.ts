@@ -39,6 +39,10 @@ interface Container {
   resources?: { requests?: Record<string, string>; limits?: Record<string, string> };
   readinessProbe?: unknown;
   livenessProbe?: unknown;
+  startupProbe?: unknown;
+  env?: { name: string; value?: string }[];
+  envFrom?: { configMapRef?: { name: string } }[];
+  volumeMounts?: { name: string; mountPath: string }[];
   securityContext?: { runAsNonRoot?: boolean; readOnlyRootFilesystem?: boolean; allowPrivilegeEscalation?: boolean };
 }
 
@@ -49,6 +53,7 @@ interface PodSpec {
   tolerations?: { key?: string }[];
   affinity?: { nodeAffinity?: { requiredDuringSchedulingIgnoredDuringExecution?: { nodeSelectorTerms?: { matchExpressions?: { key: string; operator: string; values?: string[] }[] }[] } } };
   nodeSelector?: Record<string, string>;
+  volumes?: { name: string; secret?: { secretName: string } }[];
 }
 
 /** The pod template of a workload, with its labels; undefined for other kinds. */
@@ -164,6 +169,64 @@ export function checkPinnedImages(objects: readonly K8sObject[]): Violation[] {
   });
 }
 
+/** The faceprint services whose port takes mutual TLS only (the gateway's public port takes API keys). */
+const MUTUAL_TLS_SERVICES = ['detector', 'aligner', 'embedder', 'matcher', 'trainer'];
+const SERVER_TLS = ['FACEPRINT_TLS_CERT_FILE', 'FACEPRINT_TLS_KEY_FILE', 'FACEPRINT_TLS_CLIENT_CA_FILE'];
+const CLIENT_TLS = ['FACEPRINT_TLS_CA_FILE', 'FACEPRINT_TLS_CLIENT_CERT_FILE', 'FACEPRINT_TLS_CLIENT_KEY_FILE'];
+
+/**
+ * Internal authentication (docs/deploy.md#internal-authentication): every faceprint service but
+ * the gateway serves mutual TLS only, every one calls the others with its own certificate, each
+ * certificate is issued (cert-manager) in the service's name and mounted from its Secret, and the
+ * probes ask the plaintext health-only port, never the mutual-TLS one (the kubelet has no certificate).
+ */
+export function checkInternalTls(objects: readonly K8sObject[]): Violation[] {
+  const configMaps = new Map(objects.filter((o) => o.kind === 'ConfigMap').map((o) => [o.metadata.name, (o.data ?? {}) as Record<string, string>]));
+  const certificates = new Map(
+    objects.filter((o) => o.kind === 'Certificate').map((o) => {
+      const spec = o.spec as { secretName: string; commonName?: string; dnsNames?: string[] };
+      return [spec.secretName, [spec.commonName, ...(spec.dnsNames ?? [])]] as const;
+    }),
+  );
+  return objects
+    .filter((o) => ['Deployment', 'StatefulSet'].includes(o.kind))
+    .flatMap((o) => {
+      const pod = podOf(o)!;
+      const identity = pod.labels['app.kubernetes.io/name'] ?? '';
+      return pod.spec.containers
+        .filter((c) => c.image?.startsWith('faceprint/'))
+        .flatMap((c) => {
+          const env: Record<string, string> = {};
+          for (const from of c.envFrom ?? []) Object.assign(env, configMaps.get(from.configMapRef?.name ?? '') ?? {});
+          for (const e of c.env ?? []) if (e.value !== undefined) env[e.name] = e.value;
+          const problems: string[] = [];
+          const mutual = MUTUAL_TLS_SERVICES.includes(identity);
+          for (const variable of [...(mutual ? SERVER_TLS : []), ...CLIENT_TLS]) {
+            const path = env[variable];
+            if (!path) {
+              problems.push(`${c.name} does not set ${variable}`);
+              continue;
+            }
+            if (variable.endsWith('CA_FILE')) continue; // any mounted copy of the mesh CA will do
+            const mount = (c.volumeMounts ?? []).find((m) => path.startsWith(`${m.mountPath.replace(/\/$/, '')}/`));
+            const secret = pod.spec.volumes?.find((v) => v.name === mount?.name)?.secret?.secretName;
+            if (!secret || !certificates.has(secret)) problems.push(`${c.name}'s ${variable} (${path}) is not from the Secret of a cert-manager Certificate`);
+            else if (!certificates.get(secret)!.includes(identity)) problems.push(`${c.name}'s certificate (${secret}) does not name its service, ${identity}`);
+          }
+          if (mutual) {
+            const grpcPort = c.ports?.find((p) => p.name === 'grpc')?.containerPort;
+            for (const kind of ['startupProbe', 'readinessProbe', 'livenessProbe'] as const) {
+              const port = (c[kind] as { grpc?: { port: number } } | undefined)?.grpc?.port;
+              if (port !== undefined && (port === grpcPort || String(port) !== env.FACEPRINT_HEALTH_PORT)) {
+                problems.push(`${c.name}'s ${kind} asks port ${port}, not the health-only port (FACEPRINT_HEALTH_PORT): the kubelet cannot speak mutual TLS`);
+              }
+            }
+          }
+          return problems.map((problem) => ({ object: id(o), problem }));
+        });
+    });
+}
+
 /** kubernetes-models' module path of a built-in kind, e.g. `apps/v1/Deployment`, `v1/Service`. */
 const modelPath = (o: K8sObject) => `kubernetes-models/${o.apiVersion}/${o.kind}`;
 /** API groups that are not built into Kubernetes (their operators' CRDs): not schema-validated here. */
@@ -204,6 +267,7 @@ export function checkPolicy(objects: readonly K8sObject[], options: { mustUseGpu
     literalSecrets: checkNoLiteralSecrets(objects),
     servicePorts: checkServicePorts(objects),
     pinnedImages: checkPinnedImages(objects),
+    internalTls: checkInternalTls(objects),
   };
 }
 

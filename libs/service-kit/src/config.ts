@@ -104,6 +104,11 @@ export interface ServerConfig {
   readonly logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
   /** TLS (and mutual TLS) of the server: see tls.ts. Undefined: plaintext. */
   readonly tls: ServerTls | undefined;
+  /**
+   * A second, plaintext port that serves `grpc.health.v1` alone, for probes that cannot speak
+   * mutual TLS (Kubernetes' gRPC probes). `FACEPRINT_HEALTH_PORT`, default unset: none.
+   */
+  readonly healthPort: number | undefined;
 }
 
 /** Compiles the shared server settings of `service` from the environment. */
@@ -113,6 +118,7 @@ export function loadServerConfig(service: ServiceName, env: NodeJS.ProcessEnv = 
     FACEPRINT_GRPC_PORT: int(0, 65535)({ default: DEFAULT_GRPC_PORTS[service] }),
     FACEPRINT_METRICS_PORT: int(0, 65535)({ default: DEFAULT_METRICS_PORTS[service] }),
     FACEPRINT_METRICS_HOST: str({ default: '127.0.0.1' }),
+    FACEPRINT_HEALTH_PORT: int(0, 65535)({ default: undefined }),
     FACEPRINT_GRPC_MAX_MESSAGE_BYTES: int(4 * 1024 * 1024, 256 * 1024 * 1024)({ default: GRPC_DEFAULT_MAX_MESSAGE_BYTES }),
     FACEPRINT_GRPC_REQUEST_BYTES_IN_FLIGHT: int(4 * 1024 * 1024, 2 ** 40)({ default: DEFAULT_REQUEST_BYTES_IN_FLIGHT }),
     FACEPRINT_GRPC_FLOW_CONTROL_WINDOW_BYTES: int(65_535, 2 ** 31 - 1)({ default: DEFAULT_FLOW_CONTROL_WINDOW_BYTES }),
@@ -147,5 +153,6 @@ export function loadServerConfig(service: ServiceName, env: NodeJS.ProcessEnv = 
     keepaliveTimeoutMs: compiled.FACEPRINT_KEEPALIVE_TIMEOUT_MS,
     logLevel: compiled.FACEPRINT_LOG_LEVEL,
     tls: loadServerTls(env),
+    healthPort: compiled.FACEPRINT_HEALTH_PORT,
   });
 }

@@ -11,7 +11,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { toBinary, type DescFile, type DescMethod } from '@bufbuild/protobuf';
 import { FileDescriptorProtoSchema } from '@bufbuild/protobuf/wkt';
 import { faceprintMeter, type Logger } from '@faceprint/telemetry';
-import { Server, status } from '@grpc/grpc-js';
+import { Server, ServerCredentials, status } from '@grpc/grpc-js';
 import { ReflectionService } from '@grpc/reflection';
 import type { ServerConfig } from './config.js';
 import { setServerConnectionWindow, setServerStreamWindow } from './flow-control.js';
@@ -40,6 +40,8 @@ export interface FaceprintServer {
   readonly port: number;
   /** `host:port` to dial. */
   readonly address: string;
+  /** The bound port of the plaintext health-only listener (`FACEPRINT_HEALTH_PORT`), if there is one. */
+  readonly healthPort: number | undefined;
   /** The current lifecycle state. */
   readonly state: ServerState;
   /** Reports SERVING (ready) or NOT_SERVING on the health service, for the server and each service. */
@@ -87,7 +89,8 @@ export async function startServer(options: ServerOptions): Promise<FaceprintServ
     duration.record(ms, { 'rpc.service': method.parent.typeName, 'rpc.method': method.name, 'rpc.grpc.status_code': status[code] });
 
   const health = new HealthStatuses(['', ...services.map((s) => s.service.typeName)], ServingStatus.NOT_SERVING);
-  const registrations = [...services, health.registration()];
+  const healthRegistration = health.registration();
+  const registrations = [...services, healthRegistration];
   const mutualTls = Boolean(config.tls?.clientCa);
   for (const registration of registrations) {
     if (registration.callers && !mutualTls) {
@@ -102,11 +105,18 @@ export async function startServer(options: ServerOptions): Promise<FaceprintServ
   const reflectionPackage = { faceprint: { fileDescriptorProtos: descriptors } };
   new ReflectionService(reflectionPackage as unknown as ConstructorParameters<typeof ReflectionService>[0]).addToServer(server);
 
-  const port = await new Promise<number>((resolve, reject) =>
-    server.bindAsync(`${config.host}:${config.port}`, serverCredentials(config.tls), (error, bound) =>
-      error ? reject(error) : resolve(bound),
-    ),
-  );
+  const bind = (target: Server, listenPort: number, credentials: ServerCredentials) =>
+    new Promise<number>((resolve, reject) => target.bindAsync(`${config.host}:${listenPort}`, credentials, (error, bound) => (error ? reject(error) : resolve(bound))));
+  const port = await bind(server, config.port, serverCredentials(config.tls));
+  // Health alone, in plaintext, for probes that cannot present a client certificate: it says
+  // whether the service is ready, and nothing else is reachable through it.
+  let healthServer: Server | undefined;
+  let healthPort: number | undefined;
+  if (config.healthPort !== undefined) {
+    healthServer = new Server();
+    healthServer.addService(grpcServiceDefinition(healthRegistration.service), grpcHandlers(healthRegistration, { log, observe, mutualTls: false }));
+    healthPort = await bind(healthServer, config.healthPort, ServerCredentials.createInsecure());
+  }
   if (!streamWindowSet || !setServerConnectionWindow(server, config.flowControlWindowBytes)) {
     log.warn({ flowControlWindowBytes: config.flowControlWindowBytes, streamWindowBytes: config.streamWindowBytes }, 'this grpc-js version cannot take a larger HTTP/2 receive window: large messages will move 64 KiB at a time');
   }
@@ -132,6 +142,7 @@ export async function startServer(options: ServerOptions): Promise<FaceprintServ
         resolve();
       });
     });
+    healthServer?.forceShutdown();
     state = 'STOPPED';
     log.info('stopped');
   };
@@ -139,6 +150,7 @@ export async function startServer(options: ServerOptions): Promise<FaceprintServ
   return {
     port,
     address,
+    healthPort,
     get state() {
       return state;
     },

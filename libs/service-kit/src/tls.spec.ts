@@ -11,6 +11,7 @@ import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { DetectorService } from '@faceprint/contracts/detector';
 import { Health, HealthCheckResponse_ServingStatus } from '@faceprint/contracts/health';
+import { status } from '@grpc/grpc-js';
 import { createClient } from './client.js';
 import { type ConfigError, loadServerConfig } from './config.js';
 import { implement } from './rpc-types.js';
@@ -44,6 +45,25 @@ describe('TLS', () => {
       health.close();
     }
   };
+
+  it('answers health alone in plaintext on FACEPRINT_HEALTH_PORT, for probes, while the service itself takes mutual TLS only', async () => {
+    const server = await startTestServer([implement(DetectorService, {})], { ...serverEnv, FACEPRINT_HEALTH_PORT: '0' });
+    try {
+      const probe = `127.0.0.1:${server.healthPort}`;
+      assert.equal(await check(probe, {}), HealthCheckResponse_ServingStatus.NOT_SERVING, 'not ready yet');
+      server.setServing(true);
+      assert.equal(await check(probe, {}), HealthCheckResponse_ServingStatus.SERVING);
+      const detector = createClient(DetectorService, probe, { retry: false, defaultTimeoutMs: 3_000 });
+      try {
+        await assert.rejects(detector.detect({}), (error: { code?: number }) => error.code === status.UNIMPLEMENTED, 'the health port serves nothing else');
+      } finally {
+        detector.close();
+      }
+      await assert.rejects(check(server.address, {}), 'the service port still takes mutual TLS only');
+    } finally {
+      await server.shutdown();
+    }
+  });
 
   it('serves mutual TLS to a client with a certificate from the CA, and refuses the others', async () => {
     const server = await startTestServer([implement(DetectorService, {})], serverEnv);
