@@ -312,7 +312,11 @@ export function matcherService(config: MatcherConfig, { log }: Pick<SetupContext
           const partition = g.index.partition({ tenantId, modelName: model.name, modelVersion: model.version });
           if (!partition) {
             const held = await g.store.modelInventory(tenantId);
-            if (held.length === 0) return { response: { candidates: [], searchedTemplates: 0n, timings: [stageTiming('identify', 'matcher', started)] }, details: { candidates: '0', matched: 'false', target_far: String(threshold.targetFar), model: `${model.name}@${model.version}` } };
+            // Nothing to search: an empty gallery, or templates of this version committed by an
+            // enrolment still in flight, which the index has not taken in yet.
+            if (held.length === 0 || held.some((h) => h.modelName === model.name && h.modelVersion === model.version)) {
+              return { response: { candidates: [], searchedTemplates: 0n, timings: [stageTiming('identify', 'matcher', started)] }, details: { candidates: '0', matched: 'false', target_far: String(threshold.targetFar), model: `${model.name}@${model.version}` } };
+            }
             throw FaceprintError.failedPrecondition(
               'MODEL_VERSION',
               `${model.name}@${model.version}`,

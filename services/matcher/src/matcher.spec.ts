@@ -92,6 +92,22 @@ for (const backend of BACKENDS) {
       await rejectsWith(m.matcher.getSubject({ context: ctx('acme'), subjectId: 'nobody' }), status.NOT_FOUND, /subject "nobody" not found/);
     });
 
+    it('serves parallel enrolments and identifies, every one acknowledged and found', async () => {
+      // 12 enrolments (each a transaction) and 12 identifies at once: on the embedded gallery,
+      // several connections onto its one session once mixed their statements up or stalled.
+      const faces = Array.from({ length: 12 }, () => randomUnitVector(random));
+      const calls = faces.flatMap((face, i) => [
+        enroll('parallel', `p${i}`, [face, nearby(face, random, 0.03)]),
+        m.matcher.identify({ context: ctx('parallel'), probe: embedding(face, models.v1), topK: 1 }),
+      ]);
+      const settled = await Promise.allSettled(calls);
+      assert.deepEqual(settled.filter((r) => r.status === 'rejected').map((r) => String((r as PromiseRejectedResult).reason)), []);
+      for (const [i, face] of faces.entries()) {
+        const top = await m.matcher.identify({ context: ctx('parallel'), probe: embedding(nearby(face, random, 0.03), models.v1), topK: 1 });
+        assert.equal(top.candidates[0]?.subjectId, `p${i}`);
+      }
+    });
+
     it('flags an enrolment whose templates do not all show one person, with the scores', async () => {
       const face = randomUnitVector(random);
       const same = await enroll('consistent', 'one-person', [face, nearby(face, random, 0.03), nearby(face, random, 0.03)]);

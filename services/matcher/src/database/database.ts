@@ -5,9 +5,9 @@
  *
  * The embedded database runs in this process, stored under the data directory, and is reached
  * through a Unix socket in a private temporary directory (PGlite has no authentication). It is a
- * single-session database: pglite-socket multiplexes the pool's connections onto it, running one
- * transaction at a time, and it cannot deliver LISTEN/NOTIFY between connections, so the index
- * follows the change log by polling there (and only one matcher may use it).
+ * single-session database, reached through one connection (EMBEDDED_CONNECTIONS), and it cannot
+ * deliver LISTEN/NOTIFY between connections, so the index follows the change log by polling there
+ * (and only one matcher may use it).
  */
 import { mkdir, mkdtemp, open, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -71,6 +71,17 @@ function createPool(config: pg.PoolConfig, log: Logger): pg.Pool {
   return pool;
 }
 
+/**
+ * One connection to the embedded database, whatever the pool size says. pglite-socket (0.2)
+ * queues the protocol messages of all its connections onto PGlite's one session one message at a
+ * time, so two connections' extended-protocol exchanges (Parse, Bind, Execute, Sync) interleave:
+ * one's Parse replaces the other's unnamed statement ("unnamed prepared statement does not exist"
+ * under parallel enrolments), and four connections mixing transactions stalled outright. PGlite runs
+ * one statement at a time anyway, so a single connection costs no parallelism; callers queue in pg's
+ * pool instead.
+ */
+const EMBEDDED_CONNECTIONS = 1;
+
 async function openEmbeddedDatabase(options: DatabaseOptions, log: Logger): Promise<Database> {
   await mkdir(options.dataDir, { recursive: true });
   const releaseLock = await lockDataDir(options.dataDir);
@@ -79,7 +90,7 @@ async function openEmbeddedDatabase(options: DatabaseOptions, log: Logger): Prom
   let server: PGLiteSocketServer | undefined;
   try {
     db = await PGlite.create({ dataDir: join(options.dataDir, 'pgdata') });
-    server = new PGLiteSocketServer({ db, path: join(socketDir, '.s.PGSQL.5432'), maxConnections: options.poolSize });
+    server = new PGLiteSocketServer({ db, path: join(socketDir, '.s.PGSQL.5432'), maxConnections: EMBEDDED_CONNECTIONS });
     await server.start();
   } catch (error) {
     await server?.stop().catch(() => undefined);
@@ -91,7 +102,7 @@ async function openEmbeddedDatabase(options: DatabaseOptions, log: Logger): Prom
   // Every connection shares PGlite's one session (startup options are ignored), so the
   // search_path is set once, on the session itself.
   await db.exec(`SET search_path TO ${options.schema}`);
-  const pool = createPool({ host: socketDir, port: 5432, user: 'postgres', database: 'postgres', max: options.poolSize }, log);
+  const pool = createPool({ host: socketDir, port: 5432, user: 'postgres', database: 'postgres', max: EMBEDDED_CONNECTIONS }, log);
   log.info({ dataDir: options.dataDir }, 'embedded gallery database (PGlite) started');
   return {
     kind: 'embedded',
