@@ -13,16 +13,24 @@ function convModel(): Uint8Array {
   return serializeModel(g.build({ producerName: 'faceprint-test', producerVersion: '0' }));
 }
 
-/** CPU this process spends in the 50 ms after a few runs of a session with `settings`. */
+/**
+ * CPU this process spends in 50 ms idle after a few runs of a session with `settings`: the least of
+ * three such windows, since a spinning pool is busy in every one, while a passing burst elsewhere
+ * in the process (a collection, a busy machine's late wake-up) is not.
+ */
 async function cpuAfterRuns(settings: OrtSettings): Promise<number> {
   const session = await ort.InferenceSession.create(convModel(), ortSessionOptions(settings));
   const x = new ort.Tensor('float32', new Float32Array(16 * 128 * 128).fill(1), [1, 16, 128, 128]);
-  for (let i = 0; i < 5; i++) await session.run({ x });
-  const before = process.cpuUsage();
-  await sleep(50);
-  const { user, system } = process.cpuUsage(before);
+  let least = Infinity;
+  for (let window = 0; window < 3; window++) {
+    for (let i = 0; i < 5; i++) await session.run({ x });
+    const before = process.cpuUsage();
+    await sleep(50);
+    const { user, system } = process.cpuUsage(before);
+    least = Math.min(least, (user + system) / 1000);
+  }
   await session.release();
-  return (user + system) / 1000;
+  return least;
 }
 
 describe('ortSessionOptions', () => {

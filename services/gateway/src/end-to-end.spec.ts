@@ -378,7 +378,9 @@ describe('faceprint end to end through the gateway', { skip: skipUnlessPresent(I
     assert.equal(run1.code, 0, run1.stderr);
     const byHand = JSON.parse(run1.stdout) as { model: string; subjects_total: number; templates_added: number };
     assert.equal(byHand.model, `face-recognition-net@${next}`);
-    assert.ok(byHand.subjects_total === 0 || byHand.templates_added === 2, run1.stdout);
+    // 0 subjects: the background run had finished; fewer than 2 templates added: it ran alongside
+    // and added the rest. The gallery status below shows each template made exactly once.
+    assert.ok(byHand.subjects_total === 0 || (byHand.templates_added >= 0 && byHand.templates_added <= 2), run1.stdout);
     assert.deepEqual(await until((s) => s.behind === 1), { versions: [[1, 2, 3, false], [next, 1, 2, true]], behind: 1 }, 'plain kept no crop: to re-enrol');
     const verified = await faces.verify({ subjectId: 'keeper', image: image(keeper.images[4]!), targetFar: 1e-3 }, globex);
     assert.equal(verified.decision?.isMatch, true);
