@@ -58,18 +58,29 @@ faceprint models cancel JOB_ID [--json]
   --trainer HOST:PORT (env FACEPRINT_TRAINER_ADDRESS; default 127.0.0.1:${DEFAULT_GRPC_PORTS.trainer})`;
 
 
-export const VERIFY_USAGE = `faceprint eval verify (--pairs LFW_PAIRS.txt | --tsv PAIRS.tsv) [options]
+export const VERIFY_USAGE = `faceprint eval verify --pairs PAIRS [options]          the pairs of a pairs file
+faceprint eval verify --all-pairs (--pairs PAIRS | --identities IDENTITIES.tsv) [options]
+  --pairs FILE            LFW pairs (name n1 n2 / name1 n1 name2 n2) or a TSV of path_a, path_b, 0|1 and an
+                          optional fold (from 1); the format is read from the content (--tsv: the same)
+  --all-pairs             every pair of the listed images: genuine within an identity, impostor across;
+                          TAR at FAR 1e-3..1e-6, each with its false matches and 95% upper bound
+  --identities FILE       a TSV whose header names the columns identity and path (either order): the
+                          images of --all-pairs, or the identities of a pairs file's images
+  --threshold T           also report what this cosine threshold does here: FAR, FRR, counts, bound
+  --model-far F           the same, with the threshold the serving embedder records for rate F
   --root DIR              where relative image paths start (default: the pairs file's folder)
   --face largest|central  which face of an image to use (default: largest; central suits pre-cropped sets)
   --refine                refine landmarks with the 68-point net before aligning
   --flip                  average the embeddings of the crop and its mirror image
-  --calibration FILE      pairs (LFW or .tsv) to calibrate thresholds for FAR 1e-2/1e-3, reported on the main pairs
+  --calibration FILE      pairs to calibrate thresholds for FAR 1e-2/1e-3, reported on the main pairs
   --target HOST           use running services at HOST's default ports (default: start them locally)
   --detector-input-size N detector input size for locally started services (default 640)
   --limit N               about N pairs, taken evenly across the file (for a quick look)
   --concurrency N         images in flight (default 4)
-  --plot FILE.png         draw the ROC curve
-  --json                  print one JSON object`;
+  --scores FILE.tsv       write each pair's score (pairs only)
+  --plot FILE.png         the ROC curve (pairs), or the DET curve on log axes (--all-pairs)
+  --json                  print one JSON object
+  images that cannot be read or decoded (PGM/PPM and TIFF are converted) are counted, not fatal`;
 
 
 export const DETECT_USAGE = `faceprint eval detect --fddb ELLIPSE_LIST_FILE... --root DIR [options]

@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { calibrate, float32Above } from './calibration.js';
+import { float32Above } from './all-pairs.js';
+import { calibrate } from './calibration.js';
 
 /** A unit vector at `angle` radians in the plane (cosine between two of them: cos of the difference). */
 const at = (angle: number) => new Float32Array([Math.cos(angle), Math.sin(angle)]);

@@ -5,7 +5,7 @@
  * matcher's rule `score >= threshold`. Many identities give millions of impostor pairs, enough to
  * estimate rates down to 1e-5 (a few hundred identities would not).
  */
-import { cosine } from '@faceprint/contracts';
+import { operatingPoint, scoreAllPairs } from './all-pairs.js';
 
 /** One calibrated operating point. */
 export interface CalibratedPoint {
@@ -19,6 +19,10 @@ export interface CalibratedPoint {
   readonly measuredFar: number;
   /** Impostor pairs at or above the threshold; below ~10 the estimate is rough. */
   readonly falseAccepts: number;
+  /** The one-sided 95% upper confidence bound of the false-match rate (Clopper-Pearson). */
+  readonly farUpper95: number;
+  /** Whether there are impostor pairs enough to show the rate at all (at least about 3/far). */
+  readonly resolvable: boolean;
 }
 
 /** What a calibration measured. */
@@ -30,49 +34,12 @@ export interface Calibration {
   readonly points: CalibratedPoint[];
 }
 
-const scratch = new Float32Array(1);
-const bits = new Int32Array(scratch.buffer);
-
-/** The smallest float32 strictly greater than `x`. */
-export function float32Above(x: number): number {
-  scratch[0] = x;
-  if (scratch[0] <= x) {
-    // Step one unit in the last place towards +Infinity (the sign decides the direction).
-    if (scratch[0] === 0) bits[0] = 1;
-    else bits[0]! += scratch[0] > 0 ? 1 : -1;
-  }
-  return scratch[0];
-}
-
 /** Calibrates thresholds for `fars` from embeddings grouped by identity. */
 export function calibrate(byIdentity: ReadonlyMap<string, readonly Float32Array[]>, fars: readonly number[]): Calibration {
-  const groups = [...byIdentity.values()].filter((g) => g.length > 0);
-  const all = groups.flatMap((group, identity) => group.map((embedding) => ({ embedding, identity })));
-  const genuine: number[] = [];
-  const pairs = (n: number) => (n * (n - 1)) / 2;
-  const impostor = new Float64Array(pairs(all.length) - groups.reduce((sum, g) => sum + pairs(g.length), 0));
-  let next = 0;
-  for (let i = 0; i < all.length; i++) {
-    for (let j = i + 1; j < all.length; j++) {
-      const score = cosine(all[i]!.embedding, all[j]!.embedding);
-      if (all[i]!.identity === all[j]!.identity) genuine.push(score);
-      else impostor[next++] = score;
-    }
-  }
-  impostor.sort().reverse(); // highest first
+  const scores = scoreAllPairs([...byIdentity].flatMap(([identity, embeddings]) => embeddings.map((embedding) => ({ identity, embedding }))));
   const points = fars.map((far) => {
-    const allowed = Math.floor(far * impostor.length);
-    // Just above the (allowed + 1)-th highest impostor score: at most `allowed` impostors reach it.
-    const threshold = allowed < impostor.length ? float32Above(impostor[allowed]!) : -1;
-    let falseAccepts = 0;
-    while (falseAccepts < impostor.length && impostor[falseAccepts]! >= threshold) falseAccepts += 1;
-    return {
-      far,
-      threshold,
-      tar: genuine.length ? genuine.filter((s) => s >= threshold).length / genuine.length : 0,
-      measuredFar: impostor.length ? falseAccepts / impostor.length : 0,
-      falseAccepts,
-    };
+    const point = operatingPoint(scores, far);
+    return { far, threshold: point.threshold, tar: point.tar, measuredFar: point.far, falseAccepts: point.falseMatches, farUpper95: point.farUpper95, resolvable: point.resolvable };
   });
-  return { identities: groups.length, images: all.length, genuinePairs: genuine.length, impostorPairs: impostor.length, points };
+  return { identities: scores.identities, images: scores.images, genuinePairs: scores.genuinePairs, impostorPairs: scores.impostorPairs, points };
 }

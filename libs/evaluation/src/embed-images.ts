@@ -1,8 +1,11 @@
 /** Image files through the detector, aligner and embedder over gRPC, as the eval commands run them. */
-import { readFile } from 'node:fs/promises';
 import type { ModelRef } from '@faceprint/contracts/common';
 import { FacePipeline, type FaceChoice } from '@faceprint/face-pipeline';
 import { acquireServices, forEachConcurrently } from '@faceprint/mesh';
+import { readImageForServices } from './image-files.js';
+
+/** gRPC's INVALID_ARGUMENT: the services refused the image itself. */
+const INVALID_ARGUMENT = 3;
 
 /** How to embed. */
 export interface EmbedImagesOptions {
@@ -29,6 +32,11 @@ export interface EmbedImagesOptions {
 /** The embeddings (undefined where no face was found) and the models that made them. */
 export interface EmbeddedImages {
   readonly embeddings: Map<string, Float32Array | undefined>;
+  /**
+   * Images that could not be read or decoded, with why: counted and reported (their comparisons
+   * fail), never the end of the run. Also in `embeddings`, as undefined.
+   */
+  readonly unreadable: Map<string, string>;
   /** `name vN` of the detector and embedder, for reports. */
   readonly models: Record<string, string>;
   /** The embedder model that served. */
@@ -43,12 +51,25 @@ export async function embedImages(images: readonly string[], options: EmbedImage
   const progress = options.onProgress ?? ((done: number, total: number) => done % 500 === 0 && process.stderr.write(`  ${done}/${total} images\n`));
   const pipeline = new FacePipeline(services.addresses as { detector: string; aligner: string; embedder: string });
   const embeddings = new Map<string, Float32Array | undefined>();
+  const unreadable = new Map<string, string>();
   let models: Record<string, string> = {};
   let embedder: ModelRef | undefined;
   try {
     await forEachConcurrently(images, options.concurrency, async (path, i) => {
       if (options.signal?.aborted) return;
-      const result = await pipeline.embedImage(await readFile(path), { choice: options.face, refineLandmarks: options.refine, flipAverage: options.flip });
+      let result: Awaited<ReturnType<FacePipeline['embedImage']>>;
+      try {
+        result = await pipeline.embedImage(await readImageForServices(path), { choice: options.face, refineLandmarks: options.refine, flipAverage: options.flip });
+      } catch (error) {
+        // A bad file or an image the services refuse is this image's failure; anything else
+        // (a service down) ends the run.
+        const code = (error as { code?: unknown }).code;
+        if (typeof code === 'number' && code !== INVALID_ARGUMENT) throw error;
+        unreadable.set(path, error instanceof Error ? error.message : String(error));
+        embeddings.set(path, undefined);
+        progress(i + 1, images.length);
+        return;
+      }
       embeddings.set(path, result.found ? result.embedding : undefined);
       if (result.found && !embedder) {
         embedder = result.models.embedder;
@@ -60,5 +81,5 @@ export async function embedImages(images: readonly string[], options: EmbedImage
     pipeline.close();
     await services.stop();
   }
-  return { embeddings, models, embedder, startedServices: services.started };
+  return { embeddings, unreadable, models, embedder, startedServices: services.started };
 }

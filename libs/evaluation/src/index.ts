@@ -2,7 +2,10 @@
  * @faceprint/evaluation: the evaluation protocols shared by `faceprint eval` and the trainer's
  * jobs: datasets, embedding images through the services, metrics, calibration.
  */
+export * from './all-pairs.js';
 export * from './calibration.js';
+export * from './error-bounds.js';
+export * from './image-files.js';
 export * from './datasets.js';
 export * from './embed-images.js';
 export * from './metrics.js';

@@ -26,8 +26,13 @@ export async function evalCalibrate(argv: string[]): Promise<number> {
       record: { type: 'boolean', default: false },
       concurrency: { type: 'string', default: '4' },
       json: { type: 'boolean', default: false },
+      help: { type: 'boolean', default: false },
     },
   });
+  if (values.help) {
+    process.stdout.write(`${CALIBRATE_USAGE}\n`);
+    return 0;
+  }
   if (!values.identities || (values.face !== 'largest' && values.face !== 'central')) {
     process.stderr.write(`${CALIBRATE_USAGE}\n`);
     return 2;
@@ -56,7 +61,7 @@ export async function evalCalibrate(argv: string[]): Promise<number> {
     failed_to_detect: labelled.length - result.images,
     genuine_pairs: result.genuinePairs,
     impostor_pairs: result.impostorPairs,
-    thresholds: result.points.map((p) => ({ far: p.far, threshold: p.threshold, tar: p.tar, measured_far: p.measuredFar, false_accepts: p.falseAccepts })),
+    thresholds: result.points.map((p) => ({ far: p.far, threshold: p.threshold, tar: p.tar, measured_far: p.measuredFar, false_accepts: p.falseAccepts, far_upper_95: p.farUpper95, resolvable: p.resolvable })),
     face_choice: values.face,
     flip_average: values.flip,
     models,
@@ -80,7 +85,7 @@ export async function evalCalibrate(argv: string[]): Promise<number> {
         `${report.images} images of ${report.identities} identities (${report.failed_to_detect} without a face): ${report.genuine_pairs} genuine and ${report.impostor_pairs} impostor pairs`,
         ...report.thresholds.map(
           (t) =>
-            `FAR ${t.far.toExponential(0)}: threshold ${t.threshold.toFixed(4)}, TAR ${(100 * t.tar).toFixed(2)}%, measured FAR ${t.measured_far.toExponential(2)} (${t.false_accepts} impostor pairs accepted${t.false_accepts < 10 ? ': too few for a firm estimate' : ''})`,
+            `FAR ${t.far.toExponential(0)}: threshold ${t.threshold.toFixed(4)}, TAR ${(100 * t.tar).toFixed(2)}%, measured FAR ${t.measured_far.toExponential(2)} (${t.false_accepts} impostor pairs accepted; 95% upper bound ${t.far_upper_95.toExponential(2)}${t.resolvable ? '' : `: ${report.impostor_pairs} impostor pairs cannot show ${t.far.toExponential(0)}`})`,
         ),
         `models: ${models.detector}, ${models.embedder}${report.recorded ? `; recorded in the manifest of ${models.embedder}` : ''}; ${report.seconds.toFixed(0)} s`,
       ].join('\n') + '\n',

@@ -55,8 +55,13 @@ export async function evalDetect(argv: string[]): Promise<number> {
       concurrency: { type: 'string', default: '2' },
       plot: { type: 'string' },
       json: { type: 'boolean', default: false },
+      help: { type: 'boolean', default: false },
     },
   });
+  if (values.help) {
+    process.stdout.write(`${DETECT_USAGE}\n`);
+    return 0;
+  }
   const files = [...(values.fddb ?? []), ...positionals];
   if (files.length === 0 || !values.root) {
     process.stderr.write(`${DETECT_USAGE}\n`);

@@ -12,6 +12,7 @@ import { after, before, describe, it } from 'node:test';
 import { REPO_ROOT } from '@faceprint/mesh';
 import { ModelRegistry } from '@faceprint/model-registry';
 import { IDENTITIES_DIR, MODEL_MIRROR, SHARED_DIR, skipUnlessPresent, testModelRegistry } from '@faceprint/testing';
+import sharp from 'sharp';
 
 const run = promisify(execFile);
 const FDDB = join(SHARED_DIR, 'datasets/fddb');
@@ -48,6 +49,45 @@ describe('faceprint eval', () => {
     assert.deepEqual(Object.keys(report.tar_at_far as object).sort(), ['1e-2', '1e-3']);
     assert.equal(typeof report.accuracy_std, 'number');
     assert.deepEqual([...(await readFile(plot)).subarray(1, 4)], [...Buffer.from('PNG')]);
+  });
+
+  it('verify --all-pairs: every comparison of the listed images, FAR down to 1e-6 with counts and bounds, a fixed threshold, bad images counted', { skip: skipUnlessPresent(IDENTITIES_DIR) }, async () => {
+    const lines = ['path\tidentity']; // the columns by name, path first
+    for (const person of (await readdir(IDENTITIES_DIR)).sort()) {
+      for (const file of (await readdir(join(IDENTITIES_DIR, person))).sort()) lines.push(`${join(IDENTITIES_DIR, person, file)}\t${person}`);
+    }
+    // One image as PGM (converted for the services), one file that is no image: counted, not fatal.
+    const [firstPath, firstPerson] = lines[1]!.split('\t') as [string, string];
+    const { data, info } = await sharp(firstPath).grayscale().raw().toBuffer({ resolveWithObject: true });
+    await writeFile(join(dir, 'face.pgm'), Buffer.concat([Buffer.from(`P5 ${info.width} ${info.height} 255\n`), data]));
+    await writeFile(join(dir, 'broken.jpg'), 'not an image');
+    lines.push(`${join(dir, 'face.pgm')}\t${firstPerson}`, `${join(dir, 'broken.jpg')}\t${firstPerson}`);
+    const identities = join(dir, 'all.tsv');
+    await writeFile(identities, `${lines.join('\n')}\n`);
+    const registry = await testModelRegistry();
+    const recorded = (await new ModelRegistry(registry).readManifest('face-recognition-net', 1)).thresholds.find((t) => t.far === 1e-3)!;
+    const plot = join(dir, 'det.png');
+    const report = await faceprint(['eval', 'verify', '--all-pairs', '--identities', identities, '--face', 'central', '--model-far', '1e-3', '--plot', plot, '--json'], registry);
+    assert.equal(report.images, 42);
+    assert.equal(report.unreadable_images, 1, JSON.stringify(report.unreadable));
+    assert.match((report.unreadable as { path: string }[])[0]!.path, /broken\.jpg$/);
+    assert.equal(report.failed_to_detect, 0, 'the PGM copy was embedded');
+    // 8 people x 5 crops, one of them with 7 images: genuine 7*10 + 21, impostor C(42,2) - 91.
+    assert.equal(report.genuine_pairs, 7 * 10 + 21);
+    assert.equal(report.impostor_pairs, (42 * 41) / 2 - 91);
+    assert.deepEqual(Object.keys(report.tar_at_far as object), ['1e-3', '1e-4', '1e-5', '1e-6']);
+    const points = report.far_points as { far: number; false_matches: number; far_upper_95: number; resolvable: boolean }[];
+    // 770 impostor comparisons cannot show 1e-3: with none accepted the bound is still 3.9e-3.
+    assert.ok(points.every((p) => !p.resolvable && p.false_matches === 0 && Math.abs(p.far_upper_95 - (1 - 0.05 ** (1 / 770))) < 1e-9), JSON.stringify(points));
+    const fixed = report.fixed_threshold as { threshold: number; far: number; frr: number; impostors: number; genuine: number; far_upper_95: number };
+    assert.equal(fixed.threshold, recorded.threshold, "the serving embedder's recorded threshold for 1e-3");
+    assert.deepEqual([fixed.impostors, fixed.genuine], [770, 91]);
+    assert.ok(fixed.frr >= 6 / 91 && fixed.frr < 0.5, `FRR ${fixed.frr}: at least the broken image's 6 genuine comparisons fail`);
+    assert.ok(fixed.far_upper_95 >= fixed.far);
+    assert.deepEqual([...(await readFile(plot)).subarray(1, 4)], [...Buffer.from('PNG')]);
+
+    const help = await run(join(REPO_ROOT, 'node_modules/.bin/faceprint'), ['eval', 'verify', '--help'], { cwd: REPO_ROOT });
+    assert.match(help.stdout, /--all-pairs/);
   });
 
   it('calibrate: thresholds from every genuine and impostor pair, recorded in the embedder manifest', { skip: skipUnlessPresent(IDENTITIES_DIR) }, async () => {

@@ -15,6 +15,8 @@ export interface PlotOptions {
   /** Plot x on a log scale from this value (e.g. 1e-4 for FAR). */
   readonly xLogFrom?: number;
   readonly xMax: number;
+  /** Plot y on a log scale from this value to 1 (e.g. 1e-4 for a DET curve's miss rate). */
+  readonly yLogFrom?: number;
 }
 
 const escape = (text: string) => text.replace(/[<>&]/g, (c) => ({ '<': '&lt;', '>': '&gt;', '&': '&amp;' })[c]!);
@@ -32,7 +34,11 @@ export async function writePlot(file: string, series: readonly Series[], options
     }
     return left + (x / options.xMax) * plotWidth;
   };
-  const yScale = (y: number) => top + (1 - y) * plotHeight;
+  const yScale = (y: number) => {
+    if (options.yLogFrom) return top + (Math.log10(Math.max(y, options.yLogFrom)) / Math.log10(options.yLogFrom)) * plotHeight;
+    return top + (1 - y) * plotHeight;
+  };
+  const yTicks = options.yLogFrom ? Array.from({ length: Math.round(-Math.log10(options.yLogFrom)) + 1 }, (_, i) => options.yLogFrom! * 10 ** i) : [0, 0.2, 0.4, 0.6, 0.8, 1];
   const colours = ['#1f77b4', '#d62728', '#2ca02c', '#9467bd'];
   const ticks = options.xLogFrom
     ? Array.from({ length: Math.round(Math.log10(options.xMax / options.xLogFrom)) + 1 }, (_, i) => options.xLogFrom! * 10 ** i)
@@ -41,7 +47,7 @@ export async function writePlot(file: string, series: readonly Series[], options
   <rect width="100%" height="100%" fill="white"/>
   <text x="${width / 2}" y="30" font-size="20" text-anchor="middle" font-family="sans-serif">${escape(options.title)}</text>
   <rect x="${left}" y="${top}" width="${plotWidth}" height="${plotHeight}" fill="none" stroke="#333"/>
-  ${[0, 0.2, 0.4, 0.6, 0.8, 1].map((y) => `<line x1="${left}" x2="${left + plotWidth}" y1="${yScale(y)}" y2="${yScale(y)}" stroke="#ddd"/><text x="${left - 8}" y="${yScale(y) + 5}" font-size="13" text-anchor="end" font-family="sans-serif">${y.toFixed(1)}</text>`).join('')}
+  ${yTicks.map((y) => `<line x1="${left}" x2="${left + plotWidth}" y1="${yScale(y)}" y2="${yScale(y)}" stroke="#ddd"/><text x="${left - 8}" y="${yScale(y) + 5}" font-size="13" text-anchor="end" font-family="sans-serif">${options.yLogFrom ? y.toExponential(0) : y.toFixed(1)}</text>`).join('')}
   ${ticks.map((x) => `<line x1="${xScale(x)}" x2="${xScale(x)}" y1="${top}" y2="${top + plotHeight}" stroke="#ddd"/><text x="${xScale(x)}" y="${top + plotHeight + 20}" font-size="13" text-anchor="middle" font-family="sans-serif">${options.xLogFrom ? x.toExponential(0) : x.toFixed(2)}</text>`).join('')}
   <text x="${left + plotWidth / 2}" y="${height - 20}" font-size="15" text-anchor="middle" font-family="sans-serif">${escape(options.xLabel)}</text>
   <text x="20" y="${top + plotHeight / 2}" font-size="15" text-anchor="middle" font-family="sans-serif" transform="rotate(-90 20 ${top + plotHeight / 2})">${escape(options.yLabel)}</text>

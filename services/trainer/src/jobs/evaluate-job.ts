@@ -7,7 +7,7 @@
 import { stat } from 'node:fs/promises';
 import { basename } from 'node:path';
 import type { JobSpec } from '@faceprint/contracts/trainer';
-import { readLfwPairs, readTsvPairs, scorePairs, verificationMetrics } from '@faceprint/evaluation';
+import { readPairs, scorePairs, verificationMetrics } from '@faceprint/evaluation';
 import type { ModelRegistry } from '@faceprint/model-registry';
 import type { JobWork } from './job-runner.js';
 import { checkBaseModel, embedWithBaseModel, type JobRegistry } from './pinned-model.js';
@@ -36,7 +36,7 @@ export function evaluateJob(where: JobRegistry): JobWork {
     const { registry } = where;
     const model = spec.baseModel!;
     const root = spec.parameters['root'] || undefined;
-    const pairs = spec.dataset.endsWith('.tsv') ? await readTsvPairs(spec.dataset, root) : await readLfwPairs(spec.dataset, root);
+    const pairs = await readPairs(spec.dataset, root); // the format read from the content
     const images = [...new Set(pairs.flatMap((p) => [p.a, p.b]))];
     progress({ step: 0n, totalSteps: BigInt(images.length), message: `embedding ${images.length} images with ${model.name} v${model.version}` });
     const { embeddings } = await embedWithBaseModel(images, spec, where, 'largest', context);

@@ -17,7 +17,7 @@ import type { ModelRef } from '@faceprint/contracts/common';
 import { DetectorService } from '@faceprint/contracts/detector';
 import { cosine } from '@faceprint/contracts';
 import { ModelTask, type JobSpec } from '@faceprint/contracts/trainer';
-import { readLabelledImages, readLfwPairs, readTsvPairs, scorePairs, verificationMetrics, type LabelledImage, type Pair } from '@faceprint/evaluation';
+import { readLabelledImages, readPairs, scorePairs, verificationMetrics, type LabelledImage, type Pair } from '@faceprint/evaluation';
 import { chooseFace, normalise } from '@faceprint/face-pipeline';
 import { acquireServices, forEachConcurrently } from '@faceprint/mesh';
 import type { ModelRegistry } from '@faceprint/model-registry';
@@ -174,7 +174,7 @@ export function quantizeJob(where: JobRegistry): JobWork {
     const labelled = shuffled(await readLabelledImages(spec.dataset, settings.root), random);
     const calibration = labelled.slice(0, settings.calibrationImages);
     const pairs = settings.pairs
-      ? settings.pairs.endsWith('.tsv') ? await readTsvPairs(settings.pairs, settings.root) : await readLfwPairs(settings.pairs, settings.root)
+      ? await readPairs(settings.pairs, settings.root)
       : pairsAmong(labelled.slice(settings.calibrationImages, settings.calibrationImages + settings.evaluationImages), random);
     if (pairs.length === 0) throw new Error(`no evaluation pairs: the dataset has ${labelled.length} images, all used for calibration (${settings.calibrationImages}); give more images, fewer calibration_images, or a pairs file`);
     const evaluation = [...new Set(pairs.flatMap((p) => [p.a, p.b]))];
