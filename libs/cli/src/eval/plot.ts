@@ -51,7 +51,7 @@ export async function writePlot(file: string, series: readonly Series[], options
   ${ticks.map((x) => `<line x1="${xScale(x)}" x2="${xScale(x)}" y1="${top}" y2="${top + plotHeight}" stroke="#ddd"/><text x="${xScale(x)}" y="${top + plotHeight + 20}" font-size="13" text-anchor="middle" font-family="sans-serif">${options.xLogFrom ? x.toExponential(0) : x.toFixed(2)}</text>`).join('')}
   <text x="${left + plotWidth / 2}" y="${height - 20}" font-size="15" text-anchor="middle" font-family="sans-serif">${escape(options.xLabel)}</text>
   <text x="20" y="${top + plotHeight / 2}" font-size="15" text-anchor="middle" font-family="sans-serif" transform="rotate(-90 20 ${top + plotHeight / 2})">${escape(options.yLabel)}</text>
-  ${series.map((s, i) => `<polyline fill="none" stroke="${colours[i % colours.length]}" stroke-width="2" points="${s.points.filter((p) => p.x <= options.xMax).map((p) => `${xScale(p.x).toFixed(1)},${yScale(p.y).toFixed(1)}`).join(' ')}"/><text x="${left + 15}" y="${top + 25 + 20 * i}" font-size="14" fill="${colours[i % colours.length]}" font-family="sans-serif">${escape(s.label)}</text>`).join('')}
+  ${series.map((s, i) => `<polyline fill="none" stroke="${colours[i % colours.length]}" stroke-width="2" points="${s.points.filter((p) => p.x <= options.xMax).map((p) => `${xScale(p.x).toFixed(1)},${yScale(p.y).toFixed(1)}`).join(' ')}"/><text x="${left + 15}" y="${options.yLogFrom ? top + plotHeight - 15 - 20 * i : top + 25 + 20 * i}" font-size="14" fill="${colours[i % colours.length]}" font-family="sans-serif">${escape(s.label)}</text>`).join('')}
 </svg>`;
   await sharp(Buffer.from(svg)).png().toFile(file);
 }
