@@ -295,8 +295,15 @@ describe('faceprint end to end through the gateway', { skip: skipUnlessPresent(I
       const first = withKey(made.secret);
       await faces.getGalleryStatus({}, first);
       await rejectsWith(compliance.exportSubject({ subjectId: people[0]!.name, requestRef: 'SAR-9' }, first), status.PERMISSION_DENIED, /"compliance" role/);
-      const listed = (await apiKeys.listApiKeys({}, admin)).keys.find((k) => k.keyId === 'svc-1');
+      const all = (await apiKeys.listApiKeys({}, admin)).keys;
+      const listed = all.find((k) => k.keyId === 'svc-1');
       assert.ok(listed?.lastUseTime, 'last use recorded');
+      assert.equal(listed.fromKeysFile, false);
+      // The keys file's keys are listed too, marked, and changed only there.
+      const fileKey = all.find((k) => k.keyId === 'acme-ops');
+      assert.deepEqual([fileKey?.fromKeysFile, fileKey?.roles], [true, ['operator']], JSON.stringify(all.map((k) => k.keyId)));
+      await rejectsWith(apiKeys.revokeApiKey({ keyId: 'acme-ops' }, admin), status.FAILED_PRECONDITION, /keys file.*FACEPRINT_GATEWAY_API_KEYS_FILE/);
+      await rejectsWith(apiKeys.rotateApiKey({ keyId: 'acme-ops' }, admin), status.FAILED_PRECONDITION, /keys file/);
 
       // Rotation without grace: the old secret stops at once; with grace it keeps working.
       const rotated = await apiKeys.rotateApiKey({ keyId: 'svc-1' }, admin);

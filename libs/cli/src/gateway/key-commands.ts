@@ -19,9 +19,12 @@ const keyJson = (key: ApiKey | undefined) => ({
   previous_secret_valid_until: time(key?.previousSecretExpireTime),
   revoked: time(key?.revokeTime),
   last_used: time(key?.lastUseTime),
+  from_keys_file: key?.fromKeysFile ?? false,
 });
 const keyText = (k: ReturnType<typeof keyJson>) =>
-  `${k.key_id}  ${k.roles.join(',')}  made ${k.created} by ${k.created_by}${k.rotated ? `, rotated ${k.rotated}` : ''}${k.revoked ? `, REVOKED ${k.revoked}` : ''}, last used ${k.last_used || 'never'}`;
+  k.from_keys_file
+    ? `${k.key_id}  ${k.roles.join(',')}  from the gateway's keys file (changed there; its calls are audited under its id)`
+    : `${k.key_id}  ${k.roles.join(',')}  made ${k.created} by ${k.created_by}${k.rotated ? `, rotated ${k.rotated}` : ''}${k.revoked ? `, REVOKED ${k.revoked}` : ''}, last used ${k.last_used || 'never'}`;
 
 export async function keys(argv: string[]): Promise<number> {
   const [action, ...rest] = argv;
@@ -46,7 +49,7 @@ export async function keys(argv: string[]): Promise<number> {
     case 'list':
       run = async (client) => {
         const listed = (await client.listApiKeys()).keys.map(keyJson);
-        print({ keys: listed }, listed.length > 0 ? listed.map(keyText).join('\n') : 'no managed keys (keys from the gateway keys file are not listed)');
+        print({ keys: listed }, listed.length > 0 ? listed.map(keyText).join('\n') : 'no keys');
       };
       break;
     case 'rotate': {

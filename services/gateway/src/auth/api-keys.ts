@@ -87,7 +87,12 @@ export class ApiKeys {
 
   /** Whether the static keys file has a key of this id in this tenant (a managed key may not take its id). */
   hasStaticKey(tenantId: string, keyId: string): boolean {
-    return [...this.#byHash.values()].some((entry) => entry.tenant === tenantId && entry.id === keyId);
+    return this.staticKeys(tenantId).some((entry) => entry.id === keyId);
+  }
+
+  /** The keys file's keys of a tenant (their hashes stay here), by id. */
+  staticKeys(tenantId: string): ApiKeyEntry[] {
+    return [...this.#byHash.values()].filter((entry) => entry.tenant === tenantId).sort((a, b) => a.id.localeCompare(b.id));
   }
 
   /** Drops cached lookups of a managed key (after this gateway rotated or revoked it). */

@@ -12,7 +12,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file faceprint/common/v1/api_key.proto.
  */
 export const file_faceprint_common_v1_api_key: GenFile = /*@__PURE__*/
-  fileDesc("CiFmYWNlcHJpbnQvY29tbW9uL3YxL2FwaV9rZXkucHJvdG8SE2ZhY2VwcmludC5jb21tb24udjEi1QIKBkFwaUtleRIOCgZrZXlfaWQYASABKAkSEQoJdGVuYW50X2lkGAIgASgJEg0KBXJvbGVzGAMgAygJEi8KC2NyZWF0ZV90aW1lGAQgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBISCgpjcmVhdGVkX2J5GAUgASgJEi8KC3JvdGF0ZV90aW1lGAYgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBI/ChtwcmV2aW91c19zZWNyZXRfZXhwaXJlX3RpbWUYByABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEi8KC3Jldm9rZV90aW1lGAggASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIxCg1sYXN0X3VzZV90aW1lGAkgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcGIGcHJvdG8z", [file_google_protobuf_timestamp]);
+  fileDesc("CiFmYWNlcHJpbnQvY29tbW9uL3YxL2FwaV9rZXkucHJvdG8SE2ZhY2VwcmludC5jb21tb24udjEi7QIKBkFwaUtleRIOCgZrZXlfaWQYASABKAkSEQoJdGVuYW50X2lkGAIgASgJEg0KBXJvbGVzGAMgAygJEi8KC2NyZWF0ZV90aW1lGAQgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBISCgpjcmVhdGVkX2J5GAUgASgJEi8KC3JvdGF0ZV90aW1lGAYgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBI/ChtwcmV2aW91c19zZWNyZXRfZXhwaXJlX3RpbWUYByABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEi8KC3Jldm9rZV90aW1lGAggASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIxCg1sYXN0X3VzZV90aW1lGAkgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIWCg5mcm9tX2tleXNfZmlsZRgKIAEoCGIGcHJvdG8z", [file_google_protobuf_timestamp]);
 
 /**
  * An API key as its tenant's administrators see it: never its secret, which is shown once, when
@@ -84,6 +84,15 @@ export type ApiKey = Message<"faceprint.common.v1.ApiKey"> & {
    * @generated from field: google.protobuf.Timestamp last_use_time = 9;
    */
   lastUseTime?: Timestamp | undefined;
+
+  /**
+   * True for a key of the gateway's keys file (FACEPRINT_GATEWAY_API_KEYS_FILE): listed with its
+   * roles, changed only by whoever deploys the gateway (not rotated or revoked here; its calls are
+   * in the audit trail under its id, its last use is not recorded).
+   *
+   * @generated from field: bool from_keys_file = 10;
+   */
+  fromKeysFile: boolean;
 };
 
 /**
