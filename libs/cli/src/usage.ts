@@ -52,7 +52,7 @@ export const MODELS_USAGE = `faceprint models list [--json]
 faceprint models train --base NAME[@VERSION] (--data DIR|IDENTITIES.tsv [--root DIR] | --gallery TENANT | both) [--loss arcface|triplet|focal|softmax-ls] [--epochs N] [--augmentations N] [--resume JOB_ID] [--json]
 faceprint models quantize NAME@VERSION --calib DIR|IDENTITIES.tsv [--root DIR] [--pairs FILE] [--calibration-images N] [--min-cosine X] [--max-accuracy-drop X] [--json]
 faceprint models evaluate NAME@VERSION --pairs FILE [--root DIR] [--name DATASET] [--face largest|central] [--json]
-faceprint models calibrate NAME@VERSION --data DIR|IDENTITIES.tsv [--root DIR] [--name DATASET] [--json]
+faceprint models calibrate NAME@VERSION --data DIR|IDENTITIES.tsv [--root DIR] [--name DATASET] [--far 1e-3,1e-4,1e-5] [--json]
 faceprint models promote NAME@VERSION [--force] [--reason TEXT] [--json]
 faceprint models cancel JOB_ID [--json]
   --trainer HOST:PORT (env FACEPRINT_TRAINER_ADDRESS; default 127.0.0.1:${DEFAULT_GRPC_PORTS.trainer})`;
@@ -99,7 +99,10 @@ export const CALIBRATE_USAGE = `faceprint eval calibrate --identities IDENTITIES
   --flip                  average the embeddings of the crop and its mirror image (calibrate as you serve)
   --target HOST           use running services at HOST's default ports (default: start them locally)
   --detector-input-size N detector input size for locally started services (default 640)
-  --record                write the thresholds into the embedder model's manifest (FACEPRINT_MODEL_REGISTRY)
+  --far LIST              the false-match rates to calibrate, comma-separated (default 1e-3,1e-4,1e-5)
+  --record                write the thresholds into the embedder model's manifest (FACEPRINT_MODEL_REGISTRY),
+                          with their impostor counts and 95% bounds; a rate the data cannot show (fewer
+                          than about 3/rate impostor pairs) is not recorded
   --concurrency N         images in flight (default 4)
   --json                  print one JSON object`;
 

@@ -43,3 +43,27 @@ export function calibrate(byIdentity: ReadonlyMap<string, readonly Float32Array[
   });
   return { identities: scores.identities, images: scores.images, genuinePairs: scores.genuinePairs, impostorPairs: scores.impostorPairs, points };
 }
+
+/** What a calibration may record: the thresholds of the rates its impostor pairs can show. */
+export interface RecordableCalibration {
+  /** In the manifest's form, with the counts and bound each rests on. */
+  readonly thresholds: { far: number; threshold: number; tar: number; dataset: string; impostorPairs: bigint; falseMatches: bigint; farUpper95: number }[];
+  /** Rates left out: too few impostor pairs to show them (fewer than about 3/rate). */
+  readonly unsupported: number[];
+}
+
+/**
+ * The thresholds a calibration may record. A threshold for a rate the data cannot show (with no
+ * false match at all the 95% upper bound is still about 3/N) would be a claim without evidence,
+ * so it is left out and named; the caller decides whether what is left is enough.
+ */
+export function recordableThresholds(result: Calibration, dataset: string): RecordableCalibration {
+  const thresholds = result.points
+    .filter((p) => p.resolvable)
+    .map((p) => ({ far: p.far, threshold: p.threshold, tar: p.tar, dataset, impostorPairs: BigInt(result.impostorPairs), falseMatches: BigInt(p.falseAccepts), farUpper95: p.farUpper95 }));
+  return { thresholds, unsupported: result.points.filter((p) => !p.resolvable).map((p) => p.far) };
+}
+
+/** Why nothing can be recorded, for an error message. */
+export const unsupportedRatesMessage = (result: Calibration, unsupported: readonly number[]) =>
+  `${result.impostorPairs} impostor pairs cannot show a false-match rate of ${unsupported.map((f) => f.toExponential(0)).join(', ')} (that needs at least ${Math.ceil(3 / Math.min(...unsupported)).toLocaleString('en')}): calibrate on more identities, or for a higher rate`;

@@ -20,6 +20,7 @@ import { timestampFromDate } from '@bufbuild/protobuf/wkt';
 import { startLocalMesh, waitForServiceProcess, type LocalMesh } from '@faceprint/mesh';
 import { createClient, type ServiceClient } from '@faceprint/service-kit';
 import { EmbedderService } from '@faceprint/contracts/embedder';
+import { upperBound } from '@faceprint/evaluation';
 import { ModelRegistry } from '@faceprint/model-registry';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { IDENTITIES_DIR, rejectsWith, runFaceprint, skipUnlessPresent, spawnService, testModelRegistry } from '@faceprint/testing';
@@ -112,6 +113,9 @@ describe('faceprint end to end through the gateway', { skip: skipUnlessPresent(I
       const genuine = await faces.verify({ subjectId: person.name, image: image(person.images[4]!), targetFar: 1e-3 }, ops);
       assert.equal(genuine.decision?.targetFar, 1e-3);
       assert.ok(genuine.decision.threshold > 0.9, 'the shipped calibrated threshold');
+      // How sure that rate is: 12,094 false matches in 12,095,190 impostor comparisons.
+      assert.equal(genuine.decision.calibrationImpostorPairs, 12_095_190n);
+      assert.ok(Math.abs(genuine.decision.farUpper95 - upperBound(12_094, 12_095_190)) < 1e-12 && genuine.decision.farUpper95 > 1e-3);
       if (genuine.decision?.isMatch) genuineMatches++;
       const other = people[(i + 1) % people.length]!;
       const impostor = await faces.verify({ subjectId: other.name, image: image(person.images[4]!), targetFar: 1e-3 }, ops);
@@ -215,9 +219,10 @@ describe('faceprint end to end through the gateway', { skip: skipUnlessPresent(I
 
       const verified = await runFaceprint(['verify', '--subject', 'cli-subject', files[4]!, '--far', '1e-3', '--json'], operatorKey);
       assert.equal(verified.code, 0, verified.stderr);
-      const decision = JSON.parse(verified.stdout) as { match: boolean; score: number; threshold: number; far: number; model: string };
-      assert.deepEqual(Object.keys(decision).sort(), ['far', 'match', 'model', 'score', 'threshold']);
+      const decision = JSON.parse(verified.stdout) as { match: boolean; score: number; threshold: number; far: number; far_upper_95: number; calibration_impostor_pairs: number; model: string };
+      assert.deepEqual(Object.keys(decision).sort(), ['calibration_impostor_pairs', 'far', 'far_upper_95', 'match', 'model', 'score', 'threshold']);
       assert.equal(decision.far, 1e-3);
+      assert.deepEqual([decision.calibration_impostor_pairs, Number(decision.far_upper_95.toPrecision(4))], [12_095_190, 1.015e-3]);
       assert.match(decision.model, /^face-recognition-net@1$/);
 
       const compared = await runFaceprint(['compare', files[0]!, files[4]!, '--json'], operatorKey);

@@ -59,7 +59,14 @@ interface EmbeddedFace {
   readonly timings: StageTiming[];
 }
 
-const decisionOf = (d: MatchDecision | undefined) => ({ score: d?.score ?? 0, isMatch: d?.isMatch ?? false, threshold: d?.threshold ?? 0, targetFar: d?.targetFar ?? 0 });
+const decisionOf = (d: MatchDecision | undefined) => ({
+  score: d?.score ?? 0,
+  isMatch: d?.isMatch ?? false,
+  threshold: d?.threshold ?? 0,
+  targetFar: d?.targetFar ?? 0,
+  farUpper95: d?.farUpper95 ?? 0,
+  calibrationImpostorPairs: d?.calibrationImpostorPairs ?? 0n,
+});
 
 /** The FaceService of the gateway. */
 export function faceService(downstream: Downstream, keys: ApiKeys, config: GatewayConfig): ServiceRegistration {

@@ -117,7 +117,15 @@ export function matcherService(config: MatcherConfig, { log }: Pick<SetupContext
   };
 
   const decision = (score: number, threshold: Threshold, model: ModelRef): MatchDecision =>
-    create(MatchDecisionSchema, { score, isMatch: score >= threshold.threshold, threshold: threshold.threshold, targetFar: threshold.targetFar, model });
+    create(MatchDecisionSchema, {
+      score,
+      isMatch: score >= threshold.threshold,
+      threshold: threshold.threshold,
+      targetFar: threshold.targetFar,
+      farUpper95: threshold.farUpper95,
+      calibrationImpostorPairs: threshold.impostorPairs,
+      model,
+    });
 
   /** Runs a call on the loaded gallery with its audit event (compliance/audited.ts). */
   const audited = <T>(context: CallerContext | undefined, action: AuditAction, subjectId: string | undefined, work: (g: Gallery) => Promise<AuditedResult<T>>): Promise<T> => {

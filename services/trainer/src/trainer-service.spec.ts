@@ -170,11 +170,16 @@ describe('TrainerService', { skip: skipUnlessPresent(MODEL_MIRROR) }, () => {
     const metrics = (await trainer.getModelManifest({ name: tuned.name, version: tuned.version })).manifest!.metrics;
     assert.equal(metrics['crops/pairs'], 64);
     // Calibrated by a job (here through the command line), it gets the thresholds the matcher decides with.
-    const calibrated = await cli('calibrate', `${tuned.name}@${tuned.version}`, '--data', IDENTITIES_DIR, '--json');
+    // 40 images give 700 impostor pairs: enough to show 1e-2, not 1e-3, so only 1e-2 is recorded.
+    const calibrated = await cli('calibrate', `${tuned.name}@${tuned.version}`, '--data', IDENTITIES_DIR, '--far', '1e-2,1e-3', '--json');
     assert.equal(calibrated.code, 0, calibrated.stderr);
     assert.equal((JSON.parse(calibrated.stdout) as { state: string }).state, 'SUCCEEDED');
     const thresholds = (await trainer.getModelManifest({ name: tuned.name, version: tuned.version })).manifest!.thresholds;
-    assert.deepEqual(thresholds.map((t) => [t.far, t.dataset]), [[1e-3, 'identities'], [1e-4, 'identities'], [1e-5, 'identities']]);
+    assert.deepEqual(thresholds.map((t) => [t.far, t.dataset, t.impostorPairs]), [[1e-2, 'identities', 700n]]);
+    assert.ok(thresholds[0]!.farUpper95 > 0 && thresholds[0]!.farUpper95 < 0.02);
+    const nothing = await cli('calibrate', `${tuned.name}@${tuned.version}`, '--data', IDENTITIES_DIR, '--json');
+    assert.notEqual(nothing.code, 0);
+    assert.match(nothing.stdout + nothing.stderr, /nothing recorded: 700 impostor pairs cannot show a false-match rate of 1e-3, 1e-4, 1e-5/);
     assert.ok(thresholds.every((t) => t.threshold > 0 && t.threshold <= 1));
     await rejectsWith(trainer.startJob({ requestId: 'tune-bad', spec: { ...spec, parameters: { loss: 'hinge', epochs: '0' } } }), status.INVALID_ARGUMENT, /parameters.loss: must be one of arcface, softmax-ls, focal, triplet; spec.parameters.epochs: 0 is out of range/);
   });

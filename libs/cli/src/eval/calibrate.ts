@@ -6,10 +6,9 @@
  */
 import { parseArgs } from 'node:util';
 import { ModelRegistry, registryRootFromEnv } from '@faceprint/model-registry';
-import { calibrate, readIdentities, embedImages } from '@faceprint/evaluation';
+import { calibrate, embedImages, readIdentities, recordableThresholds, unsupportedRatesMessage } from '@faceprint/evaluation';
+import { UsageError } from '../gateway/connection.js';
 import { CALIBRATE_USAGE } from '../usage.js';
-
-const FARS = [1e-3, 1e-4, 1e-5];
 
 /** Runs the command; returns the process exit code. */
 export async function evalCalibrate(argv: string[]): Promise<number> {
@@ -24,6 +23,7 @@ export async function evalCalibrate(argv: string[]): Promise<number> {
       target: { type: 'string' },
       'detector-input-size': { type: 'string', default: '640' },
       record: { type: 'boolean', default: false },
+      far: { type: 'string', default: '1e-3,1e-4,1e-5' },
       concurrency: { type: 'string', default: '4' },
       json: { type: 'boolean', default: false },
       help: { type: 'boolean', default: false },
@@ -37,8 +37,18 @@ export async function evalCalibrate(argv: string[]): Promise<number> {
     process.stderr.write(`${CALIBRATE_USAGE}\n`);
     return 2;
   }
+  const fars = values.far.split(',').map((f) => Number(f.trim()));
+  if (fars.some((f) => !(f > 0 && f <= 0.5))) throw new UsageError(`--far: false-match rates in (0, 0.5], comma-separated, got "${values.far}"`);
   const started = performance.now();
   const labelled = await readIdentities(values.identities, values.root);
+  if (values.record) {
+    // Before embedding anything: could even every image having a face show these rates?
+    const sizes = new Map<string, number>();
+    for (const { identity } of labelled) sizes.set(identity, (sizes.get(identity) ?? 0) + 1);
+    const pairs = (n: number) => (n * (n - 1)) / 2;
+    const most = pairs(labelled.length) - [...sizes.values()].reduce((sum, n) => sum + pairs(n), 0);
+    if (fars.every((f) => most * f < 3)) throw new UsageError(`nothing to record: ${most} impostor pairs at the most cannot show a false-match rate of ${fars.join(', ')} (that needs at least ${Math.ceil(3 / Math.max(...fars))}): calibrate on more identities, or for a higher --far`);
+  }
   const { embeddings, models, embedder } = await embedImages(
     labelled.map((l) => l.path),
     { face: values.face, refine: false, flip: values.flip, target: values.target, detectorInputSize: values['detector-input-size'], concurrency: Number(values.concurrency) },
@@ -52,7 +62,7 @@ export async function evalCalibrate(argv: string[]): Promise<number> {
     if (!group) byIdentity.set(identity, (group = []));
     group.push(embedding);
   }
-  const result = calibrate(byIdentity, FARS);
+  const result = calibrate(byIdentity, fars);
   const dataset = values.dataset ?? values.identities.split('/').pop()!;
   const report = {
     dataset,
@@ -66,15 +76,20 @@ export async function evalCalibrate(argv: string[]): Promise<number> {
     flip_average: values.flip,
     models,
     recorded: false,
+    recorded_fars: [] as number[],
+    unsupported_fars: [] as number[],
     seconds: 0,
   };
   if (values.record) {
     if (!embedder) throw new Error('no face was found in any image: nothing to record');
+    const { thresholds, unsupported } = recordableThresholds(result, dataset);
+    if (thresholds.length === 0) throw new UsageError(`nothing recorded: ${unsupportedRatesMessage(result, unsupported)}`);
     await new ModelRegistry(registryRootFromEnv(process.env)).recordCalibration(embedder.name, embedder.version, {
-      thresholds: result.points.map((p) => ({ far: p.far, threshold: p.threshold, tar: p.tar, dataset })),
+      thresholds,
       metrics: { calibration_genuine_pairs: result.genuinePairs, calibration_impostor_pairs: result.impostorPairs },
     });
-    report.recorded = true;
+    Object.assign(report, { recorded: true, recorded_fars: thresholds.map((t) => t.far), unsupported_fars: unsupported });
+    if (unsupported.length > 0) process.stderr.write(`faceprint: not recorded: ${unsupportedRatesMessage(result, unsupported)}\n`);
   }
   report.seconds = (performance.now() - started) / 1000;
   if (values.json) {

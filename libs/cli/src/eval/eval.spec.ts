@@ -90,7 +90,7 @@ describe('faceprint eval', () => {
     assert.match(help.stdout, /--all-pairs/);
   });
 
-  it('calibrate: thresholds from every genuine and impostor pair, recorded in the embedder manifest', { skip: skipUnlessPresent(IDENTITIES_DIR) }, async () => {
+  it('calibrate: thresholds from every genuine and impostor pair, recorded with their counts and bounds only where the data can show the rate', { skip: skipUnlessPresent(IDENTITIES_DIR) }, async () => {
     const lines = ['identity\tpath'];
     for (const person of (await readdir(IDENTITIES_DIR)).sort()) {
       for (const file of (await readdir(join(IDENTITIES_DIR, person))).sort()) lines.push(`${person}\t${person}/${file}`);
@@ -99,16 +99,28 @@ describe('faceprint eval', () => {
     await writeFile(tsv, `${lines.join('\n')}\n`);
     const registry = join(dir, 'registry'); // a copy: recording changes a manifest
     await cp(await testModelRegistry(), registry, { recursive: true });
-    const report = await faceprint(['eval', 'calibrate', '--identities', tsv, '--root', IDENTITIES_DIR, '--face', 'central', '--dataset', 'test-identities', '--record', '--json'], registry);
+    const calibrateArgs = ['eval', 'calibrate', '--identities', tsv, '--root', IDENTITIES_DIR, '--face', 'central', '--dataset', 'test-identities', '--json'];
+    const before = await new ModelRegistry(registry).readManifest('face-recognition-net', 1);
+    // 700 impostor pairs cannot show 1e-3, 1e-4 or 1e-5: nothing is recorded, and it says why.
+    const refused = await run(join(REPO_ROOT, 'node_modules/.bin/faceprint'), [...calibrateArgs, '--record'], { cwd: REPO_ROOT, env: { ...process.env, FACEPRINT_MODEL_REGISTRY: registry } }).then(
+      () => ({ code: 0, stderr: '' }),
+      (error: { code: number; stderr: string }) => error,
+    );
+    assert.equal(refused.code, 2, refused.stderr);
+    assert.match(refused.stderr, /nothing to record: 700 impostor pairs at the most cannot show a false-match rate of 0.001, 0.0001, 0.00001 \(that needs at least 3000\)/);
+    assert.deepEqual((await new ModelRegistry(registry).readManifest('face-recognition-net', 1)).thresholds, before.thresholds, 'the manifest is unchanged');
+
+    const report = await faceprint([...calibrateArgs, '--far', '1e-2,1e-3', '--record'], registry);
     assert.equal(report.images, 40);
     assert.equal(report.genuine_pairs, 8 * 10);
     assert.equal(report.impostor_pairs, (40 * 39) / 2 - 80);
-    const thresholds = report.thresholds as { far: number; threshold: number; tar: number; false_accepts: number }[];
-    assert.deepEqual(thresholds.map((t) => t.far), [1e-3, 1e-4, 1e-5]);
-    // 700 impostor pairs allow no false accept at these rates: every threshold is above them all.
-    assert.ok(thresholds.every((t) => t.false_accepts === 0 && t.tar > 0.5), JSON.stringify(thresholds));
+    const thresholds = report.thresholds as { far: number; threshold: number; tar: number; false_accepts: number; far_upper_95: number; resolvable: boolean }[];
+    assert.deepEqual(thresholds.map((t) => [t.far, t.resolvable]), [[1e-2, true], [1e-3, false]]);
+    assert.ok(thresholds[0]!.false_accepts <= 7 && thresholds[0]!.tar > 0.5 && thresholds[0]!.far_upper_95 > thresholds[0]!.false_accepts / 700, JSON.stringify(thresholds));
+    assert.deepEqual([report.recorded_fars, report.unsupported_fars], [[1e-2], [1e-3]]);
     const manifest = await new ModelRegistry(registry).readManifest('face-recognition-net', 1);
-    assert.deepEqual(manifest.thresholds.map((t) => [t.far, t.dataset]), [[1e-3, 'test-identities'], [1e-4, 'test-identities'], [1e-5, 'test-identities']]);
+    assert.deepEqual(manifest.thresholds.map((t) => [t.far, t.dataset, t.impostorPairs, t.falseMatches]), [[1e-2, 'test-identities', 700n, BigInt(thresholds[0]!.false_accepts)]]);
+    assert.equal(manifest.thresholds[0]!.farUpper95, thresholds[0]!.far_upper_95);
     assert.equal(manifest.metrics.calibration_impostor_pairs, 700);
   });
 

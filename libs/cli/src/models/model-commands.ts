@@ -188,10 +188,11 @@ async function evaluate(argv: string[]): Promise<number> {
 }
 
 async function calibrateModel(argv: string[]): Promise<number> {
-  const { values, positionals } = parseArgs({ args: argv, allowPositionals: true, options: { ...OPTIONS, data: { type: 'string' }, root: { type: 'string' }, name: { type: 'string' } } });
+  const { values, positionals } = parseArgs({ args: argv, allowPositionals: true, options: { ...OPTIONS, data: { type: 'string' }, root: { type: 'string' }, name: { type: 'string' }, far: { type: 'string' } } });
   const model = modelRef(positionals[0]);
   if (!values.data) throw new UsageError('calibrate needs --data DIR (a folder per identity) or an identities .tsv');
   const parameters: Record<string, string> = {};
+  if (values.far) parameters.fars = values.far;
   if (values.root) parameters.root = resolve(values.root);
   if (values.name) parameters.name = values.name;
   return runJob(values.trainer, values.json, { kind: JobKind.CALIBRATE, baseModel: model, dataset: resolve(values.data), parameters }, (job) => ({

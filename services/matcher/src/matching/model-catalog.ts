@@ -17,6 +17,10 @@ const sameRate = (a: number, b: number) => Math.abs(a - b) <= 1e-6 * Math.max(Ma
 export interface Threshold {
   readonly threshold: number;
   readonly targetFar: number;
+  /** The calibration's 95% upper bound of the false-match rate at the threshold (0: not recorded). */
+  readonly farUpper95: number;
+  /** How many impostor comparisons the calibration scored (0: not recorded). */
+  readonly impostorPairs: bigint;
 }
 
 /** Embedding-model manifests from one registry. */
@@ -69,7 +73,7 @@ export class ModelCatalog {
    */
   threshold(manifest: ModelManifest, targetFar: number): Threshold {
     const calibrated = manifest.thresholds.find((t) => sameRate(t.far, targetFar));
-    if (calibrated) return { threshold: calibrated.threshold, targetFar: calibrated.far };
+    if (calibrated) return { threshold: calibrated.threshold, targetFar: calibrated.far, farUpper95: calibrated.farUpper95, impostorPairs: calibrated.impostorPairs };
     const ref = manifest.model!;
     const available = manifest.thresholds.map((t) => String(t.far)).join(', ');
     throw FaceprintError.failedPrecondition(

@@ -45,7 +45,15 @@ export interface ShippedCalibration {
   /** The model file it was measured on. */
   readonly sha256: string;
   /** The thresholds, one per false-match rate. */
-  readonly thresholds: readonly { readonly far: number; readonly threshold: number; readonly tar: number; readonly dataset: string }[];
+  readonly thresholds: readonly {
+    readonly far: number;
+    readonly threshold: number;
+    readonly tar: number;
+    readonly dataset: string;
+    readonly impostorPairs: bigint;
+    readonly falseMatches: bigint;
+    readonly farUpper95: number;
+  }[];
   /** What the measurement counted, e.g. impostor pairs. */
   readonly metrics: Readonly<Record<string, number>>;
 }

@@ -8,13 +8,16 @@
 import { stat } from 'node:fs/promises';
 import { basename } from 'node:path';
 import type { JobSpec } from '@faceprint/contracts/trainer';
-import { calibrate, readLabelledImages } from '@faceprint/evaluation';
+import { calibrate, readLabelledImages, recordableThresholds, unsupportedRatesMessage } from '@faceprint/evaluation';
 import type { ModelRegistry } from '@faceprint/model-registry';
 import type { JobWork } from './job-runner.js';
 import { checkBaseModel, embedWithBaseModel, type JobRegistry } from './pinned-model.js';
 
-/** The false-match rates calibrated. */
+/** The false-match rates calibrated unless the `fars` parameter names others. */
 export const CALIBRATED_FARS = [1e-3, 1e-4, 1e-5];
+
+/** The `fars` parameter (comma-separated rates), or the default ones. */
+const farsOf = (spec: JobSpec) => (spec.parameters['fars'] ? spec.parameters['fars'].split(',').map((f) => Number(f.trim())) : CALIBRATED_FARS);
 
 /** The dataset name recorded with the thresholds: the `name` parameter, else the file's or folder's name. */
 const datasetName = (spec: JobSpec) => spec.parameters['name'] || basename(spec.dataset).replace(/\.tsv$/, '');
@@ -24,6 +27,7 @@ export async function checkCalibrateSpec(spec: JobSpec, registry: ModelRegistry)
   const problems: string[] = [];
   await checkBaseModel(spec, registry, problems);
   if (!(await stat(spec.dataset).catch(() => undefined))) problems.push(`dataset: ${spec.dataset ? `"${spec.dataset}" does not exist` : 'is required: a folder per identity, or an identities .tsv'}`);
+  if (farsOf(spec).some((f) => !(f > 0 && f <= 0.5))) problems.push(`parameters.fars: false-match rates in (0, 0.5], comma-separated, got "${spec.parameters['fars']}"`);
   return problems;
 }
 
@@ -45,17 +49,20 @@ export function calibrateJob(where: JobRegistry): JobWork {
       if (!group) byIdentity.set(identity, (group = []));
       group.push(embedding);
     }
-    const result = calibrate(byIdentity, CALIBRATED_FARS);
+    const result = calibrate(byIdentity, farsOf(spec));
     if (result.genuinePairs === 0 || result.impostorPairs === 0) throw new Error('calibration needs identities with two or more images and at least two identities');
     const dataset = datasetName(spec);
+    // Only the rates these impostor pairs can show are recorded, each with its counts and bound.
+    const { thresholds, unsupported } = recordableThresholds(result, dataset);
+    if (thresholds.length === 0) throw new Error(`nothing recorded: ${unsupportedRatesMessage(result, unsupported)}`);
     await registry.recordCalibration(model.name, model.version, {
-      thresholds: result.points.map((p) => ({ far: p.far, threshold: p.threshold, tar: p.tar, dataset })),
+      thresholds,
       metrics: { calibration_genuine_pairs: result.genuinePairs, calibration_impostor_pairs: result.impostorPairs },
     });
     const metrics = Object.fromEntries(result.points.flatMap((p) => [[`threshold_at_far_${p.far.toExponential(0)}`, p.threshold], [`tar_at_far_${p.far.toExponential(0)}`, p.tar]]));
     progress({
       metrics: { ...metrics, genuine_pairs: result.genuinePairs, impostor_pairs: result.impostorPairs, images_without_face: labelled.length - result.images },
-      message: `${dataset}: thresholds for FAR ${CALIBRATED_FARS.map((f) => f.toExponential(0)).join(', ')} recorded (${result.genuinePairs} genuine, ${result.impostorPairs} impostor pairs)`,
+      message: `${dataset}: thresholds for FAR ${thresholds.map((t) => t.far.toExponential(0)).join(', ')} recorded (${result.genuinePairs} genuine, ${result.impostorPairs} impostor pairs)${unsupported.length ? `; not recorded: ${unsupportedRatesMessage(result, unsupported)}` : ''}`,
     });
     return undefined;
   };
