@@ -46,11 +46,19 @@ export interface ServiceProcess {
   waitForLog(predicate: (line: LogLine) => boolean, timeoutMs?: number): Promise<LogLine>;
 }
 
+/**
+ * The local mesh's services call each other over mutual TLS at 127.0.0.1, and grpc-js sets the TLS
+ * server name (SNI) to the target host even when it is an IP address, which Node reports once per
+ * process as deprecated (DEP0123). Nothing depends on that SNI (each server has one certificate,
+ * checked against its IP address), so the warning is turned off for the mesh's processes.
+ */
+export const QUIET_TLS_TO_IP = ['--disable-warning=DEP0123'];
+
 /** The command line `npm start` runs for a service. */
 export function serviceCommand(name: ServiceName): { command: string; args: string[]; cwd: string } {
   return {
     command: process.execPath,
-    args: ['--import', 'tsx', '--import', '@faceprint/telemetry/register', 'src/main.ts'],
+    args: [...QUIET_TLS_TO_IP, '--import', 'tsx', '--import', '@faceprint/telemetry/register', 'src/main.ts'],
     cwd: `${REPO_ROOT}services/${name}`,
   };
 }

@@ -62,6 +62,11 @@ export interface ClientOptions {
   readonly retry?: RetrySettings | false;
   /** HTTP/2 receive window for responses (flow-control.ts). Default: {@link DEFAULT_FLOW_CONTROL_WINDOW_BYTES}. */
   readonly flowControlWindowBytes?: number;
+  /**
+   * With TLS: the name the server's certificate must carry (and the SNI sent), where the address
+   * is not it, e.g. `localhost` for a server dialled at 127.0.0.1. Default: the address's host.
+   */
+  readonly serverName?: string;
 }
 
 /** True when the proto declares the rpc safe to retry. */
@@ -108,6 +113,7 @@ export function createClient<S extends GenService<GenServiceMethods>>(
     'grpc.max_send_message_length': maxMessageBytes,
     'grpc.enable_retries': retry ? 1 : 0,
     'grpc-node.flow_control_window': options.flowControlWindowBytes ?? DEFAULT_FLOW_CONTROL_WINDOW_BYTES,
+    ...(options.serverName ? { 'grpc.ssl_target_name_override': options.serverName } : {}),
     ...(retry ? { 'grpc.service_config': JSON.stringify(retryServiceConfig(service, retry)) } : {}),
   });
   const defaultTimeoutMs = options.defaultTimeoutMs ?? 30_000;

@@ -36,9 +36,9 @@ function makeCertificates(): void {
 describe('TLS', () => {
   makeCertificates();
   const serverEnv = { FACEPRINT_TLS_CERT_FILE: file('server.pem'), FACEPRINT_TLS_KEY_FILE: file('server.key'), FACEPRINT_TLS_CLIENT_CA_FILE: file('ca.pem') };
-  const check = async (address: string, env: Record<string, string>) => {
+  const check = async (address: string, env: Record<string, string>, serverName?: string) => {
     const credentials = clientCredentialsFromEnv(env);
-    const health = createClient(Health, address, { retry: false, defaultTimeoutMs: 3_000, ...(credentials ? { credentials } : {}) });
+    const health = createClient(Health, address, { retry: false, defaultTimeoutMs: 3_000, ...(credentials ? { credentials } : {}), ...(serverName ? { serverName } : {}) });
     try {
       return (await health.check({})).status;
     } finally {
@@ -71,6 +71,9 @@ describe('TLS', () => {
     try {
       const withCertificate = { FACEPRINT_TLS_CA_FILE: file('ca.pem'), FACEPRINT_TLS_CLIENT_CERT_FILE: file('client.pem'), FACEPRINT_TLS_CLIENT_KEY_FILE: file('client.key') };
       assert.equal(await check(server.address, withCertificate), HealthCheckResponse_ServingStatus.SERVING);
+      // Dialled at 127.0.0.1, checked against another name the certificate carries; a name it lacks fails.
+      assert.equal(await check(server.address, withCertificate, 'localhost'), HealthCheckResponse_ServingStatus.SERVING);
+      await assert.rejects(check(server.address, withCertificate, 'elsewhere.test'), 'a name the certificate does not carry');
       await assert.rejects(check(server.address, { FACEPRINT_TLS_CA_FILE: file('ca.pem') }), 'no client certificate');
       await assert.rejects(check(server.address, {}), 'plaintext');
     } finally {

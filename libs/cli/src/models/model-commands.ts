@@ -18,8 +18,11 @@ async function trainerClient(address: string | undefined) {
   const localMesh = `127.0.0.1:${DEFAULT_GRPC_PORTS.trainer}`;
   const target = address ?? process.env.FACEPRINT_TRAINER_ADDRESS ?? localMesh;
   // TLS settings from the environment; else, to the local mesh's trainer, the certificate the mesh made for this command.
-  const credentials = clientCredentialsFromEnv(process.env) ?? (target === localMesh ? await localMeshCredentials() : undefined);
-  return createClient(TrainerService, target, { defaultTimeoutMs: 60_000, ...(credentials ? { credentials } : {}) });
+  const fromEnv = clientCredentialsFromEnv(process.env);
+  const meshCredentials = !fromEnv && target === localMesh ? await localMeshCredentials() : undefined;
+  const credentials = fromEnv ?? meshCredentials;
+  // The mesh's certificates name localhost: no IP address as the TLS server name (Node's DEP0123).
+  return createClient(TrainerService, target, { defaultTimeoutMs: 60_000, ...(credentials ? { credentials } : {}), ...(meshCredentials ? { serverName: 'localhost' } : {}) });
 }
 
 /** The local mesh's certificate for the faceprint command, once `npm start` has made it; else plaintext. */
