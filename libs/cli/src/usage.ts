@@ -65,7 +65,8 @@ faceprint eval verify --all-pairs (--pairs PAIRS | --identities IDENTITIES.tsv) 
   --all-pairs             every pair of the listed images: genuine within an identity, impostor across;
                           TAR at FAR 1e-3..1e-6, each with its false matches and 95% upper bound
   --identities FILE       a TSV whose header names the columns identity and path (either order): the
-                          images of --all-pairs, or the identities of a pairs file's images
+                          images of --all-pairs, or the identities of a pairs file's images; with a
+                          condition column, --all-pairs also reports each condition's FAR and FRR
   --threshold T           also report what this cosine threshold does here: FAR, FRR, counts, bound
   --model-far F           the same, with the threshold the serving embedder records for rate F
   --root DIR              where relative image paths start (default: the pairs file's folder)

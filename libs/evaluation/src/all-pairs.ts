@@ -13,6 +13,8 @@ import { upperBound } from './error-bounds.js';
 export interface LabelledEmbedding {
   readonly identity: string;
   readonly embedding: Float32Array | undefined;
+  /** How it was taken (e.g. the lighting), for per-condition figures. */
+  readonly condition?: string;
 }
 
 /** The scores of every comparison, each kind sorted best first. */
@@ -33,8 +35,12 @@ export interface AllPairsScores {
 
 const pairsOf = (n: number) => (n * (n - 1)) / 2;
 
-/** Scores every pair of `images`. */
-export function scoreAllPairs(images: readonly LabelledEmbedding[]): AllPairsScores {
+/**
+ * Scores every pair of `images`, or only the pairs `include` takes (e.g. those with an image of
+ * one capture condition; then the counts come from going over every pair, so keep such sets small).
+ */
+export function scoreAllPairs(images: readonly LabelledEmbedding[], include?: (a: LabelledEmbedding, b: LabelledEmbedding) => boolean): AllPairsScores {
+  if (include) return scoreSomePairs(images, include);
   const sizes = new Map<string, number>();
   for (const image of images) sizes.set(image.identity, (sizes.get(image.identity) ?? 0) + 1);
   const genuinePairs = [...sizes.values()].reduce((sum, n) => sum + pairsOf(n), 0);
@@ -64,6 +70,33 @@ export function scoreAllPairs(images: readonly LabelledEmbedding[]): AllPairsSco
     impostorPairs: pairsOf(images.length) - genuinePairs,
     genuine,
     impostor,
+  };
+}
+
+/** {@link scoreAllPairs} over the pairs `include` takes. */
+function scoreSomePairs(images: readonly LabelledEmbedding[], include: (a: LabelledEmbedding, b: LabelledEmbedding) => boolean): AllPairsScores {
+  const genuine: number[] = [];
+  const impostor: number[] = [];
+  let [genuinePairs, impostorPairs] = [0, 0];
+  for (let i = 0; i < images.length; i++) {
+    for (let j = i + 1; j < images.length; j++) {
+      const [a, b] = [images[i]!, images[j]!];
+      if (!include(a, b)) continue;
+      const same = a.identity === b.identity;
+      if (same) genuinePairs++;
+      else impostorPairs++;
+      if (a.embedding && b.embedding) (same ? genuine : impostor).push(cosine(a.embedding, b.embedding));
+    }
+  }
+  const descending = (scores: number[]) => Float64Array.from(scores).sort().reverse();
+  return {
+    identities: new Set(images.map((image) => image.identity)).size,
+    images: images.length,
+    failedImages: images.filter((image) => !image.embedding).length,
+    genuinePairs,
+    impostorPairs,
+    genuine: descending(genuine),
+    impostor: descending(impostor),
   };
 }
 

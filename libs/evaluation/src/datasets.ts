@@ -124,24 +124,26 @@ export async function readFddb(files: readonly string[], root: string): Promise<
 export interface LabelledImage {
   readonly identity: string;
   readonly path: string;
+  /** The capture condition (e.g. the lighting), where the identities file has a `condition` column. */
+  readonly condition?: string;
 }
 
 /**
  * Parses a TSV of labelled images: a header naming the columns `identity` and `path` (in either
- * order, other columns ignored), or headerless `identity<TAB>path` lines; relative paths are
- * under `root`.
+ * order; an optional `condition` column says how each image was taken; other columns ignored), or
+ * headerless `identity<TAB>path` lines; relative paths are under `root`.
  */
 export async function readIdentities(file: string, root = dirname(file)): Promise<LabelledImage[]> {
   const lines = (await readFile(file, 'utf8')).split('\n').filter((l) => l.trim());
   const header = lines[0]?.split('\t').map((f) => f.trim()) ?? [];
   const named = header.includes('identity') || header.includes('path');
   if (named && !(header.includes('identity') && header.includes('path'))) throw new Error(`${file}: the header must name both an "identity" and a "path" column, got "${header.join(', ')}"`);
-  const [identityColumn, pathColumn] = named ? [header.indexOf('identity'), header.indexOf('path')] : [0, 1];
+  const [identityColumn, pathColumn, conditionColumn] = named ? [header.indexOf('identity'), header.indexOf('path'), header.indexOf('condition')] : [0, 1, -1];
   return (named ? lines.slice(1) : lines).map((line, i) => {
     const fields = line.split('\t').map((f) => f.trim());
-    const [identity, path] = [fields[identityColumn], fields[pathColumn]];
+    const [identity, path, condition] = [fields[identityColumn], fields[pathColumn], conditionColumn >= 0 ? fields[conditionColumn] : undefined];
     if (!identity || !path) throw new Error(`${file}: line ${i + (named ? 2 : 1)}: expected an identity and a path`);
-    return { identity, path: isAbsolute(path) ? path : join(root, path) };
+    return { identity, path: isAbsolute(path) ? path : join(root, path), ...(condition ? { condition } : {}) };
   });
 }
 

@@ -52,16 +52,16 @@ describe('faceprint eval', () => {
   });
 
   it('verify --all-pairs: every comparison of the listed images, FAR down to 1e-6 with counts and bounds, a fixed threshold, bad images counted', { skip: skipUnlessPresent(IDENTITIES_DIR) }, async () => {
-    const lines = ['path\tidentity']; // the columns by name, path first
+    const lines = ['path\tidentity\tcondition']; // the columns by name, path first
     for (const person of (await readdir(IDENTITIES_DIR)).sort()) {
-      for (const file of (await readdir(join(IDENTITIES_DIR, person))).sort()) lines.push(`${join(IDENTITIES_DIR, person, file)}\t${person}`);
+      for (const [i, file] of (await readdir(join(IDENTITIES_DIR, person))).sort().entries()) lines.push(`${join(IDENTITIES_DIR, person, file)}\t${person}\t${i < 2 ? 'first' : 'later'}`);
     }
     // One image as PGM (converted for the services), one file that is no image: counted, not fatal.
-    const [firstPath, firstPerson] = lines[1]!.split('\t') as [string, string];
+    const [firstPath, firstPerson] = lines[1]!.split('\t') as [string, string, string];
     const { data, info } = await sharp(firstPath).grayscale().raw().toBuffer({ resolveWithObject: true });
     await writeFile(join(dir, 'face.pgm'), Buffer.concat([Buffer.from(`P5 ${info.width} ${info.height} 255\n`), data]));
     await writeFile(join(dir, 'broken.jpg'), 'not an image');
-    lines.push(`${join(dir, 'face.pgm')}\t${firstPerson}`, `${join(dir, 'broken.jpg')}\t${firstPerson}`);
+    lines.push(`${join(dir, 'face.pgm')}\t${firstPerson}\tconverted`, `${join(dir, 'broken.jpg')}\t${firstPerson}\tconverted`);
     const identities = join(dir, 'all.tsv');
     await writeFile(identities, `${lines.join('\n')}\n`);
     const registry = await testModelRegistry();
@@ -85,6 +85,18 @@ describe('faceprint eval', () => {
     assert.ok(fixed.frr >= 6 / 91 && fixed.frr < 0.5, `FRR ${fixed.frr}: at least the broken image's 6 genuine comparisons fail`);
     assert.ok(fixed.far_upper_95 >= fixed.far);
     assert.deepEqual([...(await readFile(plot)).subarray(1, 4)], [...Buffer.from('PNG')]);
+
+    // Per condition: the comparisons with an image of it, at the same fixed threshold.
+    const rows = lines.slice(1).map((line) => line.split('\t') as [string, string, string]);
+    const expected = ['converted', 'first', 'later'].map((condition) => {
+      let [genuine, impostors] = [0, 0];
+      rows.forEach(([, identity, c], i) => rows.slice(i + 1).forEach(([, other, d]) => (c === condition || d === condition) && (identity === other ? genuine++ : impostors++)));
+      return { condition, images: rows.filter(([, , c]) => c === condition).length, genuine, impostors };
+    });
+    const byCondition = report.by_condition as { condition: string; images: number; genuine: number; impostors: number; failed_to_detect: number; unreadable_images: number; threshold: number }[];
+    assert.deepEqual(byCondition.map(({ condition, images, genuine, impostors }) => ({ condition, images, genuine, impostors })), expected);
+    assert.deepEqual(byCondition.map((c) => [c.condition, c.unreadable_images, c.failed_to_detect]), [['converted', 1, 0], ['first', 0, 0], ['later', 0, 0]]);
+    assert.ok(byCondition.every((c) => c.threshold === recorded.threshold));
 
     const help = await run(join(REPO_ROOT, 'node_modules/.bin/faceprint'), ['eval', 'verify', '--help'], { cwd: REPO_ROOT });
     assert.match(help.stdout, /--all-pairs/);

@@ -111,7 +111,9 @@ export async function evalVerify(argv: string[]): Promise<number> {
   const concurrency = numberFlag(values.concurrency, '--concurrency', (n) => Number.isInteger(n) && n >= 1 && n <= 64, 'an integer from 1 to 64')!;
   const limit = numberFlag(values.limit, '--limit', (n) => Number.isInteger(n) && n >= 1, 'a positive integer');
 
-  const identityOf = values.identities ? new Map((await readIdentities(values.identities, values.root)).map((l) => [l.path, l.identity])) : undefined;
+  const labelled = values.identities ? await readIdentities(values.identities, values.root) : [];
+  const identityOf = values.identities ? new Map(labelled.map((l) => [l.path, l.identity])) : undefined;
+  const conditionOf = new Map(labelled.flatMap((l) => (l.condition ? [[l.path, l.condition] as const] : [])));
   let pairs = pairsFile ? await readPairs(pairsFile, values.root) : [];
   if (limit) {
     const step = Math.max(1, Math.floor(pairs.length / limit));
@@ -159,9 +161,19 @@ export async function evalVerify(argv: string[]): Promise<number> {
   const unreadableLine = `unreadable images: ${unreadable.size}${unreadable.size ? ` (first: ${[...unreadable][0]![0]}: ${[...unreadable][0]![1]})` : ''}`;
 
   if (allPairs) {
-    const scores = scoreAllPairs(images.map((path) => ({ identity: imageIdentities!.get(path)!, embedding: embeddings.get(path) })));
+    const labelledEmbeddings = images.map((path) => ({ path, identity: imageIdentities!.get(path)!, embedding: embeddings.get(path), ...(conditionOf.has(path) ? { condition: conditionOf.get(path)! } : {}) }));
+    const scores = scoreAllPairs(labelledEmbeddings);
     const points = ALL_PAIRS_FARS.map((far) => operatingPoint(scores, Number(far)));
     const fixed = threshold === undefined ? undefined : ratesAt(scores, threshold);
+    // Per capture condition (the identities file's `condition` column): the comparisons with an
+    // image of that condition, at the fixed threshold, else at the whole set's 1e-3 threshold.
+    const conditionThreshold = threshold ?? points[0]!.threshold;
+    const byCondition = [...new Set(conditionOf.values())].sort().map((condition) => {
+      const ofCondition = labelledEmbeddings.filter((image) => image.condition === condition);
+      const rates = ratesAt(scoreAllPairs(labelledEmbeddings, (a, b) => a.condition === condition || b.condition === condition), conditionThreshold);
+      const unreadableHere = ofCondition.filter((image) => unreadable.has(image.path)).length;
+      return { condition, images: ofCondition.length, failed_to_detect: ofCondition.filter((image) => !image.embedding).length - unreadableHere, unreadable_images: unreadableHere, ...fixedThresholdReport(rates) };
+    });
     const report = {
       dataset: pairsFile ?? values.identities,
       protocol: 'all pairs (every genuine and impostor comparison of the images)',
@@ -172,6 +184,7 @@ export async function evalVerify(argv: string[]): Promise<number> {
       tar_at_far: Object.fromEntries(ALL_PAIRS_FARS.map((far, i) => [far, points[i]!.tar])),
       far_points: points.map((p) => ({ far: p.targetFar, threshold: p.threshold, tar: p.tar, false_matches: p.falseMatches, measured_far: p.far, far_upper_95: p.farUpper95, resolvable: p.resolvable })),
       ...(fixed ? { fixed_threshold: fixedThresholdReport(fixed) } : {}),
+      ...(byCondition.length ? { by_condition: byCondition, by_condition_threshold: threshold === undefined ? 'the 1e-3 threshold of the whole set' : 'the fixed threshold' } : {}),
       seconds: (performance.now() - started) / 1000,
     };
     if (values.plot) await writeDetPlot(values.plot, scores, `${models.embedder ?? 'embedder'}`, `DET: ${report.dataset!.split('/').slice(-2).join('/')} (${scores.impostorPairs} impostor comparisons)`);
@@ -182,6 +195,8 @@ export async function evalVerify(argv: string[]): Promise<number> {
           `all pairs of ${report.images} images (${report.identities} identities): ${report.genuine_pairs} genuine, ${report.impostor_pairs} impostor comparisons`,
           ...points.map((p) => `TAR at FAR ${p.targetFar.toExponential(0)}: ${pct(p.tar)} (threshold ${p.threshold.toFixed(4)}, ${p.falseMatches} false matches, 95% upper bound ${p.farUpper95.toExponential(2)}${p.resolvable ? '' : '; too few impostor comparisons to show this rate'})`),
           ...(fixed ? [describeFixed(fixed)] : []),
+          ...(byCondition.length ? [`by condition, at ${report.by_condition_threshold} (${conditionThreshold.toFixed(4)}):`] : []),
+          ...byCondition.map((c) => `  ${c.condition}: ${c.images} images, ${c.failed_to_detect} without a face; FRR ${pct(c.frr)} (${c.false_non_matches} of ${c.genuine}), FAR ${c.far.toExponential(2)} (${c.false_matches} of ${c.impostors}; bound ${c.far_upper_95.toExponential(2)})`),
           `images without a face: ${report.failed_to_detect}; ${unreadableLine} (their comparisons count as non-matches)`,
           `models: ${models.detector}, ${models.embedder}; face: ${values.face}${values.refine ? ', refined landmarks' : ''}${values.flip ? ', flip-averaged' : ''}; ${report.seconds.toFixed(0)} s`,
         ].join('\n') + '\n',
