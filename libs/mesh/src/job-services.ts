@@ -21,10 +21,11 @@ export interface Services {
 /**
  * A job's own services run without the TLS settings of the process that starts them (a trainer
  * in the mesh has them): they are private to the job, on loopback, hold no gallery data, and the
- * job calls them as plain clients.
+ * job calls them as plain clients. Nor do they take its health-only port (FACEPRINT_HEALTH_PORT,
+ * set for a whole pod in Kubernetes): that port is the starting process's, one per pod.
  */
-const WITHOUT_TLS = Object.fromEntries(
-  ['FACEPRINT_TLS_CERT_FILE', 'FACEPRINT_TLS_KEY_FILE', 'FACEPRINT_TLS_CLIENT_CA_FILE', 'FACEPRINT_TLS_CA_FILE', 'FACEPRINT_TLS_CLIENT_CERT_FILE', 'FACEPRINT_TLS_CLIENT_KEY_FILE'].map((name) => [name, '']),
+const NOT_INHERITED = Object.fromEntries(
+  ['FACEPRINT_TLS_CERT_FILE', 'FACEPRINT_TLS_KEY_FILE', 'FACEPRINT_TLS_CLIENT_CA_FILE', 'FACEPRINT_TLS_CA_FILE', 'FACEPRINT_TLS_CLIENT_CERT_FILE', 'FACEPRINT_TLS_CLIENT_KEY_FILE', 'FACEPRINT_HEALTH_PORT'].map((name) => [name, '']),
 );
 
 /**
@@ -42,7 +43,7 @@ export async function acquireServices(names: readonly ServiceName[], target: str
   };
   try {
     for (const name of names) {
-      processes.push(await startServiceProcess(name, { env: { FACEPRINT_GRPC_PORT: '0', FACEPRINT_METRICS_PORT: '0', ...WITHOUT_TLS, ...env } }));
+      processes.push(await startServiceProcess(name, { env: { FACEPRINT_GRPC_PORT: '0', FACEPRINT_METRICS_PORT: '0', ...NOT_INHERITED, ...env } }));
     }
     await Promise.all(processes.map((p) => waitForServiceProcess(p, Date.now() + 120_000)));
   } catch (error) {

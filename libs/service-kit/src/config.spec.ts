@@ -13,6 +13,13 @@ describe('loadServerConfig', () => {
     assert.deepEqual(Object.values(DEFAULT_GRPC_PORTS), [50050, 50051, 50052, 50053, 50054, 50055]);
   });
 
+  it('takes a health-only port when one is named, none when the variable is unset or empty', () => {
+    assert.equal(loadServerConfig('matcher', { FACEPRINT_HEALTH_PORT: '8086' }).healthPort, 8086);
+    assert.equal(loadServerConfig('matcher', {}).healthPort, undefined);
+    assert.equal(loadServerConfig('matcher', { FACEPRINT_HEALTH_PORT: '' }).healthPort, undefined, 'how a job keeps its services from inheriting the pod\'s');
+    assert.throws(() => loadServerConfig('matcher', { FACEPRINT_HEALTH_PORT: 'probe' }), /FACEPRINT_HEALTH_PORT: must be an integer/);
+  });
+
   it('returns a frozen object', () => {
     const config = loadServerConfig('detector', { FACEPRINT_GRPC_PORT: '0' });
     assert.equal(config.port, 0);

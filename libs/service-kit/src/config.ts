@@ -113,7 +113,8 @@ export interface ServerConfig {
 
 /** Compiles the shared server settings of `service` from the environment. */
 export function loadServerConfig(service: ServiceName, env: NodeJS.ProcessEnv = process.env): ServerConfig {
-  const compiled = compileEnv(env, {
+  // An empty FACEPRINT_HEALTH_PORT is no health-only port (how a process keeps a child from inheriting one).
+  const compiled = compileEnv({ ...env, FACEPRINT_HEALTH_PORT: env.FACEPRINT_HEALTH_PORT || undefined }, {
     FACEPRINT_GRPC_HOST: str({ default: '127.0.0.1' }),
     FACEPRINT_GRPC_PORT: int(0, 65535)({ default: DEFAULT_GRPC_PORTS[service] }),
     FACEPRINT_METRICS_PORT: int(0, 65535)({ default: DEFAULT_METRICS_PORTS[service] }),

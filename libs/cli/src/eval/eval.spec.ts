@@ -7,6 +7,7 @@ import { execFile } from 'node:child_process';
 import { cp, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { createServer, type AddressInfo } from 'node:net';
 import { promisify } from 'node:util';
 import { after, before, describe, it } from 'node:test';
 import { REPO_ROOT } from '@faceprint/mesh';
@@ -17,8 +18,8 @@ import sharp from 'sharp';
 const run = promisify(execFile);
 const FDDB = join(SHARED_DIR, 'datasets/fddb');
 
-async function faceprint(args: string[], registry?: string): Promise<Record<string, unknown>> {
-  const env = { ...process.env, FACEPRINT_MODEL_REGISTRY: registry ?? (await testModelRegistry()), FACEPRINT_MODEL_MIRROR: MODEL_MIRROR };
+async function faceprint(args: string[], registry?: string, more: Record<string, string> = {}): Promise<Record<string, unknown>> {
+  const env = { ...process.env, FACEPRINT_MODEL_REGISTRY: registry ?? (await testModelRegistry()), FACEPRINT_MODEL_MIRROR: MODEL_MIRROR, ...more };
   const { stdout } = await run(join(REPO_ROOT, 'node_modules/.bin/faceprint'), args, { cwd: REPO_ROOT, env, maxBuffer: 1 << 24 });
   return JSON.parse(stdout.trim().split('\n').at(-1)!) as Record<string, unknown>;
 }
@@ -41,7 +42,15 @@ describe('faceprint eval', () => {
     const tsv = join(dir, 'pairs.tsv');
     await writeFile(tsv, `${lines.join('\n')}\n`);
     const plot = join(dir, 'roc.png');
-    const report = await faceprint(['eval', 'verify', '--tsv', tsv, '--root', IDENTITIES_DIR, '--face', 'central', '--plot', plot, '--json']);
+    // A health-only port set for the whole pod (as k8s/ does) is the calling process's: the
+    // services the command starts for itself must not all try to take it.
+    const podHealthPort = await new Promise<number>((resolve) => {
+      const probe = createServer().listen(0, '127.0.0.1', () => {
+        const { port } = probe.address() as AddressInfo;
+        probe.close(() => resolve(port));
+      });
+    });
+    const report = await faceprint(['eval', 'verify', '--tsv', tsv, '--root', IDENTITIES_DIR, '--face', 'central', '--plot', plot, '--json'], undefined, { FACEPRINT_HEALTH_PORT: String(podHealthPort) });
     assert.equal(report.pairs, 32);
     assert.equal(report.failed_to_detect, 0);
     assert.ok((report.accuracy as number) >= 0.9, `accuracy ${String(report.accuracy)}`);
