@@ -115,7 +115,10 @@ export async function startServer(options: ServerOptions): Promise<FaceprintServ
   if (config.healthPort !== undefined) {
     healthServer = new Server();
     healthServer.addService(grpcServiceDefinition(healthRegistration.service), grpcHandlers(healthRegistration, { log, observe, mutualTls: false }));
-    healthPort = await bind(healthServer, config.healthPort, ServerCredentials.createInsecure());
+    healthPort = await bind(healthServer, config.healthPort, ServerCredentials.createInsecure()).catch((error: unknown) => {
+      server.forceShutdown(); // the service port is not left bound by a server that failed to start
+      throw error;
+    });
   }
   if (!streamWindowSet || !setServerConnectionWindow(server, config.flowControlWindowBytes)) {
     log.warn({ flowControlWindowBytes: config.flowControlWindowBytes, streamWindowBytes: config.streamWindowBytes }, 'this grpc-js version cannot take a larger HTTP/2 receive window: large messages will move 64 KiB at a time');
