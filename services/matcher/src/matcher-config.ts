@@ -94,6 +94,11 @@ export interface MatcherConfig {
   /** How often the retention sweeper erases subjects whose retention has ended, in ms. `FACEPRINT_MATCHER_RETENTION_SWEEP_MS`, default 60000. */
   readonly retentionSweepMs: number;
   /**
+   * How often data keys no subject uses (left by failed enrolments, over an hour old) are destroyed,
+   * in ms; 0: never. `FACEPRINT_MATCHER_UNUSED_KEY_SWEEP_MS`, default 3600000.
+   */
+  readonly unusedKeySweepMs: number;
+  /**
    * The embedder that re-creates templates from retained crops (ReembedTemplates; TLS from the
    * FACEPRINT_TLS_* client settings). `FACEPRINT_EMBEDDER_ADDRESS`, default `127.0.0.1:50053`.
    */
@@ -123,6 +128,7 @@ export function loadMatcherConfig(env: NodeJS.ProcessEnv): MatcherConfig {
     FACEPRINT_MATCHER_MASTER_KEY_FILE: str({ default: '' }),
     FACEPRINT_MATCHER_SIGNING_KEY_FILE: str({ default: '' }),
     FACEPRINT_MATCHER_RETENTION_SWEEP_MS: int(100, 86_400_000)({ default: 60_000 }),
+    FACEPRINT_MATCHER_UNUSED_KEY_SWEEP_MS: int(0, 86_400_000)({ default: 3_600_000 }),
     FACEPRINT_MATCHER_GATEWAY_IDENTITY: str({ default: 'gateway' }),
     FACEPRINT_MATCHER_TRAINER_IDENTITY: str({ default: 'trainer' }),
     FACEPRINT_EMBEDDER_ADDRESS: str({ default: `127.0.0.1:${DEFAULT_GRPC_PORTS.embedder}` }),
@@ -151,6 +157,7 @@ export function loadMatcherConfig(env: NodeJS.ProcessEnv): MatcherConfig {
     generateMasterKey: !compiled.FACEPRINT_MATCHER_MASTER_KEY_FILE,
     generateSigningKey: !compiled.FACEPRINT_MATCHER_SIGNING_KEY_FILE,
     retentionSweepMs: compiled.FACEPRINT_MATCHER_RETENTION_SWEEP_MS,
+    unusedKeySweepMs: compiled.FACEPRINT_MATCHER_UNUSED_KEY_SWEEP_MS,
     gatewayIdentity: compiled.FACEPRINT_MATCHER_GATEWAY_IDENTITY,
     trainerIdentity: compiled.FACEPRINT_MATCHER_TRAINER_IDENTITY,
     embedderAddress: compiled.FACEPRINT_EMBEDDER_ADDRESS,

@@ -28,6 +28,7 @@ import { ReceiptSigner, SubjectEraser } from './compliance/erasure.js';
 import { adoptFormerKeyFiles, loadMasterKey, loadSigningKey } from './compliance/key-files.js';
 import { FileKeyStore } from './compliance/key-store.js';
 import { RetentionSweeper } from './compliance/retention-sweeper.js';
+import { UnusedKeySweeper } from './compliance/unused-key-sweeper.js';
 import { fromDatabaseError, withDatabaseErrors } from './database/database-errors.js';
 import { ReembedOnPromotion } from './gallery/reembed-on-promotion.js';
 import { reembedTemplates } from './gallery/reembedding.js';
@@ -80,6 +81,7 @@ export function matcherService(config: MatcherConfig, { log }: Pick<SetupContext
   let gallery: Gallery | undefined;
   let eraser: SubjectEraser | undefined;
   let sweeper: RetentionSweeper | undefined;
+  let keySweeper: UnusedKeySweeper | undefined;
   let reembedder: ReembedOnPromotion | undefined;
   // One client for re-embedding (ReembedTemplates and the background re-embedder); it connects on first use.
   const embedder = createClient(EmbedderService, config.embedderAddress, config.embedderCredentials ? { credentials: config.embedderCredentials } : {});
@@ -421,12 +423,15 @@ export function matcherService(config: MatcherConfig, { log }: Pick<SetupContext
       eraser = new SubjectEraser(loaded, signer);
       sweeper = new RetentionSweeper(loaded.store, eraser, config.retentionSweepMs, log);
       sweeper.start();
+      keySweeper = new UnusedKeySweeper(loaded.store, config.unusedKeySweepMs, log);
+      keySweeper.start();
       reembedder = new ReembedOnPromotion({ gallery: loaded, catalog, embedder, defaultTargetFar: config.defaultTargetFar, intervalMs: config.reembedIntervalMs }, log);
       reembedder.start();
       gallery = loaded;
     },
     close: async () => {
       await sweeper?.stop();
+      await keySweeper?.stop();
       await reembedder?.stop();
       embedder.close();
       await gallery?.close();

@@ -6,8 +6,8 @@
  */
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { generateKeyPairSync, randomBytes } from 'node:crypto';
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { generateKeyPairSync, randomBytes, randomUUID } from 'node:crypto';
+import { mkdtemp, readFile, rm, utimes, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -23,6 +23,7 @@ import { consent, embedding, nearby, randomUnitVector, seededRandom, startInProc
 import type { SubjectExportDocument } from './compliance-service.js';
 import { dataKeyContext, LocalMasterKey, open, templateContext } from './data-keys.js';
 import { FileKeyStore } from './key-store.js';
+import { UNUSED_KEY_MIN_AGE_MS } from './unused-key-sweeper.js';
 
 const run = promisify(execFile);
 const REPO_ROOT = new URL('../../../../', import.meta.url).pathname;
@@ -276,6 +277,34 @@ describe('erasure, export and consent on PostgreSQL', { skip: await skipUnlessPo
       const events = await sweeping.compliance.listAuditEvents({ context: compliance('retail'), actions: [AuditAction.ERASE] });
       assert.ok(events.events.some((e) => e.actor === 'faceprint-matcher/retention-sweeper' && e.details.reason === 'RETENTION_EXPIRED'));
       assert.ok(await sweeping.matcher.getSubject({ context: operator('retail'), subjectId: 'ron' }), 'a subject within retention stays');
+    } finally {
+      await sweeping.close();
+    }
+  });
+
+  it('destroys data keys no subject uses once they are an hour old, and no other key', async () => {
+    const store = await FileKeyStore.open(join(keyDir, 'data-keys'));
+    const held = new Set(await store.keyIds());
+    const face = randomUnitVector(random);
+    await enroll(a, 'unused', 'uma', [face]);
+    const [umasKey] = (await store.keyIds()).filter((id) => !held.has(id));
+    // As a failed enrolment leaves them: stored, never referred to. One an hour old, one just made.
+    const [stale, fresh] = [randomUUID(), randomUUID()];
+    for (const id of [stale, fresh]) await store.put(id, { tenantId: 'unused', wrappedKey: randomBytes(60), masterKeyId: 'test' });
+    const anHourAgo = new Date(Date.now() - UNUSED_KEY_MIN_AGE_MS - 60_000);
+    for (const id of [stale, umasKey!]) await utimes(join(store.location, id.slice(0, 2), `${id}.key`), anHourAgo, anHourAgo);
+
+    const sweeping = await startInProcessMatcher({ ...env, FACEPRINT_MATCHER_UNUSED_KEY_SWEEP_MS: '200' });
+    try {
+      const started = Date.now();
+      while ((await store.keyIds()).includes(stale)) {
+        assert.ok(Date.now() - started < 15_000, 'the unused key was destroyed in time');
+        await sleep(100);
+      }
+      const left = await store.keyIds();
+      assert.ok(left.includes(umasKey!), "a subject's key stays, however old");
+      assert.ok(left.includes(fresh), 'a key younger than an hour stays: its enrolment may still be in flight');
+      assert.equal((await sweeping.matcher.verify({ context: operator('unused'), subjectId: 'uma', probe: embedding(face, models.v1) })).decision?.isMatch, true);
     } finally {
       await sweeping.close();
     }

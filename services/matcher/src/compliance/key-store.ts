@@ -33,8 +33,8 @@ export interface DataKeyStore {
   get(keyId: string): Promise<WrappedKey | undefined>;
   /** Destroys the key durably; false when there was none. Idempotent. */
   destroy(keyId: string): Promise<boolean>;
-  /** Every key id held (for checks and tests). */
-  keyIds(): Promise<string[]>;
+  /** Every key id held, or only those stored at least `olderThanMs` ago (for the unused-key sweep, checks and tests). */
+  keyIds(olderThanMs?: number): Promise<string[]>;
 }
 
 const KEY_ID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
@@ -104,12 +104,19 @@ export class FileKeyStore implements DataKeyStore {
     return true;
   }
 
-  async keyIds(): Promise<string[]> {
+  async keyIds(olderThanMs?: number): Promise<string[]> {
     const ids: string[] = [];
+    const before = olderThanMs === undefined ? Infinity : Date.now() - olderThanMs;
     for (const folder of await readdir(this.location)) {
       if (!/^[0-9a-f]{2}$/.test(folder) || !(await stat(join(this.location, folder))).isDirectory()) continue;
       for (const name of await readdir(join(this.location, folder))) {
-        if (name.endsWith('.key') && KEY_ID.test(name.slice(0, -4))) ids.push(name.slice(0, -4));
+        if (!name.endsWith('.key') || !KEY_ID.test(name.slice(0, -4))) continue;
+        if (before !== Infinity) {
+          // A key file is written once (renamed into place), so its mtime is when it was stored.
+          const stored = await stat(join(this.location, folder, name)).catch(() => undefined);
+          if (!stored || stored.mtimeMs >= before) continue; // gone meanwhile, or too new
+        }
+        ids.push(name.slice(0, -4));
       }
     }
     return ids.sort();

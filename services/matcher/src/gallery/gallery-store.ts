@@ -619,6 +619,25 @@ export class GalleryStore {
     return rows.map((row) => row.key_id);
   }
 
+  /**
+   * Destroys the data keys no subject refers to that were stored at least `minAgeMs` ago: an
+   * enrolment stores its subject's key before its transaction commits, so one that failed leaves a
+   * key that nothing uses, yet that would unseal what the aborted transaction left in the
+   * write-ahead log. The age keeps the sweep clear of enrolments still in flight (on any replica).
+   * Returns how many it destroyed.
+   */
+  async destroyUnusedKeys(minAgeMs: number): Promise<number> {
+    const candidates = await this.#keyStore.keyIds(minAgeMs);
+    let destroyed = 0;
+    for (let start = 0; start < candidates.length; start += 1_000) {
+      const batch = candidates.slice(start, start + 1_000);
+      const { rows } = await this.#db.pool.query<{ data_key_id: string }>('SELECT data_key_id FROM subjects WHERE data_key_id = ANY($1::uuid[])', [batch]);
+      const used = new Set(rows.map((row) => row.data_key_id));
+      for (const keyId of batch) if (!used.has(keyId) && (await this.#keyStore.destroy(keyId))) destroyed += 1;
+    }
+    return destroyed;
+  }
+
   /** Ends the pending destructions of `keyIds` (destroyed, and their erasures' rows scrubbed). */
   async settleKeyDestructions(keyIds: readonly string[]): Promise<void> {
     if (keyIds.length > 0) await this.#db.pool.query('DELETE FROM key_destructions WHERE key_id = ANY($1::uuid[])', [keyIds]);
