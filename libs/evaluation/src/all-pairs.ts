@@ -35,15 +35,27 @@ export interface AllPairsScores {
 
 const pairsOf = (n: number) => (n * (n - 1)) / 2;
 
+/** How many impostor comparisons images of these identities (one entry per image) make. */
+export function impostorPairsOf(identities: readonly string[]): number {
+  const sizes = new Map<string, number>();
+  for (const identity of identities) sizes.set(identity, (sizes.get(identity) ?? 0) + 1);
+  return pairsOf(identities.length) - [...sizes.values()].reduce((sum, n) => sum + pairsOf(n), 0);
+}
+
+/**
+ * Whether `impostorPairs` comparisons can show a false-match rate at all: with no false match
+ * the 95% upper bound is still about 3/N, so fewer than about 3/rate of them cannot support it.
+ */
+export const canShowRate = (impostorPairs: number, far: number) => impostorPairs > 0 && upperBound(0, impostorPairs) <= far;
+
 /**
  * Scores every pair of `images`, or only the pairs `include` takes (e.g. those with an image of
  * one capture condition; then the counts come from going over every pair, so keep such sets small).
  */
 export function scoreAllPairs(images: readonly LabelledEmbedding[], include?: (a: LabelledEmbedding, b: LabelledEmbedding) => boolean): AllPairsScores {
   if (include) return scoreSomePairs(images, include);
-  const sizes = new Map<string, number>();
-  for (const image of images) sizes.set(image.identity, (sizes.get(image.identity) ?? 0) + 1);
-  const genuinePairs = [...sizes.values()].reduce((sum, n) => sum + pairsOf(n), 0);
+  const impostorPairs = impostorPairsOf(images.map((image) => image.identity));
+  const genuinePairs = pairsOf(images.length) - impostorPairs;
   const found = images.filter((image) => image.embedding);
   const foundSizes = new Map<string, number>();
   for (const image of found) foundSizes.set(image.identity, (foundSizes.get(image.identity) ?? 0) + 1);
@@ -63,11 +75,11 @@ export function scoreAllPairs(images: readonly LabelledEmbedding[], include?: (a
   genuine.sort().reverse();
   impostor.sort().reverse();
   return {
-    identities: sizes.size,
+    identities: new Set(images.map((image) => image.identity)).size,
     images: images.length,
     failedImages: images.length - found.length,
     genuinePairs,
-    impostorPairs: pairsOf(images.length) - genuinePairs,
+    impostorPairs,
     genuine,
     impostor,
   };
@@ -170,10 +182,7 @@ export interface OperatingPoint extends ThresholdRates {
   readonly targetFar: number;
   /** The share of genuine comparisons accepted. */
   readonly tar: number;
-  /**
-   * Whether the comparisons can show the target at all: with no false match the upper bound is
-   * still about 3/N, so fewer than 3/target impostor comparisons cannot support it.
-   */
+  /** Whether the comparisons can show the target at all ({@link canShowRate}). */
   readonly resolvable: boolean;
 }
 
@@ -189,5 +198,5 @@ export function thresholdForFar(scores: AllPairsScores, targetFar: number): numb
 /** The operating point of a target false-match rate: its threshold, TAR, counts and bound. */
 export function operatingPoint(scores: AllPairsScores, targetFar: number): OperatingPoint {
   const rates = ratesAt(scores, thresholdForFar(scores, targetFar));
-  return { ...rates, targetFar, tar: 1 - rates.frr, resolvable: scores.impostorPairs > 0 && upperBound(0, scores.impostorPairs) <= targetFar };
+  return { ...rates, targetFar, tar: 1 - rates.frr, resolvable: canShowRate(scores.impostorPairs, targetFar) };
 }

@@ -28,7 +28,8 @@ import { ReceiptSigner, SubjectEraser } from './compliance/erasure.js';
 import { adoptFormerKeyFiles, loadMasterKey, loadSigningKey } from './compliance/key-files.js';
 import { FileKeyStore } from './compliance/key-store.js';
 import { RetentionSweeper } from './compliance/retention-sweeper.js';
-import { UnusedKeySweeper } from './compliance/unused-key-sweeper.js';
+import { unusedKeySweeper } from './compliance/unused-key-sweeper.js';
+import type { PeriodicTask } from './periodic-task.js';
 import { fromDatabaseError, withDatabaseErrors } from './database/database-errors.js';
 import { ReembedOnPromotion } from './gallery/reembed-on-promotion.js';
 import { reembedTemplates } from './gallery/reembedding.js';
@@ -81,7 +82,7 @@ export function matcherService(config: MatcherConfig, { log }: Pick<SetupContext
   let gallery: Gallery | undefined;
   let eraser: SubjectEraser | undefined;
   let sweeper: RetentionSweeper | undefined;
-  let keySweeper: UnusedKeySweeper | undefined;
+  let keySweeper: PeriodicTask | undefined;
   let reembedder: ReembedOnPromotion | undefined;
   // One client for re-embedding (ReembedTemplates and the background re-embedder); it connects on first use.
   const embedder = createClient(EmbedderService, config.embedderAddress, config.embedderCredentials ? { credentials: config.embedderCredentials } : {});
@@ -423,7 +424,7 @@ export function matcherService(config: MatcherConfig, { log }: Pick<SetupContext
       eraser = new SubjectEraser(loaded, signer);
       sweeper = new RetentionSweeper(loaded.store, eraser, config.retentionSweepMs, log);
       sweeper.start();
-      keySweeper = new UnusedKeySweeper(loaded.store, config.unusedKeySweepMs, log);
+      keySweeper = unusedKeySweeper(loaded.store, config.unusedKeySweepMs, log);
       keySweeper.start();
       reembedder = new ReembedOnPromotion({ gallery: loaded, catalog, embedder, defaultTargetFar: config.defaultTargetFar, intervalMs: config.reembedIntervalMs }, log);
       reembedder.start();

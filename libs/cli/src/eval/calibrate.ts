@@ -6,7 +6,7 @@
  */
 import { parseArgs } from 'node:util';
 import { ModelRegistry, registryRootFromEnv } from '@faceprint/model-registry';
-import { calibrate, embedImages, readIdentities, recordableThresholds, unsupportedRatesMessage } from '@faceprint/evaluation';
+import { calibrate, canShowRate, embedImages, impostorPairsOf, readIdentities, recordableThresholds, unsupportedRatesMessage } from '@faceprint/evaluation';
 import { UsageError } from '../gateway/connection.js';
 import { CALIBRATE_USAGE } from '../usage.js';
 
@@ -43,11 +43,8 @@ export async function evalCalibrate(argv: string[]): Promise<number> {
   const labelled = await readIdentities(values.identities, values.root);
   if (values.record) {
     // Before embedding anything: could even every image having a face show these rates?
-    const sizes = new Map<string, number>();
-    for (const { identity } of labelled) sizes.set(identity, (sizes.get(identity) ?? 0) + 1);
-    const pairs = (n: number) => (n * (n - 1)) / 2;
-    const most = pairs(labelled.length) - [...sizes.values()].reduce((sum, n) => sum + pairs(n), 0);
-    if (fars.every((f) => most * f < 3)) throw new UsageError(`nothing to record: ${most} impostor pairs at the most cannot show a false-match rate of ${fars.join(', ')} (that needs at least ${Math.ceil(3 / Math.max(...fars))}): calibrate on more identities, or for a higher --far`);
+    const most = impostorPairsOf(labelled.map((l) => l.identity));
+    if (fars.every((f) => !canShowRate(most, f))) throw new UsageError(`nothing to record: ${most} impostor pairs at the most cannot show a false-match rate of ${fars.join(', ')} (that needs at least ${Math.ceil(3 / Math.max(...fars))}): calibrate on more identities, or for a higher --far`);
   }
   const { embeddings, models, embedder } = await embedImages(
     labelled.map((l) => l.path),

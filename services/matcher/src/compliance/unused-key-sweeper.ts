@@ -10,27 +10,15 @@ import { PeriodicTask } from '../periodic-task.js';
 /** A key younger than this may belong to an enrolment still in flight, on any replica: it is left alone. */
 export const UNUSED_KEY_MIN_AGE_MS = 60 * 60 * 1000;
 
-/** Runs {@link GalleryStore.destroyUnusedKeys} every `intervalMs` (0: never) until stopped. */
-export class UnusedKeySweeper {
-  readonly #task: PeriodicTask;
-
-  constructor(store: GalleryStore, intervalMs: number, log: Logger) {
-    this.#task = new PeriodicTask(
-      intervalMs,
-      async () => {
-        const destroyed = await store.destroyUnusedKeys(UNUSED_KEY_MIN_AGE_MS);
-        if (destroyed > 0) log.info({ destroyed }, 'destroyed data keys no subject uses (left by enrolments that failed)');
-      },
-      log,
-      'unused-key sweep failed; retrying at the next interval',
-    );
-  }
-
-  start(): void {
-    this.#task.start();
-  }
-
-  stop(): Promise<void> {
-    return this.#task.stop();
-  }
+/** A task that runs {@link GalleryStore.destroyUnusedKeys} every `intervalMs` (0: never), once started. */
+export function unusedKeySweeper(store: GalleryStore, intervalMs: number, log: Logger): PeriodicTask {
+  return new PeriodicTask(
+    intervalMs,
+    async () => {
+      const destroyed = await store.destroyUnusedKeys(UNUSED_KEY_MIN_AGE_MS);
+      if (destroyed > 0) log.info({ destroyed }, 'destroyed data keys no subject uses (left by enrolments that failed)');
+    },
+    log,
+    'unused-key sweep failed; retrying at the next interval',
+  );
 }
