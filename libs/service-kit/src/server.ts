@@ -19,7 +19,7 @@ import { grpcHandlers, grpcServiceDefinition } from './grpc-adapter.js';
 import { HealthStatuses, ServingStatus } from './health.js';
 import { ByteBudget, requestByteBudget } from './request-byte-budget.js';
 import type { ServiceRegistration } from './rpc-types.js';
-import { serverCredentials } from './tls.js';
+import { serverCredentials, type PemReload } from './tls.js';
 
 /** The lifecycle of a server. */
 export type ServerState = 'STARTING' | 'SERVING' | 'DRAINING' | 'STOPPED';
@@ -91,7 +91,7 @@ export async function startServer(options: ServerOptions): Promise<FaceprintServ
   const health = new HealthStatuses(['', ...services.map((s) => s.service.typeName)], ServingStatus.NOT_SERVING);
   const healthRegistration = health.registration();
   const registrations = [...services, healthRegistration];
-  const mutualTls = Boolean(config.tls?.clientCa);
+  const mutualTls = Boolean(config.tls?.clientCaFile);
   for (const registration of registrations) {
     if (registration.callers && !mutualTls) {
       log.warn({ service: registration.service.typeName }, 'serving without mutual TLS: this service trusts any caller that can reach it (set FACEPRINT_TLS_CERT_FILE, FACEPRINT_TLS_KEY_FILE and FACEPRINT_TLS_CLIENT_CA_FILE; docs/deploy.md)');
@@ -107,7 +107,9 @@ export async function startServer(options: ServerOptions): Promise<FaceprintServ
 
   const bind = (target: Server, listenPort: number, credentials: ServerCredentials) =>
     new Promise<number>((resolve, reject) => target.bindAsync(`${config.host}:${listenPort}`, credentials, (error, bound) => (error ? reject(error) : resolve(bound))));
-  const port = await bind(server, config.port, serverCredentials(config.tls));
+  const onTlsReload = (outcome: PemReload) =>
+    'problem' in outcome ? log.error({ problem: outcome.problem }, 'TLS files could not be reloaded') : log.info('TLS certificates reloaded: new connections use them');
+  const port = await bind(server, config.port, serverCredentials(config.tls, onTlsReload));
   // Health alone, in plaintext, for probes that cannot present a client certificate: it says
   // whether the service is ready, and nothing else is reachable through it.
   let healthServer: Server | undefined;
