@@ -18,6 +18,7 @@
  *   of a grpc-js embedder on the machine measured, whose caller shares its cores. And the CPU each
  *   crop took (this process for direct inference; the server process and this process, the
  *   caller, for the others): where every core is busy, throughput follows CPU per crop.
+ * - What flip averaging in the embedder's graph costs: the model with and without it, direct.
  * Figures are printed, never asserted: this is a benchmark, not a test.
  */
 import { spawn } from 'node:child_process';
@@ -42,6 +43,9 @@ import { Client, credentials } from '@grpc/grpc-js';
 import * as ort from 'onnxruntime-node';
 import { fitSimilarity, warp } from '../services/aligner/src/similarity.js';
 import { detectFaces, type YunetInference } from '../services/detector/src/yunet.js';
+import { buildFaceRecognitionNet } from '../services/trainer/src/importers/face-api/face-recognition-net.js';
+import { locateFaceApiPackage } from '../services/trainer/src/importers/face-api/importers.js';
+import { readWeights } from '../services/trainer/src/importers/face-api/weights.js';
 
 const { values } = parseArgs({ options: { json: { type: 'boolean', default: false }, images: { type: 'string' }, rounds: { type: 'string', default: '3' } } });
 const log = (line: string) => (values.json ? process.stderr : process.stdout).write(`${line}\n`);
@@ -274,6 +278,52 @@ async function unbatchedThroughput(crops: Uint8Array[]): Promise<number> {
   }
 }
 const meshThroughputNoBatching = await unbatchedThroughput(crops);
+
+/**
+ * What flip averaging in the embedder's graph costs: FaceRecognitionNet built from the same
+ * weights with and without it, straight through onnxruntime-node, taking turns on the same crops.
+ */
+async function flipAverageCost(pixels: Uint8Array[]) {
+  const { directory, version } = await locateFaceApiPackage();
+  const weights = join(directory, 'model/face_recognition_model-weights_manifest.json');
+  const build = async (flipAverage: boolean) => ort.InferenceSession.create(buildFaceRecognitionNet(await readWeights(weights), version, { flipAverage }), { graphOptimizationLevel: 'all' });
+  const sessions = { plain: await build(false), flip_averaged: await build(true) };
+  const faces = pixels.map((crop) => create(AlignedFaceSchema, { pixels: crop, width: template.width, height: template.height, format: PixelFormat.RGB8 }));
+  const run = (session: ort.InferenceSession, tensor: Float32Array, count: number) =>
+    session.run({ [embedderInput.name]: new ort.Tensor('float32', tensor, [count, 3, embedderInput.height, embedderInput.width]) });
+  const single = faces.map((face) => embedderInput.toTensor([face]));
+  const batch = embedderInput.toTensor(Array.from({ length: 64 }, (_, i) => faces[i % faces.length]!));
+  const latency = { plain: [] as number[], flip_averaged: [] as number[] };
+  const batchSeconds = { plain: 0, flip_averaged: 0 };
+  try {
+    for (const session of Object.values(sessions)) await run(session, batch, 64);
+    for (let round = 0; round < rounds; round++) {
+      for (const tensor of single) {
+        for (const kind of ['plain', 'flip_averaged'] as const) {
+          const started = performance.now();
+          await run(sessions[kind], tensor, 1);
+          latency[kind].push(performance.now() - started);
+        }
+      }
+    }
+    for (let turn = 0; turn < 2; turn++) {
+      for (const kind of ['plain', 'flip_averaged'] as const) {
+        const started = performance.now();
+        for (let i = 0; i < directBatches; i++) await run(sessions[kind], batch, 64);
+        batchSeconds[kind] += (performance.now() - started) / 1000;
+      }
+    }
+  } finally {
+    await Promise.all(Object.values(sessions).map((session) => session.release()));
+  }
+  const throughput = (kind: 'plain' | 'flip_averaged') => (2 * directBatches * 64) / batchSeconds[kind];
+  return {
+    batch1_p50_ms: { plain: percentile(latency.plain, 50), flip_averaged: percentile(latency.flip_averaged, 50) },
+    batch64_throughput: { plain: throughput('plain'), flip_averaged: throughput('flip_averaged') },
+    throughput_ratio: throughput('flip_averaged') / throughput('plain'),
+  };
+}
+const flipCost = await flipAverageCost(crops);
 const directThroughput = sum(directRuns, 'crops') / sum(directRuns, 'seconds');
 const meshThroughput = sum(meshRuns, 'crops') / sum(meshRuns, 'seconds');
 const minimalThroughput = sum(minimalRuns, 'crops') / sum(minimalRuns, 'seconds');
@@ -303,6 +353,8 @@ const report = {
   // A grpc-js embedder's ceiling on this machine: minimal-embedder.ts under the same load, from a bare client.
   minimal_grpc_throughput: minimalThroughput,
   minimal_grpc_throughput_ratio: minimalThroughput / directThroughput,
+  // FaceRecognitionNet with and without flip averaging in its graph, direct (the registry's default has it).
+  flip_average_cost: flipCost,
   cpu_ms_per_crop: {
     direct: cpuPerCrop(directRuns, 'ownCpu'),
     mesh_embedder: cpuPerCrop(meshRuns, 'otherCpu'),
@@ -332,5 +384,7 @@ if (values.json) {
   log(`  a bare grpc-js embedder c=64 ${f(report.minimal_grpc_throughput)}/s | ratio to direct ${report.minimal_grpc_throughput_ratio.toFixed(2)} (gRPC, preprocessing and inference only: a grpc-js embedder's ceiling here)`);
   const cpu = report.cpu_ms_per_crop;
   const ms = (v: number | undefined) => (v === undefined ? 'n/a' : `${v.toFixed(2)} ms`);
+  const flip = report.flip_average_cost;
+  log(`flip averaging (direct): batch 1 p50 ${f(flip.batch1_p50_ms.flip_averaged)} ms vs ${f(flip.batch1_p50_ms.plain)} ms without | batch 64 ${f(flip.batch64_throughput.flip_averaged)}/s vs ${f(flip.batch64_throughput.plain)}/s | ratio ${flip.throughput_ratio.toFixed(2)}`);
   log(`CPU per crop:        mesh embedder ${ms(cpu.mesh_embedder)} + caller ${ms(cpu.mesh_caller)} | bare grpc-js embedder ${ms(cpu.minimal_grpc_embedder)} + caller ${ms(cpu.minimal_grpc_caller)} | direct ${ms(cpu.direct)} (${report.cores} cores)`);
 }

@@ -56,7 +56,7 @@ describe('matcher on real faces', { skip: skipUnlessPresent(IDENTITIES_DIR) }, (
       const result = await m.matcher.identify({ context: ctx, probe: embedding(probe.vector, probe.model), topK: 3, targetFar: 1e-3 });
       assert.equal(result.searchedTemplates, 8n);
       assert.equal(result.candidates[0]?.decision?.model?.name, 'face-recognition-net');
-      assert.ok(Math.abs(result.candidates[0].decision.threshold - 0.9299) < 1e-3, 'the threshold shipped for FAR 1e-3');
+      assert.ok(Math.abs(result.candidates[0].decision.threshold - 0.9332) < 1e-3, 'the threshold shipped for FAR 1e-3');
       if (result.candidates[0]?.subjectId === probe.person) correct += 1;
     }
     assert.equal(correct, 32);

@@ -7,9 +7,10 @@
  * folded here into the conv's weights and bias.
  *
  * Input `image` [batch, 3, 150, 150]: RGB, (pixel - mean) / 255 with the manifest's mean.
- * Output `embedding` [batch, 128]: not normalised (the embedder L2-normalises).
+ * Output `embedding` [batch, 128]: not normalised (the embedder L2-normalises). Built with
+ * `flipAverage`, the graph embeds each crop and its mirror image and sums the two unit embeddings.
  */
-import { OnnxGraphBuilder, serializeModel } from '@faceprint/onnx';
+import { OnnxGraphBuilder, serializeModel, sumOfPairs, withMirrorImages } from '@faceprint/onnx';
 import { add, conv2d, dense, flatten, padEnd, pool, relu, type Feature, type Padding } from './tf-layers.js';
 import type { WeightMap } from './weights.js';
 
@@ -47,11 +48,12 @@ function residualDown(g: OnnxGraphBuilder, weights: WeightMap, prefix: string, x
   return relu(g, add(g, shortcut, main));
 }
 
-/** Builds the ONNX model from face-api.js's weights. */
-export function buildFaceRecognitionNet(weights: WeightMap, producerVersion: string): Uint8Array {
+/** Builds the ONNX model from face-api.js's weights, with test-time flip averaging in the graph when asked. */
+export function buildFaceRecognitionNet(weights: WeightMap, producerVersion: string, options: { flipAverage?: boolean } = {}): Uint8Array {
   const g = new OnnxGraphBuilder('face_recognition_net');
   const size = FACE_RECOGNITION_INPUT_SIZE;
-  let x: Feature = { value: g.input('image', ['batch', 3, size, size]), channels: 3, height: size, width: size };
+  const image = g.input('image', ['batch', 3, size, size]);
+  let x: Feature = { value: options.flipAverage ? withMirrorImages(g, image) : image, channels: 3, height: size, width: size };
   x = relu(g, scaledConv(g, weights, 'conv32_down', x, 2, 'valid'));
   x = pool(g, 'MaxPool', x, 3, 2, 'valid');
   for (const block of ['conv32_1', 'conv32_2', 'conv32_3']) x = residual(g, weights, block, x);
@@ -64,8 +66,8 @@ export function buildFaceRecognitionNet(weights: WeightMap, producerVersion: str
   x = residualDown(g, weights, 'conv256_down_out', x);
   const averaged = flatten(g, { ...x, value: g.node('GlobalAveragePool', [x.value]), height: 1, width: 1 });
   const embedding = dense(g, 'fc', averaged, weights.get('fc', 2));
-  g.output(embedding.value, 'embedding', ['batch', embedding.features]);
+  g.output(options.flipAverage ? sumOfPairs(g, embedding.value, embedding.features) : embedding.value, 'embedding', ['batch', embedding.features]);
   const unused = weights.unused();
   if (unused.length > 0) throw new Error(`${weights.source}: weights no layer uses (unsupported layers?): ${unused.join(', ')}`);
-  return serializeModel(g.build({ producerName: 'faceprint-trainer', producerVersion, docString: 'FaceRecognitionNet (face-api.js / dlib), converted to ONNX' }));
+  return serializeModel(g.build({ producerName: 'faceprint-trainer', producerVersion, docString: `FaceRecognitionNet (face-api.js / dlib), converted to ONNX${options.flipAverage ? ', flip-averaged' : ''}` }));
 }

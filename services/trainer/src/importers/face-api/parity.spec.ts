@@ -1,6 +1,7 @@
 /**
  * The converted ONNX nets against face-api.js's own forward pass (TF.js, CPU backend) on real
- * face crops: the outputs must agree within 1e-4.
+ * face crops: the outputs must agree within 1e-4. The flip-averaged build against the plain one
+ * run on the crop and on its mirror image.
  */
 import assert from 'node:assert/strict';
 import { createRequire } from 'node:module';
@@ -64,6 +65,7 @@ function maxAbsDifference(a: ArrayLike<number>, b: ArrayLike<number>): number {
 
 describe('face-api.js nets converted to ONNX', { skip: skipUnlessPresent(IDENTITIES_DIR) }, () => {
   let recognition: ort.InferenceSession;
+  let flipAveraged: ort.InferenceSession;
   let landmarks: ort.InferenceSession;
   before(async () => {
     await faceapi.tf.setBackend('cpu');
@@ -71,7 +73,9 @@ describe('face-api.js nets converted to ONNX', { skip: skipUnlessPresent(IDENTIT
     const { directory } = await locateFaceApiPackage();
     await loadFaceApiNet(faceapi.nets.faceRecognitionNet, directory, 'face_recognition_model-weights_manifest.json');
     await loadFaceApiNet(faceapi.nets.faceLandmark68Net, directory, 'face_landmark_68_model-weights_manifest.json');
-    recognition = await ort.InferenceSession.create(buildFaceRecognitionNet(await readWeights(join(directory, 'model/face_recognition_model-weights_manifest.json')), 'test'));
+    const recognitionWeights = join(directory, 'model/face_recognition_model-weights_manifest.json');
+    recognition = await ort.InferenceSession.create(buildFaceRecognitionNet(await readWeights(recognitionWeights), 'test'));
+    flipAveraged = await ort.InferenceSession.create(buildFaceRecognitionNet(await readWeights(recognitionWeights), 'test', { flipAverage: true }));
     landmarks = await ort.InferenceSession.create(buildFaceLandmark68Net(await readWeights(join(directory, 'model/face_landmark_68_model-weights_manifest.json')), 'test'));
   });
 
@@ -92,6 +96,28 @@ describe('face-api.js nets converted to ONNX', { skip: skipUnlessPresent(IDENTIT
       assert.ok(difference <= TOLERANCE, `max |difference| ${difference}`);
     });
   }
+
+  it('the flip-averaged build gives, per crop of a batch, the sum of the unit embeddings of the crop and its mirror image', async () => {
+    const unit = (v: Float32Array) => v.map((x) => x / Math.hypot(...v));
+    const crops = await Promise.all(['amy/amy1.png', 'raj/raj5.png'].map((crop) => rgbCrop(crop, 150)));
+    const mirrored = crops.map((rgb) => {
+      const out = new Float32Array(rgb.length);
+      for (let y = 0; y < 150; y++) for (let x = 0; x < 150; x++) out.set(rgb.subarray((y * 150 + x) * 3, (y * 150 + x) * 3 + 3), (y * 150 + 149 - x) * 3);
+      return out;
+    });
+    const plain = async (rgb: Float32Array) => unit((await recognition.run({ image: onnxInput(rgb, 150) })).embedding!.data as Float32Array);
+    const batch = new Float32Array(2 * 3 * 150 * 150);
+    crops.forEach((rgb, n) => batch.set(onnxInput(rgb, 150).data as Float32Array, n * 3 * 150 * 150));
+    const { embedding } = await flipAveraged.run({ image: new ort.Tensor('float32', batch, [2, 3, 150, 150]) });
+    assert.deepEqual(embedding!.dims, [2, 128]);
+    for (let n = 0; n < 2; n++) {
+      const [original, mirror] = [await plain(crops[n]!), await plain(mirrored[n]!)];
+      const expected = original.map((v, i) => v + mirror[i]!);
+      const difference = maxAbsDifference((embedding!.data as Float32Array).subarray(n * 128, (n + 1) * 128), expected);
+      assert.ok(difference <= TOLERANCE, `crop ${n}: max |difference| ${difference}`);
+      assert.ok(maxAbsDifference(original, mirror) > 0.01, 'the mirror image embeds differently, so the test can fail');
+    }
+  });
 
   it('embeds two crops of one person closer than crops of two people', async () => {
     const embed = async (crop: string) => {
