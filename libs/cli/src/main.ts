@@ -30,6 +30,7 @@ const SUBCOMMANDS: Record<string, () => Promise<Command>> = {
   'eval verify': async () => (await import('./eval/verify.js')).evalVerify,
   'eval detect': async () => (await import('./eval/detect.js')).evalDetect,
   'eval calibrate': async () => (await import('./eval/calibrate.js')).evalCalibrate,
+  'eval multi-sample': async () => (await import('./eval/multi-sample.js')).evalMultiSample,
   'receipt verify': async () => (await import('./receipt/verify.js')).receiptVerify,
 };
 

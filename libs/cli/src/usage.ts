@@ -72,7 +72,8 @@ faceprint eval verify --all-pairs (--pairs PAIRS | --identities IDENTITIES.tsv) 
   --root DIR              where relative image paths start (default: the pairs file's folder)
   --face largest|central  which face of an image to use (default: largest; central suits pre-cropped sets)
   --refine                refine landmarks with the 68-point net before aligning
-  --flip                  average the embeddings of the crop and its mirror image
+  --flip                  also embed the mirror image of each crop and average (for an embedder that does not
+                          do it itself; the default FaceRecognitionNet does it in its graph)
   --calibration FILE      pairs to calibrate thresholds for FAR 1e-2/1e-3, reported on the main pairs
   --target HOST           use running services at HOST's default ports (default: start them locally)
   --detector-input-size N detector input size for locally started services (default 640)
@@ -80,6 +81,8 @@ faceprint eval verify --all-pairs (--pairs PAIRS | --identities IDENTITIES.tsv) 
   --concurrency N         images in flight (default 4)
   --scores FILE.tsv       write each pair's score (pairs only)
   --plot FILE.png         the ROC curve (pairs), or the DET curve on log axes (--all-pairs)
+  --quality-curve         with --all-pairs: error versus discard of the unified face quality: TAR at FAR 1e-3
+                          and 1e-4 after discarding the lowest-quality 0/5/10/20% of images, beside random discards
   --json                  print one JSON object
   images that cannot be read or decoded (PGM/PPM and TIFF are converted) are counted, not fatal`;
 
@@ -97,7 +100,8 @@ export const CALIBRATE_USAGE = `faceprint eval calibrate --identities IDENTITIES
   --root DIR              where relative image paths start (default: the file's folder)
   --dataset NAME          the name recorded with the thresholds (default: the file name)
   --face largest|central  which face of an image to use (default: largest)
-  --flip                  average the embeddings of the crop and its mirror image (calibrate as you serve)
+  --flip                  also embed the mirror image of each crop and average (calibrate as you serve; the
+                          default FaceRecognitionNet does it in its graph)
   --target HOST           use running services at HOST's default ports (default: start them locally)
   --detector-input-size N detector input size for locally started services (default 640)
   --far LIST              the false-match rates to calibrate, comma-separated (default 1e-3,1e-4,1e-5)
@@ -107,8 +111,22 @@ export const CALIBRATE_USAGE = `faceprint eval calibrate --identities IDENTITIES
   --concurrency N         images in flight (default 4)
   --json                  print one JSON object`;
 
+export const MULTI_SAMPLE_USAGE = `faceprint eval multi-sample --identities IDENTITIES.tsv [options]
+  each identity with more images than the largest N enrols its first N and is verified with the rest,
+  against its own enrolment and every other's, for each fusion of a subject's templates: max (as the
+  matcher decides), mean-score, mean-template
+  --enrolled LIST         enrolment sizes, comma-separated (default 1,3,5)
+  --root DIR              where relative image paths start (default: the file's folder)
+  --face largest|central  which face of an image to use (default: largest)
+  --threshold T           also report what this cosine threshold does: FAR, FRR, counts, bound
+  --model-far F           the same, with the threshold the serving embedder records for rate F
+  --target HOST           use running services at HOST's default ports (default: start them locally)
+  --detector-input-size N detector input size for locally started services (default 640)
+  --concurrency N         images in flight (default 4)
+  --json                  print one JSON object`;
+
 /** The whole usage, for `faceprint --help` and a command line that names no command. */
 export const USAGE = `usage:
   faceprint up                          the whole mesh on this machine (the same as npm start)
-${[FACE_USAGE, COMPLIANCE_USAGE, KEYS_USAGE, RECEIPT_VERIFY_USAGE, GLOBAL_USAGE, MODELS_USAGE, VERIFY_USAGE, DETECT_USAGE, CALIBRATE_USAGE].map((usage) => `  ${usage.split('\n').join('\n  ')}`).join('\n\n')}
+${[FACE_USAGE, COMPLIANCE_USAGE, KEYS_USAGE, RECEIPT_VERIFY_USAGE, GLOBAL_USAGE, MODELS_USAGE, VERIFY_USAGE, DETECT_USAGE, CALIBRATE_USAGE, MULTI_SAMPLE_USAGE].map((usage) => `  ${usage.split('\n').join('\n  ')}`).join('\n\n')}
 `;

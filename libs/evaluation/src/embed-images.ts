@@ -32,6 +32,8 @@ export interface EmbedImagesOptions {
 /** The embeddings (undefined where no face was found) and the models that made them. */
 export interface EmbeddedImages {
   readonly embeddings: Map<string, Float32Array | undefined>;
+  /** The unified quality score (0-100) of each embedded face, as the detector measured it. */
+  readonly qualities: Map<string, number>;
   /**
    * Images that could not be read or decoded, with why: counted and reported (their comparisons
    * fail), never the end of the run. Also in `embeddings`, as undefined.
@@ -51,6 +53,7 @@ export async function embedImages(images: readonly string[], options: EmbedImage
   const progress = options.onProgress ?? ((done: number, total: number) => done % 500 === 0 && process.stderr.write(`  ${done}/${total} images\n`));
   const pipeline = new FacePipeline(services.addresses as { detector: string; aligner: string; embedder: string });
   const embeddings = new Map<string, Float32Array | undefined>();
+  const qualities = new Map<string, number>();
   const unreadable = new Map<string, string>();
   let models: Record<string, string> = {};
   let embedder: ModelRef | undefined;
@@ -71,6 +74,7 @@ export async function embedImages(images: readonly string[], options: EmbedImage
         return;
       }
       embeddings.set(path, result.found ? result.embedding : undefined);
+      if (result.found && result.face.quality) qualities.set(path, result.face.quality.unifiedScore);
       if (result.found && !embedder) {
         embedder = result.models.embedder;
         models = { detector: `${result.models.detector?.name} v${result.models.detector?.version}`, embedder: `${result.models.embedder?.name} v${result.models.embedder?.version}` };
@@ -81,5 +85,5 @@ export async function embedImages(images: readonly string[], options: EmbedImage
     pipeline.close();
     await services.stop();
   }
-  return { embeddings, unreadable, models, embedder, startedServices: services.started };
+  return { embeddings, qualities, unreadable, models, embedder, startedServices: services.started };
 }

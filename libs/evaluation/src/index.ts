@@ -9,4 +9,6 @@ export * from './image-files.js';
 export * from './datasets.js';
 export * from './embed-images.js';
 export * from './metrics.js';
+export * from './multi-sample.js';
+export * from './quality-curve.js';
 export * from './verification.js';

@@ -87,6 +87,33 @@ describe('DetectorService on real photos', { skip: skipUnlessPresent(GROUPS) }, 
     assert.ok(upright.image!.width > upright.image!.height);
   });
 
+  it('measures face quality: each degraded copy of a face moves its own measure and lowers the unified score', { skip: skipUnlessPresent(IDENTITIES_DIR) }, async () => {
+    const source = join(IDENTITIES_DIR, 'penny/penny1.png');
+    const base = await sharp(source).png().toBuffer();
+    const qualityOf = async (image: Buffer, name: string) => {
+      const { faces } = await detector.detect({ image: { content: image } });
+      assert.equal(faces.length, 1, `${name}: one face`);
+      return faces[0]!.quality!;
+    };
+    const original = await qualityOf(base, 'original');
+    assert.ok(original.interEyeDistance > 30 && original.interEyeDistance < 100, `inter-eye distance ${original.interEyeDistance}`);
+    assert.ok(original.unifiedScore > 50, `a sharp, evenly lit frontal face scores high: ${original.unifiedScore}`);
+    const { width = 150, height = 150 } = await sharp(base).metadata();
+    const darkLeft = Buffer.from(`<svg width="${width}" height="${height}"><rect x="0" y="0" width="${width / 2}" height="${height}" fill="black" fill-opacity="0.8"/></svg>`);
+    const variants = {
+      dark: await sharp(base).linear(0.12, 0).png().toBuffer(),
+      bright: await sharp(base).linear(1.7, 50).png().toBuffer(),
+      'lit from one side': await sharp(base).composite([{ input: darkLeft }]).png().toBuffer(),
+      blurred: await sharp(base).blur(5).png().toBuffer(),
+    };
+    const q = Object.fromEntries(await Promise.all(Object.entries(variants).map(async ([name, image]) => [name, await qualityOf(image, name)] as const)));
+    assert.ok(q.dark!.underExposure > original.underExposure + 0.3 && q.dark!.luminanceMean < original.luminanceMean / 3, `dark: ${q.dark!.underExposure}`);
+    assert.ok(q.bright!.overExposure > original.overExposure + 0.3, `bright: ${q.bright!.overExposure}`);
+    assert.ok(q['lit from one side']!.illuminationUniformity < original.illuminationUniformity - 0.3, `one side: ${q['lit from one side']!.illuminationUniformity} vs ${original.illuminationUniformity}`);
+    assert.ok(q.blurred!.sharpness < original.sharpness / 3, `blurred: ${q.blurred!.sharpness} vs ${original.sharpness}`);
+    for (const [name, quality] of Object.entries(q)) assert.ok(quality.unifiedScore < original.unifiedScore - 20, `${name}: unified ${quality.unifiedScore} vs ${original.unifiedScore}`);
+  });
+
   it('answers a health check while an image is in the network (inference runs on its own thread)', async () => {
     // A 2048 px input makes one inference take hundreds of ms, so that the check surely arrives during it.
     const setup = detectorService(loadDetectorConfig({ FACEPRINT_MODEL_REGISTRY: await testModelRegistry(), FACEPRINT_DETECTOR_INPUT_SIZE: '2048' }));

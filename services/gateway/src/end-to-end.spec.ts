@@ -25,6 +25,7 @@ import { ModelRegistry } from '@faceprint/model-registry';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { IDENTITIES_DIR, rejectsWith, runFaceprint, skipUnlessPresent, spawnService, testModelRegistry } from '@faceprint/testing';
 import { status } from '@grpc/grpc-js';
+import sharp from 'sharp';
 import { withKey, writeTestApiKeys } from './test-support.js';
 
 const GROUP_PHOTO = join(IDENTITIES_DIR, '..', 'groups', 'bbt1.jpg');
@@ -115,7 +116,7 @@ describe('faceprint end to end through the gateway', { skip: skipUnlessPresent(I
       assert.ok(genuine.decision.threshold > 0.9, 'the shipped calibrated threshold');
       // How sure that rate is: 12,094 false matches in 12,095,190 impostor comparisons.
       assert.equal(genuine.decision.calibrationImpostorPairs, 12_095_190n);
-      assert.ok(Math.abs(genuine.decision.farUpper95 - upperBound(12_094, 12_095_190)) < 1e-12 && genuine.decision.farUpper95 > 1e-3);
+      assert.ok(Math.abs(genuine.decision.farUpper95 - upperBound(12_095, 12_095_190)) < 1e-12 && genuine.decision.farUpper95 > 1e-3);
       if (genuine.decision?.isMatch) genuineMatches++;
       const other = people[(i + 1) % people.length]!;
       const impostor = await faces.verify({ subjectId: other.name, image: image(person.images[4]!), targetFar: 1e-3 }, ops);
@@ -141,14 +142,23 @@ describe('faceprint end to end through the gateway', { skip: skipUnlessPresent(I
     await rejectsWith(compliance.exportSubject({ subjectId: people[0]!.name, requestRef: 'SAR-1' }, ops), status.PERMISSION_DENIED, /"compliance" role/);
     await rejectsWith(faces.verify({ subjectId: 'nobody', image: image(people[0]!.images[0]!) }, ops), status.NOT_FOUND, /nobody/);
 
-    // The minimum face size and sharpness are settings: gateways that demand more refuse the same crop.
+    // The minimum face size, sharpness and quality are settings: gateways that demand more refuse
+    // the same crop (for quality: a darkened copy, while the crop itself still passes).
     const downstream = { FACEPRINT_DETECTOR_ADDRESS: mesh.endpoints.detector, FACEPRINT_ALIGNER_ADDRESS: mesh.endpoints.aligner, FACEPRINT_EMBEDDER_ADDRESS: mesh.endpoints.embedder, FACEPRINT_MATCHER_ADDRESS: mesh.endpoints.matcher };
-    for (const [setting, refusal] of [[{ FACEPRINT_GATEWAY_MIN_FACE_SIZE: '5000' }, /image.image: the face is \d+ px, smaller than the 5000 px required/], [{ FACEPRINT_GATEWAY_MIN_SHARPNESS: '1000000000' }, /image.image: the face is too blurred/]] as const) {
+    const crop = people[0]!.images[0]!;
+    const darkened = await sharp(crop).linear(0.12, 0).png().toBuffer();
+    const strictness = [
+      [{ FACEPRINT_GATEWAY_MIN_FACE_SIZE: '5000' }, /image.image: the face is \d+ px, smaller than the 5000 px required/, crop],
+      [{ FACEPRINT_GATEWAY_MIN_SHARPNESS: '1000000000' }, /image.image: the face is too blurred/, crop],
+      [{ FACEPRINT_GATEWAY_MIN_QUALITY: '50' }, /image.image: the face's quality is \d+, below the 50 required; what lowers it most: (exposure|luminance_mean|sharpness) [\d.]+ \(no loss /, darkened],
+    ] as const;
+    for (const [setting, refusal, refused] of strictness) {
       const strict = await spawnService('gateway', { ...downstream, ...mesh.tls.serviceEnv('gateway'), ...setting, FACEPRINT_GATEWAY_API_KEYS_FILE: keys.file, FACEPRINT_GRPC_PORT: '0', FACEPRINT_METRICS_PORT: '0' });
       const client = createClient(FaceService, strict.address, { retry: false });
       try {
         await waitForServiceProcess(strict, Date.now() + 30_000);
-        await rejectsWith(client.identify({ image: image(people[0]!.images[0]!) }, ops), status.INVALID_ARGUMENT, refusal);
+        await rejectsWith(client.identify({ image: image(refused) }, ops), status.INVALID_ARGUMENT, refusal);
+        if (refused !== crop) assert.ok((await client.identify({ image: image(crop) }, ops)).candidates.length > 0, 'the crop itself passes');
       } finally {
         client.close();
         await strict.stop();
@@ -219,8 +229,9 @@ describe('faceprint end to end through the gateway', { skip: skipUnlessPresent(I
 
       const verified = await runFaceprint(['verify', '--subject', 'cli-subject', files[4]!, '--far', '1e-3', '--json'], operatorKey);
       assert.equal(verified.code, 0, verified.stderr);
-      const decision = JSON.parse(verified.stdout) as { match: boolean; score: number; threshold: number; far: number; far_upper_95: number; calibration_impostor_pairs: number; model: string };
-      assert.deepEqual(Object.keys(decision).sort(), ['calibration_impostor_pairs', 'far', 'far_upper_95', 'match', 'model', 'score', 'threshold']);
+      const decision = JSON.parse(verified.stdout) as { match: boolean; score: number; threshold: number; far: number; far_upper_95: number; calibration_impostor_pairs: number; model: string; face_quality: { unified_score: number; inter_eye_distance: number } };
+      assert.deepEqual(Object.keys(decision).sort(), ['calibration_impostor_pairs', 'face_quality', 'far', 'far_upper_95', 'match', 'model', 'score', 'threshold']);
+      assert.ok(decision.face_quality.unified_score > 0 && decision.face_quality.inter_eye_distance > 10, JSON.stringify(decision.face_quality));
       assert.equal(decision.far, 1e-3);
       assert.deepEqual([decision.calibration_impostor_pairs, Number(decision.far_upper_95.toPrecision(4))], [12_095_190, 1.015e-3]);
       assert.match(decision.model, /^face-recognition-net@1$/);

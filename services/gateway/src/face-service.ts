@@ -6,7 +6,7 @@
  */
 import { createHash } from 'node:crypto';
 import { create, toBinary } from '@bufbuild/protobuf';
-import { encodeEmbedding } from '@faceprint/contracts';
+import { encodeEmbedding, limitingQualityFactor } from '@faceprint/contracts';
 import { EmbeddingSchema, type AlignedFace, type Box, type DetectedFace, type ModelRef, type StageTiming } from '@faceprint/contracts/common';
 import { EnrollRequestSchema, FaceService, type EnrollRequest, type FaceImage } from '@faceprint/contracts/gateway';
 import type { MatchDecision } from '@faceprint/contracts/matcher';
@@ -75,9 +75,9 @@ export function faceService(downstream: Downstream, keys: ApiKeys, config: Gatew
   /**
    * Detects the faces of one request image and embeds the one to use: the only face, or, with
    * several, the one `face_region` overlaps most. No face, several without a region, or a face
-   * below the minimum size or sharpness is INVALID_ARGUMENT on `field`.
+   * below the minimum size, sharpness or unified quality (`minQuality`) is INVALID_ARGUMENT on `field`.
    */
-  const embedOne = async (faceImage: FaceImage | undefined, field: string, ctx: CallContext): Promise<EmbeddedFace> => {
+  const embedOne = async (faceImage: FaceImage | undefined, field: string, ctx: CallContext, minQuality = config.minQuality): Promise<EmbeddedFace> => {
     const v = new RequestValidator();
     validateFaceImage(v, field, faceImage);
     v.throwIfInvalid();
@@ -106,6 +106,12 @@ export function faceService(downstream: Downstream, keys: ApiKeys, config: Gatew
     if (sharpness < config.minSharpness) {
       throw FaceprintError.invalidArgument([{ field: `${field}.image`, description: `the face is too blurred: sharpness ${sharpness.toFixed(1)}, below the ${config.minSharpness} required` }]);
     }
+    const quality = face.quality?.unifiedScore ?? 0;
+    if (quality < minQuality) {
+      const limiting = face.quality && limitingQualityFactor(face.quality);
+      const why = limiting ? `what lowers it most: ${limiting.measure} ${limiting.value.toFixed(2)} (no loss ${limiting.full})` : 'the detector measured none';
+      throw FaceprintError.invalidArgument([{ field: `${field}.image`, description: `the face's quality is ${quality.toFixed(0)}, below the ${minQuality} required; ${why}` }]);
+    }
     const embedded = await pipeline.embedFace(content, face, { parent: ctx });
     return { face, embedding: embedded.embedding, crop: embedded.crop, models: { detector: detected.model, embedder: embedded.model }, timings: [...detected.timings, ...embedded.timings] };
   };
@@ -116,8 +122,8 @@ export function faceService(downstream: Downstream, keys: ApiKeys, config: Gatew
    * starts the second. When several fail, the first failure in request order is reported, so the
    * field named does not depend on which finished first.
    */
-  const embedAll = (images: readonly { image: FaceImage | undefined; field: string }[], ctx: CallContext): Promise<EmbeddedFace[]> =>
-    allInOrder(images.map(({ image, field }) => embedOne(image, field, ctx)));
+  const embedAll = (images: readonly { image: FaceImage | undefined; field: string }[], ctx: CallContext, minQuality = config.minQuality): Promise<EmbeddedFace[]> =>
+    allInOrder(images.map(({ image, field }) => embedOne(image, field, ctx, minQuality)));
 
   const probe = (embedded: EmbeddedFace) => create(EmbeddingSchema, { vector: encodeEmbedding(embedded.embedding), dim: embedded.embedding.length, model: embedded.models.embedder });
 
@@ -152,7 +158,7 @@ export function faceService(downstream: Downstream, keys: ApiKeys, config: Gatew
       request.images.slice(0, MAX_ENROLL_IMAGES).forEach((image, i) => validateFaceImage(v, `images[${i}]`, image));
       v.throwIfInvalid();
       const started = performance.now();
-      const embedded = await embedAll(request.images.map((image, i) => ({ image, field: `images[${i}]` })), ctx);
+      const embedded = await embedAll(request.images.map((image, i) => ({ image, field: `images[${i}]` })), ctx, Math.max(config.minQuality, config.minEnrollQuality));
       const enrolled = await matcher.enrollTemplates(
         {
           context,
@@ -163,7 +169,7 @@ export function faceService(downstream: Downstream, keys: ApiKeys, config: Gatew
           consent: request.consent,
           templates: embedded.map((e, i) => ({
             embedding: probe(e),
-            quality: Math.min(1, Math.max(0, e.face.score)),
+            quality: (e.face.quality?.unifiedScore ?? 0) / 100,
             sourceImageSha256: createHash('sha256').update(request.images[i]!.image!.content).digest('hex'),
             // Kept (sealed) by the matcher only when the subject agreed, to re-create the template for a new model.
             ...(request.consent?.retainAlignedCrops ? { alignedCrop: e.crop } : {}),

@@ -36,6 +36,13 @@ export interface GatewayConfig {
    */
   readonly minSharpness: number;
   /**
+   * The least unified face quality (0-100, FaceQuality.unified_score) accepted for any face used;
+   * 0 accepts any. `FACEPRINT_GATEWAY_MIN_QUALITY`, default 0.
+   */
+  readonly minQuality: number;
+  /** The same for enrolment photos, which every later decision rests on. `FACEPRINT_GATEWAY_MIN_ENROLL_QUALITY`, default 0. */
+  readonly minEnrollQuality: number;
+  /**
    * Credentials of the calls to the other services: TLS when `FACEPRINT_TLS_CA_FILE` is set, mutual
    * TLS with `FACEPRINT_TLS_CLIENT_CERT_FILE` and `..._KEY_FILE` (service-kit's tls.ts); else plaintext.
    */
@@ -55,6 +62,8 @@ export function loadGatewayConfig(env: NodeJS.ProcessEnv): GatewayConfig {
     FACEPRINT_GATEWAY_DATA_DIR: str({ default: '' }),
     FACEPRINT_GATEWAY_MIN_FACE_SIZE: int(1, 10_000)({ default: 32 }),
     FACEPRINT_GATEWAY_MIN_SHARPNESS: decimal(0, 1e9)({ default: 0 }),
+    FACEPRINT_GATEWAY_MIN_QUALITY: decimal(0, 100)({ default: 0 }),
+    FACEPRINT_GATEWAY_MIN_ENROLL_QUALITY: decimal(0, 100)({ default: 0 }),
   });
   // A relative path is taken from where the user ran the command (npm -w changes directory).
   const fromCwd = (path: string) => resolve(env.INIT_CWD ?? process.cwd(), path);
@@ -69,6 +78,8 @@ export function loadGatewayConfig(env: NodeJS.ProcessEnv): GatewayConfig {
     makeDevKeys: !compiled.FACEPRINT_GATEWAY_API_KEYS_FILE,
     minFaceSize: compiled.FACEPRINT_GATEWAY_MIN_FACE_SIZE,
     minSharpness: compiled.FACEPRINT_GATEWAY_MIN_SHARPNESS,
+    minQuality: compiled.FACEPRINT_GATEWAY_MIN_QUALITY,
+    minEnrollQuality: compiled.FACEPRINT_GATEWAY_MIN_ENROLL_QUALITY,
     downstreamCredentials: clientCredentialsFromEnv(env),
   });
 }

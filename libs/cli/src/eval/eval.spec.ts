@@ -145,6 +145,23 @@ describe('faceprint eval', () => {
     assert.equal(manifest.metrics.calibration_impostor_pairs, 700);
   });
 
+  it('multi-sample: each enrolment size and fusion scored on the same probes, with what a fixed threshold does', { skip: skipUnlessPresent(IDENTITIES_DIR) }, async () => {
+    const tsv = join(dir, 'identities.tsv'); // written by the calibrate test: 8 people x 5 crops
+    const report = await faceprint(['eval', 'multi-sample', '--identities', tsv, '--root', IDENTITIES_DIR, '--face', 'central', '--enrolled', '1,3', '--threshold', '0.93', '--json']);
+    assert.equal(report.identities, 8);
+    assert.equal(report.probes, 8 * 2, 'the images from the 4th on');
+    const results = report.results as { enrolled: number; fusion: string; genuine_pairs: number; impostor_pairs: number; fixed_threshold: { frr: number } }[];
+    assert.deepEqual(results.map((r) => `${r.enrolled} ${r.fusion}`), ['1 max', '1 mean-score', '1 mean-template', '3 max', '3 mean-score', '3 mean-template']);
+    for (const r of results) assert.deepEqual([r.genuine_pairs, r.impostor_pairs], [16, 16 * 7]);
+    assert.ok(results[3]!.fixed_threshold.frr <= results[0]!.fixed_threshold.frr, 'three templates refuse no more genuine probes than one (best of)');
+    const refused = await run(join(REPO_ROOT, 'node_modules/.bin/faceprint'), ['eval', 'multi-sample', '--identities', tsv, '--root', IDENTITIES_DIR, '--enrolled', '5'], { cwd: REPO_ROOT }).then(
+      () => ({ code: 0, stderr: '' }),
+      (error: { code: number; stderr: string }) => error,
+    );
+    assert.equal(refused.code, 2);
+    assert.match(refused.stderr, /--enrolled 5 needs identities with more than 5 images, at least two of them/);
+  });
+
   it('detect: matches FDDB ellipses and counts images missing on disk', { skip: skipUnlessPresent(FDDB) }, async () => {
     const source = await readFile(join(FDDB, 'FDDB-folds/FDDB-fold-01-ellipseList.txt'), 'utf8');
     // The first 12 annotated images, plus one that is not on disk.

@@ -14,6 +14,7 @@ import {
   embedImages,
   errorRates,
   operatingPoint,
+  qualityCurve,
   ratesAt,
   readIdentities,
   readPairs,
@@ -24,13 +25,15 @@ import {
   thresholdForFar,
   verificationMetrics,
   type AllPairsScores,
+  type DiscardPoint,
+  type DiscardRates,
   type Pair,
   type ScoredPair,
   type ThresholdRates,
 } from '@faceprint/evaluation';
-import { ModelRegistry, registryRootFromEnv } from '@faceprint/model-registry';
 import { numberFlag, UsageError } from '../gateway/connection.js';
 import { VERIFY_USAGE } from '../usage.js';
+import { fixedThresholdReport, modelThreshold } from './fixed-threshold.js';
 import { writePlot } from './plot.js';
 
 /** The false-match rates `--all-pairs` reports. */
@@ -42,18 +45,6 @@ function asPairScores(scored: readonly ScoredPair[]): AllPairsScores {
   const genuinePairs = scored.filter((p) => p.same).length;
   return { identities: 0, images: 0, failedImages: 0, genuinePairs, impostorPairs: scored.length - genuinePairs, genuine: descending(true), impostor: descending(false) };
 }
-
-/** The JSON form of a fixed threshold's rates. */
-const fixedThresholdReport = (rates: ThresholdRates) => ({
-  threshold: rates.threshold,
-  far: rates.far,
-  frr: rates.frr,
-  impostors: rates.impostors,
-  genuine: rates.genuine,
-  false_matches: rates.falseMatches,
-  false_non_matches: rates.falseNonMatches,
-  far_upper_95: rates.farUpper95,
-});
 
 /** The images of `pairs` with their identities, from the file or from `--identities`. */
 function identitiesOfPairs(pairs: readonly Pair[], identityOf: ReadonlyMap<string, string> | undefined): Map<string, string> {
@@ -90,6 +81,7 @@ export async function evalVerify(argv: string[]): Promise<number> {
       concurrency: { type: 'string', default: '4' },
       scores: { type: 'string' },
       plot: { type: 'string' },
+      'quality-curve': { type: 'boolean', default: false },
       json: { type: 'boolean', default: false },
       help: { type: 'boolean', default: false },
     },
@@ -105,6 +97,7 @@ export async function evalVerify(argv: string[]): Promise<number> {
   if (values.face !== 'largest' && values.face !== 'central') throw new UsageError(`--face: largest or central, got "${values.face}"`);
   if (values.threshold !== undefined && values['model-far'] !== undefined) throw new UsageError('give --threshold or --model-far, not both');
   if (allPairs && (values.calibration || values.limit)) throw new UsageError('--calibration and --limit go with a pairs file\'s pairs, not --all-pairs');
+  if (values['quality-curve'] && !allPairs) throw new UsageError('--quality-curve discards images, so it goes with --all-pairs');
   if (allPairs && values.scores) throw new UsageError('--scores writes the scores of a pairs file\'s pairs; --all-pairs makes millions (leave it out)');
   const fixedThreshold = numberFlag(values.threshold, '--threshold', (t) => t >= -1 && t <= 1, 'a cosine threshold in [-1, 1]');
   const modelFar = numberFlag(values['model-far'], '--model-far', (f) => f > 0 && f < 1, 'a false-match rate the embedder is calibrated for, e.g. 1e-4');
@@ -124,7 +117,7 @@ export async function evalVerify(argv: string[]): Promise<number> {
   const images = imageIdentities ? [...imageIdentities.keys()] : [...new Set([...pairs, ...calibrationPairs].flatMap((p) => [p.a, p.b]))];
 
   const started = performance.now();
-  const { embeddings, unreadable, models, embedder, startedServices } = await embedImages(images, {
+  const { embeddings, qualities, unreadable, models, embedder, startedServices } = await embedImages(images, {
     face: values.face,
     refine: values.refine,
     flip: values.flip,
@@ -134,15 +127,7 @@ export async function evalVerify(argv: string[]): Promise<number> {
   });
 
   // A threshold fixed in advance: given, or the one the serving embedder records for a rate.
-  let threshold = fixedThreshold;
-  if (modelFar !== undefined) {
-    if (!embedder) throw new UsageError('--model-far: no face was embedded, so the embedder that served is unknown');
-    const manifest = await new ModelRegistry(registryRootFromEnv(process.env)).readManifest(embedder.name, embedder.version);
-    if (manifest.model?.sha256 !== embedder.sha256) throw new UsageError(`--model-far: the local registry's ${embedder.name} v${embedder.version} is not the file that served (another sha256): point FACEPRINT_MODEL_REGISTRY at the deployed registry`);
-    const recorded = manifest.thresholds.find((t) => Math.abs(t.far - modelFar) <= 1e-9 * modelFar);
-    if (!recorded) throw new UsageError(`--model-far: ${embedder.name} v${embedder.version} records no threshold for ${modelFar} (it records ${manifest.thresholds.map((t) => t.far).join(', ') || 'none'})`);
-    threshold = recorded.threshold;
-  }
+  const threshold = modelFar !== undefined ? await modelThreshold(embedder, modelFar) : fixedThreshold;
 
   const common = {
     images: images.length,
@@ -174,6 +159,9 @@ export async function evalVerify(argv: string[]): Promise<number> {
       const unreadableHere = ofCondition.filter((image) => unreadable.has(image.path)).length;
       return { condition, images: ofCondition.length, failed_to_detect: ofCondition.filter((image) => !image.embedding).length - unreadableHere, unreadable_images: unreadableHere, ...fixedThresholdReport(rates) };
     });
+    const curve = values['quality-curve']
+      ? qualityCurve(labelledEmbeddings.map((image) => ({ ...image, quality: qualities.get(image.path) })), QUALITY_DISCARDS, QUALITY_CURVE_FARS)
+      : undefined;
     const report = {
       dataset: pairsFile ?? values.identities,
       protocol: 'all pairs (every genuine and impostor comparison of the images)',
@@ -185,6 +173,7 @@ export async function evalVerify(argv: string[]): Promise<number> {
       far_points: points.map((p) => ({ far: p.targetFar, threshold: p.threshold, tar: p.tar, false_matches: p.falseMatches, measured_far: p.far, far_upper_95: p.farUpper95, resolvable: p.resolvable })),
       ...(fixed ? { fixed_threshold: fixedThresholdReport(fixed) } : {}),
       ...(byCondition.length ? { by_condition: byCondition, by_condition_threshold: threshold === undefined ? 'the 1e-3 threshold of the whole set' : 'the fixed threshold' } : {}),
+      ...(curve ? { quality_curve: curve.map(qualityCurveJson) } : {}),
       seconds: (performance.now() - started) / 1000,
     };
     if (values.plot) await writeDetPlot(values.plot, scores, `${models.embedder ?? 'embedder'}`, `DET: ${report.dataset!.split('/').slice(-2).join('/')} (${scores.impostorPairs} impostor comparisons)`);
@@ -197,6 +186,7 @@ export async function evalVerify(argv: string[]): Promise<number> {
           ...(fixed ? [describeFixed(fixed)] : []),
           ...(byCondition.length ? [`by condition, at ${report.by_condition_threshold} (${conditionThreshold.toFixed(4)}):`] : []),
           ...byCondition.map((c) => `  ${c.condition}: ${c.images} images, ${c.failed_to_detect} without a face; FRR ${pct(c.frr)} (${c.false_non_matches} of ${c.genuine}), FAR ${c.far.toExponential(2)} (${c.false_matches} of ${c.impostors}; bound ${c.far_upper_95.toExponential(2)})`),
+          ...(curve ? qualityCurveLines(curve) : []),
           `images without a face: ${report.failed_to_detect}; ${unreadableLine} (their comparisons count as non-matches)`,
           `models: ${models.detector}, ${models.embedder}; face: ${values.face}${values.refine ? ', refined landmarks' : ''}${values.flip ? ', flip-averaged' : ''}; ${report.seconds.toFixed(0)} s`,
         ].join('\n') + '\n',
@@ -264,6 +254,35 @@ export async function evalVerify(argv: string[]): Promise<number> {
     );
   }
   return 0;
+}
+
+/** The shares of images the quality curve discards, and the rates it reports. */
+const QUALITY_DISCARDS = [0, 0.05, 0.1, 0.2] as const;
+const QUALITY_CURVE_FARS = [1e-3, 1e-4] as const;
+
+const ratesJson = (rates: readonly DiscardRates[]) => Object.fromEntries(rates.map((r) => [r.far.toExponential(0), { tar: r.tar, fnmr_at_start_threshold: r.fnmrAtStartThreshold }]));
+
+function qualityCurveJson(point: DiscardPoint) {
+  return {
+    discarded: point.discarded,
+    images_kept: point.imagesKept,
+    min_quality_kept: point.minQualityKept,
+    genuine_pairs: point.genuinePairs,
+    impostor_pairs: point.impostorPairs,
+    at_far: ratesJson(point.rates),
+    random_discard_at_far: ratesJson(point.random),
+  };
+}
+
+function qualityCurveLines(curve: readonly DiscardPoint[]): string[] {
+  const pct = (v: number) => `${(100 * v).toFixed(1)}%`;
+  return [
+    'error versus discard (lowest unified quality first; in brackets: the same share discarded at random):',
+    ...curve.map((p) =>
+      `  ${pct(p.discarded).padStart(5)} discarded (quality >= ${Number.isFinite(p.minQualityKept) ? p.minQualityKept.toFixed(0) : 'none'}, ${p.imagesKept} images): ` +
+      p.rates.map((r, i) => `TAR at ${r.far.toExponential(0)} ${pct(r.tar)} [${pct(p.random[i]!.tar)}], FNMR at the start threshold ${pct(r.fnmrAtStartThreshold)} [${pct(p.random[i]!.fnmrAtStartThreshold)}]`).join('; '),
+    ),
+  ];
 }
 
 /** A DET curve (false non-match rate against false-match rate, both on log axes) of all-pairs scores. */

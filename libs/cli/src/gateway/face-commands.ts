@@ -6,7 +6,7 @@ import { createHash } from 'node:crypto';
 import { readFile, stat } from 'node:fs/promises';
 import { create } from '@bufbuild/protobuf';
 import { IMAGE_MAX_BYTES } from '@faceprint/contracts';
-import { BoxSchema, LegalBasis, type ModelRef } from '@faceprint/contracts/common';
+import { BoxSchema, LegalBasis, type FaceQuality, type ModelRef } from '@faceprint/contracts/common';
 import type { Decision } from '@faceprint/contracts/gateway';
 // The datasets module alone: the evaluation barrel would load the whole mesh for one folder reader.
 import { readLabelledImages } from '@faceprint/evaluation/datasets';
@@ -157,7 +157,7 @@ export async function verify(argv: string[]): Promise<number> {
   const client = connect(values, 'operator');
   try {
     const response = await client.verify(values.subject, await imageInput(positionals[0]!, region), { far });
-    const result = decisionJson(response.decision, response.models?.embedder);
+    const result = { ...decisionJson(response.decision, response.models?.embedder), ...(response.face?.quality ? { face_quality: qualityJson(response.face.quality) } : {}) };
     print(values.json, result, `${values.subject}: ${decisionText(result)}`);
     return EXIT.ok;
   } finally {
@@ -199,6 +199,23 @@ export async function identify(argv: string[]): Promise<number> {
   }
 }
 
+/** A face's quality measures as the JSON output names them (FaceQuality's fields). */
+function qualityJson(q: FaceQuality) {
+  return {
+    unified_score: q.unifiedScore,
+    face_size: q.faceSize,
+    inter_eye_distance: q.interEyeDistance,
+    sharpness: q.sharpness,
+    yaw: q.yawDegrees,
+    pitch: q.pitchDegrees,
+    roll: q.rollDegrees,
+    luminance_mean: q.luminanceMean,
+    under_exposure: q.underExposure,
+    over_exposure: q.overExposure,
+    illumination_uniformity: q.illuminationUniformity,
+  };
+}
+
 export async function detect(argv: string[]): Promise<number> {
   const { values, positionals } = parseFlags({ args: argv, allowPositionals: true, options: { ...GLOBAL_OPTIONS, out: { type: 'string' } } });
   if (positionals.length !== 1) throw new UsageError('detect needs one IMAGE');
@@ -206,9 +223,9 @@ export async function detect(argv: string[]): Promise<number> {
   const client = connect(values, 'operator');
   try {
     const response = await client.detect(image);
-    const faces = response.faces.map((f) => ({ box: f.box && { x: f.box.x, y: f.box.y, width: f.box.width, height: f.box.height }, score: f.score, landmarks: f.landmarks ? [f.landmarks.leftEye, f.landmarks.rightEye, f.landmarks.noseTip, f.landmarks.mouthLeft, f.landmarks.mouthRight].map((p) => [p?.x ?? 0, p?.y ?? 0]) : [], quality: f.quality && { face_size: f.quality.faceSize, sharpness: f.quality.sharpness, yaw: f.quality.yawDegrees, pitch: f.quality.pitchDegrees, roll: f.quality.rollDegrees } }));
+    const faces = response.faces.map((f) => ({ box: f.box && { x: f.box.x, y: f.box.y, width: f.box.width, height: f.box.height }, score: f.score, landmarks: f.landmarks ? [f.landmarks.leftEye, f.landmarks.rightEye, f.landmarks.noseTip, f.landmarks.mouthLeft, f.landmarks.mouthRight].map((p) => [p?.x ?? 0, p?.y ?? 0]) : [], quality: f.quality && qualityJson(f.quality) }));
     if (values.out) await drawFaces(image, faces, values.out);
-    const text = [`${faces.length} face(s) in ${response.image?.width}x${response.image?.height}`, ...faces.map((f, i) => `  ${i + 1}: box ${f.box?.x.toFixed(0)},${f.box?.y.toFixed(0)} ${f.box?.width.toFixed(0)}x${f.box?.height.toFixed(0)}, score ${f.score.toFixed(3)}`)];
+    const text = [`${faces.length} face(s) in ${response.image?.width}x${response.image?.height}`, ...faces.map((f, i) => `  ${i + 1}: box ${f.box?.x.toFixed(0)},${f.box?.y.toFixed(0)} ${f.box?.width.toFixed(0)}x${f.box?.height.toFixed(0)}, score ${f.score.toFixed(3)}${f.quality ? `, quality ${f.quality.unified_score.toFixed(0)}` : ''}`)];
     if (values.out) text.push(`drawn on ${values.out}`);
     print(values.json, { faces, image: { width: response.image?.width, height: response.image?.height }, model: modelName(response.models?.detector) }, text.join('\n'));
     return EXIT.ok;

@@ -12,7 +12,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file faceprint/common/v1/face.proto.
  */
 export const file_faceprint_common_v1_face: GenFile = /*@__PURE__*/
-  fileDesc("Ch5mYWNlcHJpbnQvY29tbW9uL3YxL2ZhY2UucHJvdG8SE2ZhY2VwcmludC5jb21tb24udjEilQEKDURldGVjdE9wdGlvbnMSHAoPc2NvcmVfdGhyZXNob2xkGAEgASgCSACIAQESGgoNbWluX2ZhY2Vfc2l6ZRgCIAEoDUgBiAEBEhYKCW1heF9mYWNlcxgDIAEoDUgCiAEBQhIKEF9zY29yZV90aHJlc2hvbGRCEAoOX21pbl9mYWNlX3NpemVCDAoKX21heF9mYWNlcyJ1CgtGYWNlUXVhbGl0eRIRCglmYWNlX3NpemUYASABKAISEQoJc2hhcnBuZXNzGAIgASgCEhMKC3lhd19kZWdyZWVzGAMgASgCEhUKDXBpdGNoX2RlZ3JlZXMYBCABKAISFAoMcm9sbF9kZWdyZWVzGAUgASgCIqsBCgxEZXRlY3RlZEZhY2USJQoDYm94GAEgASgLMhguZmFjZXByaW50LmNvbW1vbi52MS5Cb3gSMgoJbGFuZG1hcmtzGAIgASgLMh8uZmFjZXByaW50LmNvbW1vbi52MS5MYW5kbWFya3M1Eg0KBXNjb3JlGAMgASgCEjEKB3F1YWxpdHkYBCABKAsyIC5mYWNlcHJpbnQuY29tbW9uLnYxLkZhY2VRdWFsaXR5Im4KC0FsaWduZWRGYWNlEg4KBnBpeGVscxgBIAEoDBINCgV3aWR0aBgCIAEoDRIOCgZoZWlnaHQYAyABKA0SMAoGZm9ybWF0GAQgASgOMiAuZmFjZXByaW50LmNvbW1vbi52MS5QaXhlbEZvcm1hdCLHAQoURW5yb2xtZW50Q29uc2lzdGVuY3kSSgoJdGVtcGxhdGVzGAEgAygLMjcuZmFjZXByaW50LmNvbW1vbi52MS5FbnJvbG1lbnRDb25zaXN0ZW5jeS5UZW1wbGF0ZVNjb3JlEhEKCXRocmVzaG9sZBgCIAEoAhILCgNmYXIYAyABKAESDwoHZmxhZ2dlZBgEIAEoCBoyCg1UZW1wbGF0ZVNjb3JlEg0KBWluZGV4GAEgASgNEhIKCmJlc3Rfc2NvcmUYAiABKAIqQgoLUGl4ZWxGb3JtYXQSHAoYUElYRUxfRk9STUFUX1VOU1BFQ0lGSUVEEAASFQoRUElYRUxfRk9STUFUX1JHQjgQAWIGcHJvdG8z", [file_faceprint_common_v1_geometry]);
+  fileDesc("Ch5mYWNlcHJpbnQvY29tbW9uL3YxL2ZhY2UucHJvdG8SE2ZhY2VwcmludC5jb21tb24udjEilQEKDURldGVjdE9wdGlvbnMSHAoPc2NvcmVfdGhyZXNob2xkGAEgASgCSACIAQESGgoNbWluX2ZhY2Vfc2l6ZRgCIAEoDUgBiAEBEhYKCW1heF9mYWNlcxgDIAEoDUgCiAEBQhIKEF9zY29yZV90aHJlc2hvbGRCEAoOX21pbl9mYWNlX3NpemVCDAoKX21heF9mYWNlcyKQAgoLRmFjZVF1YWxpdHkSEQoJZmFjZV9zaXplGAEgASgCEhEKCXNoYXJwbmVzcxgCIAEoAhITCgt5YXdfZGVncmVlcxgDIAEoAhIVCg1waXRjaF9kZWdyZWVzGAQgASgCEhQKDHJvbGxfZGVncmVlcxgFIAEoAhIaChJpbnRlcl9leWVfZGlzdGFuY2UYBiABKAISFgoObHVtaW5hbmNlX21lYW4YByABKAISFgoOdW5kZXJfZXhwb3N1cmUYCCABKAISFQoNb3Zlcl9leHBvc3VyZRgJIAEoAhIfChdpbGx1bWluYXRpb25fdW5pZm9ybWl0eRgKIAEoAhIVCg11bmlmaWVkX3Njb3JlGAsgASgCIqsBCgxEZXRlY3RlZEZhY2USJQoDYm94GAEgASgLMhguZmFjZXByaW50LmNvbW1vbi52MS5Cb3gSMgoJbGFuZG1hcmtzGAIgASgLMh8uZmFjZXByaW50LmNvbW1vbi52MS5MYW5kbWFya3M1Eg0KBXNjb3JlGAMgASgCEjEKB3F1YWxpdHkYBCABKAsyIC5mYWNlcHJpbnQuY29tbW9uLnYxLkZhY2VRdWFsaXR5Im4KC0FsaWduZWRGYWNlEg4KBnBpeGVscxgBIAEoDBINCgV3aWR0aBgCIAEoDRIOCgZoZWlnaHQYAyABKA0SMAoGZm9ybWF0GAQgASgOMiAuZmFjZXByaW50LmNvbW1vbi52MS5QaXhlbEZvcm1hdCLHAQoURW5yb2xtZW50Q29uc2lzdGVuY3kSSgoJdGVtcGxhdGVzGAEgAygLMjcuZmFjZXByaW50LmNvbW1vbi52MS5FbnJvbG1lbnRDb25zaXN0ZW5jeS5UZW1wbGF0ZVNjb3JlEhEKCXRocmVzaG9sZBgCIAEoAhILCgNmYXIYAyABKAESDwoHZmxhZ2dlZBgEIAEoCBoyCg1UZW1wbGF0ZVNjb3JlEg0KBWluZGV4GAEgASgNEhIKCmJlc3Rfc2NvcmUYAiABKAIqQgoLUGl4ZWxGb3JtYXQSHAoYUElYRUxfRk9STUFUX1VOU1BFQ0lGSUVEEAASFQoRUElYRUxfRk9STUFUX1JHQjgQAWIGcHJvdG8z", [file_faceprint_common_v1_geometry]);
 
 /**
  * Options for face detection. Unset fields take the documented defaults.
@@ -50,7 +50,8 @@ export const DetectOptionsSchema: GenMessage<DetectOptions> = /*@__PURE__*/
   messageDesc(file_faceprint_common_v1_face, 0);
 
 /**
- * Hints about how usable a detected face is for recognition.
+ * How usable a detected face is for recognition: measures modelled on ISO/IEC 29794-5 (OFIQ)
+ * that need no model beyond the detector, and a unified score (docs/vision.md).
  *
  * @generated from message faceprint.common.v1.FaceQuality
  */
@@ -89,6 +90,48 @@ export type FaceQuality = Message<"faceprint.common.v1.FaceQuality"> & {
    * @generated from field: float roll_degrees = 5;
    */
   rollDegrees: number;
+
+  /**
+   * Distance between the eye centres, in pixels.
+   *
+   * @generated from field: float inter_eye_distance = 6;
+   */
+  interEyeDistance: number;
+
+  /**
+   * Mean luma of the face box, in [0, 1].
+   *
+   * @generated from field: float luminance_mean = 7;
+   */
+  luminanceMean: number;
+
+  /**
+   * Share of the face box so dark that it holds little detail (luma below 25 of 255), in [0, 1].
+   *
+   * @generated from field: float under_exposure = 8;
+   */
+  underExposure: number;
+
+  /**
+   * Share of the face box so bright that it holds little detail (luma above 245 of 255), in [0, 1].
+   *
+   * @generated from field: float over_exposure = 9;
+   */
+  overExposure: number;
+
+  /**
+   * How alike the light is on the face's two halves (histogram intersection), in [0, 1]: low under light from one side.
+   *
+   * @generated from field: float illumination_uniformity = 10;
+   */
+  illuminationUniformity: number;
+
+  /**
+   * The measures above combined, 0 (unusable) to 100: the score tenant minimums and quality curves use.
+   *
+   * @generated from field: float unified_score = 11;
+   */
+  unifiedScore: number;
 };
 
 /**
