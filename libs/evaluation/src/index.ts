@@ -11,4 +11,5 @@ export * from './embed-images.js';
 export * from './metrics.js';
 export * from './multi-sample.js';
 export * from './quality-curve.js';
+export * from './seeded-random.js';
 export * from './verification.js';

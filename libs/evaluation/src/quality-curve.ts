@@ -7,6 +7,7 @@
  * useful only where its curve falls faster than that one.
  */
 import { errorRates, operatingPoint, scoreAllPairs, thresholdForFar, type LabelledEmbedding } from './all-pairs.js';
+import { seededRandom } from './seeded-random.js';
 
 /** One image with its quality (undefined where no face was found: those go first). */
 export interface ImageWithQuality extends LabelledEmbedding {
@@ -35,18 +36,6 @@ export interface DiscardPoint {
   readonly rates: readonly DiscardRates[];
   /** The same when the share is discarded at random instead. */
   readonly random: readonly DiscardRates[];
-}
-
-/** A small deterministic generator (mulberry32), so the random baseline is the same every run. */
-function seededRandom(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 2 ** 32;
-  };
 }
 
 /** The curve at each share of `discards` (e.g. 0, 0.05, 0.1, 0.2), at each of `targetFars`. */

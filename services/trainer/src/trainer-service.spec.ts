@@ -18,7 +18,7 @@ import { EmbedderService } from '@faceprint/contracts/embedder';
 import { AuditAction, LegalBasis, PixelFormat } from '@faceprint/contracts/common';
 import { ComplianceService, MatcherService } from '@faceprint/contracts/matcher';
 import { timestampFromDate } from '@bufbuild/protobuf/wkt';
-import { seededRandom } from './jobs/fine-tune/augment.js';
+import { seededRandom } from '@faceprint/evaluation';
 import sharp from 'sharp';
 import { trainerService } from './trainer-service.js';
 

@@ -5,20 +5,7 @@
  * a 150x150 crop, and sharp's affine cannot add noise or keep the crop's frame this simply.
  */
 
-/** A pseudo-random generator returning [0, 1). */
-export type Random = () => number;
-
-/** A deterministic generator (mulberry32), so that a fine-tune with a seed repeats. */
-export function seededRandom(seed: number): Random {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+import type { Random } from '@faceprint/evaluation';
 
 const uniform = (random: Random, low: number, high: number) => low + (high - low) * random();
 const gaussian = (random: Random) => Math.sqrt(-2 * Math.log(random() + 1e-12)) * Math.cos(2 * Math.PI * random());

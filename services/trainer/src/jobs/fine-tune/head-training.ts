@@ -8,7 +8,7 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import '@tensorflow/tfjs-backend-wasm';
-import type { Random } from './augment.js';
+import type { Random } from '@faceprint/evaluation';
 
 export const LOSSES = ['arcface', 'softmax-ls', 'focal', 'triplet'] as const;
 export type Loss = (typeof LOSSES)[number];

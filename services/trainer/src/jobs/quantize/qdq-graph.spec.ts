@@ -4,7 +4,7 @@ import { fromBinary } from '@bufbuild/protobuf';
 import { ModelProtoSchema, TensorProto_DataType } from '@faceprint/contracts/onnx';
 import { ints, OnnxGraphBuilder, serializeModel } from '@faceprint/onnx';
 import * as ort from 'onnxruntime-node';
-import { seededRandom } from '../fine-tune/augment.js';
+import { seededRandom } from '@faceprint/evaluation';
 import { measureActivationRanges } from './activation-ranges.js';
 import { activationScale, calibrationModel, quantiseToQdq } from './qdq-graph.js';
 
