@@ -106,8 +106,9 @@ export const CALIBRATE_USAGE = `faceprint eval calibrate --identities IDENTITIES
   --detector-input-size N detector input size for locally started services (default 640)
   --far LIST              the false-match rates to calibrate, comma-separated (default 1e-3,1e-4,1e-5)
   --record                write the thresholds into the embedder model's manifest (FACEPRINT_MODEL_REGISTRY),
-                          with their impostor counts and 95% bounds; a rate the data cannot show (fewer
-                          than about 3/rate impostor pairs) is not recorded
+                          with their impostor counts and 95% bounds, and those of rate/k (k = 2..10) that a
+                          verify over the best of k templates holds each to; a rate the data cannot show
+                          (fewer than about 3/rate impostor pairs) is not recorded
   --concurrency N         images in flight (default 4)
   --json                  print one JSON object`;
 
@@ -119,7 +120,8 @@ export const MULTI_SAMPLE_USAGE = `faceprint eval multi-sample --identities IDEN
   --root DIR              where relative image paths start (default: the file's folder)
   --face largest|central  which face of an image to use (default: largest)
   --threshold T           also report what this cosine threshold does: FAR, FRR, counts, bound
-  --model-far F           the same, with the threshold the serving embedder records for rate F
+  --model-far F           the same, with the threshold the serving embedder records for rate F, and what the
+                          matcher's own rule does (as_served: the best of N templates, each at the threshold for F/N)
   --target HOST           use running services at HOST's default ports (default: start them locally)
   --detector-input-size N detector input size for locally started services (default 640)
   --concurrency N         images in flight (default 4)

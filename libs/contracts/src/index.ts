@@ -6,5 +6,6 @@
 export * from './embedding.js';
 export * from './erasure-receipt.js';
 export * from './face-quality.js';
+export * from './fused-threshold.js';
 export * from './limits.js';
 export * from './services.js';

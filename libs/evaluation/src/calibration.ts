@@ -5,6 +5,7 @@
  * matcher's rule `score >= threshold`. Many identities give millions of impostor pairs, enough to
  * estimate rates down to 1e-5 (a few hundred identities would not).
  */
+import { perComparisonRates, sameRate } from '@faceprint/contracts';
 import { operatingPoint, scoreAllPairs } from './all-pairs.js';
 
 /** One calibrated operating point. */
@@ -32,22 +33,29 @@ export interface Calibration {
   readonly genuinePairs: number;
   readonly impostorPairs: number;
   readonly points: CalibratedPoint[];
+  /** The per-comparison rates far / k (k = 2..MAX_FUSED_TEMPLATES) that are not among the rates asked for. */
+  readonly perComparisonPoints: CalibratedPoint[];
 }
 
-/** Calibrates thresholds for `fars` from embeddings grouped by identity. */
+/**
+ * Calibrates thresholds for `fars` from embeddings grouped by identity, and for the per-comparison
+ * rates that let a decision at each of them compare up to MAX_FUSED_TEMPLATES templates
+ * (`far / k`, fused-threshold.ts in @faceprint/contracts).
+ */
 export function calibrate(byIdentity: ReadonlyMap<string, readonly Float32Array[]>, fars: readonly number[]): Calibration {
   const scores = scoreAllPairs([...byIdentity].flatMap(([identity, embeddings]) => embeddings.map((embedding) => ({ identity, embedding }))));
-  const points = fars.map((far) => {
+  const pointAt = (far: number): CalibratedPoint => {
     const point = operatingPoint(scores, far);
     return { far, threshold: point.threshold, tar: point.tar, measuredFar: point.far, falseAccepts: point.falseMatches, farUpper95: point.farUpper95, resolvable: point.resolvable };
-  });
-  return { identities: scores.identities, images: scores.images, genuinePairs: scores.genuinePairs, impostorPairs: scores.impostorPairs, points };
+  };
+  const perComparison = perComparisonRates(fars).filter((rate) => !fars.some((far) => sameRate(far, rate)));
+  return { identities: scores.identities, images: scores.images, genuinePairs: scores.genuinePairs, impostorPairs: scores.impostorPairs, points: fars.map(pointAt), perComparisonPoints: perComparison.map(pointAt) };
 }
 
 /** What a calibration may record: the thresholds of the rates its impostor pairs can show. */
 export interface RecordableCalibration {
   /** In the manifest's form, with the counts and bound each rests on. */
-  readonly thresholds: { far: number; threshold: number; tar: number; dataset: string; impostorPairs: bigint; falseMatches: bigint; farUpper95: number }[];
+  readonly thresholds: { far: number; threshold: number; tar: number; dataset: string; impostorPairs: bigint; falseMatches: bigint; farUpper95: number; perComparison: boolean }[];
   /** Rates left out: too few impostor pairs to show them (fewer than about 3/rate). */
   readonly unsupported: number[];
 }
@@ -58,10 +66,14 @@ export interface RecordableCalibration {
  * so it is left out and named; the caller decides whether what is left is enough.
  */
 export function recordableThresholds(result: Calibration, dataset: string): RecordableCalibration {
-  const thresholds = result.points
-    .filter((p) => p.resolvable)
-    .map((p) => ({ far: p.far, threshold: p.threshold, tar: p.tar, dataset, impostorPairs: BigInt(result.impostorPairs), falseMatches: BigInt(p.falseAccepts), farUpper95: p.farUpper95 }));
-  return { thresholds, unsupported: result.points.filter((p) => !p.resolvable).map((p) => p.far) };
+  const recordable = (points: readonly CalibratedPoint[], perComparison: boolean) =>
+    points
+      .filter((p) => p.resolvable)
+      .map((p) => ({ far: p.far, threshold: p.threshold, tar: p.tar, dataset, impostorPairs: BigInt(result.impostorPairs), falseMatches: BigInt(p.falseAccepts), farUpper95: p.farUpper95, perComparison }));
+  const thresholds = recordable(result.points, false);
+  // Per-comparison rates only beside a decision rate they serve; one the data cannot show means fewer templates fuse.
+  const perComparison = thresholds.length ? recordable(result.perComparisonPoints, true) : [];
+  return { thresholds: [...thresholds, ...perComparison], unsupported: result.points.filter((p) => !p.resolvable).map((p) => p.far) };
 }
 
 /** Why nothing can be recorded, for an error message. */

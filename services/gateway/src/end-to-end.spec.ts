@@ -114,9 +114,11 @@ describe('faceprint end to end through the gateway', { skip: skipUnlessPresent(I
       const genuine = await faces.verify({ subjectId: person.name, image: image(person.images[4]!), targetFar: 1e-3 }, ops);
       assert.equal(genuine.decision?.targetFar, 1e-3);
       assert.ok(genuine.decision.threshold > 0.9, 'the shipped calibrated threshold');
-      // How sure that rate is: 12,094 false matches in 12,095,190 impostor comparisons.
+      // Four templates: each held to the threshold shipped for 1e-3 / 4 (3,023 false matches in
+      // 12,095,190 impostor comparisons), and the decision's bound four times that one's.
+      assert.equal(genuine.decision.templatesCompared, 4);
       assert.equal(genuine.decision.calibrationImpostorPairs, 12_095_190n);
-      assert.ok(Math.abs(genuine.decision.farUpper95 - upperBound(12_095, 12_095_190)) < 1e-12 && genuine.decision.farUpper95 > 1e-3);
+      assert.ok(Math.abs(genuine.decision.farUpper95 - 4 * upperBound(3_023, 12_095_190)) < 1e-12 && genuine.decision.farUpper95 > 1e-3, String(genuine.decision.farUpper95));
       if (genuine.decision?.isMatch) genuineMatches++;
       const other = people[(i + 1) % people.length]!;
       const impostor = await faces.verify({ subjectId: other.name, image: image(person.images[4]!), targetFar: 1e-3 }, ops);
@@ -229,11 +231,13 @@ describe('faceprint end to end through the gateway', { skip: skipUnlessPresent(I
 
       const verified = await runFaceprint(['verify', '--subject', 'cli-subject', files[4]!, '--far', '1e-3', '--json'], operatorKey);
       assert.equal(verified.code, 0, verified.stderr);
-      const decision = JSON.parse(verified.stdout) as { match: boolean; score: number; threshold: number; far: number; far_upper_95: number; calibration_impostor_pairs: number; model: string; face_quality: { unified_score: number; inter_eye_distance: number } };
-      assert.deepEqual(Object.keys(decision).sort(), ['calibration_impostor_pairs', 'face_quality', 'far', 'far_upper_95', 'match', 'model', 'score', 'threshold']);
+      const decision = JSON.parse(verified.stdout) as { match: boolean; score: number; threshold: number; far: number; far_upper_95: number; calibration_impostor_pairs: number; templates_compared: number; model: string; face_quality: { unified_score: number; inter_eye_distance: number } };
+      assert.deepEqual(Object.keys(decision).sort(), ['calibration_impostor_pairs', 'face_quality', 'far', 'far_upper_95', 'match', 'model', 'score', 'templates_compared', 'threshold']);
       assert.ok(decision.face_quality.unified_score > 0 && decision.face_quality.inter_eye_distance > 10, JSON.stringify(decision.face_quality));
       assert.equal(decision.far, 1e-3);
-      assert.deepEqual([decision.calibration_impostor_pairs, Number(decision.far_upper_95.toPrecision(4))], [12_095_190, 1.015e-3]);
+      // Three templates enrolled: each at the threshold of 1e-3 / 3 (4,031 false matches when calibrated).
+      assert.deepEqual([decision.calibration_impostor_pairs, decision.templates_compared], [12_095_190, 3]);
+      assert.ok(Math.abs(decision.far_upper_95 - 3 * upperBound(4_031, 12_095_190)) < 1e-12, String(decision.far_upper_95));
       assert.match(decision.model, /^face-recognition-net@1$/);
 
       const compared = await runFaceprint(['compare', files[0]!, files[4]!, '--json'], operatorKey);

@@ -66,6 +66,7 @@ const decisionOf = (d: MatchDecision | undefined) => ({
   targetFar: d?.targetFar ?? 0,
   farUpper95: d?.farUpper95 ?? 0,
   calibrationImpostorPairs: d?.calibrationImpostorPairs ?? 0n,
+  templatesCompared: d?.templatesCompared || 1,
 });
 
 /** The FaceService of the gateway. */

@@ -127,6 +127,7 @@ export function matcherService(config: MatcherConfig, { log }: Pick<SetupContext
       targetFar: threshold.targetFar,
       farUpper95: threshold.farUpper95,
       calibrationImpostorPairs: threshold.impostorPairs,
+      templatesCompared: threshold.comparisons,
       model,
     });
 
@@ -280,7 +281,7 @@ export function matcherService(config: MatcherConfig, { log }: Pick<SetupContext
           const started = performance.now();
           const model = request.probe!.model!;
           const manifest = await probeModel(request.probe!, 'probe');
-          const threshold = await thresholdFor(g, tenantId, manifest, request.targetFar);
+          const single = await thresholdFor(g, tenantId, manifest, request.targetFar); // an uncalibrated rate fails before any read
           const stored = await g.store.subjectVectors(tenantId, request.subjectId);
           if (!stored) throw FaceprintError.notFound('subject', request.subjectId, tenantId);
           const comparable = stored.filter((t) => t.model.name === model.name && t.model.version === model.version);
@@ -294,15 +295,19 @@ export function matcherService(config: MatcherConfig, { log }: Pick<SetupContext
                 : `subject "${request.subjectId}" has no templates`,
             );
           }
+          // The best of k templates decides, so each is held to the threshold of target_far / k
+          // (fused-threshold.ts); where fewer per-comparison rates are calibrated, the k of best quality.
+          const threshold = catalog.threshold(manifest, single.targetFar, comparable.length);
+          const compared = [...comparable].sort((a, b) => b.quality - a.quality).slice(0, threshold.comparisons);
           let best = { score: -Infinity, templateId: '' };
-          for (const template of comparable) {
+          for (const template of compared) {
             const score = cosine(probe!, decodeEmbedding(template.vector, template.dim));
             if (score > best.score) best = { score, templateId: template.templateId };
           }
           const made = decision(best.score, threshold, create(ModelRefSchema, manifest.model));
           return {
             response: { decision: made, bestTemplateId: best.templateId, timings: [stageTiming('verify', 'matcher', started)] },
-            details: { decision: made.isMatch ? 'match' : 'no_match', target_far: String(threshold.targetFar), model: `${model.name}@${model.version}` },
+            details: { decision: made.isMatch ? 'match' : 'no_match', target_far: String(threshold.targetFar), templates_compared: String(threshold.comparisons), model: `${model.name}@${model.version}` },
           };
         });
       },

@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { create } from '@bufbuild/protobuf';
 import { timestampFromDate } from '@bufbuild/protobuf/wkt';
-import { encodeEmbedding } from '@faceprint/contracts';
+import { encodeEmbedding, perComparisonRates, sameRate } from '@faceprint/contracts';
 import { ConsentSchema, EmbeddingSchema, LegalBasis, type Consent, type Embedding, type ModelRef } from '@faceprint/contracts/common';
 import { normalise } from '@faceprint/face-pipeline';
 import { ComplianceService, MatcherService } from '@faceprint/contracts/matcher';
@@ -21,6 +21,15 @@ import { matcherService } from './matcher-service.js';
 
 /** Thresholds of the test models (fixtures, not measurements): FAR → cosine threshold. */
 export const TEST_THRESHOLDS = { 1e-3: 0.5, 1e-4: 0.6, 1e-5: 0.7 } as const;
+
+/** The fixture's threshold for any rate: 0.1 higher per decade below 1e-3, as TEST_THRESHOLDS. */
+export const testThresholdFor = (far: number) => 0.5 + 0.1 * Math.log10(1e-3 / far);
+
+/** The test models' calibration: TEST_THRESHOLDS, and the per-comparison rates far / k that let a decision fuse up to 10 templates. */
+const testCalibration = () => {
+  const decision = Object.keys(TEST_THRESHOLDS).map(Number);
+  return perComparisonRates(decision).map((far) => ({ far, threshold: Math.fround(testThresholdFor(far)), dataset: 'test-fixture', perComparison: !decision.some((d) => sameRate(d, far)) }));
+};
 
 /** The test models' refs, filled in by {@link testEmbedderRegistry}. */
 export interface TestModels {
@@ -48,7 +57,7 @@ export async function testEmbedderRegistry(): Promise<TestModels> {
         task: ModelTask.EMBEDDER,
         embeddingDim: 128,
         description: 'A placeholder embedding model for matcher tests.',
-        thresholds: calibrated ? Object.entries(TEST_THRESHOLDS).map(([far, threshold]) => ({ far: Number(far), threshold, dataset: 'test-fixture' })) : [],
+        thresholds: calibrated ? testCalibration() : [],
       },
     });
     return manifest.model!;

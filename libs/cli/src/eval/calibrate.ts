@@ -69,11 +69,14 @@ export async function evalCalibrate(argv: string[]): Promise<number> {
     genuine_pairs: result.genuinePairs,
     impostor_pairs: result.impostorPairs,
     thresholds: result.points.map((p) => ({ far: p.far, threshold: p.threshold, tar: p.tar, measured_far: p.measuredFar, false_accepts: p.falseAccepts, far_upper_95: p.farUpper95, resolvable: p.resolvable })),
+    // far / k for k = 2..10: what a decision over several templates compares at (fused-threshold.ts).
+    per_comparison_thresholds: result.perComparisonPoints.map((p) => ({ far: p.far, threshold: p.threshold, tar: p.tar, false_accepts: p.falseAccepts, far_upper_95: p.farUpper95, resolvable: p.resolvable })),
     face_choice: values.face,
     flip_average: values.flip,
     models,
     recorded: false,
     recorded_fars: [] as number[],
+    recorded_per_comparison_fars: [] as number[],
     unsupported_fars: [] as number[],
     seconds: 0,
   };
@@ -85,7 +88,7 @@ export async function evalCalibrate(argv: string[]): Promise<number> {
       thresholds,
       metrics: { calibration_genuine_pairs: result.genuinePairs, calibration_impostor_pairs: result.impostorPairs },
     });
-    Object.assign(report, { recorded: true, recorded_fars: thresholds.map((t) => t.far), unsupported_fars: unsupported });
+    Object.assign(report, { recorded: true, recorded_fars: thresholds.filter((t) => !t.perComparison).map((t) => t.far), recorded_per_comparison_fars: thresholds.filter((t) => t.perComparison).map((t) => t.far), unsupported_fars: unsupported });
     if (unsupported.length > 0) process.stderr.write(`faceprint: not recorded: ${unsupportedRatesMessage(result, unsupported)}\n`);
   }
   report.seconds = (performance.now() - started) / 1000;
@@ -99,6 +102,7 @@ export async function evalCalibrate(argv: string[]): Promise<number> {
           (t) =>
             `FAR ${t.far.toExponential(0)}: threshold ${t.threshold.toFixed(4)}, TAR ${(100 * t.tar).toFixed(2)}%, measured FAR ${t.measured_far.toExponential(2)} (${t.false_accepts} impostor pairs accepted; 95% upper bound ${t.far_upper_95.toExponential(2)}${t.resolvable ? '' : `: ${report.impostor_pairs} impostor pairs cannot show ${t.far.toExponential(0)}`})`,
         ),
+        `per-comparison rates (a rate / k, for a decision over the best of k = 2..10 templates): ${report.per_comparison_thresholds.filter((t) => t.resolvable).length} of ${report.per_comparison_thresholds.length} can be shown${report.recorded ? ' and were recorded' : ''}`,
         `models: ${models.detector}, ${models.embedder}${report.recorded ? `; recorded in the manifest of ${models.embedder}` : ''}; ${report.seconds.toFixed(0)} s`,
       ].join('\n') + '\n',
     );

@@ -139,21 +139,28 @@ describe('faceprint eval', () => {
     assert.deepEqual(thresholds.map((t) => [t.far, t.resolvable]), [[1e-2, true], [1e-3, false]]);
     assert.ok(thresholds[0]!.false_accepts <= 7 && thresholds[0]!.tar > 0.5 && thresholds[0]!.far_upper_95 > thresholds[0]!.false_accepts / 700, JSON.stringify(thresholds));
     assert.deepEqual([report.recorded_fars, report.unsupported_fars], [[1e-2], [1e-3]]);
+    // Of 1e-2 / k (k = 2..10) the 700 pairs can show only 1e-2 / 2: a verify over the best of 2 templates at 1e-2.
+    assert.deepEqual(report.recorded_per_comparison_fars, [5e-3]);
     const manifest = await new ModelRegistry(registry).readManifest('face-recognition-net', 1);
-    assert.deepEqual(manifest.thresholds.map((t) => [t.far, t.dataset, t.impostorPairs, t.falseMatches]), [[1e-2, 'test-identities', 700n, BigInt(thresholds[0]!.false_accepts)]]);
+    assert.deepEqual(manifest.thresholds.map((t) => [t.far, t.dataset, t.impostorPairs, t.perComparison]), [[1e-2, 'test-identities', 700n, false], [5e-3, 'test-identities', 700n, true]]);
+    assert.equal(manifest.thresholds[0]!.falseMatches, BigInt(thresholds[0]!.false_accepts));
     assert.equal(manifest.thresholds[0]!.farUpper95, thresholds[0]!.far_upper_95);
     assert.equal(manifest.metrics.calibration_impostor_pairs, 700);
   });
 
   it('multi-sample: each enrolment size and fusion scored on the same probes, with what a fixed threshold does', { skip: skipUnlessPresent(IDENTITIES_DIR) }, async () => {
     const tsv = join(dir, 'identities.tsv'); // written by the calibrate test: 8 people x 5 crops
-    const report = await faceprint(['eval', 'multi-sample', '--identities', tsv, '--root', IDENTITIES_DIR, '--face', 'central', '--enrolled', '1,3', '--threshold', '0.93', '--json']);
+    const report = await faceprint(['eval', 'multi-sample', '--identities', tsv, '--root', IDENTITIES_DIR, '--face', 'central', '--enrolled', '1,3', '--model-far', '1e-3', '--json']);
     assert.equal(report.identities, 8);
     assert.equal(report.probes, 8 * 2, 'the images from the 4th on');
     const results = report.results as { enrolled: number; fusion: string; genuine_pairs: number; impostor_pairs: number; fixed_threshold: { frr: number } }[];
     assert.deepEqual(results.map((r) => `${r.enrolled} ${r.fusion}`), ['1 max', '1 mean-score', '1 mean-template', '3 max', '3 mean-score', '3 mean-template']);
     for (const r of results) assert.deepEqual([r.genuine_pairs, r.impostor_pairs], [16, 16 * 7]);
     assert.ok(results[3]!.fixed_threshold.frr <= results[0]!.fixed_threshold.frr, 'three templates refuse no more genuine probes than one (best of)');
+    // The matcher's rule: three templates, each at the threshold calibrated for 1e-3 / 3 (stricter than 1e-3's).
+    const served = report.as_served as { enrolled: number; templates_compared: number; per_comparison_far: number; threshold: number }[];
+    assert.deepEqual(served.map((r) => [r.enrolled, r.templates_compared]), [[1, 1], [3, 3]]);
+    assert.ok(Math.abs(served[1]!.per_comparison_far - 1e-3 / 3) < 1e-12 && served[1]!.threshold > served[0]!.threshold, JSON.stringify(served));
     const refused = await run(join(REPO_ROOT, 'node_modules/.bin/faceprint'), ['eval', 'multi-sample', '--identities', tsv, '--root', IDENTITIES_DIR, '--enrolled', '5'], { cwd: REPO_ROOT }).then(
       () => ({ code: 0, stderr: '' }),
       (error: { code: number; stderr: string }) => error,

@@ -1,16 +1,24 @@
 /** A threshold decided in advance, as the eval commands take it (`--threshold`, `--model-far`) and report what it does. */
+import { decisionRates } from '@faceprint/contracts';
 import type { ModelRef } from '@faceprint/contracts/common';
+import type { CalibratedThreshold } from '@faceprint/contracts/trainer';
 import type { ThresholdRates } from '@faceprint/evaluation';
 import { ModelRegistry, registryRootFromEnv } from '@faceprint/model-registry';
 import { UsageError } from '../gateway/connection.js';
 
-/** The threshold the local registry's manifest of the embedder that served records for `far` (`--model-far`). */
-export async function modelThreshold(embedder: ModelRef | undefined, far: number): Promise<number> {
+/** The calibrated thresholds of the embedder that served, from the local registry's manifest of exactly that file. */
+export async function servedCalibration(embedder: ModelRef | undefined): Promise<CalibratedThreshold[]> {
   if (!embedder) throw new UsageError('--model-far: no face was embedded, so the embedder that served is unknown');
   const manifest = await new ModelRegistry(registryRootFromEnv(process.env)).readManifest(embedder.name, embedder.version);
   if (manifest.model?.sha256 !== embedder.sha256) throw new UsageError(`--model-far: the local registry's ${embedder.name} v${embedder.version} is not the file that served (another sha256): point FACEPRINT_MODEL_REGISTRY at the deployed registry`);
-  const recorded = manifest.thresholds.find((t) => Math.abs(t.far - far) <= 1e-9 * far);
-  if (!recorded) throw new UsageError(`--model-far: ${embedder.name} v${embedder.version} records no threshold for ${far} (it records ${manifest.thresholds.map((t) => t.far).join(', ') || 'none'})`);
+  return manifest.thresholds;
+}
+
+/** The threshold the local registry's manifest of the embedder that served records for `far` (`--model-far`). */
+export async function modelThreshold(embedder: ModelRef | undefined, far: number): Promise<number> {
+  const thresholds = await servedCalibration(embedder);
+  const recorded = thresholds.find((t) => Math.abs(t.far - far) <= 1e-9 * far);
+  if (!recorded) throw new UsageError(`--model-far: ${embedder!.name} v${embedder!.version} records no threshold for ${far} (it records ${decisionRates(thresholds).map((t) => t.far).join(', ') || 'none'})`);
   return recorded.threshold;
 }
 

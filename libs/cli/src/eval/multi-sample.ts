@@ -7,10 +7,11 @@
  * and with `--model-far`/`--threshold` what the model's single-comparison threshold really does.
  */
 import { parseArgs } from 'node:util';
+import { fusedThreshold } from '@faceprint/contracts';
 import { embedImages, FUSIONS, multiSampleScores, operatingPoint, ratesAt, readIdentities, usableIdentities } from '@faceprint/evaluation';
 import { numberFlag, UsageError } from '../gateway/connection.js';
 import { MULTI_SAMPLE_USAGE } from '../usage.js';
-import { fixedThresholdReport, modelThreshold } from './fixed-threshold.js';
+import { fixedThresholdReport, modelThreshold, servedCalibration } from './fixed-threshold.js';
 
 const FARS = [1e-3, 1e-4] as const;
 
@@ -61,7 +62,17 @@ export async function evalMultiSample(argv: string[]): Promise<number> {
     concurrency,
   });
   const threshold = modelFar !== undefined ? await modelThreshold(embedder, modelFar) : fixedThreshold;
+  const calibration = modelFar !== undefined ? await servedCalibration(embedder) : undefined;
   const images = new Map(used.map(([identity, paths]) => [identity, paths.map((path) => embeddings.get(path))]));
+  // With --model-far, the matcher's own rule too: the best of k templates, each at the threshold of far / k.
+  const served = calibration
+    ? enrolments.map((enrolled) => {
+        const fused = fusedThreshold(calibration, modelFar!, enrolled);
+        if (!fused) throw new UsageError(`--model-far: ${modelFar} is not a rate ${models.embedder} decides at`);
+        const rates = ratesAt(multiSampleScores(images, fused.comparisons, largest, 'max'), fused.threshold);
+        return { enrolled, templates_compared: fused.comparisons, per_comparison_far: fused.perComparisonFar, ...fixedThresholdReport(rates) };
+      })
+    : undefined;
   const results = enrolments.flatMap((enrolled) =>
     FUSIONS.map((fusion) => {
       const scores = multiSampleScores(images, enrolled, largest, fusion);
@@ -86,6 +97,7 @@ export async function evalMultiSample(argv: string[]): Promise<number> {
     face_choice: values.face,
     models,
     results,
+    ...(served ? { as_served: served } : {}),
     seconds: (performance.now() - started) / 1000,
   };
   if (values.json) {
@@ -100,6 +112,9 @@ export async function evalMultiSample(argv: string[]): Promise<number> {
         const fixed = r.fixed_threshold ? `; at ${r.fixed_threshold.threshold.toFixed(4)}: FAR ${r.fixed_threshold.far.toExponential(2)} (${r.fixed_threshold.false_matches}; bound ${r.fixed_threshold.far_upper_95.toExponential(2)}), FRR ${pct(r.fixed_threshold.frr)}` : '';
         return `  ${String(r.enrolled).padStart(2)} enrolled, ${r.fusion.padEnd(13)} TAR at 1e-3 ${pct(r.tar_at_far['1e-3']!)}, at 1e-4 ${pct(r.tar_at_far['1e-4']!)}${r.far_points[1]!.resolvable ? '' : ' (too few impostor comparisons for 1e-4)'}${fixed}`;
       }),
+      ...(served
+        ? [`as the matcher decides at ${modelFar} (the best of k templates, each at the threshold for ${modelFar}/k):`, ...served.map((r) => `  ${String(r.enrolled).padStart(2)} enrolled: ${r.templates_compared} compared at ${r.threshold.toFixed(4)}: FAR ${r.far.toExponential(2)} (${r.false_matches}; bound ${r.far_upper_95.toExponential(2)}), FRR ${pct(r.frr)}`)]
+        : []),
       `images without a face: ${report.failed_to_detect}; models: ${models.detector}, ${models.embedder}; ${report.seconds.toFixed(0)} s`,
     ].join('\n') + '\n',
   );

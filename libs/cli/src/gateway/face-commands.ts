@@ -24,10 +24,11 @@ const decisionJson = (decision: Decision | undefined, model: ModelRef | undefine
   // 0 where the calibration recorded no bound (a manifest made before bounds were recorded).
   far_upper_95: decision?.farUpper95 ?? 0,
   calibration_impostor_pairs: Number(decision?.calibrationImpostorPairs ?? 0n),
+  templates_compared: decision?.templatesCompared || 1,
   model: modelName(model),
 });
 const decisionText = (d: ReturnType<typeof decisionJson>) =>
-  `${d.match ? 'MATCH' : 'no match'}: score ${d.score.toFixed(4)}, threshold ${d.threshold.toFixed(4)} (false-match rate ${d.far}${d.far_upper_95 ? `, at most ${d.far_upper_95.toExponential(2)} with 95% confidence over ${d.calibration_impostor_pairs} impostor comparisons` : ''}), model ${d.model}`;
+  `${d.match ? 'MATCH' : 'no match'}: score ${d.score.toFixed(4)}, threshold ${d.threshold.toFixed(4)}${d.templates_compared > 1 ? ` for each of ${d.templates_compared} templates` : ''} (false-match rate ${d.far}${d.far_upper_95 ? `, at most ${d.far_upper_95.toExponential(2)} with 95% confidence over ${d.calibration_impostor_pairs} impostor comparisons` : ''}), model ${d.model}`;
 const farFlag = (value: string | undefined) => numberFlag(value, '--far', (n) => n > 0 && n <= 0.5, 'a false-match rate in (0, 0.5] that the model is calibrated for, e.g. 1e-4');
 
 /** `--face-region X,Y,W,H`: the box of the face to use, in pixels of the upright image. */

@@ -132,6 +132,8 @@ export interface StoredVector {
   readonly model: ModelKey;
   readonly dim: number;
   readonly vector: Uint8Array;
+  /** The face quality in [0, 1] given at enrolment (which templates a decision compares first). */
+  readonly quality: number;
 }
 
 /** A template as the index holds it. */
@@ -290,7 +292,7 @@ function indexedFromRow(row: IndexRow, vector: Uint8Array): IndexedTemplate {
 
 /** A template row with its opened vector. */
 function storedFromRow(row: TemplateRow & SealedRow & { template_pk: string }, vector: Uint8Array): StoredVector {
-  return { templatePk: BigInt(row.template_pk), templateId: row.template_id, model: { name: row.model_name, version: row.model_version, sha256: row.model_sha256 }, dim: row.dim, vector };
+  return { templatePk: BigInt(row.template_pk), templateId: row.template_id, model: { name: row.model_name, version: row.model_version, sha256: row.model_sha256 }, dim: row.dim, vector, quality: row.quality };
 }
 
 /** The gallery tables of one database schema. */
@@ -426,7 +428,7 @@ export class GalleryStore {
   async subjectVectors(tenantId: string, subjectId: string): Promise<StoredVector[] | undefined> {
     // One round trip (verify's path): the subject and its templates together.
     const { rows } = await this.#db.pool.query<{ template_pk: string | null } & TemplateRow & SealedRow>(
-      `SELECT t.template_pk, t.model_name, t.model_version, t.model_sha256, t.dim, ${SEALED_COLUMNS}
+      `SELECT t.template_pk, t.model_name, t.model_version, t.model_sha256, t.dim, t.quality, ${SEALED_COLUMNS}
        FROM subjects s LEFT JOIN templates t ON t.subject_pk = s.subject_pk
        WHERE s.tenant_id = $1 AND s.subject_id = $2 ORDER BY t.template_pk`,
       [tenantId, subjectId],
@@ -817,7 +819,7 @@ export class GalleryStore {
   /** A subject's templates with their vectors, read on `client`. */
   async #templatesOf(client: pg.PoolClient, subjectPk: string): Promise<StoredVector[]> {
     const { rows } = await client.query<TemplateRow & SealedRow & { template_pk: string }>(
-      `SELECT t.template_pk, t.model_name, t.model_version, t.model_sha256, t.dim, ${SEALED_COLUMNS} FROM templates t ${WITH_DATA_KEY} WHERE t.subject_pk = $1 ORDER BY t.template_pk`,
+      `SELECT t.template_pk, t.model_name, t.model_version, t.model_sha256, t.dim, t.quality, ${SEALED_COLUMNS} FROM templates t ${WITH_DATA_KEY} WHERE t.subject_pk = $1 ORDER BY t.template_pk`,
       [subjectPk],
     );
     const vectors = await this.#openVectors(rows);

@@ -3,6 +3,7 @@
  * version's dimension, sha256 and calibrated thresholds. Manifests are cached briefly, so that a
  * calibration written into a manifest reaches the matcher within seconds without a restart.
  */
+import { decisionRates, fusedThreshold, type FusedThreshold } from '@faceprint/contracts';
 import type { ModelManifest } from '@faceprint/contracts/trainer';
 import type { ModelRef } from '@faceprint/contracts/common';
 import { ModelRegistry, RegistryError } from '@faceprint/model-registry';
@@ -10,18 +11,8 @@ import { FaceprintError } from '@faceprint/service-kit';
 
 const CACHE_MS = 5_000;
 
-/** Two false-match rates name the same calibration when they agree to six significant digits. */
-const sameRate = (a: number, b: number) => Math.abs(a - b) <= 1e-6 * Math.max(Math.abs(a), Math.abs(b));
-
-/** The threshold a decision applies. */
-export interface Threshold {
-  readonly threshold: number;
-  readonly targetFar: number;
-  /** The calibration's 95% upper bound of the false-match rate at the threshold (0: not recorded). */
-  readonly farUpper95: number;
-  /** How many impostor comparisons the calibration scored (0: not recorded). */
-  readonly impostorPairs: bigint;
-}
+/** The threshold a decision applies (fused-threshold.ts: per comparison, over the templates compared). */
+export type Threshold = FusedThreshold;
 
 /** Embedding-model manifests from one registry. */
 export class ModelCatalog {
@@ -68,14 +59,16 @@ export class ModelCatalog {
   }
 
   /**
-   * The threshold calibrated for `targetFar` on `manifest`'s model. FAILED_PRECONDITION when the
-   * model has no calibration for it (the message lists the rates it has).
+   * The threshold for a decision at `targetFar` on `manifest`'s model over the best of `templates`
+   * templates (1 for one comparison): calibrated for `targetFar / k` per comparison, k of them
+   * (fused-threshold.ts). FAILED_PRECONDITION when the model has no calibration for `targetFar`
+   * (the message lists the rates it has).
    */
-  threshold(manifest: ModelManifest, targetFar: number): Threshold {
-    const calibrated = manifest.thresholds.find((t) => sameRate(t.far, targetFar));
-    if (calibrated) return { threshold: calibrated.threshold, targetFar: calibrated.far, farUpper95: calibrated.farUpper95, impostorPairs: calibrated.impostorPairs };
+  threshold(manifest: ModelManifest, targetFar: number, templates = 1): Threshold {
+    const fused = fusedThreshold(manifest.thresholds, targetFar, templates);
+    if (fused) return fused;
     const ref = manifest.model!;
-    const available = manifest.thresholds.map((t) => String(t.far)).join(', ');
+    const available = decisionRates(manifest.thresholds).map((t) => String(t.far)).join(', ');
     throw FaceprintError.failedPrecondition(
       'CALIBRATION',
       `${ref.name}@${ref.version}`,

@@ -53,6 +53,8 @@ export interface ShippedCalibration {
     readonly impostorPairs: bigint;
     readonly falseMatches: bigint;
     readonly farUpper95: number;
+    /** A rate a decision over several templates holds each to (fused-threshold.ts), not one to decide at. */
+    readonly perComparison: boolean;
   }[];
   /** What the measurement counted, e.g. impostor pairs. */
   readonly metrics: Readonly<Record<string, number>>;

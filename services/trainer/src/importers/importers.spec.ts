@@ -3,6 +3,7 @@ import { copyFile, mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
+import { decisionRates, perComparisonRates } from '@faceprint/contracts';
 import { ModelTask } from '@faceprint/contracts/trainer';
 import { ModelRegistry, sha256Hex } from '@faceprint/model-registry';
 import { OnnxGraphBuilder, serializeModel } from '@faceprint/onnx';
@@ -42,8 +43,12 @@ describe('importers', () => {
     // The shipped calibration was measured on exactly this file, so the conversion is unchanged
     // and the matcher gets thresholds without the evaluation data.
     assert.equal(manifest.model?.sha256, IMPORTERS.get('face-recognition-net')!.calibration?.sha256);
-    assert.deepEqual(manifest.thresholds.map((t) => t.far), [1e-3, 1e-4, 1e-5]);
-    assert.ok(manifest.thresholds.every((t, i, all) => t.threshold > 0.5 && t.threshold < 1 && (i === 0 || t.threshold > all[i - 1]!.threshold)));
+    assert.deepEqual(decisionRates(manifest.thresholds).map((t) => t.far), [1e-3, 1e-4, 1e-5]);
+    // And the per-comparison rates far / k (k = 2..10) a verify over several templates uses: a lower rate, a higher threshold.
+    const perComparison = manifest.thresholds.filter((t) => t.perComparison);
+    assert.equal(perComparison.length, perComparisonRates([1e-3, 1e-4, 1e-5]).length - 3);
+    const byRate = [...manifest.thresholds].sort((a, b) => b.far - a.far);
+    assert.ok(byRate.every((t, i, all) => t.threshold > 0.5 && t.threshold < 1 && (i === 0 || t.threshold > all[i - 1]!.threshold)));
 
     const landmarks = await runImport(registry, IMPORTERS.get('face-landmark-68')!, { mirrorDir: undefined }, { promoteIfFirst: true });
     assert.equal(landmarks.manifest.task, ModelTask.LANDMARKS);

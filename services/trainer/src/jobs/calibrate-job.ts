@@ -62,7 +62,7 @@ export function calibrateJob(where: JobRegistry): JobWork {
     const metrics = Object.fromEntries(result.points.flatMap((p) => [[`threshold_at_far_${p.far.toExponential(0)}`, p.threshold], [`tar_at_far_${p.far.toExponential(0)}`, p.tar]]));
     progress({
       metrics: { ...metrics, genuine_pairs: result.genuinePairs, impostor_pairs: result.impostorPairs, images_without_face: labelled.length - result.images },
-      message: `${dataset}: thresholds for FAR ${thresholds.map((t) => t.far.toExponential(0)).join(', ')} recorded (${result.genuinePairs} genuine, ${result.impostorPairs} impostor pairs)${unsupported.length ? `; not recorded: ${unsupportedRatesMessage(result, unsupported)}` : ''}`,
+      message: `${dataset}: thresholds for FAR ${thresholds.filter((t) => !t.perComparison).map((t) => t.far.toExponential(0)).join(', ')} recorded, and ${thresholds.filter((t) => t.perComparison).length} per-comparison ones for several templates (${result.genuinePairs} genuine, ${result.impostorPairs} impostor pairs)${unsupported.length ? `; not recorded: ${unsupportedRatesMessage(result, unsupported)}` : ''}`,
     });
     return undefined;
   };

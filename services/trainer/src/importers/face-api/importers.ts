@@ -101,7 +101,7 @@ function faceApiImporter(spec: FaceApiNetSpec): Importer {
  * the pipeline.
  */
 const IMPOSTOR_PAIRS = 12_095_190;
-const shipped = (far: number, threshold: number, tar: number, falseMatches: number) => ({
+const shipped = (far: number, threshold: number, tar: number, falseMatches: number, perComparison = false) => ({
   far,
   threshold,
   tar,
@@ -109,10 +109,47 @@ const shipped = (far: number, threshold: number, tar: number, falseMatches: numb
   impostorPairs: BigInt(IMPOSTOR_PAIRS),
   falseMatches: BigInt(falseMatches),
   farUpper95: upperBound(falseMatches, IMPOSTOR_PAIRS),
+  perComparison,
 });
+/**
+ * The per-comparison rates of the same run, far / k for k = 2..10 (a verify over the best of k
+ * templates holds each to one; fused-threshold.ts): [far, k, threshold, TAR, false matches].
+ */
+const PER_COMPARISON: readonly (readonly [number, number, number, number, number])[] = [
+  [1e-3, 2, 0.9371254444122314, 0.8677172874880611, 6_047],
+  [1e-3, 3, 0.9392558932304382, 0.8446991404011461, 4_031],
+  [1e-3, 4, 0.9407185912132263, 0.8265520534861509, 3_023],
+  [1e-3, 5, 0.9418004751205444, 0.8113658070678128, 2_419],
+  [1e-3, 6, 0.9427182078361511, 0.7980897803247373, 2_015],
+  [1e-3, 7, 0.9434858560562134, 0.7865329512893983, 1_727],
+  [1e-3, 8, 0.9441719055175781, 0.7748806112702961, 1_511],
+  [1e-3, 9, 0.9447683095932007, 0.7640878701050621, 1_343],
+  [1e-4, 2, 0.9484655261039734, 0.6924546322827125, 604],
+  [1e-4, 3, 0.9501953125, 0.6543457497612225, 403],
+  [1e-4, 4, 0.9513484835624695, 0.6257879656160459, 302],
+  [1e-4, 5, 0.9523344039916992, 0.6022922636103152, 241],
+  [1e-4, 6, 0.9529644846916199, 0.5846227316141356, 201],
+  [1e-4, 7, 0.953438937664032, 0.5739255014326647, 172],
+  [1e-4, 8, 0.953961968421936, 0.5622731614135625, 151],
+  [1e-4, 9, 0.9542278051376343, 0.5559694364851958, 134],
+  [1e-5, 2, 0.9573733806610107, 0.4698185291308501, 60],
+  [1e-5, 3, 0.9587904810905457, 0.4325692454632283, 40],
+  [1e-5, 4, 0.9599558711051941, 0.39866284622731607, 30],
+  [1e-5, 5, 0.9605840444564819, 0.3843361986628462, 24],
+  [1e-5, 6, 0.9613060355186462, 0.36571155682903533, 20],
+  [1e-5, 7, 0.9614977240562439, 0.36112702960840504, 17],
+  [1e-5, 8, 0.9617705345153809, 0.3546322827125119, 15],
+  [1e-5, 9, 0.9620068669319153, 0.3471824259789875, 13],
+  [1e-5, 10, 0.9623579978942871, 0.3362941738299905, 12],
+];
 const FACE_RECOGNITION_NET_CALIBRATION: ShippedCalibration = {
   sha256: '0fde9d80537b2a4f67073d5e13951fdf46b6092e786306afd9751b306a426306',
-  thresholds: [shipped(1e-3, 0.9331677556037903, 0.9085004775549188, 12_095), shipped(1e-4, 0.9452205300331116, 0.7558739255014326, 1_209), shipped(1e-5, 0.9546577334403992, 0.5445081184336199, 120)],
+  thresholds: [
+    shipped(1e-3, 0.9331677556037903, 0.9085004775549188, 12_095),
+    shipped(1e-4, 0.9452205300331116, 0.7558739255014326, 1_209),
+    shipped(1e-5, 0.9546577334403992, 0.5445081184336199, 120),
+    ...PER_COMPARISON.map(([far, k, threshold, tar, falseMatches]) => shipped(far / k, threshold, tar, falseMatches, true)),
+  ],
   metrics: { calibration_genuine_pairs: 10_470, calibration_impostor_pairs: IMPOSTOR_PAIRS },
 };
 
