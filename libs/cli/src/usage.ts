@@ -34,7 +34,8 @@ faceprint keys revoke --id KEY_ID          no secret of the key works again (a r
 
 
 export const RECEIPT_VERIFY_USAGE = `faceprint receipt verify RECEIPT.json [--public-key FILE] [--json]
-  RECEIPT.json        the erasure receipt (ErasureReceipt in protobuf JSON)
+  RECEIPT.json        an erasure receipt or a decision record (ErasureReceipt or DecisionRecord in
+                      protobuf JSON), or the output of faceprint verify --json (its decision_record)
   --public-key FILE   the matcher's receipt-signing public key, PEM (default: the local mesh's,
                       data/gallery-keys/receipt-signing.pub.pem)
   --json              print one JSON object

@@ -64,3 +64,20 @@ export function unifiedQualityScore(m: QualityMeasures): number {
 export function limitingQualityFactor(m: QualityMeasures): QualityFactor {
   return qualityFactors(m).reduce((lowest, f) => (f.factor < lowest.factor ? f : lowest));
 }
+
+/** A FaceQuality's measures under their proto field names (for records and JSON reports). */
+export function qualityFields(q: QualityMeasures & { readonly faceSize: number; readonly rollDegrees: number; readonly unifiedScore: number }): Record<string, number> {
+  return {
+    unified_score: q.unifiedScore,
+    face_size: q.faceSize,
+    inter_eye_distance: q.interEyeDistance,
+    sharpness: q.sharpness,
+    yaw_degrees: q.yawDegrees,
+    pitch_degrees: q.pitchDegrees,
+    roll_degrees: q.rollDegrees,
+    luminance_mean: q.luminanceMean,
+    under_exposure: q.underExposure,
+    over_exposure: q.overExposure,
+    illumination_uniformity: q.illuminationUniformity,
+  };
+}

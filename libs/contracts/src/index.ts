@@ -4,6 +4,7 @@
  * hand-written helpers that belong to the contracts.
  */
 export * from './embedding.js';
+export * from './decision-record.js';
 export * from './erasure-receipt.js';
 export * from './face-quality.js';
 export * from './fused-threshold.js';

@@ -6,6 +6,7 @@
  * another exported; the erasure receipt verifies; one tenant's key never reaches another's data.
  */
 import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
 import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -231,8 +232,27 @@ describe('faceprint end to end through the gateway', { skip: skipUnlessPresent(I
 
       const verified = await runFaceprint(['verify', '--subject', 'cli-subject', files[4]!, '--far', '1e-3', '--json'], operatorKey);
       assert.equal(verified.code, 0, verified.stderr);
-      const decision = JSON.parse(verified.stdout) as { match: boolean; score: number; threshold: number; far: number; far_upper_95: number; calibration_impostor_pairs: number; templates_compared: number; model: string; face_quality: { unified_score: number; inter_eye_distance: number } };
-      assert.deepEqual(Object.keys(decision).sort(), ['calibration_impostor_pairs', 'face_quality', 'far', 'far_upper_95', 'match', 'model', 'score', 'templates_compared', 'threshold']);
+      const decision = JSON.parse(verified.stdout) as { match: boolean; score: number; threshold: number; far: number; far_upper_95: number; calibration_impostor_pairs: number; templates_compared: number; model: string; face_quality: { unified_score: number; inter_eye_distance: number }; decision_record: { signedPayload: string } };
+      assert.deepEqual(Object.keys(decision).sort(), ['calibration_impostor_pairs', 'decision_record', 'face_quality', 'far', 'far_upper_95', 'match', 'model', 'score', 'templates_compared', 'threshold']);
+      // The signed decision record: what was decided on which evidence, never the image or a template; it verifies offline, and one changed byte does not.
+      const record = JSON.parse(Buffer.from(decision.decision_record.signedPayload, 'base64').toString('utf8')) as { type: string; subject_id: string; probe_image_sha256: string[]; models: { detector: { sha256: string }; embedder: { sha256: string } }; decision: string; score: number; templates_compared: number };
+      assert.equal(record.type, 'faceprint.decision_record.v1');
+      assert.deepEqual([record.subject_id, record.decision, record.templates_compared, record.score], ['cli-subject', decision.match ? 'match' : 'no_match', 3, decision.score]);
+      assert.deepEqual(record.probe_image_sha256, [createHash('sha256').update(await readFile(files[4]!)).digest('hex')]);
+      assert.match(record.models.detector.sha256 + record.models.embedder.sha256, /^[0-9a-f]{128}$/);
+      const recordFile = join(dir, 'decision.json');
+      await writeFile(recordFile, verified.stdout);
+      const publicKeyArgs = ['--public-key', join(`${galleryDir}-keys`, 'receipt-signing.pub.pem')];
+      const recordChecked = await runFaceprint(['receipt', 'verify', recordFile, ...publicKeyArgs], {});
+      assert.equal(recordChecked.code, 0, recordChecked.stdout + recordChecked.stderr);
+      assert.match(recordChecked.stdout, /valid: (match|no_match) for subject "cli-subject"/);
+      const tamperedPayload = Buffer.from(decision.decision_record.signedPayload, 'base64');
+      const digit = tamperedPayload.indexOf('"score":') + 10; // the score's first decimal: another digit, still JSON
+      tamperedPayload.writeUInt8(tamperedPayload.readUInt8(digit) ^ 1, digit);
+      await writeFile(recordFile, JSON.stringify({ ...decision, decision_record: { ...decision.decision_record, signedPayload: tamperedPayload.toString('base64') } }));
+      const tamperedChecked = await runFaceprint(['receipt', 'verify', recordFile, ...publicKeyArgs], {});
+      assert.equal(tamperedChecked.code, 1, tamperedChecked.stdout + tamperedChecked.stderr);
+      assert.match(tamperedChecked.stdout, /NOT valid:\n {2}- the signature does not match/);
       assert.ok(decision.face_quality.unified_score > 0 && decision.face_quality.inter_eye_distance > 10, JSON.stringify(decision.face_quality));
       assert.equal(decision.far, 1e-3);
       // Three templates enrolled: each at the threshold of 1e-3 / 3 (4,031 false matches when calibrated).

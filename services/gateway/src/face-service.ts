@@ -199,12 +199,20 @@ export function faceService(downstream: Downstream, keys: ApiKeys, config: Gatew
       v.throwIfInvalid();
       const started = performance.now();
       const embedded = await embedOne(request.image, 'image', ctx);
-      const verified = await matcher.verify({ context, subjectId: request.subjectId, probe: probe(embedded), targetFar: request.targetFar }, { parent: ctx });
+      // What the matcher's signed decision record rests on: digests of the image and the models, never the image.
+      const evidence = {
+        requestId: context.requestId,
+        probeImageSha256: [createHash('sha256').update(request.image!.image!.content).digest('hex')],
+        detector: embedded.models.detector,
+        probeQuality: embedded.face.quality,
+      };
+      const verified = await matcher.verify({ context, subjectId: request.subjectId, probe: probe(embedded), targetFar: request.targetFar, evidence }, { parent: ctx });
       return {
         decision: decisionOf(verified.decision),
         face: embedded.face,
         models: embedded.models,
         timings: [...embedded.timings, ...verified.timings, stageTiming('verify', 'gateway', started)],
+        decisionRecord: verified.decisionRecord,
       };
     },
 

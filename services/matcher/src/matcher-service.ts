@@ -7,13 +7,14 @@
 import { createHash } from 'node:crypto';
 import { create, fromBinary, toBinary } from '@bufbuild/protobuf';
 import { timestampDate } from '@bufbuild/protobuf/wkt';
-import { cosine, decodeEmbedding, PAGE_SIZE_DEFAULT, PAGE_SIZE_MAX } from '@faceprint/contracts';
+import { cosine, decodeEmbedding, PAGE_SIZE_DEFAULT, PAGE_SIZE_MAX, qualityFields } from '@faceprint/contracts';
 import { AuditAction, AuditOutcome, ModelRefSchema, type CallerContext, type Embedding, type ModelRef } from '@faceprint/contracts/common';
 import {
   EnrollTemplatesRequestSchema,
   EnrollTemplatesResponseSchema,
   MatchDecisionSchema,
   MatcherService,
+  type DecisionEvidence,
   type EnrollTemplatesRequest,
   type MatchDecision,
 } from '@faceprint/contracts/matcher';
@@ -81,6 +82,7 @@ export function matcherService(config: MatcherConfig, { log }: Pick<SetupContext
   const syncLag = meter.createHistogram('faceprint.matcher.sync_lag', { description: 'Age of template changes when this replica applied them', unit: 'ms' });
   let gallery: Gallery | undefined;
   let eraser: SubjectEraser | undefined;
+  let signer: ReceiptSigner | undefined;
   let sweeper: RetentionSweeper | undefined;
   let keySweeper: PeriodicTask | undefined;
   let reembedder: ReembedOnPromotion | undefined;
@@ -130,6 +132,28 @@ export function matcherService(config: MatcherConfig, { log }: Pick<SetupContext
       templatesCompared: threshold.comparisons,
       model,
     });
+
+  /** The signed record of a verify decision (decision-record.ts): the decision, its calibration and the caller's evidence. */
+  const signDecision = (tenantId: string, subjectId: string, made: MatchDecision, evidence: DecisionEvidence | undefined) => {
+    const recorded = (m: ModelRef) => ({ name: m.name, version: m.version, sha256: m.sha256 });
+    return signer!.signDecision({
+      request_id: evidence?.requestId ?? '',
+      tenant_id: tenantId,
+      subject_id: subjectId,
+      probe_image_sha256: evidence?.probeImageSha256 ?? [],
+      models: { embedder: recorded(made.model!), ...(evidence?.detector ? { detector: recorded(evidence.detector) } : {}) },
+      // As float32, as the decision on the wire says them.
+      score: Math.fround(made.score),
+      threshold: Math.fround(made.threshold),
+      target_far: made.targetFar,
+      far_upper_95: made.farUpper95,
+      calibration_impostor_pairs: Number(made.calibrationImpostorPairs),
+      templates_compared: made.templatesCompared,
+      ...(evidence?.probeQuality ? { probe_quality: qualityFields(evidence.probeQuality) } : {}),
+      decision: made.isMatch ? 'match' : 'no_match',
+      decided_at: new Date().toISOString(),
+    });
+  };
 
   /** Runs a call on the loaded gallery with its audit event (compliance/audited.ts). */
   const audited = <T>(context: CallerContext | undefined, action: AuditAction, subjectId: string | undefined, work: (g: Gallery) => Promise<AuditedResult<T>>): Promise<T> => {
@@ -276,6 +300,12 @@ export function matcherService(config: MatcherConfig, { log }: Pick<SetupContext
         validateSubjectId(v, 'subject_id', request.subjectId);
         const probe = checkEmbedding(v, 'probe', request.probe);
         validateTargetFar(v, 'target_far', request.targetFar);
+        const evidence = request.evidence;
+        if (evidence) {
+          v.check(evidence.requestId.length <= 128, 'evidence.request_id', 'must be at most 128 characters');
+          v.check(evidence.probeImageSha256.length <= MAX_TEMPLATES_PER_ENROLL, 'evidence.probe_image_sha256', `must hold at most ${MAX_TEMPLATES_PER_ENROLL} digests`);
+          evidence.probeImageSha256.forEach((digest, i) => v.check(/^[0-9a-f]{64}$/.test(digest), `evidence.probe_image_sha256[${i}]`, 'must be a lower-case hex sha256'));
+        }
         v.throwIfInvalid();
         return audited(request.context, AuditAction.VERIFY, request.subjectId, async (g) => {
           const started = performance.now();
@@ -305,9 +335,16 @@ export function matcherService(config: MatcherConfig, { log }: Pick<SetupContext
             if (score > best.score) best = { score, templateId: template.templateId };
           }
           const made = decision(best.score, threshold, create(ModelRefSchema, manifest.model));
+          const record = signDecision(tenantId, request.subjectId, made, request.evidence);
           return {
-            response: { decision: made, bestTemplateId: best.templateId, timings: [stageTiming('verify', 'matcher', started)] },
-            details: { decision: made.isMatch ? 'match' : 'no_match', target_far: String(threshold.targetFar), templates_compared: String(threshold.comparisons), model: `${model.name}@${model.version}` },
+            response: { decision: made, bestTemplateId: best.templateId, timings: [stageTiming('verify', 'matcher', started)], decisionRecord: record },
+            details: {
+              decision: made.isMatch ? 'match' : 'no_match',
+              target_far: String(threshold.targetFar),
+              templates_compared: String(threshold.comparisons),
+              model: `${model.name}@${model.version}`,
+              decision_record_sha256: record.digestSha256,
+            },
           };
         });
       },
@@ -423,7 +460,7 @@ export function matcherService(config: MatcherConfig, { log }: Pick<SetupContext
     ready: async () => {
       await adoptFormerKeyFiles(config.formerKeyDir, config, log);
       const masterKey = await loadMasterKey(config, log);
-      const signer = new ReceiptSigner(await loadSigningKey(config, log));
+      signer = new ReceiptSigner(await loadSigningKey(config, log));
       const keyStore = await FileKeyStore.open(config.keyStoreDir);
       const loaded = await startGallery({ ...config, onSyncLag: (ms) => syncLag.record(ms) }, { wrapper: masterKey, store: keyStore }, log);
       eraser = new SubjectEraser(loaded, signer);

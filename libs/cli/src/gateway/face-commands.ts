@@ -4,9 +4,9 @@
  */
 import { createHash } from 'node:crypto';
 import { readFile, stat } from 'node:fs/promises';
-import { create } from '@bufbuild/protobuf';
+import { create, toJson } from '@bufbuild/protobuf';
 import { IMAGE_MAX_BYTES } from '@faceprint/contracts';
-import { BoxSchema, LegalBasis, type FaceQuality, type ModelRef } from '@faceprint/contracts/common';
+import { BoxSchema, DecisionRecordSchema, LegalBasis, type FaceQuality, type ModelRef } from '@faceprint/contracts/common';
 import type { Decision } from '@faceprint/contracts/gateway';
 // The datasets module alone: the evaluation barrel would load the whole mesh for one folder reader.
 import { readLabelledImages } from '@faceprint/evaluation/datasets';
@@ -158,7 +158,12 @@ export async function verify(argv: string[]): Promise<number> {
   const client = connect(values, 'operator');
   try {
     const response = await client.verify(values.subject, await imageInput(positionals[0]!, region), { far });
-    const result = { ...decisionJson(response.decision, response.models?.embedder), ...(response.face?.quality ? { face_quality: qualityJson(response.face.quality) } : {}) };
+    const result = {
+      ...decisionJson(response.decision, response.models?.embedder),
+      ...(response.face?.quality ? { face_quality: qualityJson(response.face.quality) } : {}),
+      // The matcher's signed record, in protobuf JSON: `faceprint receipt verify` checks this output offline.
+      ...(response.decisionRecord ? { decision_record: toJson(DecisionRecordSchema, response.decisionRecord) } : {}),
+    };
     print(values.json, result, `${values.subject}: ${decisionText(result)}`);
     return EXIT.ok;
   } finally {

@@ -1,16 +1,16 @@
 /**
- * `faceprint receipt verify`: checks an erasure receipt offline against the matcher's Ed25519
- * public key. The receipt is the ErasureReceipt message in protobuf JSON (what `faceprint erase`
- * and the gateway return); the public key is the `.pub.pem` beside the matcher's signing key,
- * by default the local mesh's.
+ * `faceprint receipt verify`: checks an erasure receipt or a 1:1 decision record offline against
+ * the matcher's Ed25519 public key. The file is the ErasureReceipt or DecisionRecord message in
+ * protobuf JSON, or the output of `faceprint verify --json` (its `decision_record`); the public
+ * key is the `.pub.pem` beside the matcher's signing key, by default the local mesh's.
  */
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { fromJsonString } from '@bufbuild/protobuf';
-import { verifyErasureReceipt } from '@faceprint/contracts';
-import { ErasureReceiptSchema, type ErasureReceipt } from '@faceprint/contracts/common';
+import { fromJson, type JsonValue } from '@bufbuild/protobuf';
+import { verifyDecisionRecord, verifyErasureReceipt, type DecisionRecordVerification } from '@faceprint/contracts';
+import { DecisionRecordSchema, ErasureReceiptSchema, type DecisionRecord, type ErasureReceipt } from '@faceprint/contracts/common';
 import { RECEIPT_VERIFY_USAGE } from '../usage.js';
 
 /** The local mesh's receipt-signing public key (the matcher's default key directory, beside its gallery). */
@@ -36,23 +36,57 @@ export async function receiptVerify(argv: string[]): Promise<number> {
     process.stderr.write(`faceprint: cannot read ${receiptFile} (${(error as NodeJS.ErrnoException).code ?? (error as Error).message})\n`);
     return 2;
   }
-  let receipt: ErasureReceipt;
-  try {
-    receipt = fromJsonString(ErasureReceiptSchema, text);
-  } catch (error) {
-    throw new Error(`${receiptFile} is not an erasure receipt in protobuf JSON: ${(error as Error).message}`, { cause: error });
-  }
+  const signed = readSignedDocument(text, receiptFile);
   const publicKeyFile = values['public-key'] ?? LOCAL_PUBLIC_KEY;
   const publicKey = await readFile(publicKeyFile, 'utf8').catch((error: NodeJS.ErrnoException) => {
     throw new Error(`cannot read the public key ${publicKeyFile} (${error.code ?? error.message}); name the matcher's key with --public-key`, { cause: error });
   });
-  const outcome = verifyErasureReceipt(receipt, publicKey);
+  if (signed.kind === 'decision') return reportDecision(verifyDecisionRecord(signed.record, publicKey), values.json);
+  const outcome = verifyErasureReceipt(signed.receipt, publicKey);
   if (values.json) {
     process.stdout.write(`${JSON.stringify(outcome.valid ? { valid: true, receipt: outcome.payload } : { valid: false, problems: outcome.problems })}\n`);
   } else if (outcome.valid) {
     const p = outcome.payload;
     const counts = Object.entries(p.counts).map(([kind, count]) => `${kind} ${count}`).join(', ');
     process.stdout.write(`valid: subject "${p.subject_id}" of tenant "${p.tenant_id}" erased at ${p.erased_at} (${p.reason}, request ${p.request_ref})\n  erased: ${counts}\n  signed by ${p.signing_key_id}\n`);
+  } else {
+    process.stdout.write(`NOT valid:\n${outcome.problems.map((problem) => `  - ${problem}`).join('\n')}\n`);
+  }
+  return outcome.valid ? 0 : 1;
+}
+
+/**
+ * What the file holds: an erasure receipt (protobuf JSON), a decision record (protobuf JSON), or
+ * the output of `faceprint verify --json`, whose `decision_record` is one.
+ */
+function readSignedDocument(text: string, file: string): { kind: 'erasure'; receipt: ErasureReceipt } | { kind: 'decision'; record: DecisionRecord } {
+  let json: unknown;
+  try {
+    json = JSON.parse(text);
+  } catch (error) {
+    throw new Error(`${file} is not JSON: ${(error as Error).message}`, { cause: error });
+  }
+  const object = (json ?? {}) as Record<string, unknown>;
+  const recordJson = object.decision_record ?? (object.recordId !== undefined ? object : undefined);
+  try {
+    if (recordJson !== undefined) return { kind: 'decision', record: fromJson(DecisionRecordSchema, recordJson as JsonValue) };
+    return { kind: 'erasure', receipt: fromJson(ErasureReceiptSchema, object as JsonValue) };
+  } catch (error) {
+    throw new Error(`${file} is neither an erasure receipt nor a decision record in protobuf JSON: ${(error as Error).message}`, { cause: error });
+  }
+}
+
+function reportDecision(outcome: DecisionRecordVerification, json: boolean): number {
+  if (json) {
+    process.stdout.write(`${JSON.stringify(outcome.valid ? { valid: true, decision_record: outcome.payload } : { valid: false, problems: outcome.problems })}\n`);
+  } else if (outcome.valid) {
+    const p = outcome.payload;
+    const models = [p.models.detector, p.models.embedder].filter((m) => m !== undefined).map((m) => `${m.name}@${m.version} (sha256 ${m.sha256.slice(0, 12)})`).join(', ');
+    process.stdout.write(
+      `valid: ${p.decision} for subject "${p.subject_id}" of tenant "${p.tenant_id}" at ${p.decided_at} (request ${p.request_id || 'none'})\n` +
+        `  score ${p.score.toFixed(4)}, threshold ${p.threshold.toFixed(4)} over ${p.templates_compared} template(s), false-match rate ${p.target_far} (95% bound ${p.far_upper_95.toExponential(2)})\n` +
+        `  probe images: ${p.probe_image_sha256.join(', ') || 'none given'}; models: ${models}\n  signed by ${p.signing_key_id}\n`,
+    );
   } else {
     process.stdout.write(`NOT valid:\n${outcome.problems.map((problem) => `  - ${problem}`).join('\n')}\n`);
   }

@@ -10,8 +10,8 @@
 import { createHash, randomUUID, sign, type KeyObject } from 'node:crypto';
 import { create } from '@bufbuild/protobuf';
 import { timestampFromDate } from '@bufbuild/protobuf/wkt';
-import { encodeReceiptPayload, ERASURE_RECEIPT_TYPE, signingKeyId } from '@faceprint/contracts';
-import { AuditAction, AuditOutcome, ErasureReason, ErasureReceiptSchema, type ErasureReceipt } from '@faceprint/contracts/common';
+import { DECISION_RECORD_TYPE, encodeDecisionRecordPayload, encodeReceiptPayload, ERASURE_RECEIPT_TYPE, signingKeyId, type DecisionRecordPayload } from '@faceprint/contracts';
+import { AuditAction, AuditOutcome, DecisionRecordSchema, ErasureReason, ErasureReceiptSchema, type DecisionRecord, type ErasureReceipt } from '@faceprint/contracts/common';
 import type { Gallery } from '../gallery/gallery.js';
 
 /** One erasure to carry out. */
@@ -29,7 +29,7 @@ export interface ErasureRequest {
   readonly requestId: string;
 }
 
-/** Signs erasure receipts with the matcher's Ed25519 key. */
+/** Signs erasure receipts and 1:1 decision records with the matcher's Ed25519 key. */
 export class ReceiptSigner {
   readonly keyId: string;
   readonly #privateKey: KeyObject;
@@ -37,6 +37,19 @@ export class ReceiptSigner {
   constructor(keys: { privateKey: KeyObject; publicKey: KeyObject }) {
     this.#privateKey = keys.privateKey;
     this.keyId = signingKeyId(keys.publicKey);
+  }
+
+  /** A signed record of a 1:1 decision (decision-record.ts in @faceprint/contracts). */
+  signDecision(payload: Omit<DecisionRecordPayload, 'type' | 'record_id' | 'signing_key_id'>): DecisionRecord {
+    const recordId = randomUUID();
+    const signed = encodeDecisionRecordPayload({ type: DECISION_RECORD_TYPE, record_id: recordId, ...payload, signing_key_id: this.keyId });
+    return create(DecisionRecordSchema, {
+      recordId,
+      signedPayload: signed,
+      signature: sign(null, signed, this.#privateKey),
+      signingKeyId: this.keyId,
+      digestSha256: createHash('sha256').update(signed).digest('hex'),
+    });
   }
 
   /** A signed receipt for what an erasure removed. */

@@ -12,7 +12,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file faceprint/common/v1/compliance.proto.
  */
 export const file_faceprint_common_v1_compliance: GenFile = /*@__PURE__*/
-  fileDesc("CiRmYWNlcHJpbnQvY29tbW9uL3YxL2NvbXBsaWFuY2UucHJvdG8SE2ZhY2VwcmludC5jb21tb24udjEi5AEKB0NvbnNlbnQSNAoLbGVnYWxfYmFzaXMYASABKA4yHy5mYWNlcHJpbnQuY29tbW9uLnYxLkxlZ2FsQmFzaXMSDwoHcHVycG9zZRgCIAEoCRIsCghnaXZlbl9hdBgDIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASGAoQY29sbGVjdGlvbl9wb2ludBgEIAEoCRIWCg5yZXRlbnRpb25fZGF5cxgFIAEoDRIUCgxldmlkZW5jZV9yZWYYBiABKAkSHAoUcmV0YWluX2FsaWduZWRfY3JvcHMYByABKAgiKgoLRXJhc2VkQ291bnQSDAoEa2luZBgBIAEoCRINCgVjb3VudBgCIAEoBCLPAgoORXJhc3VyZVJlY2VpcHQSEgoKcmVjZWlwdF9pZBgBIAEoCRIRCgl0ZW5hbnRfaWQYAiABKAkSEgoKc3ViamVjdF9pZBgDIAEoCRITCgtyZXF1ZXN0X3JlZhgEIAEoCRIyCgZyZWFzb24YBSABKA4yIi5mYWNlcHJpbnQuY29tbW9uLnYxLkVyYXN1cmVSZWFzb24SLQoJZXJhc2VkX2F0GAYgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIwCgZjb3VudHMYByADKAsyIC5mYWNlcHJpbnQuY29tbW9uLnYxLkVyYXNlZENvdW50EhUKDWRpZ2VzdF9zaGEyNTYYCCABKAkSFgoOc2lnbmVkX3BheWxvYWQYCSABKAwSEQoJc2lnbmF0dXJlGAogASgMEhYKDnNpZ25pbmdfa2V5X2lkGAsgASgJIucCCgpBdWRpdEV2ZW50EhAKCGV2ZW50X2lkGAEgASgJEigKBHRpbWUYAiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEhEKCXRlbmFudF9pZBgDIAEoCRINCgVhY3RvchgEIAEoCRIwCgZhY3Rpb24YBSABKA4yIC5mYWNlcHJpbnQuY29tbW9uLnYxLkF1ZGl0QWN0aW9uEhIKCnN1YmplY3RfaWQYBiABKAkSEgoKcmVxdWVzdF9pZBgHIAEoCRIyCgdvdXRjb21lGAggASgOMiEuZmFjZXByaW50LmNvbW1vbi52MS5BdWRpdE91dGNvbWUSPQoHZGV0YWlscxgJIAMoCzIsLmZhY2VwcmludC5jb21tb24udjEuQXVkaXRFdmVudC5EZXRhaWxzRW50cnkaLgoMRGV0YWlsc0VudHJ5EgsKA2tleRgBIAEoCRINCgV2YWx1ZRgCIAEoCToCOAEq1wEKCkxlZ2FsQmFzaXMSGwoXTEVHQUxfQkFTSVNfVU5TUEVDSUZJRUQQABIgChxMRUdBTF9CQVNJU19FWFBMSUNJVF9DT05TRU5UEAESHgoaTEVHQUxfQkFTSVNfRU1QTE9ZTUVOVF9MQVcQAhIfChtMRUdBTF9CQVNJU19WSVRBTF9JTlRFUkVTVFMQAxIcChhMRUdBTF9CQVNJU19MRUdBTF9DTEFJTVMQBBIrCidMRUdBTF9CQVNJU19TVUJTVEFOVElBTF9QVUJMSUNfSU5URVJFU1QQBSq8AQoNRXJhc3VyZVJlYXNvbhIeChpFUkFTVVJFX1JFQVNPTl9VTlNQRUNJRklFRBAAEiIKHkVSQVNVUkVfUkVBU09OX1NVQkpFQ1RfUkVRVUVTVBABEiQKIEVSQVNVUkVfUkVBU09OX0NPTlNFTlRfV0lUSERSQVdOEAISJAogRVJBU1VSRV9SRUFTT05fUkVURU5USU9OX0VYUElSRUQQAxIbChdFUkFTVVJFX1JFQVNPTl9PUEVSQVRPUhAEKucCCgtBdWRpdEFjdGlvbhIcChhBVURJVF9BQ1RJT05fVU5TUEVDSUZJRUQQABIXChNBVURJVF9BQ1RJT05fRU5ST0xMEAESFwoTQVVESVRfQUNUSU9OX1ZFUklGWRACEhkKFUFVRElUX0FDVElPTl9JREVOVElGWRADEiAKHEFVRElUX0FDVElPTl9ERUxFVEVfVEVNUExBVEUQBBIWChJBVURJVF9BQ1RJT05fRVJBU0UQBRIXChNBVURJVF9BQ1RJT05fRVhQT1JUEAYSFQoRQVVESVRfQUNUSU9OX1JFQUQQBxIgChxBVURJVF9BQ1RJT05fVFJBSU5JTkdfRVhQT1JUEAgSHwobQVVESVRfQUNUSU9OX0FQSV9LRVlfQ1JFQVRFEAkSHwobQVVESVRfQUNUSU9OX0FQSV9LRVlfUk9UQVRFEAoSHwobQVVESVRfQUNUSU9OX0FQSV9LRVlfUkVWT0tFEAsqYwoMQXVkaXRPdXRjb21lEh0KGUFVRElUX09VVENPTUVfVU5TUEVDSUZJRUQQABIZChVBVURJVF9PVVRDT01FX1NVQ0NFU1MQARIZChVBVURJVF9PVVRDT01FX0ZBSUxVUkUQAmIGcHJvdG8z", [file_google_protobuf_timestamp]);
+  fileDesc("CiRmYWNlcHJpbnQvY29tbW9uL3YxL2NvbXBsaWFuY2UucHJvdG8SE2ZhY2VwcmludC5jb21tb24udjEi5AEKB0NvbnNlbnQSNAoLbGVnYWxfYmFzaXMYASABKA4yHy5mYWNlcHJpbnQuY29tbW9uLnYxLkxlZ2FsQmFzaXMSDwoHcHVycG9zZRgCIAEoCRIsCghnaXZlbl9hdBgDIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASGAoQY29sbGVjdGlvbl9wb2ludBgEIAEoCRIWCg5yZXRlbnRpb25fZGF5cxgFIAEoDRIUCgxldmlkZW5jZV9yZWYYBiABKAkSHAoUcmV0YWluX2FsaWduZWRfY3JvcHMYByABKAgiKgoLRXJhc2VkQ291bnQSDAoEa2luZBgBIAEoCRINCgVjb3VudBgCIAEoBCLPAgoORXJhc3VyZVJlY2VpcHQSEgoKcmVjZWlwdF9pZBgBIAEoCRIRCgl0ZW5hbnRfaWQYAiABKAkSEgoKc3ViamVjdF9pZBgDIAEoCRITCgtyZXF1ZXN0X3JlZhgEIAEoCRIyCgZyZWFzb24YBSABKA4yIi5mYWNlcHJpbnQuY29tbW9uLnYxLkVyYXN1cmVSZWFzb24SLQoJZXJhc2VkX2F0GAYgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIwCgZjb3VudHMYByADKAsyIC5mYWNlcHJpbnQuY29tbW9uLnYxLkVyYXNlZENvdW50EhUKDWRpZ2VzdF9zaGEyNTYYCCABKAkSFgoOc2lnbmVkX3BheWxvYWQYCSABKAwSEQoJc2lnbmF0dXJlGAogASgMEhYKDnNpZ25pbmdfa2V5X2lkGAsgASgJIn0KDkRlY2lzaW9uUmVjb3JkEhEKCXJlY29yZF9pZBgBIAEoCRIWCg5zaWduZWRfcGF5bG9hZBgCIAEoDBIRCglzaWduYXR1cmUYAyABKAwSFgoOc2lnbmluZ19rZXlfaWQYBCABKAkSFQoNZGlnZXN0X3NoYTI1NhgFIAEoCSLnAgoKQXVkaXRFdmVudBIQCghldmVudF9pZBgBIAEoCRIoCgR0aW1lGAIgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIRCgl0ZW5hbnRfaWQYAyABKAkSDQoFYWN0b3IYBCABKAkSMAoGYWN0aW9uGAUgASgOMiAuZmFjZXByaW50LmNvbW1vbi52MS5BdWRpdEFjdGlvbhISCgpzdWJqZWN0X2lkGAYgASgJEhIKCnJlcXVlc3RfaWQYByABKAkSMgoHb3V0Y29tZRgIIAEoDjIhLmZhY2VwcmludC5jb21tb24udjEuQXVkaXRPdXRjb21lEj0KB2RldGFpbHMYCSADKAsyLC5mYWNlcHJpbnQuY29tbW9uLnYxLkF1ZGl0RXZlbnQuRGV0YWlsc0VudHJ5Gi4KDERldGFpbHNFbnRyeRILCgNrZXkYASABKAkSDQoFdmFsdWUYAiABKAk6AjgBKtcBCgpMZWdhbEJhc2lzEhsKF0xFR0FMX0JBU0lTX1VOU1BFQ0lGSUVEEAASIAocTEVHQUxfQkFTSVNfRVhQTElDSVRfQ09OU0VOVBABEh4KGkxFR0FMX0JBU0lTX0VNUExPWU1FTlRfTEFXEAISHwobTEVHQUxfQkFTSVNfVklUQUxfSU5URVJFU1RTEAMSHAoYTEVHQUxfQkFTSVNfTEVHQUxfQ0xBSU1TEAQSKwonTEVHQUxfQkFTSVNfU1VCU1RBTlRJQUxfUFVCTElDX0lOVEVSRVNUEAUqvAEKDUVyYXN1cmVSZWFzb24SHgoaRVJBU1VSRV9SRUFTT05fVU5TUEVDSUZJRUQQABIiCh5FUkFTVVJFX1JFQVNPTl9TVUJKRUNUX1JFUVVFU1QQARIkCiBFUkFTVVJFX1JFQVNPTl9DT05TRU5UX1dJVEhEUkFXThACEiQKIEVSQVNVUkVfUkVBU09OX1JFVEVOVElPTl9FWFBJUkVEEAMSGwoXRVJBU1VSRV9SRUFTT05fT1BFUkFUT1IQBCrnAgoLQXVkaXRBY3Rpb24SHAoYQVVESVRfQUNUSU9OX1VOU1BFQ0lGSUVEEAASFwoTQVVESVRfQUNUSU9OX0VOUk9MTBABEhcKE0FVRElUX0FDVElPTl9WRVJJRlkQAhIZChVBVURJVF9BQ1RJT05fSURFTlRJRlkQAxIgChxBVURJVF9BQ1RJT05fREVMRVRFX1RFTVBMQVRFEAQSFgoSQVVESVRfQUNUSU9OX0VSQVNFEAUSFwoTQVVESVRfQUNUSU9OX0VYUE9SVBAGEhUKEUFVRElUX0FDVElPTl9SRUFEEAcSIAocQVVESVRfQUNUSU9OX1RSQUlOSU5HX0VYUE9SVBAIEh8KG0FVRElUX0FDVElPTl9BUElfS0VZX0NSRUFURRAJEh8KG0FVRElUX0FDVElPTl9BUElfS0VZX1JPVEFURRAKEh8KG0FVRElUX0FDVElPTl9BUElfS0VZX1JFVk9LRRALKmMKDEF1ZGl0T3V0Y29tZRIdChlBVURJVF9PVVRDT01FX1VOU1BFQ0lGSUVEEAASGQoVQVVESVRfT1VUQ09NRV9TVUNDRVNTEAESGQoVQVVESVRfT1VUQ09NRV9GQUlMVVJFEAJiBnByb3RvMw", [file_google_protobuf_timestamp]);
 
 /**
  * The consent (or other legal basis) under which a subject's templates are held.
@@ -202,6 +202,59 @@ export const ErasureReceiptSchema: GenMessage<ErasureReceipt> = /*@__PURE__*/
   messageDesc(file_faceprint_common_v1_compliance, 2);
 
 /**
+ * A signed record of one 1:1 decision: what was decided, on what evidence (digests of the probe
+ * images, the models with their sha256, the calibration, the probe's quality) and when. It holds
+ * no image and no template. Verifiable offline with the matcher's Ed25519 public key, like an
+ * erasure receipt (`faceprint receipt verify`); `signed_payload` is the record, the other fields
+ * repeat parts of it.
+ *
+ * @generated from message faceprint.common.v1.DecisionRecord
+ */
+export type DecisionRecord = Message<"faceprint.common.v1.DecisionRecord"> & {
+  /**
+   * A unique id of this record.
+   *
+   * @generated from field: string record_id = 1;
+   */
+  recordId: string;
+
+  /**
+   * The canonical JSON document that was signed (UTF-8, type "faceprint.decision_record.v1").
+   *
+   * @generated from field: bytes signed_payload = 2;
+   */
+  signedPayload: Uint8Array;
+
+  /**
+   * The Ed25519 signature over `signed_payload`.
+   *
+   * @generated from field: bytes signature = 3;
+   */
+  signature: Uint8Array;
+
+  /**
+   * Identifies the signing key: "ed25519:" and the sha256 of its public key.
+   *
+   * @generated from field: string signing_key_id = 4;
+   */
+  signingKeyId: string;
+
+  /**
+   * Lower-case hex sha256 of `signed_payload` (what the audit trail keeps of the record).
+   *
+   * @generated from field: string digest_sha256 = 5;
+   */
+  digestSha256: string;
+};
+
+/**
+ * Describes the message faceprint.common.v1.DecisionRecord.
+ * Use `create(DecisionRecordSchema)` to create a new message.
+ */
+export const DecisionRecordSchema: GenMessage<DecisionRecord> = /*@__PURE__*/
+  messageDesc(file_faceprint_common_v1_compliance, 3);
+
+/**
  * One entry of the append-only audit trail. Never holds images or embeddings.
  *
  * @generated from message faceprint.common.v1.AuditEvent
@@ -276,7 +329,7 @@ export type AuditEvent = Message<"faceprint.common.v1.AuditEvent"> & {
  * Use `create(AuditEventSchema)` to create a new message.
  */
 export const AuditEventSchema: GenMessage<AuditEvent> = /*@__PURE__*/
-  messageDesc(file_faceprint_common_v1_compliance, 3);
+  messageDesc(file_faceprint_common_v1_compliance, 4);
 
 /**
  * The GDPR legal basis for processing special-category (biometric) data.

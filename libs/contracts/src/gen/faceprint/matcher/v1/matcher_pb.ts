@@ -4,11 +4,11 @@
 
 import type { GenFile, GenMessage, GenService } from "@bufbuild/protobuf/codegenv2";
 import { fileDesc, messageDesc, serviceDesc } from "@bufbuild/protobuf/codegenv2";
-import type { Consent } from "../../common/v1/compliance_pb.js";
+import type { Consent, DecisionRecord } from "../../common/v1/compliance_pb.js";
 import { file_faceprint_common_v1_compliance } from "../../common/v1/compliance_pb.js";
 import type { CallerContext } from "../../common/v1/context_pb.js";
 import { file_faceprint_common_v1_context } from "../../common/v1/context_pb.js";
-import type { AlignedFace, EnrolmentConsistency } from "../../common/v1/face_pb.js";
+import type { AlignedFace, EnrolmentConsistency, FaceQuality } from "../../common/v1/face_pb.js";
 import { file_faceprint_common_v1_face } from "../../common/v1/face_pb.js";
 import type { Embedding, ModelRef } from "../../common/v1/model_pb.js";
 import { file_faceprint_common_v1_model } from "../../common/v1/model_pb.js";
@@ -22,7 +22,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file faceprint/matcher/v1/matcher.proto.
  */
 export const file_faceprint_matcher_v1_matcher: GenFile = /*@__PURE__*/
-  fileDesc("CiJmYWNlcHJpbnQvbWF0Y2hlci92MS9tYXRjaGVyLnByb3RvEhRmYWNlcHJpbnQubWF0Y2hlci52MSKoAQoNVGVtcGxhdGVJbnB1dBIxCgllbWJlZGRpbmcYASABKAsyHi5mYWNlcHJpbnQuY29tbW9uLnYxLkVtYmVkZGluZxIPCgdxdWFsaXR5GAIgASgCEhsKE3NvdXJjZV9pbWFnZV9zaGEyNTYYAyABKAkSNgoMYWxpZ25lZF9jcm9wGAQgASgLMiAuZmFjZXByaW50LmNvbW1vbi52MS5BbGlnbmVkRmFjZSKJAwoWRW5yb2xsVGVtcGxhdGVzUmVxdWVzdBIzCgdjb250ZXh0GAEgASgLMiIuZmFjZXByaW50LmNvbW1vbi52MS5DYWxsZXJDb250ZXh0EhIKCnJlcXVlc3RfaWQYAiABKAkSEgoKc3ViamVjdF9pZBgDIAEoCRJbChBzdWJqZWN0X21ldGFkYXRhGAQgAygLMkEuZmFjZXByaW50Lm1hdGNoZXIudjEuRW5yb2xsVGVtcGxhdGVzUmVxdWVzdC5TdWJqZWN0TWV0YWRhdGFFbnRyeRItCgdjb25zZW50GAUgASgLMhwuZmFjZXByaW50LmNvbW1vbi52MS5Db25zZW50EjYKCXRlbXBsYXRlcxgGIAMoCzIjLmZhY2VwcmludC5tYXRjaGVyLnYxLlRlbXBsYXRlSW5wdXQSFgoOcmVxdWVzdF9kaWdlc3QYByABKAkaNgoUU3ViamVjdE1ldGFkYXRhRW50cnkSCwoDa2V5GAEgASgJEg0KBXZhbHVlGAIgASgJOgI4ASLoAgoHU3ViamVjdBISCgpzdWJqZWN0X2lkGAEgASgJEj0KCG1ldGFkYXRhGAIgAygLMisuZmFjZXByaW50Lm1hdGNoZXIudjEuU3ViamVjdC5NZXRhZGF0YUVudHJ5Ei8KC2NyZWF0ZV90aW1lGAMgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIvCgt1cGRhdGVfdGltZRgEIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASFgoOdGVtcGxhdGVfY291bnQYBSABKA0SLQoHY29uc2VudBgGIAEoCzIcLmZhY2VwcmludC5jb21tb24udjEuQ29uc2VudBIwCgxyZXRhaW5fdW50aWwYByABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wGi8KDU1ldGFkYXRhRW50cnkSCwoDa2V5GAEgASgJEg0KBXZhbHVlGAIgASgJOgI4ASLYAQoIVGVtcGxhdGUSEwoLdGVtcGxhdGVfaWQYASABKAkSLAoFbW9kZWwYAiABKAsyHS5mYWNlcHJpbnQuY29tbW9uLnYxLk1vZGVsUmVmEgsKA2RpbRgDIAEoDRIPCgdxdWFsaXR5GAQgASgCEhsKE3NvdXJjZV9pbWFnZV9zaGEyNTYYBSABKAkSLwoLY3JlYXRlX3RpbWUYBiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEh0KFWFsaWduZWRfY3JvcF9yZXRhaW5lZBgHIAEoCCLOAQoXRW5yb2xsVGVtcGxhdGVzUmVzcG9uc2USLgoHc3ViamVjdBgBIAEoCzIdLmZhY2VwcmludC5tYXRjaGVyLnYxLlN1YmplY3QSMQoJdGVtcGxhdGVzGAIgAygLMh4uZmFjZXByaW50Lm1hdGNoZXIudjEuVGVtcGxhdGUSEAoIcmVwbGF5ZWQYAyABKAgSPgoLY29uc2lzdGVuY3kYBCABKAsyKS5mYWNlcHJpbnQuY29tbW9uLnYxLkVucm9sbWVudENvbnNpc3RlbmN5IlwKEUdldFN1YmplY3RSZXF1ZXN0EjMKB2NvbnRleHQYASABKAsyIi5mYWNlcHJpbnQuY29tbW9uLnYxLkNhbGxlckNvbnRleHQSEgoKc3ViamVjdF9pZBgCIAEoCSJ3ChJHZXRTdWJqZWN0UmVzcG9uc2USLgoHc3ViamVjdBgBIAEoCzIdLmZhY2VwcmludC5tYXRjaGVyLnYxLlN1YmplY3QSMQoJdGVtcGxhdGVzGAIgAygLMh4uZmFjZXByaW50Lm1hdGNoZXIudjEuVGVtcGxhdGUicQoTTGlzdFN1YmplY3RzUmVxdWVzdBIzCgdjb250ZXh0GAEgASgLMiIuZmFjZXByaW50LmNvbW1vbi52MS5DYWxsZXJDb250ZXh0EhEKCXBhZ2Vfc2l6ZRgCIAEoDRISCgpwYWdlX3Rva2VuGAMgASgJImAKFExpc3RTdWJqZWN0c1Jlc3BvbnNlEi8KCHN1YmplY3RzGAEgAygLMh0uZmFjZXByaW50Lm1hdGNoZXIudjEuU3ViamVjdBIXCg9uZXh0X3BhZ2VfdG9rZW4YAiABKAkidQoVRGVsZXRlVGVtcGxhdGVSZXF1ZXN0EjMKB2NvbnRleHQYASABKAsyIi5mYWNlcHJpbnQuY29tbW9uLnYxLkNhbGxlckNvbnRleHQSEgoKc3ViamVjdF9pZBgCIAEoCRITCgt0ZW1wbGF0ZV9pZBgDIAEoCSIpChZEZWxldGVUZW1wbGF0ZVJlc3BvbnNlEg8KB2RlbGV0ZWQYASABKAgi2wEKDU1hdGNoRGVjaXNpb24SDQoFc2NvcmUYASABKAISEAoIaXNfbWF0Y2gYAiABKAgSEQoJdGhyZXNob2xkGAMgASgCEhIKCnRhcmdldF9mYXIYBCABKAESLAoFbW9kZWwYBSABKAsyHS5mYWNlcHJpbnQuY29tbW9uLnYxLk1vZGVsUmVmEhQKDGZhcl91cHBlcl85NRgGIAEoARIiChpjYWxpYnJhdGlvbl9pbXBvc3Rvcl9wYWlycxgHIAEoBBIaChJ0ZW1wbGF0ZXNfY29tcGFyZWQYCCABKA0irwEKDVZlcmlmeVJlcXVlc3QSMwoHY29udGV4dBgBIAEoCzIiLmZhY2VwcmludC5jb21tb24udjEuQ2FsbGVyQ29udGV4dBISCgpzdWJqZWN0X2lkGAIgASgJEi0KBXByb2JlGAMgASgLMh4uZmFjZXByaW50LmNvbW1vbi52MS5FbWJlZGRpbmcSFwoKdGFyZ2V0X2ZhchgEIAEoAUgAiAEBQg0KC190YXJnZXRfZmFyIpQBCg5WZXJpZnlSZXNwb25zZRI1CghkZWNpc2lvbhgBIAEoCzIjLmZhY2VwcmludC5tYXRjaGVyLnYxLk1hdGNoRGVjaXNpb24SGAoQYmVzdF90ZW1wbGF0ZV9pZBgCIAEoCRIxCgd0aW1pbmdzGAMgAygLMiAuZmFjZXByaW50LmNvbW1vbi52MS5TdGFnZVRpbWluZyKsAQoPSWRlbnRpZnlSZXF1ZXN0EjMKB2NvbnRleHQYASABKAsyIi5mYWNlcHJpbnQuY29tbW9uLnYxLkNhbGxlckNvbnRleHQSLQoFcHJvYmUYAiABKAsyHi5mYWNlcHJpbnQuY29tbW9uLnYxLkVtYmVkZGluZxINCgV0b3BfaxgDIAEoDRIXCgp0YXJnZXRfZmFyGAQgASgBSACIAQFCDQoLX3RhcmdldF9mYXIicAoJQ2FuZGlkYXRlEhIKCnN1YmplY3RfaWQYASABKAkSNQoIZGVjaXNpb24YAiABKAsyIy5mYWNlcHJpbnQubWF0Y2hlci52MS5NYXRjaERlY2lzaW9uEhgKEGJlc3RfdGVtcGxhdGVfaWQYAyABKAkilgEKEElkZW50aWZ5UmVzcG9uc2USMwoKY2FuZGlkYXRlcxgBIAMoCzIfLmZhY2VwcmludC5tYXRjaGVyLnYxLkNhbmRpZGF0ZRIaChJzZWFyY2hlZF90ZW1wbGF0ZXMYAiABKAQSMQoHdGltaW5ncxgDIAMoCzIgLmZhY2VwcmludC5jb21tb24udjEuU3RhZ2VUaW1pbmcizAEKDkNvbXBhcmVSZXF1ZXN0EjMKB2NvbnRleHQYASABKAsyIi5mYWNlcHJpbnQuY29tbW9uLnYxLkNhbGxlckNvbnRleHQSLQoFZmlyc3QYAiABKAsyHi5mYWNlcHJpbnQuY29tbW9uLnYxLkVtYmVkZGluZxIuCgZzZWNvbmQYAyABKAsyHi5mYWNlcHJpbnQuY29tbW9uLnYxLkVtYmVkZGluZxIXCgp0YXJnZXRfZmFyGAQgASgBSACIAQFCDQoLX3RhcmdldF9mYXIiSAoPQ29tcGFyZVJlc3BvbnNlEjUKCGRlY2lzaW9uGAEgASgLMiMuZmFjZXByaW50Lm1hdGNoZXIudjEuTWF0Y2hEZWNpc2lvbiJOChdHZXRHYWxsZXJ5U3RhdHVzUmVxdWVzdBIzCgdjb250ZXh0GAEgASgLMiIuZmFjZXByaW50LmNvbW1vbi52MS5DYWxsZXJDb250ZXh0InkKE0dhbGxlcnlNb2RlbFZlcnNpb24SLAoFbW9kZWwYASABKAsyHS5mYWNlcHJpbnQuY29tbW9uLnYxLk1vZGVsUmVmEhAKCHN1YmplY3RzGAIgASgNEhEKCXRlbXBsYXRlcxgDIAEoDRIPCgdjdXJyZW50GAQgASgIIo8BChhHZXRHYWxsZXJ5U3RhdHVzUmVzcG9uc2USOwoIdmVyc2lvbnMYASADKAsyKS5mYWNlcHJpbnQubWF0Y2hlci52MS5HYWxsZXJ5TW9kZWxWZXJzaW9uEhAKCHN1YmplY3RzGAIgASgNEiQKHHN1YmplY3RzX25lZWRpbmdfcmVlbnJvbG1lbnQYAyABKA0ifAoXUmVlbWJlZFRlbXBsYXRlc1JlcXVlc3QSMwoHY29udGV4dBgBIAEoCzIiLmZhY2VwcmludC5jb21tb24udjEuQ2FsbGVyQ29udGV4dBIsCgVtb2RlbBgCIAEoCzIdLmZhY2VwcmludC5jb21tb24udjEuTW9kZWxSZWYiYgoYUmVlbWJlZFRlbXBsYXRlc1Jlc3BvbnNlEhUKDXN1YmplY3RzX2RvbmUYASABKA0SFgoOc3ViamVjdHNfdG90YWwYAiABKA0SFwoPdGVtcGxhdGVzX2FkZGVkGAMgASgNMs0HCg5NYXRjaGVyU2VydmljZRJzCg9FbnJvbGxUZW1wbGF0ZXMSLC5mYWNlcHJpbnQubWF0Y2hlci52MS5FbnJvbGxUZW1wbGF0ZXNSZXF1ZXN0Gi0uZmFjZXByaW50Lm1hdGNoZXIudjEuRW5yb2xsVGVtcGxhdGVzUmVzcG9uc2UiA5ACAhJkCgpHZXRTdWJqZWN0EicuZmFjZXByaW50Lm1hdGNoZXIudjEuR2V0U3ViamVjdFJlcXVlc3QaKC5mYWNlcHJpbnQubWF0Y2hlci52MS5HZXRTdWJqZWN0UmVzcG9uc2UiA5ACARJqCgxMaXN0U3ViamVjdHMSKS5mYWNlcHJpbnQubWF0Y2hlci52MS5MaXN0U3ViamVjdHNSZXF1ZXN0GiouZmFjZXByaW50Lm1hdGNoZXIudjEuTGlzdFN1YmplY3RzUmVzcG9uc2UiA5ACARJwCg5EZWxldGVUZW1wbGF0ZRIrLmZhY2VwcmludC5tYXRjaGVyLnYxLkRlbGV0ZVRlbXBsYXRlUmVxdWVzdBosLmZhY2VwcmludC5tYXRjaGVyLnYxLkRlbGV0ZVRlbXBsYXRlUmVzcG9uc2UiA5ACAhJYCgZWZXJpZnkSIy5mYWNlcHJpbnQubWF0Y2hlci52MS5WZXJpZnlSZXF1ZXN0GiQuZmFjZXByaW50Lm1hdGNoZXIudjEuVmVyaWZ5UmVzcG9uc2UiA5ACAhJeCghJZGVudGlmeRIlLmZhY2VwcmludC5tYXRjaGVyLnYxLklkZW50aWZ5UmVxdWVzdBomLmZhY2VwcmludC5tYXRjaGVyLnYxLklkZW50aWZ5UmVzcG9uc2UiA5ACAhJbCgdDb21wYXJlEiQuZmFjZXByaW50Lm1hdGNoZXIudjEuQ29tcGFyZVJlcXVlc3QaJS5mYWNlcHJpbnQubWF0Y2hlci52MS5Db21wYXJlUmVzcG9uc2UiA5ACARJ2ChBHZXRHYWxsZXJ5U3RhdHVzEi0uZmFjZXByaW50Lm1hdGNoZXIudjEuR2V0R2FsbGVyeVN0YXR1c1JlcXVlc3QaLi5mYWNlcHJpbnQubWF0Y2hlci52MS5HZXRHYWxsZXJ5U3RhdHVzUmVzcG9uc2UiA5ACARJzChBSZWVtYmVkVGVtcGxhdGVzEi0uZmFjZXByaW50Lm1hdGNoZXIudjEuUmVlbWJlZFRlbXBsYXRlc1JlcXVlc3QaLi5mYWNlcHJpbnQubWF0Y2hlci52MS5SZWVtYmVkVGVtcGxhdGVzUmVzcG9uc2UwAWIGcHJvdG8z", [file_faceprint_common_v1_compliance, file_faceprint_common_v1_context, file_faceprint_common_v1_face, file_faceprint_common_v1_model, file_faceprint_common_v1_timing, file_google_protobuf_timestamp]);
+  fileDesc("CiJmYWNlcHJpbnQvbWF0Y2hlci92MS9tYXRjaGVyLnByb3RvEhRmYWNlcHJpbnQubWF0Y2hlci52MSKoAQoNVGVtcGxhdGVJbnB1dBIxCgllbWJlZGRpbmcYASABKAsyHi5mYWNlcHJpbnQuY29tbW9uLnYxLkVtYmVkZGluZxIPCgdxdWFsaXR5GAIgASgCEhsKE3NvdXJjZV9pbWFnZV9zaGEyNTYYAyABKAkSNgoMYWxpZ25lZF9jcm9wGAQgASgLMiAuZmFjZXByaW50LmNvbW1vbi52MS5BbGlnbmVkRmFjZSKJAwoWRW5yb2xsVGVtcGxhdGVzUmVxdWVzdBIzCgdjb250ZXh0GAEgASgLMiIuZmFjZXByaW50LmNvbW1vbi52MS5DYWxsZXJDb250ZXh0EhIKCnJlcXVlc3RfaWQYAiABKAkSEgoKc3ViamVjdF9pZBgDIAEoCRJbChBzdWJqZWN0X21ldGFkYXRhGAQgAygLMkEuZmFjZXByaW50Lm1hdGNoZXIudjEuRW5yb2xsVGVtcGxhdGVzUmVxdWVzdC5TdWJqZWN0TWV0YWRhdGFFbnRyeRItCgdjb25zZW50GAUgASgLMhwuZmFjZXByaW50LmNvbW1vbi52MS5Db25zZW50EjYKCXRlbXBsYXRlcxgGIAMoCzIjLmZhY2VwcmludC5tYXRjaGVyLnYxLlRlbXBsYXRlSW5wdXQSFgoOcmVxdWVzdF9kaWdlc3QYByABKAkaNgoUU3ViamVjdE1ldGFkYXRhRW50cnkSCwoDa2V5GAEgASgJEg0KBXZhbHVlGAIgASgJOgI4ASLoAgoHU3ViamVjdBISCgpzdWJqZWN0X2lkGAEgASgJEj0KCG1ldGFkYXRhGAIgAygLMisuZmFjZXByaW50Lm1hdGNoZXIudjEuU3ViamVjdC5NZXRhZGF0YUVudHJ5Ei8KC2NyZWF0ZV90aW1lGAMgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIvCgt1cGRhdGVfdGltZRgEIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASFgoOdGVtcGxhdGVfY291bnQYBSABKA0SLQoHY29uc2VudBgGIAEoCzIcLmZhY2VwcmludC5jb21tb24udjEuQ29uc2VudBIwCgxyZXRhaW5fdW50aWwYByABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wGi8KDU1ldGFkYXRhRW50cnkSCwoDa2V5GAEgASgJEg0KBXZhbHVlGAIgASgJOgI4ASLYAQoIVGVtcGxhdGUSEwoLdGVtcGxhdGVfaWQYASABKAkSLAoFbW9kZWwYAiABKAsyHS5mYWNlcHJpbnQuY29tbW9uLnYxLk1vZGVsUmVmEgsKA2RpbRgDIAEoDRIPCgdxdWFsaXR5GAQgASgCEhsKE3NvdXJjZV9pbWFnZV9zaGEyNTYYBSABKAkSLwoLY3JlYXRlX3RpbWUYBiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEh0KFWFsaWduZWRfY3JvcF9yZXRhaW5lZBgHIAEoCCLOAQoXRW5yb2xsVGVtcGxhdGVzUmVzcG9uc2USLgoHc3ViamVjdBgBIAEoCzIdLmZhY2VwcmludC5tYXRjaGVyLnYxLlN1YmplY3QSMQoJdGVtcGxhdGVzGAIgAygLMh4uZmFjZXByaW50Lm1hdGNoZXIudjEuVGVtcGxhdGUSEAoIcmVwbGF5ZWQYAyABKAgSPgoLY29uc2lzdGVuY3kYBCABKAsyKS5mYWNlcHJpbnQuY29tbW9uLnYxLkVucm9sbWVudENvbnNpc3RlbmN5IlwKEUdldFN1YmplY3RSZXF1ZXN0EjMKB2NvbnRleHQYASABKAsyIi5mYWNlcHJpbnQuY29tbW9uLnYxLkNhbGxlckNvbnRleHQSEgoKc3ViamVjdF9pZBgCIAEoCSJ3ChJHZXRTdWJqZWN0UmVzcG9uc2USLgoHc3ViamVjdBgBIAEoCzIdLmZhY2VwcmludC5tYXRjaGVyLnYxLlN1YmplY3QSMQoJdGVtcGxhdGVzGAIgAygLMh4uZmFjZXByaW50Lm1hdGNoZXIudjEuVGVtcGxhdGUicQoTTGlzdFN1YmplY3RzUmVxdWVzdBIzCgdjb250ZXh0GAEgASgLMiIuZmFjZXByaW50LmNvbW1vbi52MS5DYWxsZXJDb250ZXh0EhEKCXBhZ2Vfc2l6ZRgCIAEoDRISCgpwYWdlX3Rva2VuGAMgASgJImAKFExpc3RTdWJqZWN0c1Jlc3BvbnNlEi8KCHN1YmplY3RzGAEgAygLMh0uZmFjZXByaW50Lm1hdGNoZXIudjEuU3ViamVjdBIXCg9uZXh0X3BhZ2VfdG9rZW4YAiABKAkidQoVRGVsZXRlVGVtcGxhdGVSZXF1ZXN0EjMKB2NvbnRleHQYASABKAsyIi5mYWNlcHJpbnQuY29tbW9uLnYxLkNhbGxlckNvbnRleHQSEgoKc3ViamVjdF9pZBgCIAEoCRITCgt0ZW1wbGF0ZV9pZBgDIAEoCSIpChZEZWxldGVUZW1wbGF0ZVJlc3BvbnNlEg8KB2RlbGV0ZWQYASABKAgi2wEKDU1hdGNoRGVjaXNpb24SDQoFc2NvcmUYASABKAISEAoIaXNfbWF0Y2gYAiABKAgSEQoJdGhyZXNob2xkGAMgASgCEhIKCnRhcmdldF9mYXIYBCABKAESLAoFbW9kZWwYBSABKAsyHS5mYWNlcHJpbnQuY29tbW9uLnYxLk1vZGVsUmVmEhQKDGZhcl91cHBlcl85NRgGIAEoARIiChpjYWxpYnJhdGlvbl9pbXBvc3Rvcl9wYWlycxgHIAEoBBIaChJ0ZW1wbGF0ZXNfY29tcGFyZWQYCCABKA0i6QEKDVZlcmlmeVJlcXVlc3QSMwoHY29udGV4dBgBIAEoCzIiLmZhY2VwcmludC5jb21tb24udjEuQ2FsbGVyQ29udGV4dBISCgpzdWJqZWN0X2lkGAIgASgJEi0KBXByb2JlGAMgASgLMh4uZmFjZXByaW50LmNvbW1vbi52MS5FbWJlZGRpbmcSFwoKdGFyZ2V0X2ZhchgEIAEoAUgAiAEBEjgKCGV2aWRlbmNlGAUgASgLMiYuZmFjZXByaW50Lm1hdGNoZXIudjEuRGVjaXNpb25FdmlkZW5jZUINCgtfdGFyZ2V0X2ZhciKsAQoQRGVjaXNpb25FdmlkZW5jZRISCgpyZXF1ZXN0X2lkGAEgASgJEhoKEnByb2JlX2ltYWdlX3NoYTI1NhgCIAMoCRIvCghkZXRlY3RvchgDIAEoCzIdLmZhY2VwcmludC5jb21tb24udjEuTW9kZWxSZWYSNwoNcHJvYmVfcXVhbGl0eRgEIAEoCzIgLmZhY2VwcmludC5jb21tb24udjEuRmFjZVF1YWxpdHki0gEKDlZlcmlmeVJlc3BvbnNlEjUKCGRlY2lzaW9uGAEgASgLMiMuZmFjZXByaW50Lm1hdGNoZXIudjEuTWF0Y2hEZWNpc2lvbhIYChBiZXN0X3RlbXBsYXRlX2lkGAIgASgJEjEKB3RpbWluZ3MYAyADKAsyIC5mYWNlcHJpbnQuY29tbW9uLnYxLlN0YWdlVGltaW5nEjwKD2RlY2lzaW9uX3JlY29yZBgEIAEoCzIjLmZhY2VwcmludC5jb21tb24udjEuRGVjaXNpb25SZWNvcmQirAEKD0lkZW50aWZ5UmVxdWVzdBIzCgdjb250ZXh0GAEgASgLMiIuZmFjZXByaW50LmNvbW1vbi52MS5DYWxsZXJDb250ZXh0Ei0KBXByb2JlGAIgASgLMh4uZmFjZXByaW50LmNvbW1vbi52MS5FbWJlZGRpbmcSDQoFdG9wX2sYAyABKA0SFwoKdGFyZ2V0X2ZhchgEIAEoAUgAiAEBQg0KC190YXJnZXRfZmFyInAKCUNhbmRpZGF0ZRISCgpzdWJqZWN0X2lkGAEgASgJEjUKCGRlY2lzaW9uGAIgASgLMiMuZmFjZXByaW50Lm1hdGNoZXIudjEuTWF0Y2hEZWNpc2lvbhIYChBiZXN0X3RlbXBsYXRlX2lkGAMgASgJIpYBChBJZGVudGlmeVJlc3BvbnNlEjMKCmNhbmRpZGF0ZXMYASADKAsyHy5mYWNlcHJpbnQubWF0Y2hlci52MS5DYW5kaWRhdGUSGgoSc2VhcmNoZWRfdGVtcGxhdGVzGAIgASgEEjEKB3RpbWluZ3MYAyADKAsyIC5mYWNlcHJpbnQuY29tbW9uLnYxLlN0YWdlVGltaW5nIswBCg5Db21wYXJlUmVxdWVzdBIzCgdjb250ZXh0GAEgASgLMiIuZmFjZXByaW50LmNvbW1vbi52MS5DYWxsZXJDb250ZXh0Ei0KBWZpcnN0GAIgASgLMh4uZmFjZXByaW50LmNvbW1vbi52MS5FbWJlZGRpbmcSLgoGc2Vjb25kGAMgASgLMh4uZmFjZXByaW50LmNvbW1vbi52MS5FbWJlZGRpbmcSFwoKdGFyZ2V0X2ZhchgEIAEoAUgAiAEBQg0KC190YXJnZXRfZmFyIkgKD0NvbXBhcmVSZXNwb25zZRI1CghkZWNpc2lvbhgBIAEoCzIjLmZhY2VwcmludC5tYXRjaGVyLnYxLk1hdGNoRGVjaXNpb24iTgoXR2V0R2FsbGVyeVN0YXR1c1JlcXVlc3QSMwoHY29udGV4dBgBIAEoCzIiLmZhY2VwcmludC5jb21tb24udjEuQ2FsbGVyQ29udGV4dCJ5ChNHYWxsZXJ5TW9kZWxWZXJzaW9uEiwKBW1vZGVsGAEgASgLMh0uZmFjZXByaW50LmNvbW1vbi52MS5Nb2RlbFJlZhIQCghzdWJqZWN0cxgCIAEoDRIRCgl0ZW1wbGF0ZXMYAyABKA0SDwoHY3VycmVudBgEIAEoCCKPAQoYR2V0R2FsbGVyeVN0YXR1c1Jlc3BvbnNlEjsKCHZlcnNpb25zGAEgAygLMikuZmFjZXByaW50Lm1hdGNoZXIudjEuR2FsbGVyeU1vZGVsVmVyc2lvbhIQCghzdWJqZWN0cxgCIAEoDRIkChxzdWJqZWN0c19uZWVkaW5nX3JlZW5yb2xtZW50GAMgASgNInwKF1JlZW1iZWRUZW1wbGF0ZXNSZXF1ZXN0EjMKB2NvbnRleHQYASABKAsyIi5mYWNlcHJpbnQuY29tbW9uLnYxLkNhbGxlckNvbnRleHQSLAoFbW9kZWwYAiABKAsyHS5mYWNlcHJpbnQuY29tbW9uLnYxLk1vZGVsUmVmImIKGFJlZW1iZWRUZW1wbGF0ZXNSZXNwb25zZRIVCg1zdWJqZWN0c19kb25lGAEgASgNEhYKDnN1YmplY3RzX3RvdGFsGAIgASgNEhcKD3RlbXBsYXRlc19hZGRlZBgDIAEoDTLNBwoOTWF0Y2hlclNlcnZpY2UScwoPRW5yb2xsVGVtcGxhdGVzEiwuZmFjZXByaW50Lm1hdGNoZXIudjEuRW5yb2xsVGVtcGxhdGVzUmVxdWVzdBotLmZhY2VwcmludC5tYXRjaGVyLnYxLkVucm9sbFRlbXBsYXRlc1Jlc3BvbnNlIgOQAgISZAoKR2V0U3ViamVjdBInLmZhY2VwcmludC5tYXRjaGVyLnYxLkdldFN1YmplY3RSZXF1ZXN0GiguZmFjZXByaW50Lm1hdGNoZXIudjEuR2V0U3ViamVjdFJlc3BvbnNlIgOQAgESagoMTGlzdFN1YmplY3RzEikuZmFjZXByaW50Lm1hdGNoZXIudjEuTGlzdFN1YmplY3RzUmVxdWVzdBoqLmZhY2VwcmludC5tYXRjaGVyLnYxLkxpc3RTdWJqZWN0c1Jlc3BvbnNlIgOQAgEScAoORGVsZXRlVGVtcGxhdGUSKy5mYWNlcHJpbnQubWF0Y2hlci52MS5EZWxldGVUZW1wbGF0ZVJlcXVlc3QaLC5mYWNlcHJpbnQubWF0Y2hlci52MS5EZWxldGVUZW1wbGF0ZVJlc3BvbnNlIgOQAgISWAoGVmVyaWZ5EiMuZmFjZXByaW50Lm1hdGNoZXIudjEuVmVyaWZ5UmVxdWVzdBokLmZhY2VwcmludC5tYXRjaGVyLnYxLlZlcmlmeVJlc3BvbnNlIgOQAgISXgoISWRlbnRpZnkSJS5mYWNlcHJpbnQubWF0Y2hlci52MS5JZGVudGlmeVJlcXVlc3QaJi5mYWNlcHJpbnQubWF0Y2hlci52MS5JZGVudGlmeVJlc3BvbnNlIgOQAgISWwoHQ29tcGFyZRIkLmZhY2VwcmludC5tYXRjaGVyLnYxLkNvbXBhcmVSZXF1ZXN0GiUuZmFjZXByaW50Lm1hdGNoZXIudjEuQ29tcGFyZVJlc3BvbnNlIgOQAgESdgoQR2V0R2FsbGVyeVN0YXR1cxItLmZhY2VwcmludC5tYXRjaGVyLnYxLkdldEdhbGxlcnlTdGF0dXNSZXF1ZXN0Gi4uZmFjZXByaW50Lm1hdGNoZXIudjEuR2V0R2FsbGVyeVN0YXR1c1Jlc3BvbnNlIgOQAgEScwoQUmVlbWJlZFRlbXBsYXRlcxItLmZhY2VwcmludC5tYXRjaGVyLnYxLlJlZW1iZWRUZW1wbGF0ZXNSZXF1ZXN0Gi4uZmFjZXByaW50Lm1hdGNoZXIudjEuUmVlbWJlZFRlbXBsYXRlc1Jlc3BvbnNlMAFiBnByb3RvMw", [file_faceprint_common_v1_compliance, file_faceprint_common_v1_context, file_faceprint_common_v1_face, file_faceprint_common_v1_model, file_faceprint_common_v1_timing, file_google_protobuf_timestamp]);
 
 /**
  * One template to enrol.
@@ -587,6 +587,14 @@ export type VerifyRequest = Message<"faceprint.matcher.v1.VerifyRequest"> & {
    * @generated from field: optional double target_far = 4;
    */
   targetFar?: number | undefined;
+
+  /**
+   * What the probe came from, for the signed decision record (the gateway fills it in). Optional:
+   * without it the record holds the decision and the embedder alone.
+   *
+   * @generated from field: faceprint.matcher.v1.DecisionEvidence evidence = 5;
+   */
+  evidence?: DecisionEvidence | undefined;
 };
 
 /**
@@ -595,6 +603,48 @@ export type VerifyRequest = Message<"faceprint.matcher.v1.VerifyRequest"> & {
  */
 export const VerifyRequestSchema: GenMessage<VerifyRequest> = /*@__PURE__*/
   messageDesc(file_faceprint_matcher_v1_matcher, 12);
+
+/**
+ * The evidence behind a probe, as the caller that made it saw it. Never an image or a template.
+ *
+ * @generated from message faceprint.matcher.v1.DecisionEvidence
+ */
+export type DecisionEvidence = Message<"faceprint.matcher.v1.DecisionEvidence"> & {
+  /**
+   * The caller's request id.
+   *
+   * @generated from field: string request_id = 1;
+   */
+  requestId: string;
+
+  /**
+   * Lower-case hex sha256 of each probe image (a burst: one per frame).
+   *
+   * @generated from field: repeated string probe_image_sha256 = 2;
+   */
+  probeImageSha256: string[];
+
+  /**
+   * The detector that found the probe face.
+   *
+   * @generated from field: faceprint.common.v1.ModelRef detector = 3;
+   */
+  detector?: ModelRef | undefined;
+
+  /**
+   * The probe face's quality measures.
+   *
+   * @generated from field: faceprint.common.v1.FaceQuality probe_quality = 4;
+   */
+  probeQuality?: FaceQuality | undefined;
+};
+
+/**
+ * Describes the message faceprint.matcher.v1.DecisionEvidence.
+ * Use `create(DecisionEvidenceSchema)` to create a new message.
+ */
+export const DecisionEvidenceSchema: GenMessage<DecisionEvidence> = /*@__PURE__*/
+  messageDesc(file_faceprint_matcher_v1_matcher, 13);
 
 /**
  * The verification result.
@@ -622,6 +672,13 @@ export type VerifyResponse = Message<"faceprint.matcher.v1.VerifyResponse"> & {
    * @generated from field: repeated faceprint.common.v1.StageTiming timings = 3;
    */
   timings: StageTiming[];
+
+  /**
+   * The decision, signed with the matcher's Ed25519 key; its digest is in the audit trail.
+   *
+   * @generated from field: faceprint.common.v1.DecisionRecord decision_record = 4;
+   */
+  decisionRecord?: DecisionRecord | undefined;
 };
 
 /**
@@ -629,7 +686,7 @@ export type VerifyResponse = Message<"faceprint.matcher.v1.VerifyResponse"> & {
  * Use `create(VerifyResponseSchema)` to create a new message.
  */
 export const VerifyResponseSchema: GenMessage<VerifyResponse> = /*@__PURE__*/
-  messageDesc(file_faceprint_matcher_v1_matcher, 13);
+  messageDesc(file_faceprint_matcher_v1_matcher, 14);
 
 /**
  * A 1:N identification of a probe in the tenant's gallery.
@@ -671,7 +728,7 @@ export type IdentifyRequest = Message<"faceprint.matcher.v1.IdentifyRequest"> & 
  * Use `create(IdentifyRequestSchema)` to create a new message.
  */
 export const IdentifyRequestSchema: GenMessage<IdentifyRequest> = /*@__PURE__*/
-  messageDesc(file_faceprint_matcher_v1_matcher, 14);
+  messageDesc(file_faceprint_matcher_v1_matcher, 15);
 
 /**
  * One candidate of an identification.
@@ -706,7 +763,7 @@ export type Candidate = Message<"faceprint.matcher.v1.Candidate"> & {
  * Use `create(CandidateSchema)` to create a new message.
  */
 export const CandidateSchema: GenMessage<Candidate> = /*@__PURE__*/
-  messageDesc(file_faceprint_matcher_v1_matcher, 15);
+  messageDesc(file_faceprint_matcher_v1_matcher, 16);
 
 /**
  * The identification result.
@@ -741,7 +798,7 @@ export type IdentifyResponse = Message<"faceprint.matcher.v1.IdentifyResponse"> 
  * Use `create(IdentifyResponseSchema)` to create a new message.
  */
 export const IdentifyResponseSchema: GenMessage<IdentifyResponse> = /*@__PURE__*/
-  messageDesc(file_faceprint_matcher_v1_matcher, 16);
+  messageDesc(file_faceprint_matcher_v1_matcher, 17);
 
 /**
  * Two embeddings to compare.
@@ -783,7 +840,7 @@ export type CompareRequest = Message<"faceprint.matcher.v1.CompareRequest"> & {
  * Use `create(CompareRequestSchema)` to create a new message.
  */
 export const CompareRequestSchema: GenMessage<CompareRequest> = /*@__PURE__*/
-  messageDesc(file_faceprint_matcher_v1_matcher, 17);
+  messageDesc(file_faceprint_matcher_v1_matcher, 18);
 
 /**
  * The comparison result.
@@ -804,7 +861,7 @@ export type CompareResponse = Message<"faceprint.matcher.v1.CompareResponse"> & 
  * Use `create(CompareResponseSchema)` to create a new message.
  */
 export const CompareResponseSchema: GenMessage<CompareResponse> = /*@__PURE__*/
-  messageDesc(file_faceprint_matcher_v1_matcher, 18);
+  messageDesc(file_faceprint_matcher_v1_matcher, 19);
 
 /**
  * Asks how a tenant's gallery stands.
@@ -825,7 +882,7 @@ export type GetGalleryStatusRequest = Message<"faceprint.matcher.v1.GetGallerySt
  * Use `create(GetGalleryStatusRequestSchema)` to create a new message.
  */
 export const GetGalleryStatusRequestSchema: GenMessage<GetGalleryStatusRequest> = /*@__PURE__*/
-  messageDesc(file_faceprint_matcher_v1_matcher, 19);
+  messageDesc(file_faceprint_matcher_v1_matcher, 20);
 
 /**
  * One model version the gallery holds templates of.
@@ -867,7 +924,7 @@ export type GalleryModelVersion = Message<"faceprint.matcher.v1.GalleryModelVers
  * Use `create(GalleryModelVersionSchema)` to create a new message.
  */
 export const GalleryModelVersionSchema: GenMessage<GalleryModelVersion> = /*@__PURE__*/
-  messageDesc(file_faceprint_matcher_v1_matcher, 20);
+  messageDesc(file_faceprint_matcher_v1_matcher, 21);
 
 /**
  * How a tenant's gallery stands.
@@ -902,7 +959,7 @@ export type GetGalleryStatusResponse = Message<"faceprint.matcher.v1.GetGalleryS
  * Use `create(GetGalleryStatusResponseSchema)` to create a new message.
  */
 export const GetGalleryStatusResponseSchema: GenMessage<GetGalleryStatusResponse> = /*@__PURE__*/
-  messageDesc(file_faceprint_matcher_v1_matcher, 21);
+  messageDesc(file_faceprint_matcher_v1_matcher, 22);
 
 /**
  * Asks to re-create templates from retained crops.
@@ -930,7 +987,7 @@ export type ReembedTemplatesRequest = Message<"faceprint.matcher.v1.ReembedTempl
  * Use `create(ReembedTemplatesRequestSchema)` to create a new message.
  */
 export const ReembedTemplatesRequestSchema: GenMessage<ReembedTemplatesRequest> = /*@__PURE__*/
-  messageDesc(file_faceprint_matcher_v1_matcher, 22);
+  messageDesc(file_faceprint_matcher_v1_matcher, 23);
 
 /**
  * Progress of a re-embedding run.
@@ -965,7 +1022,7 @@ export type ReembedTemplatesResponse = Message<"faceprint.matcher.v1.ReembedTemp
  * Use `create(ReembedTemplatesResponseSchema)` to create a new message.
  */
 export const ReembedTemplatesResponseSchema: GenMessage<ReembedTemplatesResponse> = /*@__PURE__*/
-  messageDesc(file_faceprint_matcher_v1_matcher, 23);
+  messageDesc(file_faceprint_matcher_v1_matcher, 24);
 
 /**
  * The gallery: subjects and their face templates, 1:1 verification and 1:N identification.

@@ -1,0 +1,100 @@
+/**
+ * The signed payload of a 1:1 decision record (DecisionRecord.signed_payload): one JSON document
+ * signed with the matcher's Ed25519 key (the erasure receipts' key), verifiable offline with its
+ * public key (`faceprint receipt verify`). It says what was decided, at which threshold and rate,
+ * on what evidence (digests of the probe images, never the images; the models with their sha256;
+ * the probe's quality) and when. Written with keys in a fixed order, so equal records are equal bytes.
+ */
+import { createHash, createPublicKey, verify, type KeyObject } from 'node:crypto';
+import type { DecisionRecord } from './gen/faceprint/common/v1/compliance_pb.js';
+import { signingKeyId } from './erasure-receipt.js';
+
+/** The payload's `type`: names this format and its version. */
+export const DECISION_RECORD_TYPE = 'faceprint.decision_record.v1';
+
+/** A model as a record names it. */
+export interface RecordedModel {
+  readonly name: string;
+  readonly version: number;
+  readonly sha256: string;
+}
+
+/** What a decision record states. */
+export interface DecisionRecordPayload {
+  readonly type: typeof DECISION_RECORD_TYPE;
+  readonly record_id: string;
+  /** The caller's request id ('' when none was given). */
+  readonly request_id: string;
+  readonly tenant_id: string;
+  readonly subject_id: string;
+  /** Lower-case hex sha256 of each probe image (empty when the caller sent an embedding). */
+  readonly probe_image_sha256: readonly string[];
+  readonly models: { readonly embedder: RecordedModel; readonly detector?: RecordedModel };
+  readonly score: number;
+  readonly threshold: number;
+  readonly target_far: number;
+  readonly far_upper_95: number;
+  readonly calibration_impostor_pairs: number;
+  readonly templates_compared: number;
+  /** The probe face's quality measures (FaceQuality's fields), when the caller measured them. */
+  readonly probe_quality?: Readonly<Record<string, number>>;
+  readonly decision: 'match' | 'no_match';
+  /** ISO 8601, UTC. */
+  readonly decided_at: string;
+  readonly signing_key_id: string;
+}
+
+/** The payload's bytes: UTF-8 JSON, keys in a fixed order. */
+export function encodeDecisionRecordPayload(p: DecisionRecordPayload): Uint8Array {
+  const model = (m: RecordedModel) => ({ name: m.name, version: m.version, sha256: m.sha256 });
+  const ordered = {
+    type: p.type,
+    record_id: p.record_id,
+    request_id: p.request_id,
+    tenant_id: p.tenant_id,
+    subject_id: p.subject_id,
+    probe_image_sha256: [...p.probe_image_sha256],
+    models: { embedder: model(p.models.embedder), ...(p.models.detector ? { detector: model(p.models.detector) } : {}) },
+    score: p.score,
+    threshold: p.threshold,
+    target_far: p.target_far,
+    far_upper_95: p.far_upper_95,
+    calibration_impostor_pairs: p.calibration_impostor_pairs,
+    templates_compared: p.templates_compared,
+    ...(p.probe_quality ? { probe_quality: Object.fromEntries(Object.entries(p.probe_quality).sort(([a], [b]) => (a < b ? -1 : 1))) } : {}),
+    decision: p.decision,
+    decided_at: p.decided_at,
+    signing_key_id: p.signing_key_id,
+  };
+  return new TextEncoder().encode(JSON.stringify(ordered));
+}
+
+/** The outcome of {@link verifyDecisionRecord}. */
+export type DecisionRecordVerification =
+  | { readonly valid: true; readonly payload: DecisionRecordPayload }
+  | { readonly valid: false; readonly problems: readonly string[] };
+
+/** Checks a record against the matcher's public key (a KeyObject or PEM): the signature, the key id, the digest and the repeated fields. */
+export function verifyDecisionRecord(record: Pick<DecisionRecord, 'recordId' | 'signedPayload' | 'signature' | 'signingKeyId' | 'digestSha256'>, publicKey: KeyObject | string): DecisionRecordVerification {
+  const key = typeof publicKey === 'string' ? createPublicKey(publicKey) : publicKey;
+  if (key.asymmetricKeyType !== 'ed25519') return { valid: false, problems: [`the public key is ${key.asymmetricKeyType ?? 'not an asymmetric key'}, not Ed25519`] };
+  if (!verify(null, record.signedPayload, key, record.signature)) {
+    return { valid: false, problems: ['the signature does not match the signed payload and this public key'] };
+  }
+  let payload: DecisionRecordPayload;
+  try {
+    payload = JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(record.signedPayload)) as DecisionRecordPayload;
+  } catch {
+    return { valid: false, problems: ['the signed payload is not UTF-8 JSON'] };
+  }
+  const problems: string[] = [];
+  const expect = (what: string, stated: unknown, signed: unknown) => {
+    if (stated !== signed) problems.push(`${what}: the record says ${JSON.stringify(stated)}, the signed payload ${JSON.stringify(signed)}`);
+  };
+  expect('type', DECISION_RECORD_TYPE, payload.type);
+  expect('signing_key_id', signingKeyId(key), payload.signing_key_id);
+  expect('signing key', record.signingKeyId, payload.signing_key_id);
+  expect('record_id', record.recordId, payload.record_id);
+  expect('digest_sha256', record.digestSha256, createHash('sha256').update(record.signedPayload).digest('hex'));
+  return problems.length === 0 ? { valid: true, payload } : { valid: false, problems };
+}
