@@ -22,10 +22,11 @@ const REQUEST_BYTES = 9 * MIB;
 const BUDGET_BYTES = 64 * MIB;
 /**
  * The bound on its peak memory above its idle peak: the budget, one 1 MiB stream window of each
- * deferred call (flow-control.ts), and 96 MiB of working memory. Measured: +186 MiB; without the
- * budget, +1161 MiB.
+ * deferred call (flow-control.ts), and 128 MiB of working memory. Measured: +171 to +233 MiB
+ * across runs on the 2-core machine (when the garbage collector runs decides the peak); without
+ * the budget, +1161 MiB.
  */
-const BOUND_ABOVE_IDLE_BYTES = BUDGET_BYTES + CALLERS * MIB + 96 * MIB;
+const BOUND_ABOVE_IDLE_BYTES = BUDGET_BYTES + CALLERS * MIB + 128 * MIB;
 
 /** Peak and current resident memory of a process (Linux /proc). */
 async function residentMemory(pid: number): Promise<{ peak: number; now: number }> {
