@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { createHash, generateKeyPairSync, sign } from 'node:crypto';
 import { describe, it } from 'node:test';
 import { DECISION_RECORD_TYPE, encodeDecisionRecordPayload, verifyDecisionRecord, type DecisionRecordPayload } from './decision-record.js';
-import { signingKeyId } from './erasure-receipt.js';
+import { signingKeyId } from './signed-payload.js';
 
 describe('decision records', () => {
   const keys = generateKeyPairSync('ed25519');

@@ -5,9 +5,9 @@
  * on what evidence (digests of the probe images, never the images; the models with their sha256;
  * the probe's quality) and when. Written with keys in a fixed order, so equal records are equal bytes.
  */
-import { createHash, createPublicKey, verify, type KeyObject } from 'node:crypto';
+import { createHash, type KeyObject } from 'node:crypto';
 import type { DecisionRecord } from './gen/faceprint/common/v1/compliance_pb.js';
-import { signingKeyId } from './erasure-receipt.js';
+import { fieldChecker, openSignedPayload, signingKeyId } from './signed-payload.js';
 
 /** The payload's `type`: names this format and its version. */
 export const DECISION_RECORD_TYPE = 'faceprint.decision_record.v1';
@@ -76,21 +76,10 @@ export type DecisionRecordVerification =
 
 /** Checks a record against the matcher's public key (a KeyObject or PEM): the signature, the key id, the digest and the repeated fields. */
 export function verifyDecisionRecord(record: Pick<DecisionRecord, 'recordId' | 'signedPayload' | 'signature' | 'signingKeyId' | 'digestSha256'>, publicKey: KeyObject | string): DecisionRecordVerification {
-  const key = typeof publicKey === 'string' ? createPublicKey(publicKey) : publicKey;
-  if (key.asymmetricKeyType !== 'ed25519') return { valid: false, problems: [`the public key is ${key.asymmetricKeyType ?? 'not an asymmetric key'}, not Ed25519`] };
-  if (!verify(null, record.signedPayload, key, record.signature)) {
-    return { valid: false, problems: ['the signature does not match the signed payload and this public key'] };
-  }
-  let payload: DecisionRecordPayload;
-  try {
-    payload = JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(record.signedPayload)) as DecisionRecordPayload;
-  } catch {
-    return { valid: false, problems: ['the signed payload is not UTF-8 JSON'] };
-  }
-  const problems: string[] = [];
-  const expect = (what: string, stated: unknown, signed: unknown) => {
-    if (stated !== signed) problems.push(`${what}: the record says ${JSON.stringify(stated)}, the signed payload ${JSON.stringify(signed)}`);
-  };
+  const opened = openSignedPayload<DecisionRecordPayload>(record.signedPayload, record.signature, publicKey);
+  if ('problems' in opened) return { valid: false, problems: opened.problems };
+  const { payload, key } = opened;
+  const { expect, problems } = fieldChecker('record');
   expect('type', DECISION_RECORD_TYPE, payload.type);
   expect('signing_key_id', signingKeyId(key), payload.signing_key_id);
   expect('signing key', record.signingKeyId, payload.signing_key_id);

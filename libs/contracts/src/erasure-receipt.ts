@@ -5,9 +5,10 @@
  * verifier needs no canonical form; the writer still emits keys in a fixed order, so that equal
  * receipts are equal bytes.
  */
-import { createHash, createPublicKey, verify, type KeyObject } from 'node:crypto';
+import { createHash, type KeyObject } from 'node:crypto';
 import { timestampDate } from '@bufbuild/protobuf/wkt';
 import { ErasureReason, type ErasureReceipt } from './gen/faceprint/common/v1/compliance_pb.js';
+import { fieldChecker, openSignedPayload, signingKeyId } from './signed-payload.js';
 
 /** The payload's `type`: names this format and its version. */
 export const ERASURE_RECEIPT_TYPE = 'faceprint.erasure_receipt.v1';
@@ -44,11 +45,6 @@ export function encodeReceiptPayload(payload: ErasureReceiptPayload): Uint8Array
   return new TextEncoder().encode(JSON.stringify(ordered));
 }
 
-/** The id of a signing key: `ed25519:` and the hex sha256 of its public key (SPKI DER). */
-export function signingKeyId(publicKey: KeyObject): string {
-  return `ed25519:${createHash('sha256').update(publicKey.export({ type: 'spki', format: 'der' })).digest('hex')}`;
-}
-
 /** The outcome of {@link verifyErasureReceipt}. */
 export type ReceiptVerification =
   | { readonly valid: true; readonly payload: ErasureReceiptPayload }
@@ -60,21 +56,10 @@ export type ReceiptVerification =
  * payload says.
  */
 export function verifyErasureReceipt(receipt: ErasureReceipt, publicKey: KeyObject | string): ReceiptVerification {
-  const key = typeof publicKey === 'string' ? createPublicKey(publicKey) : publicKey;
-  if (key.asymmetricKeyType !== 'ed25519') return { valid: false, problems: [`the public key is ${key.asymmetricKeyType ?? 'not an asymmetric key'}, not Ed25519`] };
-  if (!verify(null, receipt.signedPayload, key, receipt.signature)) {
-    return { valid: false, problems: ['the signature does not match the signed payload and this public key'] };
-  }
-  let payload: ErasureReceiptPayload;
-  try {
-    payload = JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(receipt.signedPayload)) as ErasureReceiptPayload;
-  } catch {
-    return { valid: false, problems: ['the signed payload is not UTF-8 JSON'] };
-  }
-  const problems: string[] = [];
-  const expect = (what: string, stated: unknown, signed: unknown) => {
-    if (stated !== signed) problems.push(`${what}: the receipt says ${JSON.stringify(stated)}, the signed payload ${JSON.stringify(signed)}`);
-  };
+  const opened = openSignedPayload<ErasureReceiptPayload>(receipt.signedPayload, receipt.signature, publicKey);
+  if ('problems' in opened) return { valid: false, problems: opened.problems };
+  const { payload, key } = opened;
+  const { expect, problems } = fieldChecker('receipt');
   expect('type', ERASURE_RECEIPT_TYPE, payload.type);
   expect('signing_key_id', signingKeyId(key), payload.signing_key_id);
   expect('digest_sha256', receipt.digestSha256, createHash('sha256').update(receipt.signedPayload).digest('hex'));

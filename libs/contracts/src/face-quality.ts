@@ -66,7 +66,7 @@ export function limitingQualityFactor(m: QualityMeasures): QualityFactor {
 }
 
 /** A FaceQuality's measures under their proto field names (for records and JSON reports). */
-export function qualityFields(q: QualityMeasures & { readonly faceSize: number; readonly rollDegrees: number; readonly unifiedScore: number }): Record<string, number> {
+export function qualityFields(q: QualityMeasures & { readonly faceSize: number; readonly rollDegrees: number; readonly unifiedScore: number }) {
   return {
     unified_score: q.unifiedScore,
     face_size: q.faceSize,

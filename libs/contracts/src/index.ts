@@ -10,3 +10,4 @@ export * from './face-quality.js';
 export * from './fused-threshold.js';
 export * from './limits.js';
 export * from './services.js';
+export * from './signed-payload.js';

@@ -1,5 +1,5 @@
 /** A threshold decided in advance, as the eval commands take it (`--threshold`, `--model-far`) and report what it does. */
-import { decisionRates } from '@faceprint/contracts';
+import { decisionRates, sameRate } from '@faceprint/contracts';
 import type { ModelRef } from '@faceprint/contracts/common';
 import type { CalibratedThreshold } from '@faceprint/contracts/trainer';
 import type { ThresholdRates } from '@faceprint/evaluation';
@@ -14,12 +14,16 @@ export async function servedCalibration(embedder: ModelRef | undefined): Promise
   return manifest.thresholds;
 }
 
-/** The threshold the local registry's manifest of the embedder that served records for `far` (`--model-far`). */
-export async function modelThreshold(embedder: ModelRef | undefined, far: number): Promise<number> {
-  const thresholds = await servedCalibration(embedder);
-  const recorded = thresholds.find((t) => Math.abs(t.far - far) <= 1e-9 * far);
-  if (!recorded) throw new UsageError(`--model-far: ${embedder!.name} v${embedder!.version} records no threshold for ${far} (it records ${decisionRates(thresholds).map((t) => t.far).join(', ') || 'none'})`);
+/** The threshold `thresholds` (the calibration of `embedder`) record for `far` (`--model-far`), by the matcher's rule for naming a rate. */
+export function recordedThreshold(thresholds: readonly CalibratedThreshold[], embedder: ModelRef, far: number): number {
+  const recorded = thresholds.find((t) => sameRate(t.far, far));
+  if (!recorded) throw new UsageError(`--model-far: ${embedder.name} v${embedder.version} records no threshold for ${far} (it records ${decisionRates(thresholds).map((t) => t.far).join(', ') || 'none'})`);
   return recorded.threshold;
+}
+
+/** The threshold the local registry's manifest of the embedder that served records for `far`. */
+export async function modelThreshold(embedder: ModelRef | undefined, far: number): Promise<number> {
+  return recordedThreshold(await servedCalibration(embedder), embedder!, far);
 }
 
 /** The JSON form of a fixed threshold's rates. */

@@ -11,7 +11,7 @@ import { fusedThreshold } from '@faceprint/contracts';
 import { embedImages, FUSIONS, multiSampleScores, operatingPoint, ratesAt, readIdentities, usableIdentities } from '@faceprint/evaluation';
 import { numberFlag, UsageError } from '../gateway/connection.js';
 import { MULTI_SAMPLE_USAGE } from '../usage.js';
-import { fixedThresholdReport, modelThreshold, servedCalibration } from './fixed-threshold.js';
+import { fixedThresholdReport, recordedThreshold, servedCalibration } from './fixed-threshold.js';
 
 const FARS = [1e-3, 1e-4] as const;
 
@@ -61,8 +61,8 @@ export async function evalMultiSample(argv: string[]): Promise<number> {
     detectorInputSize: values['detector-input-size'],
     concurrency,
   });
-  const threshold = modelFar !== undefined ? await modelThreshold(embedder, modelFar) : fixedThreshold;
   const calibration = modelFar !== undefined ? await servedCalibration(embedder) : undefined;
+  const threshold = calibration ? recordedThreshold(calibration, embedder!, modelFar!) : fixedThreshold;
   const images = new Map(used.map(([identity, paths]) => [identity, paths.map((path) => embeddings.get(path))]));
   // With --model-far, the matcher's own rule too: the best of k templates, each at the threshold of far / k.
   const served = calibration

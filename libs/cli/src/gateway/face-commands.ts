@@ -5,7 +5,7 @@
 import { createHash } from 'node:crypto';
 import { readFile, stat } from 'node:fs/promises';
 import { create, toJson } from '@bufbuild/protobuf';
-import { IMAGE_MAX_BYTES } from '@faceprint/contracts';
+import { IMAGE_MAX_BYTES, qualityFields } from '@faceprint/contracts';
 import { BoxSchema, DecisionRecordSchema, LegalBasis, type FaceQuality, type ModelRef } from '@faceprint/contracts/common';
 import type { Decision } from '@faceprint/contracts/gateway';
 // The datasets module alone: the evaluation barrel would load the whole mesh for one folder reader.
@@ -205,21 +205,10 @@ export async function identify(argv: string[]): Promise<number> {
   }
 }
 
-/** A face's quality measures as the JSON output names them (FaceQuality's fields). */
+/** A face's quality measures as the JSON output names them: FaceQuality's fields, pose as `yaw`, `pitch`, `roll` (the names detect has printed). */
 function qualityJson(q: FaceQuality) {
-  return {
-    unified_score: q.unifiedScore,
-    face_size: q.faceSize,
-    inter_eye_distance: q.interEyeDistance,
-    sharpness: q.sharpness,
-    yaw: q.yawDegrees,
-    pitch: q.pitchDegrees,
-    roll: q.rollDegrees,
-    luminance_mean: q.luminanceMean,
-    under_exposure: q.underExposure,
-    over_exposure: q.overExposure,
-    illumination_uniformity: q.illuminationUniformity,
-  };
+  const { yaw_degrees: yaw, pitch_degrees: pitch, roll_degrees: roll, ...measures } = qualityFields(q);
+  return { ...measures, yaw, pitch, roll };
 }
 
 export async function detect(argv: string[]): Promise<number> {
