@@ -54,6 +54,8 @@ faceprint models train --base NAME[@VERSION] (--data DIR|IDENTITIES.tsv [--root 
 faceprint models quantize NAME@VERSION --calib DIR|IDENTITIES.tsv [--root DIR] [--pairs FILE] [--calibration-images N] [--min-cosine X] [--max-accuracy-drop X] [--json]
 faceprint models evaluate NAME@VERSION --pairs FILE [--root DIR] [--name DATASET] [--face largest|central] [--json]
 faceprint models calibrate NAME@VERSION --data DIR|IDENTITIES.tsv [--root DIR] [--name DATASET] [--far 1e-3,1e-4,1e-5] [--json]
+faceprint models pad-train --frames FRAMES.tsv --license SPDX-OR-LICENSEREF [--root DIR] [--name NAME] [--dataset-name NAME] [--target-bpcers 0.01,0.05] [--json]
+  (a presentation-attack detector from labelled frames: FRAMES.tsv names file, label real|attack, split train|devel[, video, attack_type])
 faceprint models promote NAME@VERSION [--force] [--reason TEXT] [--json]
 faceprint models cancel JOB_ID [--json]
   --trainer HOST:PORT (env FACEPRINT_TRAINER_ADDRESS; default 127.0.0.1:${DEFAULT_GRPC_PORTS.trainer})`;

@@ -5,5 +5,6 @@ export * from './gen/faceprint/common/v1/context_pb.js';
 export * from './gen/faceprint/common/v1/face_pb.js';
 export * from './gen/faceprint/common/v1/geometry_pb.js';
 export * from './gen/faceprint/common/v1/image_pb.js';
+export * from './gen/faceprint/common/v1/liveness_pb.js';
 export * from './gen/faceprint/common/v1/model_pb.js';
 export * from './gen/faceprint/common/v1/timing_pb.js';

@@ -3,10 +3,11 @@
  * signed with the matcher's Ed25519 key (the erasure receipts' key), verifiable offline with its
  * public key (`faceprint receipt verify`). It says what was decided, at which threshold and rate,
  * on what evidence (digests of the probe images, never the images; the models with their sha256;
- * the probe's quality) and when. Written with keys in a fixed order, so equal records are equal bytes.
+ * the probe's quality; the presentation-attack check and the purpose, when there were) and when. Written with keys in a fixed order, so equal records are equal bytes.
  */
 import { createHash, type KeyObject } from 'node:crypto';
 import type { DecisionRecord } from './gen/faceprint/common/v1/compliance_pb.js';
+import type { PresentationAssessment } from './gen/faceprint/common/v1/liveness_pb.js';
 import { fieldChecker, openSignedPayload, signingKeyId } from './signed-payload.js';
 
 /** The payload's `type`: names this format and its version. */
@@ -17,6 +18,28 @@ export interface RecordedModel {
   readonly name: string;
   readonly version: number;
   readonly sha256: string;
+}
+
+/** A presentation-attack check as a record states it (scores as float32, as on the wire). */
+export interface RecordedLiveness {
+  readonly model: RecordedModel;
+  readonly frames: number;
+  readonly score: number;
+  readonly threshold: number;
+  readonly target_bpcer: number;
+  readonly decision: 'bona_fide' | 'attack';
+}
+
+/** The record's form of a PresentationAssessment. */
+export function livenessFields(a: PresentationAssessment): RecordedLiveness {
+  return {
+    model: { name: a.model?.name ?? '', version: a.model?.version ?? 0, sha256: a.model?.sha256 ?? '' },
+    frames: a.frameScores.length,
+    score: Math.fround(a.score),
+    threshold: Math.fround(a.threshold),
+    target_bpcer: a.targetBpcer,
+    decision: a.isBonaFide ? 'bona_fide' : 'attack',
+  };
 }
 
 /** What a decision record states. */
@@ -38,6 +61,10 @@ export interface DecisionRecordPayload {
   readonly templates_compared: number;
   /** The probe face's quality measures (FaceQuality's fields), when the caller measured them. */
   readonly probe_quality?: Readonly<Record<string, number>>;
+  /** What the verification was for, when the caller said. */
+  readonly purpose?: string;
+  /** The presentation-attack check of the capture, when one ran. */
+  readonly liveness?: RecordedLiveness;
   readonly decision: 'match' | 'no_match';
   /** ISO 8601, UTC. */
   readonly decided_at: string;
@@ -62,6 +89,10 @@ export function encodeDecisionRecordPayload(p: DecisionRecordPayload): Uint8Arra
     calibration_impostor_pairs: p.calibration_impostor_pairs,
     templates_compared: p.templates_compared,
     ...(p.probe_quality ? { probe_quality: Object.fromEntries(Object.entries(p.probe_quality).sort(([a], [b]) => (a < b ? -1 : 1))) } : {}),
+    ...(p.purpose ? { purpose: p.purpose } : {}),
+    ...(p.liveness
+      ? { liveness: { model: model(p.liveness.model), frames: p.liveness.frames, score: p.liveness.score, threshold: p.liveness.threshold, target_bpcer: p.liveness.target_bpcer, decision: p.liveness.decision } }
+      : {}),
     decision: p.decision,
     decided_at: p.decided_at,
     signing_key_id: p.signing_key_id,

@@ -14,6 +14,9 @@ export const GRPC_DEFAULT_MAX_MESSAGE_BYTES = 32 * 1024 * 1024;
 /** The most images one gateway `Enroll` call accepts. */
 export const ENROLL_MAX_IMAGES = 10;
 
+/** The most frames of one capture the liveness service assesses together (a gateway `Verify`: its image and up to 9 more). */
+export const LIVENESS_MAX_FRAMES = 10;
+
 /** The most crops one embedder `Embed` call accepts. */
 export const EMBED_MAX_FACES = 256;
 

@@ -6,15 +6,16 @@ import type { DescService } from '@bufbuild/protobuf';
 import { AlignerService } from './aligner.js';
 import { DetectorService } from './detector.js';
 import { EmbedderService } from './embedder.js';
+import { LivenessService } from './liveness.js';
 import { ApiKeyService as GatewayApiKeyService, ComplianceService as GatewayComplianceService, FaceService } from './gateway.js';
 import { ApiKeyService as MatcherApiKeyService, ComplianceService as MatcherComplianceService, MatcherService } from './matcher.js';
 import { TrainerService } from './trainer.js';
 
-/** The six faceprint services (processes). */
-export type ServiceName = 'gateway' | 'detector' | 'aligner' | 'embedder' | 'matcher' | 'trainer';
+/** The seven faceprint services (processes). */
+export type ServiceName = 'gateway' | 'detector' | 'aligner' | 'embedder' | 'matcher' | 'trainer' | 'liveness';
 
 /** All service names, in port order. */
-export const SERVICE_NAMES: readonly ServiceName[] = ['gateway', 'detector', 'aligner', 'embedder', 'matcher', 'trainer'];
+export const SERVICE_NAMES: readonly ServiceName[] = ['gateway', 'detector', 'aligner', 'embedder', 'matcher', 'trainer', 'liveness'];
 
 /** The gRPC services each process serves. */
 export const SERVICES_BY_PROCESS: Readonly<Record<ServiceName, readonly DescService[]>> = {
@@ -24,4 +25,5 @@ export const SERVICES_BY_PROCESS: Readonly<Record<ServiceName, readonly DescServ
   embedder: [EmbedderService],
   matcher: [MatcherService, MatcherComplianceService, MatcherApiKeyService],
   trainer: [TrainerService],
+  liveness: [LivenessService],
 };

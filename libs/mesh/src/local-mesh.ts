@@ -132,10 +132,10 @@ export async function startLocalMesh(options: LocalMeshOptions = {}): Promise<Lo
   try {
     // Each service is given the addresses of those it calls (with free ports they are known only
     // once those listen): the matcher the embedder's (re-embedding after a promotion), the
-    // trainer the matcher's (consented gallery data), the gateway all four.
+    // trainer the matcher's (consented gallery data), the gateway all five.
     // All settled before going on: a failure must not leave a sibling still starting, to be
     // pushed after the clean-up has run and left behind (the processes are detached).
-    const [detector, aligner, embedder] = await allInOrder((['detector', 'aligner', 'embedder'] as const).map((name) => start(name)));
+    const [detector, aligner, embedder, liveness] = await allInOrder((['detector', 'aligner', 'embedder', 'liveness'] as const).map((name) => start(name)));
     const matcher = await start('matcher', { FACEPRINT_EMBEDDER_ADDRESS: embedder!.address });
     await start('trainer', { FACEPRINT_MATCHER_ADDRESS: matcher.address });
     await Promise.all(started.map((service) => waitForServiceProcess(service, deadline, asMesh)));
@@ -144,6 +144,7 @@ export async function startLocalMesh(options: LocalMeshOptions = {}): Promise<Lo
       FACEPRINT_ALIGNER_ADDRESS: aligner!.address,
       FACEPRINT_EMBEDDER_ADDRESS: embedder!.address,
       FACEPRINT_MATCHER_ADDRESS: matcher.address,
+      FACEPRINT_LIVENESS_ADDRESS: liveness!.address,
     });
     await waitForServiceProcess(gateway, deadline);
     supervisors.push(...started.map(supervise));

@@ -1,10 +1,12 @@
 /**
  * @faceprint/model-registry: versioned, verified model artifacts on disk (see registry.ts for the
- * layout). The trainer writes; the detector, aligner and embedder read and watch `current`.
+ * layout). The trainer writes; the detector, aligner, embedder and liveness read and watch `current`
+ * (model-manager.ts: hot swap of the served version).
  */
 import { resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
+export * from './model-manager.js';
 export * from './registry.js';
 
 /** Where the registry lives unless FACEPRINT_MODEL_REGISTRY says otherwise: `<repo>/data/models`. */

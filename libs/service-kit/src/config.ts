@@ -45,6 +45,13 @@ export const decimal = (min: number, max: number) =>
     return value;
   });
 
+/** `name` or `name@version` of a registry model (a service serving it follows `current` unless a version is pinned). */
+export const registryModel = makeValidator<{ name: string; version: number | undefined }>((input) => {
+  const match = /^([a-z0-9][a-z0-9._-]{0,63})(?:@([1-9]\d{0,8}))?$/.exec(input);
+  if (!match) throw new Error(`must be a registry model name, or name@version, got "${input}"`);
+  return { name: match[1]!, version: match[2] ? Number(match[2]) : undefined };
+});
+
 /** A `host:port` address validator for downstream services. */
 export const address = makeValidator<string>((input) => {
   const match = /^(\[[0-9a-fA-F:]+\]|[A-Za-z0-9.-]+):(\d{1,5})$/.exec(input);

@@ -9,6 +9,7 @@ export const DEFAULT_GRPC_PORTS: Readonly<Record<ServiceName, number>> = {
   embedder: 50053,
   matcher: 50054,
   trainer: 50055,
+  liveness: 50056,
 };
 
 /** Default Prometheus metrics port of each service. */
@@ -19,4 +20,5 @@ export const DEFAULT_METRICS_PORTS: Readonly<Record<ServiceName, number>> = {
   embedder: 9463,
   matcher: 9464,
   trainer: 9465,
+  liveness: 9466,
 };

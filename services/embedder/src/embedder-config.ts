@@ -1,7 +1,6 @@
 /** The embedder's own settings. */
 import { registryRootFromEnv } from '@faceprint/model-registry';
-import { compileEnv, int } from '@faceprint/service-kit';
-import { makeValidator } from 'envalid';
+import { compileEnv, int, registryModel } from '@faceprint/service-kit';
 import { ORT_ENV, ortSettingsOf, type OrtSettings } from '@faceprint/onnx';
 
 /** The embedder's settings. */
@@ -31,17 +30,10 @@ export interface EmbedderConfig {
   readonly ort: OrtSettings;
 }
 
-/** `name` or `name@version` of a registry model. */
-const modelName = makeValidator<{ name: string; version: number | undefined }>((input) => {
-  const match = /^([a-z0-9][a-z0-9._-]{0,63})(?:@([1-9]\d{0,8}))?$/.exec(input);
-  if (!match) throw new Error(`must be a registry model name, or name@version, got "${input}"`);
-  return { name: match[1]!, version: match[2] ? Number(match[2]) : undefined };
-});
-
 /** Compiles the embedder's settings from the environment. */
 export function loadEmbedderConfig(env: NodeJS.ProcessEnv): EmbedderConfig {
   const compiled = compileEnv(env, {
-    FACEPRINT_EMBEDDER_MODEL: modelName({ default: { name: 'face-recognition-net', version: undefined } }),
+    FACEPRINT_EMBEDDER_MODEL: registryModel({ default: { name: 'face-recognition-net', version: undefined } }),
     FACEPRINT_EMBEDDER_MAX_BATCH: int(1, 1024)({ default: 64 }),
     FACEPRINT_EMBEDDER_MAX_DELAY_MS: int(0, 1000)({ default: 0 }),
     FACEPRINT_EMBEDDER_MAX_QUEUE: int(1, 1_000_000)({ default: 1024 }),

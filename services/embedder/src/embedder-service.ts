@@ -7,13 +7,12 @@ import { encodeEmbedding, EMBED_MAX_FACES } from '@faceprint/contracts';
 import { create } from '@bufbuild/protobuf';
 import { AlignedFaceSchema, type AlignedFace, type ModelRef } from '@faceprint/contracts/common';
 import { EmbedderService, ModelState } from '@faceprint/contracts/embedder';
-import { ModelRegistry } from '@faceprint/model-registry';
+import { ModelManager, ModelRegistry } from '@faceprint/model-registry';
 import { FaceprintError, implement, RequestValidator, stageTiming, type ServiceSetup, type SetupContext } from '@faceprint/service-kit';
 import { faceprintMeter } from '@faceprint/telemetry';
 import { Batcher } from './batcher.js';
 import type { EmbedderConfig } from './embedder-config.js';
-import { cropProblem, type EmbeddingModel } from './embedding-model.js';
-import { ModelManager } from './model-manager.js';
+import { cropProblem, loadEmbeddingModel, type EmbeddingModel } from './embedding-model.js';
 
 /** Fails unless the caller's pinned model (if any) is the serving one. */
 function checkPin(pin: ModelRef | undefined, model: EmbeddingModel): void {
@@ -31,7 +30,8 @@ function checkPin(pin: ModelRef | undefined, model: EmbeddingModel): void {
 
 /** The embedder's services, readiness (model loaded and warmed up) and clean-up. */
 export function embedderService(config: EmbedderConfig, { log }: Pick<SetupContext, 'log'>): ServiceSetup {
-  const manager = new ModelManager(new ModelRegistry(config.registryRoot), config.model, config.ort, log);
+  const registry = new ModelRegistry(config.registryRoot);
+  const manager = new ModelManager(registry, config.model, { load: (version) => loadEmbeddingModel(registry, config.model, version, config.ort), log, label: 'embedder' });
   const meter = faceprintMeter();
   const batchSize = meter.createHistogram('faceprint.embedder.batch_size', { description: 'Crops per inference batch' });
   const batchRun = meter.createHistogram('faceprint.embedder.batch_duration', { description: 'Inference time per batch', unit: 'ms' });

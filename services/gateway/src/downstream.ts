@@ -1,5 +1,6 @@
 /** The gateway's clients of the internal services. */
 import { Health, HealthCheckResponse_ServingStatus } from '@faceprint/contracts/health';
+import { LivenessService } from '@faceprint/contracts/liveness';
 import { ApiKeyService as MatcherApiKeyService, ComplianceService as MatcherComplianceService, MatcherService } from '@faceprint/contracts/matcher';
 import { FacePipeline } from '@faceprint/face-pipeline';
 import { createClient, type ServiceClient } from '@faceprint/service-kit';
@@ -15,6 +16,8 @@ export interface Downstream {
   readonly compliance: ServiceClient<typeof MatcherComplianceService>;
   /** The matcher's managed API keys. */
   readonly apiKeys: ServiceClient<typeof MatcherApiKeyService>;
+  /** Presentation-attack detection. */
+  readonly liveness: ServiceClient<typeof LivenessService>;
   /** Which of the services the gateway needs do not report SERVING ("detector, matcher not serving"), or undefined when all do. */
   notServing(): Promise<string | undefined>;
   /** Closes every channel. */
@@ -28,13 +31,22 @@ export function connectDownstream(config: GatewayConfig): Downstream {
   const matcher = createClient(MatcherService, config.matcherAddress, options);
   const compliance = createClient(MatcherComplianceService, config.matcherAddress, options);
   const apiKeys = createClient(MatcherApiKeyService, config.matcherAddress, options);
-  const needed = { detector: config.detectorAddress, aligner: config.alignerAddress, embedder: config.embedderAddress, matcher: config.matcherAddress };
+  const liveness = createClient(LivenessService, config.livenessAddress, options);
+  // Liveness is needed while a purpose requires its check (a verify with frames asks for it too).
+  const needed = {
+    detector: config.detectorAddress,
+    aligner: config.alignerAddress,
+    embedder: config.embedderAddress,
+    matcher: config.matcherAddress,
+    ...(config.padPurposes.size > 0 ? { liveness: config.livenessAddress } : {}),
+  };
   const health = Object.entries(needed).map(([name, address]) => ({ name, client: createClient(Health, address, { ...options, defaultTimeoutMs: 1_500, retry: false }) }));
   return {
     pipeline,
     matcher,
     compliance,
     apiKeys,
+    liveness,
     async notServing() {
       const statuses = await Promise.all(health.map(({ client }) => client.check({}).then((r) => r.status, () => undefined)));
       const down = health.filter((_, i) => statuses[i] !== HealthCheckResponse_ServingStatus.SERVING).map(({ name }) => name);
@@ -45,6 +57,7 @@ export function connectDownstream(config: GatewayConfig): Downstream {
       matcher.close();
       compliance.close();
       apiKeys.close();
+      liveness.close();
       health.forEach(({ client }) => client.close());
     },
   };

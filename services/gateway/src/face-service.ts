@@ -6,15 +6,16 @@
  */
 import { createHash } from 'node:crypto';
 import { create, toBinary } from '@bufbuild/protobuf';
-import { encodeEmbedding, limitingQualityFactor } from '@faceprint/contracts';
-import { EmbeddingSchema, type AlignedFace, type Box, type DetectedFace, type ModelRef, type StageTiming } from '@faceprint/contracts/common';
-import { EnrollRequestSchema, FaceService, type EnrollRequest, type FaceImage } from '@faceprint/contracts/gateway';
+import { encodeEmbedding, limitingQualityFactor, LIVENESS_MAX_FRAMES } from '@faceprint/contracts';
+import { EmbeddingSchema, type AlignedFace, type Box, type DetectedFace, type ModelRef, type PresentationAssessment, type StageTiming } from '@faceprint/contracts/common';
+import { EnrollRequestSchema, FaceService, VerifyPurpose, type EnrollRequest, type FaceImage } from '@faceprint/contracts/gateway';
 import type { MatchDecision } from '@faceprint/contracts/matcher';
 import { allInOrder, FaceprintError, implement, RequestValidator, stageTiming, validateDetectRequest, validateImage, validateSubjectId, validateTargetFar, type CallContext, type ServiceRegistration } from '@faceprint/service-kit';
 import { status } from '@grpc/grpc-js';
 import { authorize, type ApiKeys } from './auth/api-keys.js';
 import type { Downstream } from './downstream.js';
-import type { GatewayConfig } from './gateway-config.js';
+import { purposeName, type GatewayConfig } from './gateway-config.js';
+import { assessPresentation } from './presentation-check.js';
 
 /** Images per enrolment (the proto's limit). */
 const MAX_ENROLL_IMAGES = 10;
@@ -196,15 +197,34 @@ export function faceService(downstream: Downstream, keys: ApiKeys, config: Gatew
       validateSubjectId(v, 'subject_id', request.subjectId);
       validateTargetFar(v, 'target_far', request.targetFar);
       validateFaceImage(v, 'image', request.image);
+      v.check(VerifyPurpose[request.purpose] !== undefined, 'purpose', `unknown purpose ${request.purpose}`);
+      v.check(request.frames.length < LIVENESS_MAX_FRAMES, 'frames', `at most ${LIVENESS_MAX_FRAMES - 1} frames besides image`);
+      request.frames.slice(0, LIVENESS_MAX_FRAMES).forEach((frame, i) => validateFaceImage(v, `frames[${i}]`, frame));
       v.throwIfInvalid();
       const started = performance.now();
-      const embedded = await embedOne(request.image, 'image', ctx);
-      // What the matcher's signed decision record rests on: digests of the image and the models, never the image.
+      const purpose = purposeName(request.purpose);
+      const images = [{ image: request.image, field: 'image' }, ...request.frames.map((image, i) => ({ image, field: `frames[${i}]` }))];
+      const [embedded, ...burst] = (await embedAll(images, ctx)) as [EmbeddedFace, ...EmbeddedFace[]];
+      let liveness: PresentationAssessment | undefined;
+      if (config.padPurposes.has(request.purpose) || burst.length > 0) {
+        // A burst is one capture of one person: a frame of someone else is refused, not scored.
+        const compared = await Promise.all(burst.map((frame) => matcher.compare({ context, first: probe(embedded), second: probe(frame) }, { parent: ctx })));
+        compared.forEach(({ decision }, i) => {
+          if (!decision?.isMatch) v.add(`frames[${i}]`, `shows another person than image (score ${decision?.score.toFixed(3)}, below the ${decision?.threshold.toFixed(3)} needed at FAR ${decision?.targetFar})`);
+        });
+        v.throwIfInvalid();
+        const frames = [embedded, ...burst].map((e, i) => ({ content: images[i]!.image!.image!.content, face: e.face }));
+        const why = request.frames.length > 0 && !config.padPurposes.has(request.purpose) ? 'for a verify with frames' : `for purpose ${purpose || 'unspecified'}`;
+        liveness = await assessPresentation(downstream, frames, why, ctx);
+      }
+      // What the matcher's signed decision record rests on: digests of the images and the models, never an image.
       const evidence = {
         requestId: context.requestId,
-        probeImageSha256: [createHash('sha256').update(request.image!.image!.content).digest('hex')],
+        probeImageSha256: images.map(({ image }) => createHash('sha256').update(image!.image!.content).digest('hex')),
         detector: embedded.models.detector,
         probeQuality: embedded.face.quality,
+        liveness,
+        purpose,
       };
       const verified = await matcher.verify({ context, subjectId: request.subjectId, probe: probe(embedded), targetFar: request.targetFar, evidence }, { parent: ctx });
       return {
@@ -213,6 +233,7 @@ export function faceService(downstream: Downstream, keys: ApiKeys, config: Gatew
         models: embedded.models,
         timings: [...embedded.timings, ...verified.timings, stageTiming('verify', 'gateway', started)],
         decisionRecord: verified.decisionRecord,
+        liveness,
       };
     },
 

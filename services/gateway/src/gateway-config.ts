@@ -2,8 +2,28 @@
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { address, clientCredentialsFromEnv, compileEnv, decimal, DEFAULT_GRPC_PORTS, int } from '@faceprint/service-kit';
+import { VerifyPurpose } from '@faceprint/contracts/gateway';
 import type { ChannelCredentials } from '@grpc/grpc-js';
-import { str } from 'envalid';
+import { makeValidator, str } from 'envalid';
+
+/** Purposes as the settings name them. */
+const PURPOSE_NAMES: Readonly<Record<string, VerifyPurpose>> = {
+  unspecified: VerifyPurpose.UNSPECIFIED,
+  payment_verification: VerifyPurpose.PAYMENT_VERIFICATION,
+  login: VerifyPurpose.LOGIN,
+};
+
+/** A comma-separated list of purposes, or `none`. */
+const purposes = makeValidator<ReadonlySet<VerifyPurpose>>((input) => {
+  const names = input.split(',').map((n) => n.trim()).filter(Boolean);
+  if (names.length === 1 && names[0] === 'none') return new Set();
+  const unknown = names.filter((n) => !(n in PURPOSE_NAMES));
+  if (names.length === 0 || unknown.length > 0) throw new Error(`must be "none" or purposes from ${Object.keys(PURPOSE_NAMES).join(', ')}, comma-separated, got "${input}"`);
+  return new Set(names.map((n) => PURPOSE_NAMES[n]!));
+});
+
+/** The name of a purpose in settings, audit details and decision records ('' for unspecified). */
+export const purposeName = (purpose: VerifyPurpose) => (purpose === VerifyPurpose.UNSPECIFIED ? '' : (Object.entries(PURPOSE_NAMES).find(([, p]) => p === purpose)?.[0] ?? ''));
 
 /** The gateway's data directory unless FACEPRINT_GATEWAY_DATA_DIR says otherwise: `<repo>/data/gateway`. */
 export const DEFAULT_GATEWAY_DIR = fileURLToPath(new URL('../../../data/gateway', import.meta.url));
@@ -18,6 +38,14 @@ export interface GatewayConfig {
   readonly embedderAddress: string;
   /** `FACEPRINT_MATCHER_ADDRESS`, default `127.0.0.1:50054`. */
   readonly matcherAddress: string;
+  /** `FACEPRINT_LIVENESS_ADDRESS`, default `127.0.0.1:50056`. */
+  readonly livenessAddress: string;
+  /**
+   * The verify purposes a presentation-attack check is required for: `FACEPRINT_GATEWAY_PAD_PURPOSES`,
+   * comma-separated from unspecified, payment_verification, login, or `none`; default
+   * payment_verification. A verify that sends extra frames is checked whatever its purpose.
+   */
+  readonly padPurposes: ReadonlySet<VerifyPurpose>;
   /** Deadline of a downstream call when the client set none, in ms. `FACEPRINT_DOWNSTREAM_TIMEOUT_MS`, default 30000. */
   readonly downstreamTimeoutMs: number;
   /**
@@ -57,6 +85,8 @@ export function loadGatewayConfig(env: NodeJS.ProcessEnv): GatewayConfig {
     FACEPRINT_ALIGNER_ADDRESS: address({ default: local(DEFAULT_GRPC_PORTS.aligner) }),
     FACEPRINT_EMBEDDER_ADDRESS: address({ default: local(DEFAULT_GRPC_PORTS.embedder) }),
     FACEPRINT_MATCHER_ADDRESS: address({ default: local(DEFAULT_GRPC_PORTS.matcher) }),
+    FACEPRINT_LIVENESS_ADDRESS: address({ default: local(DEFAULT_GRPC_PORTS.liveness) }),
+    FACEPRINT_GATEWAY_PAD_PURPOSES: purposes({ default: new Set([VerifyPurpose.PAYMENT_VERIFICATION]) }),
     FACEPRINT_DOWNSTREAM_TIMEOUT_MS: int(100, 600_000)({ default: 30_000 }),
     FACEPRINT_GATEWAY_API_KEYS_FILE: str({ default: '' }),
     FACEPRINT_GATEWAY_DATA_DIR: str({ default: '' }),
@@ -73,6 +103,8 @@ export function loadGatewayConfig(env: NodeJS.ProcessEnv): GatewayConfig {
     alignerAddress: compiled.FACEPRINT_ALIGNER_ADDRESS,
     embedderAddress: compiled.FACEPRINT_EMBEDDER_ADDRESS,
     matcherAddress: compiled.FACEPRINT_MATCHER_ADDRESS,
+    livenessAddress: compiled.FACEPRINT_LIVENESS_ADDRESS,
+    padPurposes: compiled.FACEPRINT_GATEWAY_PAD_PURPOSES,
     downstreamTimeoutMs: compiled.FACEPRINT_DOWNSTREAM_TIMEOUT_MS,
     apiKeysFile: compiled.FACEPRINT_GATEWAY_API_KEYS_FILE ? fromCwd(compiled.FACEPRINT_GATEWAY_API_KEYS_FILE) : join(dataDir, 'api-keys.json'),
     makeDevKeys: !compiled.FACEPRINT_GATEWAY_API_KEYS_FILE,

@@ -7,7 +7,7 @@
 import { createHash } from 'node:crypto';
 import { create, fromBinary, toBinary } from '@bufbuild/protobuf';
 import { timestampDate } from '@bufbuild/protobuf/wkt';
-import { cosine, decodeEmbedding, PAGE_SIZE_DEFAULT, PAGE_SIZE_MAX, qualityFields } from '@faceprint/contracts';
+import { cosine, decodeEmbedding, livenessFields, PAGE_SIZE_DEFAULT, PAGE_SIZE_MAX, qualityFields } from '@faceprint/contracts';
 import { AuditAction, AuditOutcome, ModelRefSchema, type CallerContext, type Embedding, type ModelRef } from '@faceprint/contracts/common';
 import {
   EnrollTemplatesRequestSchema,
@@ -150,6 +150,8 @@ export function matcherService(config: MatcherConfig, { log }: Pick<SetupContext
       calibration_impostor_pairs: Number(made.calibrationImpostorPairs),
       templates_compared: made.templatesCompared,
       ...(evidence?.probeQuality ? { probe_quality: qualityFields(evidence.probeQuality) } : {}),
+      ...(evidence?.purpose ? { purpose: evidence.purpose } : {}),
+      ...(evidence?.liveness ? { liveness: livenessFields(evidence.liveness) } : {}),
       decision: made.isMatch ? 'match' : 'no_match',
       decided_at: new Date().toISOString(),
     });
@@ -305,6 +307,9 @@ export function matcherService(config: MatcherConfig, { log }: Pick<SetupContext
           v.check(evidence.requestId.length <= 128, 'evidence.request_id', 'must be at most 128 characters');
           v.check(evidence.probeImageSha256.length <= MAX_TEMPLATES_PER_ENROLL, 'evidence.probe_image_sha256', `must hold at most ${MAX_TEMPLATES_PER_ENROLL} digests`);
           evidence.probeImageSha256.forEach((digest, i) => v.check(/^[0-9a-f]{64}$/.test(digest), `evidence.probe_image_sha256[${i}]`, 'must be a lower-case hex sha256'));
+          v.check(evidence.purpose.length <= 64, 'evidence.purpose', 'must be at most 64 characters');
+          const liveness = evidence.liveness;
+          if (liveness) v.check([liveness.score, liveness.threshold].every((x) => Number.isFinite(x) && x >= 0 && x <= 1), 'evidence.liveness', 'score and threshold must be in [0, 1]');
         }
         v.throwIfInvalid();
         return audited(request.context, AuditAction.VERIFY, request.subjectId, async (g) => {
@@ -335,6 +340,8 @@ export function matcherService(config: MatcherConfig, { log }: Pick<SetupContext
             if (score > best.score) best = { score, templateId: template.templateId };
           }
           const made = decision(best.score, threshold, create(ModelRefSchema, manifest.model));
+          // A capture the caller's presentation-attack check judged an attack is never a match.
+          if (request.evidence?.liveness && !request.evidence.liveness.isBonaFide) made.isMatch = false;
           const record = signDecision(tenantId, request.subjectId, made, request.evidence);
           return {
             response: { decision: made, bestTemplateId: best.templateId, timings: [stageTiming('verify', 'matcher', started)], decisionRecord: record },

@@ -1,6 +1,7 @@
 /**
  * The trainer's gRPC handlers: the model registry (list, manifest, import, gated promotion) and
- * the jobs (evaluation, calibration, fine-tuning and INT8 quantisation; TensorRT engine builds
+ * the jobs (evaluation, calibration, fine-tuning, INT8 quantisation and presentation-attack
+ * detector training; TensorRT engine builds
  * answer UNIMPLEMENTED: they run as a Kubernetes Job on a GPU node, docs/deploy.md).
  */
 import { join } from 'node:path';
@@ -15,6 +16,7 @@ import { calibrateJob, checkCalibrateSpec } from './jobs/calibrate-job.js';
 import { checkEvaluateSpec, evaluateJob } from './jobs/evaluate-job.js';
 import { checkFineTuneSpec, fineTuneJob } from './jobs/fine-tune/fine-tune-job.js';
 import { JobRunner, type JobWork } from './jobs/job-runner.js';
+import { checkPadTrainSpec, padTrainJob } from './jobs/pad-train/pad-train-job.js';
 import { checkQuantizeSpec, quantizeJob } from './jobs/quantize/quantize-job.js';
 import { promotionGates } from './promotion-gates.js';
 import type { TrainerConfig } from './trainer-config.js';
@@ -51,6 +53,7 @@ export function trainerService(config: TrainerConfig, { log }: Pick<SetupContext
     if (spec.kind === JobKind.FINE_TUNE) return fineTuneJob(where);
     if (spec.kind === JobKind.CALIBRATE) return calibrateJob(where);
     if (spec.kind === JobKind.QUANTIZE) return quantizeJob(where);
+    if (spec.kind === JobKind.PAD_TRAIN) return padTrainJob(where);
     throw new FaceprintError(status.UNIMPLEMENTED, `${JobKind[spec.kind] ?? 'this'} jobs are not run by the trainer: a TensorRT engine is built by a Kubernetes Job on a GPU node (docs/deploy.md)`);
   };
   const jobs = new JobRunner(join(config.dataDir, 'jobs'), workFor, log);
@@ -66,6 +69,7 @@ export function trainerService(config: TrainerConfig, { log }: Pick<SetupContext
       [JobKind.FINE_TUNE]: checkFineTuneSpec,
       [JobKind.CALIBRATE]: checkCalibrateSpec,
       [JobKind.QUANTIZE]: checkQuantizeSpec,
+      [JobKind.PAD_TRAIN]: checkPadTrainSpec,
     };
     const check = checks[spec!.kind];
     for (const problem of (await check?.(spec!, registry)) ?? []) v.add(`spec.${problem.split(':')[0]}`, problem.slice(problem.indexOf(':') + 2));

@@ -1,6 +1,6 @@
 /**
- * `faceprint models`: the trainer's registry and jobs. `list`; `train`, `quantize`, `evaluate` and
- * `calibrate` (jobs, with progress on standard error); `promote` (through the gates; `--force`
+ * `faceprint models`: the trainer's registry and jobs. `list`; `train`, `quantize`, `evaluate`,
+ * `calibrate` and `pad-train` (jobs, with progress on standard error); `promote` (through the gates; `--force`
  * past them). Talks to the trainer (`--trainer HOST:PORT`, env FACEPRINT_TRAINER_ADDRESS, default
  * the local mesh's 127.0.0.1:50055).
  */
@@ -47,10 +47,11 @@ export async function models(argv: string[]): Promise<number> {
   if (command === 'evaluate') return evaluate(rest);
   if (command === 'train') return train(rest);
   if (command === 'calibrate') return calibrateModel(rest);
+  if (command === 'pad-train') return padTrain(rest);
   if (command === 'promote') return promote(rest);
   if (command === 'quantize') return quantize(rest);
   if (command === 'cancel') return cancel(rest);
-  throw new UsageError(`models takes list, train, quantize, evaluate, calibrate, promote or cancel\n${MODELS_USAGE}`);
+  throw new UsageError(`models takes list, train, quantize, evaluate, calibrate, pad-train, promote or cancel\n${MODELS_USAGE}`);
 }
 
 async function list(argv: string[]): Promise<number> {
@@ -200,6 +201,23 @@ async function calibrateModel(argv: string[]): Promise<number> {
   if (values.name) parameters.name = values.name;
   return runJob(values.trainer, values.json, { kind: JobKind.CALIBRATE, baseModel: model, dataset: resolve(values.data), parameters }, (job) => ({
     model: `${model.name}@${model.version}`,
+    metrics: job.progress?.metrics ?? {},
+  }));
+}
+
+async function padTrain(argv: string[]): Promise<number> {
+  const { values } = parseArgs({
+    args: argv,
+    options: { ...OPTIONS, frames: { type: 'string' }, license: { type: 'string' }, root: { type: 'string' }, name: { type: 'string' }, 'dataset-name': { type: 'string' }, 'target-bpcers': { type: 'string' } },
+  });
+  if (!values.frames || !values.license) throw new UsageError('pad-train needs --frames FRAMES.tsv (file, label, split) and --license (the licence of the training frames, which the model takes on)');
+  const parameters: Record<string, string> = { license: values.license };
+  if (values.root) parameters.root = resolve(values.root);
+  if (values.name) parameters.name = values.name;
+  if (values['dataset-name']) parameters.dataset_name = values['dataset-name'];
+  if (values['target-bpcers']) parameters.target_bpcers = values['target-bpcers'];
+  return runJob(values.trainer, values.json, { kind: JobKind.PAD_TRAIN, dataset: resolve(values.frames), parameters }, (job) => ({
+    model: job.resultModel ? `${job.resultModel.name}@${job.resultModel.version}` : null,
     metrics: job.progress?.metrics ?? {},
   }));
 }

@@ -14,7 +14,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file faceprint/trainer/v1/model.proto.
  */
 export const file_faceprint_trainer_v1_model: GenFile = /*@__PURE__*/
-  fileDesc("CiBmYWNlcHJpbnQvdHJhaW5lci92MS9tb2RlbC5wcm90bxIUZmFjZXByaW50LnRyYWluZXIudjEiSgoLTW9kZWxTb3VyY2USDAoEa2luZBgBIAEoCRIPCgdsb2NhdG9yGAIgASgJEgwKBHBhdGgYAyABKAkSDgoGc2hhMjU2GAQgASgJInoKClRlbnNvclNwZWMSDAoEbmFtZRgBIAEoCRINCgVzaGFwZRgCIAMoAxINCgVkdHlwZRgDIAEoCRIOCgZsYXlvdXQYBCABKAkSFQoNY2hhbm5lbF9vcmRlchgFIAEoCRIMCgRtZWFuGAYgAygCEgsKA3N0ZBgHIAMoAiKwAQoTQ2FsaWJyYXRlZFRocmVzaG9sZBILCgNmYXIYASABKAESEQoJdGhyZXNob2xkGAIgASgCEg8KB2RhdGFzZXQYAyABKAkSCwoDdGFyGAQgASgBEhYKDmltcG9zdG9yX3BhaXJzGAUgASgEEhUKDWZhbHNlX21hdGNoZXMYBiABKAQSFAoMZmFyX3VwcGVyXzk1GAcgASgBEhYKDnBlcl9jb21wYXJpc29uGAggASgIIuQBCgdMaW5lYWdlEi0KBnBhcmVudBgBIAEoCzIdLmZhY2VwcmludC5jb21tb24udjEuTW9kZWxSZWYSDQoFc3RlcHMYAiADKAkSFgoOZGF0YXNldF9kaWdlc3QYAyABKAkSSwoPaHlwZXJwYXJhbWV0ZXJzGAQgAygLMjIuZmFjZXByaW50LnRyYWluZXIudjEuTGluZWFnZS5IeXBlcnBhcmFtZXRlcnNFbnRyeRo2ChRIeXBlcnBhcmFtZXRlcnNFbnRyeRILCgNrZXkYASABKAkSDQoFdmFsdWUYAiABKAk6AjgBIp8FCg1Nb2RlbE1hbmlmZXN0EiwKBW1vZGVsGAEgASgLMh0uZmFjZXByaW50LmNvbW1vbi52MS5Nb2RlbFJlZhItCgR0YXNrGAIgASgOMh8uZmFjZXByaW50LnRyYWluZXIudjEuTW9kZWxUYXNrEjEKBnNvdXJjZRgDIAEoCzIhLmZhY2VwcmludC50cmFpbmVyLnYxLk1vZGVsU291cmNlEg8KB2xpY2Vuc2UYBCABKAkSMAoGaW5wdXRzGAUgAygLMiAuZmFjZXByaW50LnRyYWluZXIudjEuVGVuc29yU3BlYxIxCgdvdXRwdXRzGAYgAygLMiAuZmFjZXByaW50LnRyYWluZXIudjEuVGVuc29yU3BlYxI5CglhbGlnbm1lbnQYByABKAsyJi5mYWNlcHJpbnQuY29tbW9uLnYxLkFsaWdubWVudFRlbXBsYXRlEhUKDWVtYmVkZGluZ19kaW0YCCABKA0SQQoHbWV0cmljcxgJIAMoCzIwLmZhY2VwcmludC50cmFpbmVyLnYxLk1vZGVsTWFuaWZlc3QuTWV0cmljc0VudHJ5Ej0KCnRocmVzaG9sZHMYCiADKAsyKS5mYWNlcHJpbnQudHJhaW5lci52MS5DYWxpYnJhdGVkVGhyZXNob2xkEi4KB2xpbmVhZ2UYCyABKAsyHS5mYWNlcHJpbnQudHJhaW5lci52MS5MaW5lYWdlEi8KC2NyZWF0ZV90aW1lGAwgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIOCgZmb3JtYXQYDSABKAkSEwoLZGVzY3JpcHRpb24YDiABKAkaLgoMTWV0cmljc0VudHJ5EgsKA2tleRgBIAEoCRINCgV2YWx1ZRgCIAEoAToCOAEqcwoJTW9kZWxUYXNrEhoKFk1PREVMX1RBU0tfVU5TUEVDSUZJRUQQABIXChNNT0RFTF9UQVNLX0RFVEVDVE9SEAESGAoUTU9ERUxfVEFTS19MQU5ETUFSS1MQAhIXChNNT0RFTF9UQVNLX0VNQkVEREVSEANiBnByb3RvMw", [file_faceprint_common_v1_model, file_google_protobuf_timestamp]);
+  fileDesc("CiBmYWNlcHJpbnQvdHJhaW5lci92MS9tb2RlbC5wcm90bxIUZmFjZXByaW50LnRyYWluZXIudjEiSgoLTW9kZWxTb3VyY2USDAoEa2luZBgBIAEoCRIPCgdsb2NhdG9yGAIgASgJEgwKBHBhdGgYAyABKAkSDgoGc2hhMjU2GAQgASgJInoKClRlbnNvclNwZWMSDAoEbmFtZRgBIAEoCRINCgVzaGFwZRgCIAMoAxINCgVkdHlwZRgDIAEoCRIOCgZsYXlvdXQYBCABKAkSFQoNY2hhbm5lbF9vcmRlchgFIAEoCRIMCgRtZWFuGAYgAygCEgsKA3N0ZBgHIAMoAiKwAQoTQ2FsaWJyYXRlZFRocmVzaG9sZBILCgNmYXIYASABKAESEQoJdGhyZXNob2xkGAIgASgCEg8KB2RhdGFzZXQYAyABKAkSCwoDdGFyGAQgASgBEhYKDmltcG9zdG9yX3BhaXJzGAUgASgEEhUKDWZhbHNlX21hdGNoZXMYBiABKAQSFAoMZmFyX3VwcGVyXzk1GAcgASgBEhYKDnBlcl9jb21wYXJpc29uGAggASgIIrQCChFQYWRPcGVyYXRpbmdQb2ludBIUCgx0YXJnZXRfYnBjZXIYASABKAESEQoJdGhyZXNob2xkGAIgASgCEg0KBWFwY2VyGAMgASgBEg0KBWJwY2VyGAQgASgBEhUKDWF0dGFja19mcmFtZXMYBSABKAQSGAoQYm9uYV9maWRlX2ZyYW1lcxgGIAEoBBJcChRhcGNlcl9ieV9hdHRhY2tfdHlwZRgHIAMoCzI+LmZhY2VwcmludC50cmFpbmVyLnYxLlBhZE9wZXJhdGluZ1BvaW50LkFwY2VyQnlBdHRhY2tUeXBlRW50cnkSDwoHZGF0YXNldBgIIAEoCRo4ChZBcGNlckJ5QXR0YWNrVHlwZUVudHJ5EgsKA2tleRgBIAEoCRINCgV2YWx1ZRgCIAEoAToCOAEi5AEKB0xpbmVhZ2USLQoGcGFyZW50GAEgASgLMh0uZmFjZXByaW50LmNvbW1vbi52MS5Nb2RlbFJlZhINCgVzdGVwcxgCIAMoCRIWCg5kYXRhc2V0X2RpZ2VzdBgDIAEoCRJLCg9oeXBlcnBhcmFtZXRlcnMYBCADKAsyMi5mYWNlcHJpbnQudHJhaW5lci52MS5MaW5lYWdlLkh5cGVycGFyYW1ldGVyc0VudHJ5GjYKFEh5cGVycGFyYW1ldGVyc0VudHJ5EgsKA2tleRgBIAEoCRINCgV2YWx1ZRgCIAEoCToCOAEi5gUKDU1vZGVsTWFuaWZlc3QSLAoFbW9kZWwYASABKAsyHS5mYWNlcHJpbnQuY29tbW9uLnYxLk1vZGVsUmVmEi0KBHRhc2sYAiABKA4yHy5mYWNlcHJpbnQudHJhaW5lci52MS5Nb2RlbFRhc2sSMQoGc291cmNlGAMgASgLMiEuZmFjZXByaW50LnRyYWluZXIudjEuTW9kZWxTb3VyY2USDwoHbGljZW5zZRgEIAEoCRIwCgZpbnB1dHMYBSADKAsyIC5mYWNlcHJpbnQudHJhaW5lci52MS5UZW5zb3JTcGVjEjEKB291dHB1dHMYBiADKAsyIC5mYWNlcHJpbnQudHJhaW5lci52MS5UZW5zb3JTcGVjEjkKCWFsaWdubWVudBgHIAEoCzImLmZhY2VwcmludC5jb21tb24udjEuQWxpZ25tZW50VGVtcGxhdGUSFQoNZW1iZWRkaW5nX2RpbRgIIAEoDRJBCgdtZXRyaWNzGAkgAygLMjAuZmFjZXByaW50LnRyYWluZXIudjEuTW9kZWxNYW5pZmVzdC5NZXRyaWNzRW50cnkSPQoKdGhyZXNob2xkcxgKIAMoCzIpLmZhY2VwcmludC50cmFpbmVyLnYxLkNhbGlicmF0ZWRUaHJlc2hvbGQSLgoHbGluZWFnZRgLIAEoCzIdLmZhY2VwcmludC50cmFpbmVyLnYxLkxpbmVhZ2USLwoLY3JlYXRlX3RpbWUYDCABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEg4KBmZvcm1hdBgNIAEoCRITCgtkZXNjcmlwdGlvbhgOIAEoCRJFChRwYWRfb3BlcmF0aW5nX3BvaW50cxgPIAMoCzInLmZhY2VwcmludC50cmFpbmVyLnYxLlBhZE9wZXJhdGluZ1BvaW50Gi4KDE1ldHJpY3NFbnRyeRILCgNrZXkYASABKAkSDQoFdmFsdWUYAiABKAE6AjgBKqEBCglNb2RlbFRhc2sSGgoWTU9ERUxfVEFTS19VTlNQRUNJRklFRBAAEhcKE01PREVMX1RBU0tfREVURUNUT1IQARIYChRNT0RFTF9UQVNLX0xBTkRNQVJLUxACEhcKE01PREVMX1RBU0tfRU1CRURERVIQAxIsCihNT0RFTF9UQVNLX1BSRVNFTlRBVElPTl9BVFRBQ0tfREVURUNUSU9OEARiBnByb3RvMw", [file_faceprint_common_v1_model, file_google_protobuf_timestamp]);
 
 /**
  * Where a model's weights came from.
@@ -196,6 +196,77 @@ export const CalibratedThresholdSchema: GenMessage<CalibratedThreshold> = /*@__P
   messageDesc(file_faceprint_trainer_v1_model, 2);
 
 /**
+ * A presentation-attack detector's threshold, chosen on development data for a bona fide
+ * rejection rate, and what that data showed at it (per frame, ISO/IEC 30107-3 terms).
+ *
+ * @generated from message faceprint.trainer.v1.PadOperatingPoint
+ */
+export type PadOperatingPoint = Message<"faceprint.trainer.v1.PadOperatingPoint"> & {
+  /**
+   * The share of bona fide frames the threshold was chosen to reject at most (BPCER), e.g. 0.05.
+   *
+   * @generated from field: double target_bpcer = 1;
+   */
+  targetBpcer: number;
+
+  /**
+   * The bona fide score threshold: a capture scoring below it is treated as an attack.
+   *
+   * @generated from field: float threshold = 2;
+   */
+  threshold: number;
+
+  /**
+   * The share of attack frames scoring at or above the threshold (APCER).
+   *
+   * @generated from field: double apcer = 3;
+   */
+  apcer: number;
+
+  /**
+   * The share of bona fide frames scoring below it (BPCER).
+   *
+   * @generated from field: double bpcer = 4;
+   */
+  bpcer: number;
+
+  /**
+   * How many attack frames the APCER is measured on.
+   *
+   * @generated from field: uint64 attack_frames = 5;
+   */
+  attackFrames: bigint;
+
+  /**
+   * How many bona fide frames the BPCER is measured on.
+   *
+   * @generated from field: uint64 bona_fide_frames = 6;
+   */
+  bonaFideFrames: bigint;
+
+  /**
+   * APCER per attack type of the development data, e.g. "print", "screen_photo", "screen_video".
+   *
+   * @generated from field: map<string, double> apcer_by_attack_type = 7;
+   */
+  apcerByAttackType: { [key: string]: number };
+
+  /**
+   * The development data, e.g. "replay-attack devel".
+   *
+   * @generated from field: string dataset = 8;
+   */
+  dataset: string;
+};
+
+/**
+ * Describes the message faceprint.trainer.v1.PadOperatingPoint.
+ * Use `create(PadOperatingPointSchema)` to create a new message.
+ */
+export const PadOperatingPointSchema: GenMessage<PadOperatingPoint> = /*@__PURE__*/
+  messageDesc(file_faceprint_trainer_v1_model, 3);
+
+/**
  * How a model version came to be.
  *
  * @generated from message faceprint.trainer.v1.Lineage
@@ -235,7 +306,7 @@ export type Lineage = Message<"faceprint.trainer.v1.Lineage"> & {
  * Use `create(LineageSchema)` to create a new message.
  */
 export const LineageSchema: GenMessage<Lineage> = /*@__PURE__*/
-  messageDesc(file_faceprint_trainer_v1_model, 3);
+  messageDesc(file_faceprint_trainer_v1_model, 4);
 
 /**
  * Everything the registry knows about one immutable model version (its manifest.json).
@@ -286,7 +357,7 @@ export type ModelManifest = Message<"faceprint.trainer.v1.ModelManifest"> & {
   outputs: TensorSpec[];
 
   /**
-   * For embedders: the alignment template and crop size.
+   * For embedders and presentation-attack detectors: the alignment template and crop size.
    *
    * @generated from field: faceprint.common.v1.AlignmentTemplate alignment = 7;
    */
@@ -340,6 +411,13 @@ export type ModelManifest = Message<"faceprint.trainer.v1.ModelManifest"> & {
    * @generated from field: string description = 14;
    */
   description: string;
+
+  /**
+   * For presentation-attack detectors: thresholds per target BPCER, with the rates behind them.
+   *
+   * @generated from field: repeated faceprint.trainer.v1.PadOperatingPoint pad_operating_points = 15;
+   */
+  padOperatingPoints: PadOperatingPoint[];
 };
 
 /**
@@ -347,7 +425,7 @@ export type ModelManifest = Message<"faceprint.trainer.v1.ModelManifest"> & {
  * Use `create(ModelManifestSchema)` to create a new message.
  */
 export const ModelManifestSchema: GenMessage<ModelManifest> = /*@__PURE__*/
-  messageDesc(file_faceprint_trainer_v1_model, 4);
+  messageDesc(file_faceprint_trainer_v1_model, 5);
 
 /**
  * What a model does.
@@ -382,6 +460,13 @@ export enum ModelTask {
    * @generated from enum value: MODEL_TASK_EMBEDDER = 3;
    */
   EMBEDDER = 3,
+
+  /**
+   * Presentation-attack detection: aligned face crops to a bona fide score.
+   *
+   * @generated from enum value: MODEL_TASK_PRESENTATION_ATTACK_DETECTION = 4;
+   */
+  PRESENTATION_ATTACK_DETECTION = 4,
 }
 
 /**
