@@ -19,6 +19,10 @@
  *   crop took (this process for direct inference; the server process and this process, the
  *   caller, for the others): where every core is busy, throughput follows CPU per crop.
  * - What flip averaging in the embedder's graph costs: the model with and without it, direct.
+ * - What a presentation-attack check adds to a payment verify: the gateway's three calls (the
+ *   liveness model's status, the align to its template, the assessment) on one frame through the
+ *   mesh, and the PAD model alone, direct. The model is the colour-texture graph with an untrained
+ *   (zero) head: the same computation as a trained one, without training data.
  * Figures are printed, never asserted: this is a benchmark, not a test.
  */
 import { spawn } from 'node:child_process';
@@ -46,6 +50,11 @@ import { detectFaces, type YunetInference } from '../services/detector/src/yunet
 import { buildFaceRecognitionNet } from '../services/trainer/src/importers/face-api/face-recognition-net.js';
 import { locateFaceApiPackage } from '../services/trainer/src/importers/face-api/importers.js';
 import { readWeights } from '../services/trainer/src/importers/face-api/weights.js';
+import { buildColourTextureGraph, FEATURE_LENGTH, PAD_CROP_SIZE, PAD_INPUT, padCropTemplate } from '../services/trainer/src/jobs/pad-train/colour-texture-graph.js';
+import { chooseFace } from '@faceprint/face-pipeline';
+import { ModelTask } from '@faceprint/contracts/trainer';
+import { LivenessService } from '@faceprint/contracts/liveness';
+import { rm } from 'node:fs/promises';
 
 const { values } = parseArgs({ options: { json: { type: 'boolean', default: false }, images: { type: 'string' }, rounds: { type: 'string', default: '3' } } });
 const log = (line: string) => (values.json ? process.stderr : process.stdout).write(`${line}\n`);
@@ -324,6 +333,64 @@ async function flipAverageCost(pixels: Uint8Array[]) {
   };
 }
 const flipCost = await flipAverageCost(crops);
+
+/** The presentation-attack check of one frame: through the mesh as the gateway makes it, and the model alone. */
+async function padCheckCost() {
+  const name = 'pad-bench-untrained';
+  const root = registryRootFromEnv(process.env);
+  const registry = new ModelRegistry(root);
+  const model = buildColourTextureGraph(PAD_CROP_SIZE, { weights: new Float32Array(FEATURE_LENGTH), bias: 0 }, { producerName: 'faceprint-bench', producerVersion: '0' });
+  const { manifest } = await registry.publish({
+    name,
+    model,
+    manifest: {
+      task: ModelTask.PRESENTATION_ATTACK_DETECTION,
+      license: 'Apache-2.0',
+      source: { kind: 'trained', locator: 'bench/vision.ts (untrained head)' },
+      inputs: [{ name: PAD_INPUT, shape: [-1n, 3n, BigInt(PAD_CROP_SIZE), BigInt(PAD_CROP_SIZE)], dtype: 'float32', layout: 'NCHW', channelOrder: 'RGB', mean: [0, 0, 0], std: [1, 1, 1] }],
+      outputs: [{ name: 'bona_fide', shape: [-1n, 1n], dtype: 'float32' }],
+      alignment: padCropTemplate(),
+      padOperatingPoints: [{ targetBpcer: 0.05, threshold: 0.5 }],
+    },
+  });
+  await registry.promote(name, manifest.model!.version);
+  const padServices = await acquireServices(['detector', 'aligner', 'liveness'], undefined, { FACEPRINT_LIVENESS_MODEL: name });
+  const { detector, aligner, liveness: livenessAddress } = padServices.addresses as { detector: string; aligner: string; liveness: string };
+  const clients = new FacePipeline({ detector, aligner, embedder: detector });
+  const liveness = createClient(LivenessService, livenessAddress);
+  const session = await ort.InferenceSession.create(model, { graphOptimizationLevel: 'all' });
+  const throughMesh: number[] = [];
+  const alone: number[] = [];
+  try {
+    const detected = await Promise.all(
+      images.map(async (content) => {
+        const found = await clients.detector.detect({ image: { content } });
+        return { content, face: chooseFace(found.faces, 'largest', found.image!)! };
+      }),
+    );
+    const tensor = new Float32Array(3 * PAD_CROP_SIZE * PAD_CROP_SIZE);
+    for (let round = 0; round < rounds + 1; round++) {
+      for (const { content, face } of detected) {
+        const started = performance.now();
+        const { serving } = await liveness.modelStatus({});
+        const aligned = await clients.aligner.align({ image: { content }, faces: [{ five: face.landmarks }], target: { case: 'model', value: serving! } });
+        await liveness.assess({ frames: [aligned.faces[0]!.face!], model: serving });
+        if (round > 0) throughMesh.push(performance.now() - started); // round 0 warms the channels
+        const direct = performance.now();
+        await session.run({ [PAD_INPUT]: new ort.Tensor('float32', tensor, [1, 3, PAD_CROP_SIZE, PAD_CROP_SIZE]) });
+        if (round > 0) alone.push(performance.now() - direct);
+      }
+    }
+  } finally {
+    liveness.close();
+    clients.close();
+    await session.release();
+    await padServices.stop();
+    await rm(join(root, name), { recursive: true, force: true });
+  }
+  return { mesh_p50_ms: percentile(throughMesh, 50), mesh_p99_ms: percentile(throughMesh, 99), model_alone_p50_ms: percentile(alone, 50) };
+}
+const padCost = await padCheckCost();
 const directThroughput = sum(directRuns, 'crops') / sum(directRuns, 'seconds');
 const meshThroughput = sum(meshRuns, 'crops') / sum(meshRuns, 'seconds');
 const minimalThroughput = sum(minimalRuns, 'crops') / sum(minimalRuns, 'seconds');
@@ -355,6 +422,8 @@ const report = {
   minimal_grpc_throughput_ratio: minimalThroughput / directThroughput,
   // FaceRecognitionNet with and without flip averaging in its graph, direct (the registry's default has it).
   flip_average_cost: flipCost,
+  // What a payment verify's presentation-attack check adds (one frame): the gateway's three calls through the mesh, and the model alone.
+  pad_check: { ...padCost, share_of_verify_pipeline: padCost.mesh_p50_ms / percentile(mesh.total, 50) },
   cpu_ms_per_crop: {
     direct: cpuPerCrop(directRuns, 'ownCpu'),
     mesh_embedder: cpuPerCrop(meshRuns, 'otherCpu'),
@@ -386,5 +455,7 @@ if (values.json) {
   const ms = (v: number | undefined) => (v === undefined ? 'n/a' : `${v.toFixed(2)} ms`);
   const flip = report.flip_average_cost;
   log(`flip averaging (direct): batch 1 p50 ${f(flip.batch1_p50_ms.flip_averaged)} ms vs ${f(flip.batch1_p50_ms.plain)} ms without | batch 64 ${f(flip.batch64_throughput.flip_averaged)}/s vs ${f(flip.batch64_throughput.plain)}/s | ratio ${flip.throughput_ratio.toFixed(2)}`);
+  const pad = report.pad_check;
+  log(`PAD check (1 frame): through the mesh p50 ${f(pad.mesh_p50_ms)} ms, p99 ${f(pad.mesh_p99_ms)} ms (status + align + assess; ${(100 * pad.share_of_verify_pipeline).toFixed(0)}% of the pipeline's p50) | model alone p50 ${f(pad.model_alone_p50_ms)} ms`);
   log(`CPU per crop:        mesh embedder ${ms(cpu.mesh_embedder)} + caller ${ms(cpu.mesh_caller)} | bare grpc-js embedder ${ms(cpu.minimal_grpc_embedder)} + caller ${ms(cpu.minimal_grpc_caller)} | direct ${ms(cpu.direct)} (${report.cores} cores)`);
 }

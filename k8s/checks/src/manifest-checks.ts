@@ -170,7 +170,7 @@ export function checkPinnedImages(objects: readonly K8sObject[]): Violation[] {
 }
 
 /** The faceprint services whose port takes mutual TLS only (the gateway's public port takes API keys). */
-const MUTUAL_TLS_SERVICES = ['detector', 'aligner', 'embedder', 'matcher', 'trainer'];
+const MUTUAL_TLS_SERVICES = ['detector', 'aligner', 'embedder', 'matcher', 'trainer', 'liveness'];
 const SERVER_TLS = ['FACEPRINT_TLS_CERT_FILE', 'FACEPRINT_TLS_KEY_FILE', 'FACEPRINT_TLS_CLIENT_CA_FILE'];
 const CLIENT_TLS = ['FACEPRINT_TLS_CA_FILE', 'FACEPRINT_TLS_CLIENT_CERT_FILE', 'FACEPRINT_TLS_CLIENT_KEY_FILE'];
 

@@ -31,6 +31,7 @@ const SUBCOMMANDS: Record<string, () => Promise<Command>> = {
   'eval detect': async () => (await import('./eval/detect.js')).evalDetect,
   'eval calibrate': async () => (await import('./eval/calibrate.js')).evalCalibrate,
   'eval multi-sample': async () => (await import('./eval/multi-sample.js')).evalMultiSample,
+  'eval pad': async () => (await import('./eval/pad.js')).evalPad,
   'receipt verify': async () => (await import('./receipt/verify.js')).receiptVerify,
 };
 

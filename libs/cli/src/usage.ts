@@ -10,7 +10,7 @@ faceprint enroll --dir DIR            DIR/<subject>/<image files>, one subject p
   --basis explicit_consent (default) | employment_law | vital_interests | legal_claims | substantial_public_interest
   --purpose access_control (default)   --retention-days 365 (default)
   --keep-crops: the subject also agreed that the aligned crops be kept (sealed) to re-create templates for a new model
-faceprint verify --subject ID IMAGE [--far 1e-4] [--face-region X,Y,W,H]
+faceprint verify --subject ID IMAGE [--far 1e-4] [--face-region X,Y,W,H] [--purpose payment_verification|login] [--frames F2,F3,...]
 faceprint compare IMAGE_A IMAGE_B [--far 1e-4] [--face-region X,Y,W,H] [--second-face-region X,Y,W,H]
 faceprint identify IMAGE [--top 5] [--far 1e-4] [--face-region X,Y,W,H]
   --far: a false-match rate the model is calibrated for (faceprint models list shows them; 1e-3, 1e-4, 1e-5 by default)
@@ -130,8 +130,21 @@ export const MULTI_SAMPLE_USAGE = `faceprint eval multi-sample --identities IDEN
   --concurrency N         images in flight (default 4)
   --json                  print one JSON object`;
 
+export const PAD_USAGE = `faceprint eval pad (--manifest FRAMES.tsv [--split NAME] [--root DIR] | --real DIR --attack DIR) [options]
+  a presentation-attack detector on labelled frames, through the detector, aligner and liveness service: APCER
+  and BPCER at the model's threshold, per attack type (and support: fixed, hand), APCER at BPCER 1% and 5%, EER,
+  per frame and per video (the mean of its frames' scores)
+  --manifest FILE         a TSV naming file and label (real|attack), optionally split, video, support, attack_type
+  --split NAME            only the frames of this split (e.g. devel)
+  --real DIR --attack DIR every image under each folder (instead of --manifest)
+  --model NAME[@VERSION]  the PAD model the locally started liveness service serves (default its default)
+  --target HOST           use running services at HOST's default ports (default: start them locally)
+  --plot FILE.png         draw the DET curve (APCER against BPCER, per frame and per video)
+  --concurrency N         frames in flight (default 4)
+  --json                  print one JSON object (apcer, bpcer, apcer_at_bpcer {"0.01","0.05"}, per type, per_video)`;
+
 /** The whole usage, for `faceprint --help` and a command line that names no command. */
 export const USAGE = `usage:
   faceprint up                          the whole mesh on this machine (the same as npm start)
-${[FACE_USAGE, COMPLIANCE_USAGE, KEYS_USAGE, RECEIPT_VERIFY_USAGE, GLOBAL_USAGE, MODELS_USAGE, VERIFY_USAGE, DETECT_USAGE, CALIBRATE_USAGE, MULTI_SAMPLE_USAGE].map((usage) => `  ${usage.split('\n').join('\n  ')}`).join('\n\n')}
+${[FACE_USAGE, COMPLIANCE_USAGE, KEYS_USAGE, RECEIPT_VERIFY_USAGE, GLOBAL_USAGE, MODELS_USAGE, VERIFY_USAGE, DETECT_USAGE, CALIBRATE_USAGE, MULTI_SAMPLE_USAGE, PAD_USAGE].map((usage) => `  ${usage.split('\n').join('\n  ')}`).join('\n\n')}
 `;

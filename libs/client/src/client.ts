@@ -19,6 +19,7 @@ import {
   type EraseSubjectResponse,
   type IdentifyResponse,
   type VerifyResponse,
+  VerifyPurpose,
 } from '@faceprint/contracts/gateway';
 import { createClient, DEFAULT_GRPC_PORTS, type ServiceClient } from '@faceprint/service-kit/clients';
 import type { ChannelCredentials } from '@grpc/grpc-js';
@@ -101,9 +102,14 @@ export class FaceprintClient {
     );
   }
 
-  /** 1:1: does the face in `image` belong to `subjectId`? At `far` (default: the tenant's). */
-  verify(subjectId: string, image: ImageInput, options: { far?: number } = {}): Promise<VerifyResponse> {
-    return this.#faces.verify({ subjectId, image: faceImage(image), targetFar: options.far }, this.#call());
+  /**
+   * 1:1: does the face in `image` belong to `subjectId`? At `far` (default: the tenant's). With
+   * `purpose` 'payment_verification' (or `frames`: more frames of the same capture) the gateway
+   * also checks for a presentation attack; an attack is never a match (`liveness` says why).
+   */
+  verify(subjectId: string, image: ImageInput, options: { far?: number; purpose?: 'payment_verification' | 'login'; frames?: readonly ImageInput[] } = {}): Promise<VerifyResponse> {
+    const purpose = options.purpose === 'payment_verification' ? VerifyPurpose.PAYMENT_VERIFICATION : options.purpose === 'login' ? VerifyPurpose.LOGIN : VerifyPurpose.UNSPECIFIED;
+    return this.#faces.verify({ subjectId, image: faceImage(image), targetFar: options.far, purpose, frames: (options.frames ?? []).map(faceImage) }, this.#call());
   }
 
   /** Compares the faces of two images, without the gallery. */

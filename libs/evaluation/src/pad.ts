@@ -19,6 +19,8 @@ export interface PadFrame {
   readonly split: string;
   /** The video (or capture) it was taken from; frames of one video are scored together per video. */
   readonly video: string;
+  /** How the attack instrument was held, e.g. "fixed" or "hand" (Replay-Attack's support), or "". */
+  readonly support: string;
 }
 
 const BONA_FIDE_LABELS = new Set(['real', 'bona_fide', 'bonafide', 'live', 'genuine']);
@@ -37,7 +39,7 @@ export function replayAttackType(name: string): string | undefined {
 
 /**
  * Reads a frames listing: a TSV whose header names `file` (or `path`) and `label` (real /
- * bona_fide or attack), and optionally `split`, `video` and `attack_type` (for Replay-Attack
+ * bona_fide or attack), and optionally `split`, `video`, `support` and `attack_type` (for Replay-Attack
  * listings the type is read from the video name when there is no such column). Relative paths are
  * under `root` (default: the file's folder).
  */
@@ -47,7 +49,7 @@ export async function readPadFrames(file: string, root = dirname(file)): Promise
   const column = (...names: string[]) => header.findIndex((h) => names.includes(h));
   const [pathColumn, labelColumn] = [column('file', 'path'), column('label')];
   if (pathColumn < 0 || labelColumn < 0) throw new Error(`${file}: expected a TSV header naming "file" (or "path") and "label", got "${lines[0] ?? ''}"`);
-  const [splitColumn, videoColumn, typeColumn] = [column('split'), column('video'), column('attack_type')];
+  const [splitColumn, videoColumn, typeColumn, supportColumn] = [column('split'), column('video'), column('attack_type'), column('support')];
   return lines.slice(1).map((line, i) => {
     const fields = line.split('\t');
     const path = fields[pathColumn]?.trim() ?? '';
@@ -58,7 +60,8 @@ export async function readPadFrames(file: string, root = dirname(file)): Promise
     const bonaFide = BONA_FIDE_LABELS.has(label);
     const video = (videoColumn >= 0 ? fields[videoColumn]?.trim() : '') || path;
     const attackType = bonaFide ? 'bona_fide' : (typeColumn >= 0 ? fields[typeColumn]?.trim() : '') || replayAttackType(video) || replayAttackType(path) || 'attack';
-    return { path: path.startsWith('/') ? path : join(root, path), bonaFide, attackType, split: splitColumn >= 0 ? (fields[splitColumn]?.trim() ?? '') : '', video };
+    const optional = (c: number) => (c >= 0 ? (fields[c]?.trim() ?? '') : '');
+    return { path: path.startsWith('/') ? path : join(root, path), bonaFide, attackType, split: optional(splitColumn), video, support: optional(supportColumn) };
   });
 }
 
@@ -72,7 +75,7 @@ export async function readPadFolders(real: string, attack: string): Promise<PadF
       .map((e) => join(e.parentPath, e.name))
       .sort();
   const frames = (paths: string[], bonaFide: boolean) =>
-    paths.map((path) => ({ path, bonaFide, attackType: bonaFide ? 'bona_fide' : (replayAttackType(path) ?? 'attack'), split: '', video: path }));
+    paths.map((path) => ({ path, bonaFide, attackType: bonaFide ? 'bona_fide' : (replayAttackType(path) ?? 'attack'), split: '', video: path, support: '' }));
   return [...frames(await images(real), true), ...frames(await images(attack), false)];
 }
 
@@ -83,16 +86,16 @@ export interface ScoredPresentation {
   readonly attackType: string;
 }
 
-/** Scored frames grouped by video: each video's mean frame score. */
-export function byVideo(frames: readonly (ScoredPresentation & { video: string })[]): ScoredPresentation[] {
-  const videos = new Map<string, { sum: number; count: number; bonaFide: boolean; attackType: string }>();
+/** Scored frames grouped by video: each video as its first frame (label, type, ...) with the mean of its frames' scores. */
+export function byVideo<T extends ScoredPresentation & { readonly video: string }>(frames: readonly T[]): T[] {
+  const videos = new Map<string, { first: T; sum: number; count: number }>();
   for (const f of frames) {
-    const v = videos.get(f.video) ?? { sum: 0, count: 0, bonaFide: f.bonaFide, attackType: f.attackType };
+    const v = videos.get(f.video) ?? { first: f, sum: 0, count: 0 };
     v.sum += f.score;
     v.count += 1;
     videos.set(f.video, v);
   }
-  return [...videos.values()].map((v) => ({ score: v.sum / v.count, bonaFide: v.bonaFide, attackType: v.attackType }));
+  return [...videos.values()].map((v) => ({ ...v.first, score: v.sum / v.count }));
 }
 
 /** APCER and BPCER at one threshold (a presentation is accepted as bona fide when score >= threshold), with APCER per attack type. */

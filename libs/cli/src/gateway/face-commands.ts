@@ -151,20 +151,44 @@ export async function enroll(argv: string[]): Promise<number> {
 }
 
 export async function verify(argv: string[]): Promise<number> {
-  const { values, positionals } = parseFlags({ args: argv, allowPositionals: true, options: { ...GLOBAL_OPTIONS, subject: { type: 'string' }, far: { type: 'string' }, 'face-region': { type: 'string' } } });
+  const { values, positionals } = parseFlags({
+    args: argv,
+    allowPositionals: true,
+    options: { ...GLOBAL_OPTIONS, subject: { type: 'string' }, far: { type: 'string' }, 'face-region': { type: 'string' }, purpose: { type: 'string' }, frames: { type: 'string', multiple: true } },
+  });
   if (!values.subject || positionals.length !== 1) throw new UsageError('verify needs --subject ID and one IMAGE');
   const far = farFlag(values.far);
   const region = faceRegionFlag(values['face-region']);
+  const purpose = values.purpose;
+  if (purpose !== undefined && purpose !== 'payment_verification' && purpose !== 'login') throw new UsageError(`--purpose: payment_verification or login, got "${purpose}"`);
+  const frameFiles = (values.frames ?? []).flatMap((f) => f.split(',')).filter(Boolean);
+  if (frameFiles.length > 9) throw new UsageError(`--frames: at most 9 more frames of the capture, got ${frameFiles.length}`);
   const client = connect(values, 'operator');
   try {
-    const response = await client.verify(values.subject, await imageInput(positionals[0]!, region), { far });
+    const frames = await Promise.all(frameFiles.map((f) => imageInput(f, undefined)));
+    const response = await client.verify(values.subject, await imageInput(positionals[0]!, region), { far, ...(purpose ? { purpose } : {}), frames });
+    const liveness = response.liveness;
     const result = {
       ...decisionJson(response.decision, response.models?.embedder),
       ...(response.face?.quality ? { face_quality: qualityJson(response.face.quality) } : {}),
+      ...(liveness
+        ? {
+            liveness: {
+              bona_fide: liveness.isBonaFide,
+              score: liveness.score,
+              threshold: liveness.threshold,
+              frame_scores: liveness.frameScores,
+              target_bpcer: liveness.targetBpcer,
+              development_apcer: liveness.developmentApcer,
+              model: liveness.model ? `${liveness.model.name}@${liveness.model.version}` : null,
+            },
+          }
+        : {}),
       // The matcher's signed record, in protobuf JSON: `faceprint receipt verify` checks this output offline.
       ...(response.decisionRecord ? { decision_record: toJson(DecisionRecordSchema, response.decisionRecord) } : {}),
     };
-    print(values.json, result, `${values.subject}: ${decisionText(result)}`);
+    const pad = liveness ? `\npresentation-attack check: ${liveness.isBonaFide ? 'bona fide' : 'ATTACK suspected: not a match'} (score ${liveness.score.toFixed(3)}, threshold ${liveness.threshold.toFixed(3)}, ${liveness.frameScores.length} frame(s), ${liveness.model?.name} v${liveness.model?.version})` : '';
+    print(values.json, result, `${values.subject}: ${decisionText(result)}${pad}`);
     return EXIT.ok;
   } finally {
     client.close();
