@@ -142,4 +142,25 @@ describe('payment verification with presentation-attack detection', { skip: skip
     const other = image(await real('client005_session01_webcam_authenticate_adverse_1__frame_00039'));
     await rejectsWith(faces.verify({ subjectId: 'client003', image: probe, frames: [other], purpose: VerifyPurpose.PAYMENT_VERIFICATION }, ops), status.INVALID_ARGUMENT, /frames\[0\].*shows another person than image/);
   });
+
+  it('measures the model with faceprint eval pad: APCER and BPCER at its threshold, per attack type and support, per frame and per video', async () => {
+    // Client 003's devel frames: 40 bona fide frames (4 videos), 40 attack frames (20 videos), through services the command starts.
+    const lines = (await readFile(join(REPLAY_ATTACK, 'manifest.tsv'), 'utf8')).trim().split('\n');
+    const listing = join(dir, 'client003.tsv');
+    await writeFile(listing, [lines[0], ...lines.slice(1).filter((l) => l.includes('devel') && l.includes('client003'))].join('\n'));
+    const measured = await runFaceprint(['eval', 'pad', '--manifest', listing, '--root', REPLAY_ATTACK, '--split', 'devel', '--model', `${padModel}@1`, '--plot', join(dir, 'det.png'), '--json'], {});
+    assert.equal(measured.code, 0, measured.stderr);
+    const report = JSON.parse(measured.stdout) as {
+      model: string; bona_fide: number; attacks: number; apcer: number; bpcer: number; threshold: number; frames_without_face: number;
+      apcer_by_attack_type: Record<string, number>; apcer_by_attack_type_and_support: Record<string, number>; apcer_at_bpcer: Record<string, number>;
+      per_video: { bona_fide: number; attacks: number; apcer: number };
+    };
+    assert.equal(report.model, `${padModel} v1`);
+    assert.deepEqual([report.bona_fide, report.attacks, report.frames_without_face, report.per_video.bona_fide, report.per_video.attacks], [40, 40, 0, 4, 20]);
+    assert.deepEqual(Object.keys(report.apcer_by_attack_type), ['print', 'screen_photo', 'screen_video']);
+    assert.deepEqual(Object.keys(report.apcer_by_attack_type_and_support).sort(), ['print fixed', 'print hand', 'screen_photo fixed', 'screen_photo hand', 'screen_video fixed', 'screen_video hand']);
+    assert.deepEqual(Object.keys(report.apcer_at_bpcer), ['0.01', '0.05']);
+    // This client is among the easier ones (docs/liveness.md has the whole devel split).
+    assert.ok(report.apcer <= 0.1 && report.bpcer <= 0.1, `APCER ${report.apcer}, BPCER ${report.bpcer}`);
+  });
 });
