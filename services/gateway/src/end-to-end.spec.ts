@@ -147,7 +147,7 @@ describe('faceprint end to end through the gateway', { skip: skipUnlessPresent(I
 
     // The minimum face size, sharpness and quality are settings: gateways that demand more refuse
     // the same crop (for quality: a darkened copy, while the crop itself still passes).
-    const downstream = { FACEPRINT_DETECTOR_ADDRESS: mesh.endpoints.detector, FACEPRINT_ALIGNER_ADDRESS: mesh.endpoints.aligner, FACEPRINT_EMBEDDER_ADDRESS: mesh.endpoints.embedder, FACEPRINT_MATCHER_ADDRESS: mesh.endpoints.matcher };
+    const downstream = { FACEPRINT_DETECTOR_ADDRESS: mesh.endpoints.detector, FACEPRINT_ALIGNER_ADDRESS: mesh.endpoints.aligner, FACEPRINT_EMBEDDER_ADDRESS: mesh.endpoints.embedder, FACEPRINT_MATCHER_ADDRESS: mesh.endpoints.matcher, FACEPRINT_LIVENESS_ADDRESS: mesh.endpoints.liveness };
     const crop = people[0]!.images[0]!;
     const darkened = await sharp(crop).linear(0.12, 0).png().toBuffer();
     const strictness = [

@@ -56,7 +56,7 @@ describe('gateway in the mesh', () => {
   it('refuses what it can check before any image reaches the services behind it, and is not ready without them', async () => {
     // Nothing listens at the downstream addresses: a request that got past the checks would be UNAVAILABLE.
     const nowhere = '127.0.0.1:9';
-    const gateway = await spawnService('gateway', { ...keysEnv, FACEPRINT_DETECTOR_ADDRESS: nowhere, FACEPRINT_ALIGNER_ADDRESS: nowhere, FACEPRINT_EMBEDDER_ADDRESS: nowhere, FACEPRINT_MATCHER_ADDRESS: nowhere });
+    const gateway = await spawnService('gateway', { ...keysEnv, FACEPRINT_DETECTOR_ADDRESS: nowhere, FACEPRINT_ALIGNER_ADDRESS: nowhere, FACEPRINT_EMBEDDER_ADDRESS: nowhere, FACEPRINT_MATCHER_ADDRESS: nowhere, FACEPRINT_LIVENESS_ADDRESS: nowhere });
     processes.push(gateway);
     const client = createClient(FaceService, gateway.address, { retry: false });
     const refused = async (call: Promise<unknown>, field: string, why: RegExp) => {
@@ -83,7 +83,7 @@ describe('gateway in the mesh', () => {
     const statuses = await watchHealthUntil(gateway.address, (s) => s === ServingStatus.NOT_SERVING, 'faceprint.gateway.v1.FaceService', 10_000);
     assert.equal(statuses.at(-1), ServingStatus.NOT_SERVING);
     assert.deepEqual(await watchHealthUntil(gateway.address, () => true), [ServingStatus.SERVING]);
-    assert.ok(gateway.logs.some((line) => line.msg === 'not ready: a service this one needs is not serving' && /detector, aligner, embedder, matcher not serving/.test(String(line.missing))));
+    assert.ok(gateway.logs.some((line) => line.msg === 'not ready: a service this one needs is not serving' && /detector, aligner, embedder, matcher, liveness not serving/.test(String(line.missing))));
   });
 
   it('on SIGTERM reports NOT_SERVING, lets the in-flight call finish and exits 0', async () => {
