@@ -13,7 +13,7 @@ import { status } from '@grpc/grpc-js';
 import { MeshTls } from './mesh-tls.js';
 import { REPO_ROOT } from './service-process.js';
 
-// The README's main job. It binds the default ports 50050-50055 and 9460-9465.
+// The README's main job. It binds the default ports 50050-50056 and 9460-9466.
 describe('npm start (the local mesh)', { skip: skipUnlessPresent(MODEL_MIRROR) }, () => {
   it('builds the model registry, starts every service, reports the endpoints, and drains all of them on Ctrl-C', async () => {
     const registry = await mkdtemp(join(tmpdir(), 'faceprint-mesh-models-'));

@@ -10,7 +10,7 @@ describe('loadServerConfig', () => {
     assert.equal(config.metricsPort, 9464);
     assert.equal(config.host, '127.0.0.1');
     assert.equal(config.maxMessageBytes, 32 * 1024 * 1024);
-    assert.deepEqual(Object.values(DEFAULT_GRPC_PORTS), [50050, 50051, 50052, 50053, 50054, 50055]);
+    assert.deepEqual(Object.values(DEFAULT_GRPC_PORTS), [50050, 50051, 50052, 50053, 50054, 50055, 50056]);
   });
 
   it('takes a health-only port when one is named, none when the variable is unset or empty', () => {

@@ -81,7 +81,7 @@ export interface ServerConfig {
   readonly service: ServiceName;
   /** Listen host. `FACEPRINT_GRPC_HOST`, default `127.0.0.1` (set `0.0.0.0` in containers). */
   readonly host: string;
-  /** Listen port; 0 picks a free one. `FACEPRINT_GRPC_PORT`, default per service (50050-50055). */
+  /** Listen port; 0 picks a free one. `FACEPRINT_GRPC_PORT`, default per service (50050-50056). */
   readonly port: number;
   /** Prometheus `/metrics` port; 0 turns the endpoint off. `FACEPRINT_METRICS_PORT`, default 9460-9465. */
   readonly metricsPort: number;

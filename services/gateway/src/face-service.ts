@@ -205,17 +205,11 @@ export function faceService(downstream: Downstream, keys: ApiKeys, config: Gatew
       const purpose = purposeName(request.purpose);
       const images = [{ image: request.image, field: 'image' }, ...request.frames.map((image, i) => ({ image, field: `frames[${i}]` }))];
       const [embedded, ...burst] = (await embedAll(images, ctx)) as [EmbeddedFace, ...EmbeddedFace[]];
-      let liveness: PresentationAssessment | undefined;
+      let liveness: { assessment: PresentationAssessment; timings: StageTiming[] } | undefined;
       if (config.padPurposes.has(request.purpose) || burst.length > 0) {
-        // A burst is one capture of one person: a frame of someone else is refused, not scored.
-        const compared = await Promise.all(burst.map((frame) => matcher.compare({ context, first: probe(embedded), second: probe(frame) }, { parent: ctx })));
-        compared.forEach(({ decision }, i) => {
-          if (!decision?.isMatch) v.add(`frames[${i}]`, `shows another person than image (score ${decision?.score.toFixed(3)}, below the ${decision?.threshold.toFixed(3)} needed at FAR ${decision?.targetFar})`);
-        });
-        v.throwIfInvalid();
-        const frames = [embedded, ...burst].map((e, i) => ({ content: images[i]!.image!.image!.content, face: e.face }));
-        const why = request.frames.length > 0 && !config.padPurposes.has(request.purpose) ? 'for a verify with frames' : `for purpose ${purpose || 'unspecified'}`;
-        liveness = await assessPresentation(downstream, frames, why, ctx);
+        const why = burst.length > 0 && !config.padPurposes.has(request.purpose) ? 'for a verify with frames' : `for purpose ${purpose || 'unspecified'}`;
+        const [first, ...rest] = [embedded, ...burst].map((e, i) => ({ content: images[i]!.image!.image!.content, face: e.face, embedding: probe(e), field: images[i]!.field }));
+        liveness = await assessPresentation(downstream, context, first!, rest, why, ctx);
       }
       // What the matcher's signed decision record rests on: digests of the images and the models, never an image.
       const evidence = {
@@ -223,7 +217,7 @@ export function faceService(downstream: Downstream, keys: ApiKeys, config: Gatew
         probeImageSha256: images.map(({ image }) => createHash('sha256').update(image!.image!.content).digest('hex')),
         detector: embedded.models.detector,
         probeQuality: embedded.face.quality,
-        liveness,
+        liveness: liveness?.assessment,
         purpose,
       };
       const verified = await matcher.verify({ context, subjectId: request.subjectId, probe: probe(embedded), targetFar: request.targetFar, evidence }, { parent: ctx });
@@ -231,9 +225,9 @@ export function faceService(downstream: Downstream, keys: ApiKeys, config: Gatew
         decision: decisionOf(verified.decision),
         face: embedded.face,
         models: embedded.models,
-        timings: [...embedded.timings, ...verified.timings, stageTiming('verify', 'gateway', started)],
+        timings: [...embedded.timings, ...burst.flatMap((e) => e.timings), ...(liveness?.timings ?? []), ...verified.timings, stageTiming('verify', 'gateway', started)],
         decisionRecord: verified.decisionRecord,
-        liveness,
+        liveness: liveness?.assessment,
       };
     },
 

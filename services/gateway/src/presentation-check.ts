@@ -2,30 +2,49 @@
  * The presentation-attack check of a verify capture: every frame's face (the probe image's and a
  * burst's) aligned to the serving PAD model's template and scored together by the liveness
  * service. Frames of a burst must show the person of the probe image: each is compared with it
- * by the matcher at the tenant's default rate, so a burst cannot mix a live face with someone else's.
+ * by the matcher at the tenant's default rate first, so a burst cannot mix a live face with
+ * someone else's (INVALID_ARGUMENT naming the frame).
  */
-import type { DetectedFace, PresentationAssessment } from '@faceprint/contracts/common';
-import { FaceprintError, type CallContext } from '@faceprint/service-kit';
+import type { CallerContext, DetectedFace, Embedding, PresentationAssessment, StageTiming } from '@faceprint/contracts/common';
+import { FaceprintError, RequestValidator, stageTiming, type CallContext } from '@faceprint/service-kit';
 import type { Downstream } from './downstream.js';
 
-/** One frame of the capture: its image and the face used. */
+/** One frame of the capture: its image, the face used and its embedding. */
 export interface CaptureFrame {
   readonly content: Uint8Array;
   readonly face: DetectedFace;
+  readonly embedding: Embedding;
+  /** The request field it came from, e.g. `frames[0]`. */
+  readonly field: string;
 }
 
-/** Scores the frames (the probe image first) with the serving PAD model. */
-export async function assessPresentation(downstream: Downstream, frames: readonly CaptureFrame[], why: string, ctx: CallContext): Promise<PresentationAssessment> {
+/** Checks that the burst shows one person, then scores its frames (the probe image first) with the serving PAD model. */
+export async function assessPresentation(
+  downstream: Downstream,
+  context: CallerContext,
+  probe: CaptureFrame,
+  burst: readonly CaptureFrame[],
+  why: string,
+  ctx: CallContext,
+): Promise<{ assessment: PresentationAssessment; timings: StageTiming[] }> {
+  const started = performance.now();
+  const compared = await Promise.all(burst.map((frame) => downstream.matcher.compare({ context, first: probe.embedding, second: frame.embedding }, { parent: ctx })));
+  const v = new RequestValidator();
+  compared.forEach(({ decision }, i) => {
+    if (!decision?.isMatch) v.add(burst[i]!.field, `shows another person than image (score ${decision?.score.toFixed(3)}, below the ${decision?.threshold.toFixed(3)} needed at FAR ${decision?.targetFar})`);
+  });
+  v.throwIfInvalid();
+
   const { serving, error } = await downstream.liveness.modelStatus({}, { parent: ctx });
   if (!serving) {
     throw FaceprintError.failedPrecondition('PAD_MODEL', 'liveness', `a presentation-attack check is required ${why}, but no PAD model serves${error ? ` (${error})` : ''}: train and promote one (docs/liveness.md)`);
   }
   const crops = await Promise.all(
-    frames.map(async ({ content, face }) => {
+    [probe, ...burst].map(async ({ content, face }) => {
       const aligned = await downstream.pipeline.aligner.align({ image: { content }, faces: [{ five: face.landmarks }], target: { case: 'model', value: serving } }, { parent: ctx });
       return aligned.faces[0]!.face!;
     }),
   );
-  const { assessment } = await downstream.liveness.assess({ frames: crops, model: serving }, { parent: ctx });
-  return assessment!;
+  const assessed = await downstream.liveness.assess({ frames: crops, model: serving }, { parent: ctx });
+  return { assessment: assessed.assessment!, timings: [...assessed.timings, stageTiming('presentation-check', 'gateway', started)] };
 }

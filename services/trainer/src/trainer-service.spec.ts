@@ -361,6 +361,12 @@ describe('TrainerService', { skip: skipUnlessPresent(MODEL_MIRROR) }, () => {
     await rejectsWith(trainer.promoteModel({ model: { name: 'yunet-n', version: 9 } }), status.NOT_FOUND, /yunet-n" version 9 not found/);
     await rejectsWith(trainer.getModelManifest({ name: 'nothing-here' }), status.NOT_FOUND, /has no current version/);
     await rejectsWith(trainer.promoteModel({}), status.INVALID_ARGUMENT, /model\.name: required; model\.version: required/);
+    // A PAD training job needs its frames, the licence of those frames, and sane rates, before it is queued.
+    await rejectsWith(
+      trainer.startJob({ requestId: 'pad-bad', spec: { kind: JobKind.PAD_TRAIN, dataset: join(root, 'no-frames.tsv'), parameters: { target_bpcers: '0.05,0.9', name: 'Bad Name' } } }),
+      status.INVALID_ARGUMENT,
+      /spec.dataset: ".*no-frames.tsv" does not exist; spec.parameters.license: is required: .*; spec.parameters.target_bpcers: rates in \(0, 0.5\], comma-separated, got "0.05,0.9"; spec.parameters.name: a registry model name, got "Bad Name"/,
+    );
   });
 
   it('refuses to promote a version whose file no longer matches its sha256', async () => {
