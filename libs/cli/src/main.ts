@@ -33,6 +33,8 @@ const SUBCOMMANDS: Record<string, () => Promise<Command>> = {
   'eval multi-sample': async () => (await import('./eval/multi-sample.js')).evalMultiSample,
   'eval pad': async () => (await import('./eval/pad.js')).evalPad,
   'receipt verify': async () => (await import('./receipt/verify.js')).receiptVerify,
+  'receipt keys': async () => (await import('./receipt/keys.js')).receiptKeys,
+  'receipt rotate-key': async () => (await import('./receipt/keys.js')).rotateKey,
 };
 
 async function main(argv: string[]): Promise<number> {

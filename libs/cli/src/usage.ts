@@ -36,10 +36,17 @@ faceprint keys revoke --id KEY_ID          no secret of the key works again (a r
 export const RECEIPT_VERIFY_USAGE = `faceprint receipt verify RECEIPT.json [--public-key FILE] [--json]
   RECEIPT.json        an erasure receipt or a decision record (ErasureReceipt or DecisionRecord in
                       protobuf JSON), or the output of faceprint verify --json (its decision_record)
-  --public-key FILE   the matcher's receipt-signing public key, PEM (default: the local mesh's,
-                      data/gallery-keys/receipt-signing.pub.pem)
+  --public-key FILE   the matcher's receipt-signing public key, or several (faceprint receipt keys writes
+                      them: the key the document names is used), PEM (default: the local mesh's,
+                      data/gallery-keys/receipt-signing.pub.pem and the retired keys beside it)
   --json              print one JSON object
-  exit status: 0 valid, 1 not valid, 2 usage`;
+  exit status: 0 valid, 1 not valid, 2 usage
+faceprint receipt keys [--out FILE] [--json]
+                      the public keys receipts and records are signed with (active and retired), from
+                      the gateway, as one PEM file (standard output without --out)
+faceprint receipt rotate-key [--key-file FILE]
+                      a new receipt-signing key for the matcher (default: the local mesh's); the old
+                      public key is kept in retired-signing-keys/ beside it; restart the matcher after`;
 
 
 export const GLOBAL_USAGE = `global flags: --target HOST:PORT (env FACEPRINT_TARGET; default the local mesh, 127.0.0.1:${DEFAULT_GRPC_PORTS.gateway})

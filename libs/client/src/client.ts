@@ -2,7 +2,7 @@
 import { randomUUID } from 'node:crypto';
 import { create } from '@bufbuild/protobuf';
 import { timestampFromDate } from '@bufbuild/protobuf/wkt';
-import { ConsentSchema, ErasureReason, LegalBasis, type Box, type Consent } from '@faceprint/contracts/common';
+import { ConsentSchema, ErasureReason, LegalBasis, type Box, type Consent, type SigningKey } from '@faceprint/contracts/common';
 import {
   ApiKeyService,
   ComplianceService,
@@ -135,6 +135,11 @@ export class FaceprintClient {
   /** After a model promotion: re-creates templates from kept crops with the serving model, yielding progress. */
   reembedGallery(): AsyncIterable<ReembedGalleryResponse> {
     return this.#faces.reembedGallery({}, this.#call());
+  }
+
+  /** The public keys erasure receipts and decision records are signed with: the active one first, then retired ones (any role). */
+  async publicKeys(): Promise<SigningKey[]> {
+    return (await this.#compliance.getPublicKeys({}, this.#call())).keys;
   }
 
   /** Erases a subject everywhere (compliance role); returns the signed receipt. */

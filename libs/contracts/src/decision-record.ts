@@ -5,10 +5,10 @@
  * on what evidence (digests of the probe images, never the images; the models with their sha256;
  * the probe's quality; the presentation-attack check and the purpose, when there were) and when. Written with keys in a fixed order, so equal records are equal bytes.
  */
-import { createHash, type KeyObject } from 'node:crypto';
+import { createHash } from 'node:crypto';
 import type { DecisionRecord } from './gen/faceprint/common/v1/compliance_pb.js';
 import type { PresentationAssessment } from './gen/faceprint/common/v1/liveness_pb.js';
-import { fieldChecker, openSignedPayload, signingKeyId } from './signed-payload.js';
+import { fieldChecker, openSignedPayload, signingKeyId, type PublicKeys } from './signed-payload.js';
 
 /** The payload's `type`: names this format and its version. */
 export const DECISION_RECORD_TYPE = 'faceprint.decision_record.v1';
@@ -106,8 +106,8 @@ export type DecisionRecordVerification =
   | { readonly valid: false; readonly problems: readonly string[] };
 
 /** Checks a record against the matcher's public key (a KeyObject or PEM): the signature, the key id, the digest and the repeated fields. */
-export function verifyDecisionRecord(record: Pick<DecisionRecord, 'recordId' | 'signedPayload' | 'signature' | 'signingKeyId' | 'digestSha256'>, publicKey: KeyObject | string): DecisionRecordVerification {
-  const opened = openSignedPayload<DecisionRecordPayload>(record.signedPayload, record.signature, publicKey);
+export function verifyDecisionRecord(record: Pick<DecisionRecord, 'recordId' | 'signedPayload' | 'signature' | 'signingKeyId' | 'digestSha256'>, publicKeys: PublicKeys): DecisionRecordVerification {
+  const opened = openSignedPayload<DecisionRecordPayload>(record.signedPayload, record.signature, publicKeys, record.signingKeyId);
   if ('problems' in opened) return { valid: false, problems: opened.problems };
   const { payload, key } = opened;
   const { expect, problems } = fieldChecker('record');

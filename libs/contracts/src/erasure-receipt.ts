@@ -5,10 +5,10 @@
  * verifier needs no canonical form; the writer still emits keys in a fixed order, so that equal
  * receipts are equal bytes.
  */
-import { createHash, type KeyObject } from 'node:crypto';
+import { createHash } from 'node:crypto';
 import { timestampDate } from '@bufbuild/protobuf/wkt';
 import { ErasureReason, type ErasureReceipt } from './gen/faceprint/common/v1/compliance_pb.js';
-import { fieldChecker, openSignedPayload, signingKeyId } from './signed-payload.js';
+import { fieldChecker, openSignedPayload, signingKeyId, type PublicKeys } from './signed-payload.js';
 
 /** The payload's `type`: names this format and its version. */
 export const ERASURE_RECEIPT_TYPE = 'faceprint.erasure_receipt.v1';
@@ -55,8 +55,8 @@ export type ReceiptVerification =
  * payload, the payload's digest and key id, and that the receipt's fields say what the signed
  * payload says.
  */
-export function verifyErasureReceipt(receipt: ErasureReceipt, publicKey: KeyObject | string): ReceiptVerification {
-  const opened = openSignedPayload<ErasureReceiptPayload>(receipt.signedPayload, receipt.signature, publicKey);
+export function verifyErasureReceipt(receipt: ErasureReceipt, publicKeys: PublicKeys): ReceiptVerification {
+  const opened = openSignedPayload<ErasureReceiptPayload>(receipt.signedPayload, receipt.signature, publicKeys, receipt.signingKeyId);
   if ('problems' in opened) return { valid: false, problems: opened.problems };
   const { payload, key } = opened;
   const { expect, problems } = fieldChecker('receipt');

@@ -1,7 +1,8 @@
 /**
  * The public compliance API (faceprint.gateway.v1.ComplianceService): erasure, export and the
  * audit trail, forwarded to the matcher with the caller's tenant and roles once the API key is
- * checked for the `compliance` role (the matcher checks the role again).
+ * checked for the `compliance` role (the matcher checks the role again); and the public keys that
+ * receipts and decision records are signed with, for any valid key.
  */
 import { ComplianceService } from '@faceprint/contracts/gateway';
 import { implement, type ServiceRegistration } from '@faceprint/service-kit';
@@ -29,6 +30,11 @@ export function complianceService(downstream: Downstream, keys: ApiKeys): Servic
     async listAuditEvents(request, ctx) {
       const context = await authorize(keys, ctx, 'compliance');
       return fields(await compliance.listAuditEvents({ context, ...fields(request) }, { parent: ctx }));
+    },
+    // Public keys, for whoever holds a receipt or a decision record: any valid API key may ask.
+    async getPublicKeys(_request, ctx) {
+      await keys.authenticate(ctx.metadata);
+      return fields(await compliance.getPublicKeys({}, { parent: ctx }));
     },
   });
 }

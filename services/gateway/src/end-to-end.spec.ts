@@ -242,7 +242,13 @@ describe('faceprint end to end through the gateway', { skip: skipUnlessPresent(I
       assert.match(record.models.detector.sha256 + record.models.embedder.sha256, /^[0-9a-f]{128}$/);
       const recordFile = join(dir, 'decision.json');
       await writeFile(recordFile, verified.stdout);
-      const publicKeyArgs = ['--public-key', join(`${galleryDir}-keys`, 'receipt-signing.pub.pem')];
+      // The keys as a verifier gets them: from the gateway (GetPublicKeys), one PEM file.
+      const keysFile = join(dir, 'signing-keys.pem');
+      const fetched = await runFaceprint(['receipt', 'keys', '--out', keysFile, '--json'], operatorKey);
+      assert.equal(fetched.code, 0, fetched.stderr);
+      assert.equal((JSON.parse(fetched.stdout) as { keys: { active: boolean }[] }).keys.filter((k) => k.active).length, 1);
+      assert.equal(await readFile(keysFile, 'utf8').then((pem) => pem.includes('BEGIN PUBLIC KEY')), true);
+      const publicKeyArgs = ['--public-key', keysFile];
       const recordChecked = await runFaceprint(['receipt', 'verify', recordFile, ...publicKeyArgs], {});
       assert.equal(recordChecked.code, 0, recordChecked.stdout + recordChecked.stderr);
       assert.match(recordChecked.stdout, /valid: (match|no_match) for subject "cli-subject"/);

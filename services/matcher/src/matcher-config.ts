@@ -1,6 +1,7 @@
 /** The matcher's own settings. */
 import { fileURLToPath } from 'node:url';
-import { isAbsolute, join, relative, resolve } from 'node:path';
+import { dirname, isAbsolute, join, relative, resolve } from 'node:path';
+import { RETIRED_SIGNING_KEYS_DIR } from '@faceprint/contracts';
 import { registryRootFromEnv } from '@faceprint/model-registry';
 import { clientCredentialsFromEnv, compileEnv, ConfigError, decimal, DEFAULT_GRPC_PORTS, int } from '@faceprint/service-kit';
 import type { ChannelCredentials } from '@grpc/grpc-js';
@@ -72,6 +73,12 @@ export interface MatcherConfig {
    * `<keyDir>/receipt-signing.pem` (generated there if missing).
    */
   readonly signingKeyFile: string;
+  /**
+   * Retired receipt-signing public keys (`*.pem`), still handed out by GetPublicKeys so that what
+   * they signed stays verifiable after a rotation (`faceprint receipt rotate-key` moves the old one
+   * here). `FACEPRINT_MATCHER_RETIRED_SIGNING_KEYS_DIR`, default `retired-signing-keys` beside the signing key.
+   */
+  readonly retiredSigningKeysDir: string;
   /** Where keys were kept by default before they moved out of the gallery: `<dataDir>/keys` (moved at start). */
   readonly formerKeyDir: string;
   /**
@@ -127,6 +134,7 @@ export function loadMatcherConfig(env: NodeJS.ProcessEnv): MatcherConfig {
     FACEPRINT_MATCHER_ERASURE_SCRUB: str({ choices: ['full', 'keys'], default: 'full' }),
     FACEPRINT_MATCHER_MASTER_KEY_FILE: str({ default: '' }),
     FACEPRINT_MATCHER_SIGNING_KEY_FILE: str({ default: '' }),
+    FACEPRINT_MATCHER_RETIRED_SIGNING_KEYS_DIR: str({ default: '' }),
     FACEPRINT_MATCHER_RETENTION_SWEEP_MS: int(100, 86_400_000)({ default: 60_000 }),
     FACEPRINT_MATCHER_UNUSED_KEY_SWEEP_MS: int(0, 86_400_000)({ default: 3_600_000 }),
     FACEPRINT_MATCHER_GATEWAY_IDENTITY: str({ default: 'gateway' }),
@@ -138,6 +146,7 @@ export function loadMatcherConfig(env: NodeJS.ProcessEnv): MatcherConfig {
   const fromCwd = (path: string) => resolve(env.INIT_CWD ?? process.cwd(), path);
   const dataDir = fromCwd(compiled.FACEPRINT_MATCHER_DATA_DIR || DEFAULT_GALLERY_DIR);
   const keyDir = compiled.FACEPRINT_MATCHER_KEY_DIR ? fromCwd(compiled.FACEPRINT_MATCHER_KEY_DIR) : `${dataDir.replace(/\/+$/, '')}-keys`;
+  const signingKeyFile = compiled.FACEPRINT_MATCHER_SIGNING_KEY_FILE ? fromCwd(compiled.FACEPRINT_MATCHER_SIGNING_KEY_FILE) : join(keyDir, 'receipt-signing.pem');
   if (isWithin(keyDir, dataDir)) throw new ConfigError({ FACEPRINT_MATCHER_KEY_DIR: `must not be inside the gallery's data directory (${dataDir}): a copy of the gallery would then hold what opens it` });
   return Object.freeze({
     databaseUrl: compiled.FACEPRINT_DATABASE_URL,
@@ -151,7 +160,8 @@ export function loadMatcherConfig(env: NodeJS.ProcessEnv): MatcherConfig {
     keyDir,
     keyStoreDir: compiled.FACEPRINT_MATCHER_KEY_STORE_DIR ? fromCwd(compiled.FACEPRINT_MATCHER_KEY_STORE_DIR) : join(keyDir, 'data-keys'),
     masterKeyFile: compiled.FACEPRINT_MATCHER_MASTER_KEY_FILE ? fromCwd(compiled.FACEPRINT_MATCHER_MASTER_KEY_FILE) : join(keyDir, 'master.key'),
-    signingKeyFile: compiled.FACEPRINT_MATCHER_SIGNING_KEY_FILE ? fromCwd(compiled.FACEPRINT_MATCHER_SIGNING_KEY_FILE) : join(keyDir, 'receipt-signing.pem'),
+    signingKeyFile,
+    retiredSigningKeysDir: compiled.FACEPRINT_MATCHER_RETIRED_SIGNING_KEYS_DIR ? fromCwd(compiled.FACEPRINT_MATCHER_RETIRED_SIGNING_KEYS_DIR) : join(dirname(signingKeyFile), RETIRED_SIGNING_KEYS_DIR),
     formerKeyDir: join(dataDir, 'keys'),
     erasureScrub: compiled.FACEPRINT_MATCHER_ERASURE_SCRUB,
     generateMasterKey: !compiled.FACEPRINT_MATCHER_MASTER_KEY_FILE,

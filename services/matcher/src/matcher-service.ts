@@ -26,7 +26,7 @@ import { apiKeyService } from './api-keys/api-key-service.js';
 import { auditBase, auditedCall, type AuditedResult } from './compliance/audited.js';
 import { complianceService } from './compliance/compliance-service.js';
 import { ReceiptSigner, SubjectEraser } from './compliance/erasure.js';
-import { adoptFormerKeyFiles, loadMasterKey, loadSigningKey } from './compliance/key-files.js';
+import { adoptFormerKeyFiles, loadMasterKey, loadRetiredSigningKeys, loadSigningKey } from './compliance/key-files.js';
 import { FileKeyStore } from './compliance/key-store.js';
 import { RetentionSweeper } from './compliance/retention-sweeper.js';
 import { unusedKeySweeper } from './compliance/unused-key-sweeper.js';
@@ -459,7 +459,7 @@ export function matcherService(config: MatcherConfig, { log }: Pick<SetupContext
     { callers: () => [config.gatewayIdentity] },
   );
 
-  const compliance = complianceService(() => ({ gallery: ready(), eraser: eraser! }), config);
+  const compliance = complianceService(() => ({ gallery: ready(), eraser: eraser!, signer: signer! }), config);
   const apiKeys = apiKeyService(ready, config);
 
   return {
@@ -467,7 +467,7 @@ export function matcherService(config: MatcherConfig, { log }: Pick<SetupContext
     ready: async () => {
       await adoptFormerKeyFiles(config.formerKeyDir, config, log);
       const masterKey = await loadMasterKey(config, log);
-      signer = new ReceiptSigner(await loadSigningKey(config, log));
+      signer = new ReceiptSigner(await loadSigningKey(config, log), await loadRetiredSigningKeys(config.retiredSigningKeysDir));
       const keyStore = await FileKeyStore.open(config.keyStoreDir);
       const loaded = await startGallery({ ...config, onSyncLag: (ms) => syncLag.record(ms) }, { wrapper: masterKey, store: keyStore }, log);
       eraser = new SubjectEraser(loaded, signer);

@@ -2,19 +2,29 @@
  * `faceprint receipt verify`: checks an erasure receipt or a 1:1 decision record offline against
  * the matcher's Ed25519 public key. The file is the ErasureReceipt or DecisionRecord message in
  * protobuf JSON, or the output of `faceprint verify --json` (its `decision_record`); the public
- * key is the `.pub.pem` beside the matcher's signing key, by default the local mesh's.
+ * keys are a PEM file of one key or several (`faceprint receipt keys` writes the matcher's active
+ * and retired keys; the key a document names is picked by its id), by default the local mesh's
+ * `.pub.pem` beside its signing key and the retired keys beside it.
  */
-import { readFile } from 'node:fs/promises';
-import { join } from 'node:path';
+import { readdir, readFile } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { fromJson, type JsonValue } from '@bufbuild/protobuf';
-import { verifyDecisionRecord, verifyErasureReceipt, type DecisionRecordVerification } from '@faceprint/contracts';
+import { parsePublicKeys, RETIRED_SIGNING_KEYS_DIR, verifyDecisionRecord, verifyErasureReceipt, type DecisionRecordVerification } from '@faceprint/contracts';
 import { DecisionRecordSchema, ErasureReceiptSchema, type DecisionRecord, type ErasureReceipt } from '@faceprint/contracts/common';
 import { RECEIPT_VERIFY_USAGE } from '../usage.js';
 
 /** The local mesh's receipt-signing public key (the matcher's default key directory, beside its gallery). */
-const LOCAL_PUBLIC_KEY = join(fileURLToPath(new URL('../../../../', import.meta.url)), 'data', 'gallery-keys', 'receipt-signing.pub.pem');
+export const LOCAL_PUBLIC_KEY = join(fileURLToPath(new URL('../../../../', import.meta.url)), 'data', 'gallery-keys', 'receipt-signing.pub.pem');
+
+/** The local mesh's public keys: the active one and those retired beside it by `faceprint receipt rotate-key`. */
+async function localPublicKeys(): Promise<string> {
+  const retiredDir = join(dirname(LOCAL_PUBLIC_KEY), RETIRED_SIGNING_KEYS_DIR);
+  const retired = (await readdir(retiredDir).catch(() => [])).filter((f) => f.endsWith('.pem'));
+  const texts = await Promise.all([LOCAL_PUBLIC_KEY, ...retired.map((f) => join(retiredDir, f))].map((f) => readFile(f, 'utf8')));
+  return texts.join('\n');
+}
 
 /** Runs the command; returns the process exit code. */
 export async function receiptVerify(argv: string[]): Promise<number> {
@@ -38,11 +48,12 @@ export async function receiptVerify(argv: string[]): Promise<number> {
   }
   const signed = readSignedDocument(text, receiptFile);
   const publicKeyFile = values['public-key'] ?? LOCAL_PUBLIC_KEY;
-  const publicKey = await readFile(publicKeyFile, 'utf8').catch((error: NodeJS.ErrnoException) => {
-    throw new Error(`cannot read the public key ${publicKeyFile} (${error.code ?? error.message}); name the matcher's key with --public-key`, { cause: error });
+  const pem = await (values['public-key'] ? readFile(publicKeyFile, 'utf8') : localPublicKeys()).catch((error: NodeJS.ErrnoException) => {
+    throw new Error(`cannot read the public key ${publicKeyFile} (${error.code ?? error.message}); name the matcher's keys with --public-key (faceprint receipt keys fetches them)`, { cause: error });
   });
-  if (signed.kind === 'decision') return reportDecision(verifyDecisionRecord(signed.record, publicKey), values.json);
-  const outcome = verifyErasureReceipt(signed.receipt, publicKey);
+  const publicKeys = parsePublicKeys(pem);
+  if (signed.kind === 'decision') return reportDecision(verifyDecisionRecord(signed.record, publicKeys), values.json);
+  const outcome = verifyErasureReceipt(signed.receipt, publicKeys);
   if (values.json) {
     process.stdout.write(`${JSON.stringify(outcome.valid ? { valid: true, receipt: outcome.payload } : { valid: false, problems: outcome.problems })}\n`);
   } else if (outcome.valid) {

@@ -16,7 +16,7 @@ import { decodePageToken, encodePageToken } from '../gallery/page-token.js';
 import { checkContext, checkRequestRef } from '../matching/request-checks.js';
 import type { AuditRecord } from './audit-log.js';
 import { auditBase, auditedCall } from './audited.js';
-import type { SubjectEraser } from './erasure.js';
+import type { ReceiptSigner, SubjectEraser } from './erasure.js';
 
 /** The role that may erase, export and read the audit trail. */
 export const COMPLIANCE_ROLE = 'compliance';
@@ -82,7 +82,7 @@ const auditEventJson = (e: AuditRecord) => ({
 });
 
 /** The compliance service over the gallery that `ready` returns once loaded. */
-export function complianceService(ready: () => { gallery: Gallery; eraser: SubjectEraser }, callers: { gatewayIdentity: string; trainerIdentity: string }) {
+export function complianceService(ready: () => { gallery: Gallery; eraser: SubjectEraser; signer: ReceiptSigner }, callers: { gatewayIdentity: string; trainerIdentity: string }) {
   return implement(
     ComplianceService,
     withDatabaseErrors({
@@ -175,6 +175,10 @@ export function complianceService(ready: () => { gallery: Gallery; eraser: Subje
             details: { request_ref: request.requestRef, include_vectors: String(request.includeVectors) },
           };
         });
+      },
+
+      getPublicKeys() {
+        return Promise.resolve({ keys: [...ready().signer.publicKeys] });
       },
 
       async listAuditEvents(request) {

@@ -317,6 +317,7 @@ for (const backend of ['PostgreSQL', 'embedded PGlite'] as const) {
     let models: TestModels;
     let dir: string;
     let m: InProcessMatcher;
+    let env: Record<string, string>;
     const schema = scratchSchemaName();
 
     before(async () => {
@@ -324,7 +325,8 @@ for (const backend of ['PostgreSQL', 'embedded PGlite'] as const) {
       dir = await mkdtemp(join(tmpdir(), 'faceprint-compliance-'));
       const where: Record<string, string> = backend === 'PostgreSQL' ? { FACEPRINT_DATABASE_URL: TEST_DATABASE_URL, FACEPRINT_DATABASE_SCHEMA: schema } : {};
       // The default key paths: generated beside the data directory (never in it) on first start.
-      m = await startInProcessMatcher({ ...where, FACEPRINT_MATCHER_DATA_DIR: dir, FACEPRINT_MODEL_REGISTRY: models.root });
+      env = { ...where, FACEPRINT_MATCHER_DATA_DIR: dir, FACEPRINT_MODEL_REGISTRY: models.root };
+      m = await startInProcessMatcher(env);
     });
     after(async () => {
       await m?.close();
@@ -418,6 +420,35 @@ for (const backend of ['PostgreSQL', 'embedded PGlite'] as const) {
       assert.equal(verifyErasureReceipt(receipt, publicKey).valid, true);
       await rejectsWith(m.matcher.getSubject({ context: operator('shop'), subjectId: 'wanda' }), status.NOT_FOUND, /wanda/);
       await verifyWithCli(receipt, join(`${dir}-keys`, 'receipt-signing.pub.pem'));
+    });
+
+    it('rotates the signing key: what the old key signed stays verifiable among the keys GetPublicKeys hands out', async () => {
+      const erase = async (subjectId: string) => {
+        await m.matcher.enrollTemplates({ context: operator('shop'), requestId: `rot-${subjectId}`, subjectId, consent: consent(), templates: [{ embedding: embedding(randomUnitVector(random), models.v1) }] });
+        return (await m.compliance.eraseSubject({ context: compliance('shop'), subjectId, requestRef: `rot-${subjectId}`, reason: ErasureReason.SUBJECT_REQUEST })).receipt!;
+      };
+      const before = await erase('rosa');
+      assert.deepEqual((await m.compliance.getPublicKeys({})).keys.map((k) => [k.keyId, k.active]), [[before.signingKeyId, true]]);
+
+      const cli = join(REPO_ROOT, 'node_modules/.bin/faceprint');
+      const rotated = JSON.parse((await run(cli, ['receipt', 'rotate-key', '--key-file', join(`${dir}-keys`, 'receipt-signing.pem'), '--json'], { cwd: REPO_ROOT })).stdout) as { active: string; retired: string };
+      assert.equal(rotated.retired, before.signingKeyId);
+      await m.close();
+      m = await startInProcessMatcher(env); // the matcher reads its keys at start
+
+      const after = await erase('ruth');
+      assert.equal(after.signingKeyId, rotated.active);
+      const { keys } = await m.compliance.getPublicKeys({});
+      assert.deepEqual(keys.map((k) => [k.keyId, k.active]), [[rotated.active, true], [before.signingKeyId, false]]);
+      const pems = keys.map((k) => k.publicKeyPem);
+      assert.equal(verifyErasureReceipt(before, pems).valid, true, 'the old receipt, by its key id among both');
+      assert.equal(verifyErasureReceipt(after, pems).valid, true);
+      const withoutOld = verifyErasureReceipt(before, [pems[0]!, generateKeyPairSync('ed25519').publicKey]);
+      assert.deepEqual(withoutOld.valid ? [] : withoutOld.problems, [`signed by ${before.signingKeyId}, which is none of the 2 public keys given`]);
+      // The command line takes the keys as one PEM file, as `faceprint receipt keys` writes it.
+      const bundle = join(dir, 'keys.pem');
+      await writeFile(bundle, pems.join('\n'));
+      await verifyWithCli(before, bundle);
     });
   });
 }

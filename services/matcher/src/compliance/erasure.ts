@@ -11,7 +11,7 @@ import { createHash, randomUUID, sign, type KeyObject } from 'node:crypto';
 import { create } from '@bufbuild/protobuf';
 import { timestampFromDate } from '@bufbuild/protobuf/wkt';
 import { DECISION_RECORD_TYPE, encodeDecisionRecordPayload, encodeReceiptPayload, ERASURE_RECEIPT_TYPE, signingKeyId, type DecisionRecordPayload } from '@faceprint/contracts';
-import { AuditAction, AuditOutcome, DecisionRecordSchema, ErasureReason, ErasureReceiptSchema, type DecisionRecord, type ErasureReceipt } from '@faceprint/contracts/common';
+import { AuditAction, AuditOutcome, DecisionRecordSchema, ErasureReason, ErasureReceiptSchema, SigningKeySchema, type DecisionRecord, type SigningKey, type ErasureReceipt } from '@faceprint/contracts/common';
 import type { Gallery } from '../gallery/gallery.js';
 
 /** One erasure to carry out. */
@@ -33,10 +33,16 @@ export interface ErasureRequest {
 export class ReceiptSigner {
   readonly keyId: string;
   readonly #privateKey: KeyObject;
+  /** The active public key first, then the retired ones (without the active one, should it be among them). */
+  readonly publicKeys: readonly SigningKey[];
 
-  constructor(keys: { privateKey: KeyObject; publicKey: KeyObject }) {
+  constructor(keys: { privateKey: KeyObject; publicKey: KeyObject }, retired: readonly KeyObject[] = []) {
     this.#privateKey = keys.privateKey;
     this.keyId = signingKeyId(keys.publicKey);
+    const described = (key: KeyObject, active: boolean) => create(SigningKeySchema, { keyId: signingKeyId(key), publicKeyPem: key.export({ type: 'spki', format: 'pem' }).toString(), active });
+    const others = new Map(retired.map((key) => [signingKeyId(key), key]));
+    others.delete(this.keyId);
+    this.publicKeys = [described(keys.publicKey, true), ...[...others.values()].map((key) => described(key, false))];
   }
 
   /** A signed record of a 1:1 decision (decision-record.ts in @faceprint/contracts). */

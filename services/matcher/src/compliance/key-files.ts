@@ -6,7 +6,7 @@
  * Secret).
  */
 import { createPrivateKey, createPublicKey, generateKeyPairSync, randomBytes, type KeyObject } from 'node:crypto';
-import { copyFile, link, mkdir, readFile, rename, rm, rmdir, stat, writeFile } from 'node:fs/promises';
+import { copyFile, link, mkdir, readdir, readFile, rename, rm, rmdir, stat, writeFile } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import type { Logger } from '@faceprint/telemetry';
 import { KEY_BYTES, LocalMasterKey } from './data-keys.js';
@@ -68,6 +68,30 @@ export async function loadSigningKey(options: KeyFileOptions, log: Logger): Prom
     if (error.code !== 'EEXIST' && error.code !== 'EACCES' && error.code !== 'EROFS') throw error;
   });
   return { privateKey, publicKey };
+}
+
+/**
+ * The retired receipt-signing public keys (`*.pem` in `dir`, SPKI PEM; a missing folder holds
+ * none): kept after a rotation so that GetPublicKeys still hands out what old receipts and records
+ * were signed with. A file that is not an Ed25519 public key stops the start, naming it.
+ */
+export async function loadRetiredSigningKeys(dir: string): Promise<KeyObject[]> {
+  const files = await readdir(dir).catch((error: NodeJS.ErrnoException) => {
+    if (error.code === 'ENOENT') return [];
+    throw error;
+  });
+  return Promise.all(
+    files
+      .filter((f) => f.endsWith('.pem'))
+      .sort()
+      .map(async (file) => {
+        const key = await readFile(join(dir, file), 'utf8').then(createPublicKey, (error: unknown) => {
+          throw new Error(`${join(dir, file)} is not a readable public key`, { cause: error });
+        });
+        if (key.asymmetricKeyType !== 'ed25519') throw new Error(`${join(dir, file)} holds a ${key.asymmetricKeyType} key, not a retired Ed25519 receipt-signing key`);
+        return key;
+      }),
+  );
 }
 
 /**

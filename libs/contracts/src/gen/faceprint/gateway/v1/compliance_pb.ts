@@ -4,7 +4,7 @@
 
 import type { GenFile, GenMessage, GenService } from "@bufbuild/protobuf/codegenv2";
 import { fileDesc, messageDesc, serviceDesc } from "@bufbuild/protobuf/codegenv2";
-import type { AuditAction, AuditEvent, ErasureReason, ErasureReceipt } from "../../common/v1/compliance_pb.js";
+import type { AuditAction, AuditEvent, ErasureReason, ErasureReceipt, SigningKey } from "../../common/v1/compliance_pb.js";
 import { file_faceprint_common_v1_compliance } from "../../common/v1/compliance_pb.js";
 import type { Timestamp } from "@bufbuild/protobuf/wkt";
 import { file_google_protobuf_timestamp } from "@bufbuild/protobuf/wkt";
@@ -14,7 +14,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file faceprint/gateway/v1/compliance.proto.
  */
 export const file_faceprint_gateway_v1_compliance: GenFile = /*@__PURE__*/
-  fileDesc("CiVmYWNlcHJpbnQvZ2F0ZXdheS92MS9jb21wbGlhbmNlLnByb3RvEhRmYWNlcHJpbnQuZ2F0ZXdheS52MSKAAQoTRXJhc2VTdWJqZWN0UmVxdWVzdBISCgpzdWJqZWN0X2lkGAEgASgJEhMKC3JlcXVlc3RfcmVmGAIgASgJEjIKBnJlYXNvbhgDIAEoDjIiLmZhY2VwcmludC5jb21tb24udjEuRXJhc3VyZVJlYXNvbhIMCgRub3RlGAQgASgJIl4KFEVyYXNlU3ViamVjdFJlc3BvbnNlEjQKB3JlY2VpcHQYASABKAsyIy5mYWNlcHJpbnQuY29tbW9uLnYxLkVyYXN1cmVSZWNlaXB0EhAKCHJlcGxheWVkGAIgASgIIlgKFEV4cG9ydFN1YmplY3RSZXF1ZXN0EhIKCnN1YmplY3RfaWQYASABKAkSFwoPaW5jbHVkZV92ZWN0b3JzGAIgASgIEhMKC3JlcXVlc3RfcmVmGAMgASgJIj8KFUV4cG9ydFN1YmplY3RSZXNwb25zZRIQCghkb2N1bWVudBgBIAEoDBIUCgxjb250ZW50X3R5cGUYAiABKAki5AEKFkxpc3RBdWRpdEV2ZW50c1JlcXVlc3QSEgoKc3ViamVjdF9pZBgBIAEoCRIxCgdhY3Rpb25zGAIgAygOMiAuZmFjZXByaW50LmNvbW1vbi52MS5BdWRpdEFjdGlvbhIuCgpzdGFydF90aW1lGAMgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIsCghlbmRfdGltZRgEIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASEQoJcGFnZV9zaXplGAUgASgNEhIKCnBhZ2VfdG9rZW4YBiABKAkiYwoXTGlzdEF1ZGl0RXZlbnRzUmVzcG9uc2USLwoGZXZlbnRzGAEgAygLMh8uZmFjZXByaW50LmNvbW1vbi52MS5BdWRpdEV2ZW50EhcKD25leHRfcGFnZV90b2tlbhgCIAEoCTLjAgoRQ29tcGxpYW5jZVNlcnZpY2USagoMRXJhc2VTdWJqZWN0EikuZmFjZXByaW50LmdhdGV3YXkudjEuRXJhc2VTdWJqZWN0UmVxdWVzdBoqLmZhY2VwcmludC5nYXRld2F5LnYxLkVyYXNlU3ViamVjdFJlc3BvbnNlIgOQAgISbQoNRXhwb3J0U3ViamVjdBIqLmZhY2VwcmludC5nYXRld2F5LnYxLkV4cG9ydFN1YmplY3RSZXF1ZXN0GisuZmFjZXByaW50LmdhdGV3YXkudjEuRXhwb3J0U3ViamVjdFJlc3BvbnNlIgOQAgIScwoPTGlzdEF1ZGl0RXZlbnRzEiwuZmFjZXByaW50LmdhdGV3YXkudjEuTGlzdEF1ZGl0RXZlbnRzUmVxdWVzdBotLmZhY2VwcmludC5nYXRld2F5LnYxLkxpc3RBdWRpdEV2ZW50c1Jlc3BvbnNlIgOQAgFiBnByb3RvMw", [file_faceprint_common_v1_compliance, file_google_protobuf_timestamp]);
+  fileDesc("CiVmYWNlcHJpbnQvZ2F0ZXdheS92MS9jb21wbGlhbmNlLnByb3RvEhRmYWNlcHJpbnQuZ2F0ZXdheS52MSKAAQoTRXJhc2VTdWJqZWN0UmVxdWVzdBISCgpzdWJqZWN0X2lkGAEgASgJEhMKC3JlcXVlc3RfcmVmGAIgASgJEjIKBnJlYXNvbhgDIAEoDjIiLmZhY2VwcmludC5jb21tb24udjEuRXJhc3VyZVJlYXNvbhIMCgRub3RlGAQgASgJIl4KFEVyYXNlU3ViamVjdFJlc3BvbnNlEjQKB3JlY2VpcHQYASABKAsyIy5mYWNlcHJpbnQuY29tbW9uLnYxLkVyYXN1cmVSZWNlaXB0EhAKCHJlcGxheWVkGAIgASgIIlgKFEV4cG9ydFN1YmplY3RSZXF1ZXN0EhIKCnN1YmplY3RfaWQYASABKAkSFwoPaW5jbHVkZV92ZWN0b3JzGAIgASgIEhMKC3JlcXVlc3RfcmVmGAMgASgJIj8KFUV4cG9ydFN1YmplY3RSZXNwb25zZRIQCghkb2N1bWVudBgBIAEoDBIUCgxjb250ZW50X3R5cGUYAiABKAki5AEKFkxpc3RBdWRpdEV2ZW50c1JlcXVlc3QSEgoKc3ViamVjdF9pZBgBIAEoCRIxCgdhY3Rpb25zGAIgAygOMiAuZmFjZXByaW50LmNvbW1vbi52MS5BdWRpdEFjdGlvbhIuCgpzdGFydF90aW1lGAMgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIsCghlbmRfdGltZRgEIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASEQoJcGFnZV9zaXplGAUgASgNEhIKCnBhZ2VfdG9rZW4YBiABKAkiYwoXTGlzdEF1ZGl0RXZlbnRzUmVzcG9uc2USLwoGZXZlbnRzGAEgAygLMh8uZmFjZXByaW50LmNvbW1vbi52MS5BdWRpdEV2ZW50EhcKD25leHRfcGFnZV90b2tlbhgCIAEoCSIWChRHZXRQdWJsaWNLZXlzUmVxdWVzdCJGChVHZXRQdWJsaWNLZXlzUmVzcG9uc2USLQoEa2V5cxgBIAMoCzIfLmZhY2VwcmludC5jb21tb24udjEuU2lnbmluZ0tleTLSAwoRQ29tcGxpYW5jZVNlcnZpY2USagoMRXJhc2VTdWJqZWN0EikuZmFjZXByaW50LmdhdGV3YXkudjEuRXJhc2VTdWJqZWN0UmVxdWVzdBoqLmZhY2VwcmludC5nYXRld2F5LnYxLkVyYXNlU3ViamVjdFJlc3BvbnNlIgOQAgISbQoNRXhwb3J0U3ViamVjdBIqLmZhY2VwcmludC5nYXRld2F5LnYxLkV4cG9ydFN1YmplY3RSZXF1ZXN0GisuZmFjZXByaW50LmdhdGV3YXkudjEuRXhwb3J0U3ViamVjdFJlc3BvbnNlIgOQAgIScwoPTGlzdEF1ZGl0RXZlbnRzEiwuZmFjZXByaW50LmdhdGV3YXkudjEuTGlzdEF1ZGl0RXZlbnRzUmVxdWVzdBotLmZhY2VwcmludC5nYXRld2F5LnYxLkxpc3RBdWRpdEV2ZW50c1Jlc3BvbnNlIgOQAgESbQoNR2V0UHVibGljS2V5cxIqLmZhY2VwcmludC5nYXRld2F5LnYxLkdldFB1YmxpY0tleXNSZXF1ZXN0GisuZmFjZXByaW50LmdhdGV3YXkudjEuR2V0UHVibGljS2V5c1Jlc3BvbnNlIgOQAgFiBnByb3RvMw", [file_faceprint_common_v1_compliance, file_google_protobuf_timestamp]);
 
 /**
  * Names the subject to erase and why.
@@ -235,6 +235,42 @@ export const ListAuditEventsResponseSchema: GenMessage<ListAuditEventsResponse> 
   messageDesc(file_faceprint_gateway_v1_compliance, 5);
 
 /**
+ * Asks for the signing keys.
+ *
+ * @generated from message faceprint.gateway.v1.GetPublicKeysRequest
+ */
+export type GetPublicKeysRequest = Message<"faceprint.gateway.v1.GetPublicKeysRequest"> & {
+};
+
+/**
+ * Describes the message faceprint.gateway.v1.GetPublicKeysRequest.
+ * Use `create(GetPublicKeysRequestSchema)` to create a new message.
+ */
+export const GetPublicKeysRequestSchema: GenMessage<GetPublicKeysRequest> = /*@__PURE__*/
+  messageDesc(file_faceprint_gateway_v1_compliance, 6);
+
+/**
+ * The signing keys, the active one first.
+ *
+ * @generated from message faceprint.gateway.v1.GetPublicKeysResponse
+ */
+export type GetPublicKeysResponse = Message<"faceprint.gateway.v1.GetPublicKeysResponse"> & {
+  /**
+   * The active key, then the retired ones.
+   *
+   * @generated from field: repeated faceprint.common.v1.SigningKey keys = 1;
+   */
+  keys: SigningKey[];
+};
+
+/**
+ * Describes the message faceprint.gateway.v1.GetPublicKeysResponse.
+ * Use `create(GetPublicKeysResponseSchema)` to create a new message.
+ */
+export const GetPublicKeysResponseSchema: GenMessage<GetPublicKeysResponse> = /*@__PURE__*/
+  messageDesc(file_faceprint_gateway_v1_compliance, 7);
+
+/**
  * GDPR operations for compliance staff: erasure (Art. 17), access export (Art. 15) and the
  * audit trail. Needs the `compliance` role; every call acts on the caller's tenant.
  *
@@ -271,6 +307,18 @@ export const ComplianceService: GenService<{
     methodKind: "unary";
     input: typeof ListAuditEventsRequestSchema;
     output: typeof ListAuditEventsResponseSchema;
+  },
+  /**
+   * The public keys erasure receipts and decision records are signed with: the active one and
+   * every retired one, by key id, for verifying them offline (`faceprint receipt keys`). Any valid
+   * API key may ask (the keys are public).
+   *
+   * @generated from rpc faceprint.gateway.v1.ComplianceService.GetPublicKeys
+   */
+  getPublicKeys: {
+    methodKind: "unary";
+    input: typeof GetPublicKeysRequestSchema;
+    output: typeof GetPublicKeysResponseSchema;
   },
 }> = /*@__PURE__*/
   serviceDesc(file_faceprint_gateway_v1_compliance, 0);

@@ -4,7 +4,7 @@
 
 import type { GenFile, GenMessage, GenService } from "@bufbuild/protobuf/codegenv2";
 import { fileDesc, messageDesc, serviceDesc } from "@bufbuild/protobuf/codegenv2";
-import type { AuditAction, AuditEvent, ErasureReason, ErasureReceipt } from "../../common/v1/compliance_pb.js";
+import type { AuditAction, AuditEvent, ErasureReason, ErasureReceipt, SigningKey } from "../../common/v1/compliance_pb.js";
 import { file_faceprint_common_v1_compliance } from "../../common/v1/compliance_pb.js";
 import type { CallerContext } from "../../common/v1/context_pb.js";
 import { file_faceprint_common_v1_context } from "../../common/v1/context_pb.js";
@@ -18,7 +18,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file faceprint/matcher/v1/compliance.proto.
  */
 export const file_faceprint_matcher_v1_compliance: GenFile = /*@__PURE__*/
-  fileDesc("CiVmYWNlcHJpbnQvbWF0Y2hlci92MS9jb21wbGlhbmNlLnByb3RvEhRmYWNlcHJpbnQubWF0Y2hlci52MSKYAQoeRXhwb3J0VHJhaW5pbmdUZW1wbGF0ZXNSZXF1ZXN0EjMKB2NvbnRleHQYASABKAsyIi5mYWNlcHJpbnQuY29tbW9uLnYxLkNhbGxlckNvbnRleHQSLAoFbW9kZWwYAiABKAsyHS5mYWNlcHJpbnQuY29tbW9uLnYxLk1vZGVsUmVmEhMKC3JlcXVlc3RfcmVmGAMgASgJIk0KH0V4cG9ydFRyYWluaW5nVGVtcGxhdGVzUmVzcG9uc2USDQoFbGFiZWwYASABKAkSDgoGdmVjdG9yGAIgASgMEgsKA2RpbRgDIAEoDSK1AQoTRXJhc2VTdWJqZWN0UmVxdWVzdBIzCgdjb250ZXh0GAEgASgLMiIuZmFjZXByaW50LmNvbW1vbi52MS5DYWxsZXJDb250ZXh0EhIKCnN1YmplY3RfaWQYAiABKAkSEwoLcmVxdWVzdF9yZWYYAyABKAkSMgoGcmVhc29uGAQgASgOMiIuZmFjZXByaW50LmNvbW1vbi52MS5FcmFzdXJlUmVhc29uEgwKBG5vdGUYBSABKAkiXgoURXJhc2VTdWJqZWN0UmVzcG9uc2USNAoHcmVjZWlwdBgBIAEoCzIjLmZhY2VwcmludC5jb21tb24udjEuRXJhc3VyZVJlY2VpcHQSEAoIcmVwbGF5ZWQYAiABKAgijQEKFEV4cG9ydFN1YmplY3RSZXF1ZXN0EjMKB2NvbnRleHQYASABKAsyIi5mYWNlcHJpbnQuY29tbW9uLnYxLkNhbGxlckNvbnRleHQSEgoKc3ViamVjdF9pZBgCIAEoCRIXCg9pbmNsdWRlX3ZlY3RvcnMYAyABKAgSEwoLcmVxdWVzdF9yZWYYBCABKAkiPwoVRXhwb3J0U3ViamVjdFJlc3BvbnNlEhAKCGRvY3VtZW50GAEgASgMEhQKDGNvbnRlbnRfdHlwZRgCIAEoCSKZAgoWTGlzdEF1ZGl0RXZlbnRzUmVxdWVzdBIzCgdjb250ZXh0GAEgASgLMiIuZmFjZXByaW50LmNvbW1vbi52MS5DYWxsZXJDb250ZXh0EhIKCnN1YmplY3RfaWQYAiABKAkSMQoHYWN0aW9ucxgDIAMoDjIgLmZhY2VwcmludC5jb21tb24udjEuQXVkaXRBY3Rpb24SLgoKc3RhcnRfdGltZRgEIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASLAoIZW5kX3RpbWUYBSABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEhEKCXBhZ2Vfc2l6ZRgGIAEoDRISCgpwYWdlX3Rva2VuGAcgASgJImMKF0xpc3RBdWRpdEV2ZW50c1Jlc3BvbnNlEi8KBmV2ZW50cxgBIAMoCzIfLmZhY2VwcmludC5jb21tb24udjEuQXVkaXRFdmVudBIXCg9uZXh0X3BhZ2VfdG9rZW4YAiABKAky7gMKEUNvbXBsaWFuY2VTZXJ2aWNlEmoKDEVyYXNlU3ViamVjdBIpLmZhY2VwcmludC5tYXRjaGVyLnYxLkVyYXNlU3ViamVjdFJlcXVlc3QaKi5mYWNlcHJpbnQubWF0Y2hlci52MS5FcmFzZVN1YmplY3RSZXNwb25zZSIDkAICEm0KDUV4cG9ydFN1YmplY3QSKi5mYWNlcHJpbnQubWF0Y2hlci52MS5FeHBvcnRTdWJqZWN0UmVxdWVzdBorLmZhY2VwcmludC5tYXRjaGVyLnYxLkV4cG9ydFN1YmplY3RSZXNwb25zZSIDkAICEnMKD0xpc3RBdWRpdEV2ZW50cxIsLmZhY2VwcmludC5tYXRjaGVyLnYxLkxpc3RBdWRpdEV2ZW50c1JlcXVlc3QaLS5mYWNlcHJpbnQubWF0Y2hlci52MS5MaXN0QXVkaXRFdmVudHNSZXNwb25zZSIDkAIBEogBChdFeHBvcnRUcmFpbmluZ1RlbXBsYXRlcxI0LmZhY2VwcmludC5tYXRjaGVyLnYxLkV4cG9ydFRyYWluaW5nVGVtcGxhdGVzUmVxdWVzdBo1LmZhY2VwcmludC5tYXRjaGVyLnYxLkV4cG9ydFRyYWluaW5nVGVtcGxhdGVzUmVzcG9uc2UwAWIGcHJvdG8z", [file_faceprint_common_v1_compliance, file_faceprint_common_v1_context, file_faceprint_common_v1_model, file_google_protobuf_timestamp]);
+  fileDesc("CiVmYWNlcHJpbnQvbWF0Y2hlci92MS9jb21wbGlhbmNlLnByb3RvEhRmYWNlcHJpbnQubWF0Y2hlci52MSKYAQoeRXhwb3J0VHJhaW5pbmdUZW1wbGF0ZXNSZXF1ZXN0EjMKB2NvbnRleHQYASABKAsyIi5mYWNlcHJpbnQuY29tbW9uLnYxLkNhbGxlckNvbnRleHQSLAoFbW9kZWwYAiABKAsyHS5mYWNlcHJpbnQuY29tbW9uLnYxLk1vZGVsUmVmEhMKC3JlcXVlc3RfcmVmGAMgASgJIk0KH0V4cG9ydFRyYWluaW5nVGVtcGxhdGVzUmVzcG9uc2USDQoFbGFiZWwYASABKAkSDgoGdmVjdG9yGAIgASgMEgsKA2RpbRgDIAEoDSK1AQoTRXJhc2VTdWJqZWN0UmVxdWVzdBIzCgdjb250ZXh0GAEgASgLMiIuZmFjZXByaW50LmNvbW1vbi52MS5DYWxsZXJDb250ZXh0EhIKCnN1YmplY3RfaWQYAiABKAkSEwoLcmVxdWVzdF9yZWYYAyABKAkSMgoGcmVhc29uGAQgASgOMiIuZmFjZXByaW50LmNvbW1vbi52MS5FcmFzdXJlUmVhc29uEgwKBG5vdGUYBSABKAkiXgoURXJhc2VTdWJqZWN0UmVzcG9uc2USNAoHcmVjZWlwdBgBIAEoCzIjLmZhY2VwcmludC5jb21tb24udjEuRXJhc3VyZVJlY2VpcHQSEAoIcmVwbGF5ZWQYAiABKAgijQEKFEV4cG9ydFN1YmplY3RSZXF1ZXN0EjMKB2NvbnRleHQYASABKAsyIi5mYWNlcHJpbnQuY29tbW9uLnYxLkNhbGxlckNvbnRleHQSEgoKc3ViamVjdF9pZBgCIAEoCRIXCg9pbmNsdWRlX3ZlY3RvcnMYAyABKAgSEwoLcmVxdWVzdF9yZWYYBCABKAkiPwoVRXhwb3J0U3ViamVjdFJlc3BvbnNlEhAKCGRvY3VtZW50GAEgASgMEhQKDGNvbnRlbnRfdHlwZRgCIAEoCSKZAgoWTGlzdEF1ZGl0RXZlbnRzUmVxdWVzdBIzCgdjb250ZXh0GAEgASgLMiIuZmFjZXByaW50LmNvbW1vbi52MS5DYWxsZXJDb250ZXh0EhIKCnN1YmplY3RfaWQYAiABKAkSMQoHYWN0aW9ucxgDIAMoDjIgLmZhY2VwcmludC5jb21tb24udjEuQXVkaXRBY3Rpb24SLgoKc3RhcnRfdGltZRgEIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASLAoIZW5kX3RpbWUYBSABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEhEKCXBhZ2Vfc2l6ZRgGIAEoDRISCgpwYWdlX3Rva2VuGAcgASgJImMKF0xpc3RBdWRpdEV2ZW50c1Jlc3BvbnNlEi8KBmV2ZW50cxgBIAMoCzIfLmZhY2VwcmludC5jb21tb24udjEuQXVkaXRFdmVudBIXCg9uZXh0X3BhZ2VfdG9rZW4YAiABKAkiFgoUR2V0UHVibGljS2V5c1JlcXVlc3QiRgoVR2V0UHVibGljS2V5c1Jlc3BvbnNlEi0KBGtleXMYASADKAsyHy5mYWNlcHJpbnQuY29tbW9uLnYxLlNpZ25pbmdLZXky3QQKEUNvbXBsaWFuY2VTZXJ2aWNlEmoKDEVyYXNlU3ViamVjdBIpLmZhY2VwcmludC5tYXRjaGVyLnYxLkVyYXNlU3ViamVjdFJlcXVlc3QaKi5mYWNlcHJpbnQubWF0Y2hlci52MS5FcmFzZVN1YmplY3RSZXNwb25zZSIDkAICEm0KDUV4cG9ydFN1YmplY3QSKi5mYWNlcHJpbnQubWF0Y2hlci52MS5FeHBvcnRTdWJqZWN0UmVxdWVzdBorLmZhY2VwcmludC5tYXRjaGVyLnYxLkV4cG9ydFN1YmplY3RSZXNwb25zZSIDkAICEnMKD0xpc3RBdWRpdEV2ZW50cxIsLmZhY2VwcmludC5tYXRjaGVyLnYxLkxpc3RBdWRpdEV2ZW50c1JlcXVlc3QaLS5mYWNlcHJpbnQubWF0Y2hlci52MS5MaXN0QXVkaXRFdmVudHNSZXNwb25zZSIDkAIBEm0KDUdldFB1YmxpY0tleXMSKi5mYWNlcHJpbnQubWF0Y2hlci52MS5HZXRQdWJsaWNLZXlzUmVxdWVzdBorLmZhY2VwcmludC5tYXRjaGVyLnYxLkdldFB1YmxpY0tleXNSZXNwb25zZSIDkAIBEogBChdFeHBvcnRUcmFpbmluZ1RlbXBsYXRlcxI0LmZhY2VwcmludC5tYXRjaGVyLnYxLkV4cG9ydFRyYWluaW5nVGVtcGxhdGVzUmVxdWVzdBo1LmZhY2VwcmludC5tYXRjaGVyLnYxLkV4cG9ydFRyYWluaW5nVGVtcGxhdGVzUmVzcG9uc2UwAWIGcHJvdG8z", [file_faceprint_common_v1_compliance, file_faceprint_common_v1_context, file_faceprint_common_v1_model, file_google_protobuf_timestamp]);
 
 /**
  * Asks for the templates that may train a model.
@@ -332,6 +332,42 @@ export const ListAuditEventsResponseSchema: GenMessage<ListAuditEventsResponse> 
   messageDesc(file_faceprint_matcher_v1_compliance, 7);
 
 /**
+ * Asks for the signing keys.
+ *
+ * @generated from message faceprint.matcher.v1.GetPublicKeysRequest
+ */
+export type GetPublicKeysRequest = Message<"faceprint.matcher.v1.GetPublicKeysRequest"> & {
+};
+
+/**
+ * Describes the message faceprint.matcher.v1.GetPublicKeysRequest.
+ * Use `create(GetPublicKeysRequestSchema)` to create a new message.
+ */
+export const GetPublicKeysRequestSchema: GenMessage<GetPublicKeysRequest> = /*@__PURE__*/
+  messageDesc(file_faceprint_matcher_v1_compliance, 8);
+
+/**
+ * The signing keys, the active one first.
+ *
+ * @generated from message faceprint.matcher.v1.GetPublicKeysResponse
+ */
+export type GetPublicKeysResponse = Message<"faceprint.matcher.v1.GetPublicKeysResponse"> & {
+  /**
+   * The active key, then the retired ones.
+   *
+   * @generated from field: repeated faceprint.common.v1.SigningKey keys = 1;
+   */
+  keys: SigningKey[];
+};
+
+/**
+ * Describes the message faceprint.matcher.v1.GetPublicKeysResponse.
+ * Use `create(GetPublicKeysResponseSchema)` to create a new message.
+ */
+export const GetPublicKeysResponseSchema: GenMessage<GetPublicKeysResponse> = /*@__PURE__*/
+  messageDesc(file_faceprint_matcher_v1_compliance, 9);
+
+/**
  * GDPR operations on the gallery: erasure (Art. 17), access export (Art. 15), the audit trail, and
  * the consented use of templates for model improvement.
  *
@@ -369,6 +405,17 @@ export const ComplianceService: GenService<{
     methodKind: "unary";
     input: typeof ListAuditEventsRequestSchema;
     output: typeof ListAuditEventsResponseSchema;
+  },
+  /**
+   * The public keys erasure receipts and decision records are signed with: the active one and
+   * every retired one. Needs no caller context (the keys are public).
+   *
+   * @generated from rpc faceprint.matcher.v1.ComplianceService.GetPublicKeys
+   */
+  getPublicKeys: {
+    methodKind: "unary";
+    input: typeof GetPublicKeysRequestSchema;
+    output: typeof GetPublicKeysResponseSchema;
   },
   /**
    * Streams the templates of one model version whose subjects gave explicit consent for the
