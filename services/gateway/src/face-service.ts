@@ -131,6 +131,9 @@ export function faceService(downstream: Downstream, keys: ApiKeys, config: Gatew
 
   const operator = (ctx: CallContext) => authorize(keys, ctx, 'operator');
 
+  /** The consent purposes whose enrolments are checked for presentation attacks: those of the verify purposes the policy names. */
+  const padPurposeNames = new Set([...config.padPurposes].map(purposeName).filter(Boolean));
+
   /**
    * A digest of the enrolment as the caller sent it, which the matcher's idempotency compares on a
    * retry. Without the consent's `given_at`: a retry made later may stamp the consent later.
@@ -161,6 +164,17 @@ export function faceService(downstream: Downstream, keys: ApiKeys, config: Gatew
       v.throwIfInvalid();
       const started = performance.now();
       const embedded = await embedAll(request.images.map((image, i) => ({ image, field: `images[${i}]` })), ctx, Math.max(config.minQuality, config.minEnrollQuality));
+      // Templates for a purpose that needs live captures are made from live captures only: each image is its own capture.
+      const consentPurpose = request.consent!.purpose;
+      const checked = padPurposeNames.has(consentPurpose)
+        ? await Promise.all(
+            embedded.map((e, i) => assessPresentation(downstream, context, { content: request.images[i]!.image!.content, face: e.face, embedding: probe(e), field: `images[${i}]` }, [], `for an enrolment under consent for ${consentPurpose}`, ctx)),
+          )
+        : [];
+      checked.forEach(({ assessment }, i) => {
+        if (!assessment.isBonaFide) v.add(`images[${i}].image`, `judged a presentation attack (score ${assessment.score.toFixed(3)}, below the ${assessment.threshold.toFixed(3)} of ${assessment.model?.name} v${assessment.model?.version}): enrol from a live capture`);
+      });
+      v.throwIfInvalid();
       const enrolled = await matcher.enrollTemplates(
         {
           context,
@@ -185,9 +199,10 @@ export function faceService(downstream: Downstream, keys: ApiKeys, config: Gatew
         templateCount: enrolled.subject?.templateCount ?? 0,
         faces: embedded.map((e) => e.face),
         models: embedded[0]!.models,
-        timings: [...embedded.flatMap((e) => e.timings), stageTiming('enroll', 'gateway', started)],
+        timings: [...embedded.flatMap((e) => e.timings), ...checked.flatMap((c) => c.timings), stageTiming('enroll', 'gateway', started)],
         replayed: enrolled.replayed,
         consistency: enrolled.consistency,
+        liveness: checked.map((c) => c.assessment),
       };
     },
 

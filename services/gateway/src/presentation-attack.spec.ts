@@ -1,9 +1,10 @@
 /**
  * Payment verification with presentation-attack detection, end to end through the gateway of a
- * local mesh: without a PAD model a payment verify is refused; `faceprint models pad-train`
+ * local mesh: without a PAD model a payment enrolment and a payment verify are refused; `faceprint models pad-train`
  * trains one on Replay-Attack's train frames (thresholds from its devel frames) in the mesh's
  * trainer, `faceprint models promote` makes it current and the liveness service swaps it in; then
- * a bona fide frame of a client passes and matches, a printed photo and a screen replay of the
+ * an enrolment with a printed photo is refused and one from live frames passes, a bona fide frame
+ * of the client passes and matches, a printed photo and a screen replay of the
  * same client are refused although the face matches, and a burst mixing two clients is refused.
  * Replay-Attack is research-only data: the model lives in the test's registry and is deleted after.
  */
@@ -59,12 +60,8 @@ describe('payment verification with presentation-attack detection', { skip: skip
       FACEPRINT_TLS_CLIENT_CERT_FILE: mesh.tls.certFile('cli'),
       FACEPRINT_TLS_CLIENT_KEY_FILE: mesh.tls.keyFile('cli'),
     };
-    const enrolled = await faces.enroll(
-      { requestId: 'enrol-client003', subjectId: 'client003', consent, images: [image(await real('client003_session01_webcam_authenticate_adverse_1__frame_00000')), image(await real('client003_session01_webcam_authenticate_adverse_2__frame_00118'))] },
-      ops,
-    );
-    assert.equal(enrolled.templateIds.length, 2);
   });
+  const enrolmentImages = async () => [image(await real('client003_session01_webcam_authenticate_adverse_1__frame_00000')), image(await real('client003_session01_webcam_authenticate_adverse_2__frame_00118'))];
   after(async () => {
     faces?.close();
     await mesh?.stop();
@@ -72,10 +69,14 @@ describe('payment verification with presentation-attack detection', { skip: skip
     await rm(join(registry, padModel), { recursive: true, force: true });
   });
 
-  it('refuses a payment verify while no PAD model serves, and verifies other purposes without one', async () => {
+  it('refuses a payment enrolment and a payment verify while no PAD model serves, and serves other purposes without one', async () => {
+    await rejectsWith(faces.enroll({ requestId: 'too-early', subjectId: 'client003', consent, images: await enrolmentImages() }, ops), status.FAILED_PRECONDITION, /presentation-attack check is required for an enrolment under consent for payment_verification, but no PAD model serves/);
     const probe = image(await real('client003_session01_webcam_authenticate_controlled_1__frame_00039'));
     await rejectsWith(faces.verify({ subjectId: 'client003', image: probe, purpose: VerifyPurpose.PAYMENT_VERIFICATION }, ops), status.FAILED_PRECONDITION, /presentation-attack check is required for purpose payment_verification, but no PAD model serves/);
-    const login = await faces.verify({ subjectId: 'client003', image: probe, purpose: VerifyPurpose.LOGIN }, ops);
+    const accessConsent = create(ConsentSchema, { ...consent, purpose: 'access_control' });
+    const enrolled = await faces.enroll({ requestId: 'door', subjectId: 'client003-door', consent: accessConsent, images: await enrolmentImages() }, ops);
+    assert.deepEqual(enrolled.liveness, []);
+    const login = await faces.verify({ subjectId: 'client003-door', image: probe, purpose: VerifyPurpose.LOGIN }, ops);
     assert.equal(login.decision?.isMatch, true);
     assert.equal(login.liveness, undefined);
   });
@@ -106,6 +107,15 @@ describe('payment verification with presentation-attack detection', { skip: skip
     } finally {
       liveness.close();
     }
+  });
+
+  it('enrols for payments from live captures only', async () => {
+    const printed = image(await frame('attack/attack__fixed__attack_print_client003_session01_highdef_photo_adverse__frame_00050.jpg'));
+    const [first] = await enrolmentImages();
+    await rejectsWith(faces.enroll({ requestId: 'with-a-print', subjectId: 'client003', consent, images: [first!, printed] }, ops), status.INVALID_ARGUMENT, /images\[1\]\.image: judged a presentation attack/);
+    const enrolled = await faces.enroll({ requestId: 'enrol-client003', subjectId: 'client003', consent, images: await enrolmentImages() }, ops);
+    assert.equal(enrolled.templateIds.length, 2);
+    assert.deepEqual(enrolled.liveness.map((l) => l.isBonaFide), [true, true]);
   });
 
   it('passes a bona fide frame of the client and refuses a print and a screen replay of the same face', async () => {
