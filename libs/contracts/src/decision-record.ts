@@ -3,7 +3,8 @@
  * signed with the matcher's Ed25519 key (the erasure receipts' key), verifiable offline with its
  * public key (`faceprint receipt verify`). It says what was decided, at which threshold and rate,
  * on what evidence (digests of the probe images, never the images; the models with their sha256;
- * the probe's quality; the presentation-attack check and the purpose, when there were) and when. Written with keys in a fixed order, so equal records are equal bytes.
+ * the probe's quality; the purpose, the consent checked against it and the presentation-attack
+ * check, when there were) and when. Written with keys in a fixed order, so equal records are equal bytes.
  */
 import { createHash } from 'node:crypto';
 import type { DecisionRecord } from './gen/faceprint/common/v1/compliance_pb.js';
@@ -28,6 +29,15 @@ export interface RecordedLiveness {
   readonly threshold: number;
   readonly target_bpcer: number;
   readonly decision: 'bona_fide' | 'attack';
+}
+
+/** The consent a verification for a purpose was checked against (it names the purpose and is in force, or the verify is refused). */
+export interface RecordedConsentCheck {
+  /** The purpose the subject's latest consent names. */
+  readonly purpose: string;
+  /** When that consent's retention ends (ISO 8601, UTC). */
+  readonly retain_until: string;
+  readonly checked: 'purpose_matches_and_in_force';
 }
 
 /** The record's form of a PresentationAssessment. */
@@ -65,6 +75,8 @@ export interface DecisionRecordPayload {
   readonly purpose?: string;
   /** The presentation-attack check of the capture, when one ran. */
   readonly liveness?: RecordedLiveness;
+  /** The consent check, when the verification named a purpose. */
+  readonly consent?: RecordedConsentCheck;
   readonly decision: 'match' | 'no_match';
   /** ISO 8601, UTC. */
   readonly decided_at: string;
@@ -93,6 +105,7 @@ export function encodeDecisionRecordPayload(p: DecisionRecordPayload): Uint8Arra
     ...(p.liveness
       ? { liveness: { model: model(p.liveness.model), frames: p.liveness.frames, score: p.liveness.score, threshold: p.liveness.threshold, target_bpcer: p.liveness.target_bpcer, decision: p.liveness.decision } }
       : {}),
+    ...(p.consent ? { consent: { purpose: p.consent.purpose, retain_until: p.consent.retain_until, checked: p.consent.checked } } : {}),
     decision: p.decision,
     decided_at: p.decided_at,
     signing_key_id: p.signing_key_id,

@@ -69,16 +69,18 @@ describe('payment verification with presentation-attack detection', { skip: skip
     await rm(join(registry, padModel), { recursive: true, force: true });
   });
 
-  it('refuses a payment enrolment and a payment verify while no PAD model serves, and serves other purposes without one', async () => {
+  it('refuses a payment enrolment and a payment verify while no PAD model serves; a verify without a purpose runs without one', async () => {
     await rejectsWith(faces.enroll({ requestId: 'too-early', subjectId: 'client003', consent, images: await enrolmentImages() }, ops), status.FAILED_PRECONDITION, /presentation-attack check is required for an enrolment under consent for payment_verification, but no PAD model serves/);
     const probe = image(await real('client003_session01_webcam_authenticate_controlled_1__frame_00039'));
     await rejectsWith(faces.verify({ subjectId: 'client003', image: probe, purpose: VerifyPurpose.PAYMENT_VERIFICATION }, ops), status.FAILED_PRECONDITION, /presentation-attack check is required for purpose payment_verification, but no PAD model serves/);
     const accessConsent = create(ConsentSchema, { ...consent, purpose: 'access_control' });
     const enrolled = await faces.enroll({ requestId: 'door', subjectId: 'client003-door', consent: accessConsent, images: await enrolmentImages() }, ops);
     assert.deepEqual(enrolled.liveness, []);
-    const login = await faces.verify({ subjectId: 'client003-door', image: probe, purpose: VerifyPurpose.LOGIN }, ops);
-    assert.equal(login.decision?.isMatch, true);
-    assert.equal(login.liveness, undefined);
+    const door = await faces.verify({ subjectId: 'client003-door', image: probe }, ops);
+    assert.equal(door.decision?.isMatch, true);
+    assert.equal(door.liveness, undefined);
+    // A verification for a purpose needs a consent for it (purpose limitation): this subject consented to access control.
+    await rejectsWith(faces.verify({ subjectId: 'client003-door', image: probe, purpose: VerifyPurpose.LOGIN }, ops), status.FAILED_PRECONDITION, /consented to "access_control", not to "login"/);
   });
 
   it('trains a PAD model in the trainer, promotes it, and the liveness service serves it', { timeout: 600_000 }, async () => {
@@ -133,8 +135,9 @@ describe('payment verification with presentation-attack detection', { skip: skip
       // The face itself is the client's: the attack, not the face, is what refuses it.
       assert.ok(refused.decision.score >= refused.decision.threshold, `${attack}: face score ${refused.decision?.score}`);
       // The signed record says so.
-      const payload = JSON.parse(new TextDecoder().decode(refused.decisionRecord!.signedPayload)) as { liveness: { decision: string; model: { name: string } }; purpose: string; decision: string };
+      const payload = JSON.parse(new TextDecoder().decode(refused.decisionRecord!.signedPayload)) as { liveness: { decision: string; model: { name: string } }; purpose: string; consent: { purpose: string; checked: string }; decision: string };
       assert.deepEqual([payload.liveness.decision, payload.liveness.model.name, payload.purpose, payload.decision], ['attack', padModel, 'payment_verification', 'no_match']);
+      assert.deepEqual([payload.consent.purpose, payload.consent.checked], ['payment_verification', 'purpose_matches_and_in_force']);
     }
   });
 

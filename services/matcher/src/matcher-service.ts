@@ -7,7 +7,7 @@
 import { createHash } from 'node:crypto';
 import { create, fromBinary, toBinary } from '@bufbuild/protobuf';
 import { timestampDate } from '@bufbuild/protobuf/wkt';
-import { cosine, decodeEmbedding, livenessFields, PAGE_SIZE_DEFAULT, PAGE_SIZE_MAX, qualityFields } from '@faceprint/contracts';
+import { cosine, decodeEmbedding, livenessFields, PAGE_SIZE_DEFAULT, PAGE_SIZE_MAX, qualityFields, type RecordedConsentCheck } from '@faceprint/contracts';
 import { AuditAction, AuditOutcome, ModelRefSchema, type CallerContext, type Embedding, type ModelRef } from '@faceprint/contracts/common';
 import {
   EnrollTemplatesRequestSchema,
@@ -134,7 +134,7 @@ export function matcherService(config: MatcherConfig, { log }: Pick<SetupContext
     });
 
   /** The signed record of a verify decision (decision-record.ts): the decision, its calibration and the caller's evidence. */
-  const signDecision = (tenantId: string, subjectId: string, made: MatchDecision, evidence: DecisionEvidence | undefined) => {
+  const signDecision = (tenantId: string, subjectId: string, made: MatchDecision, evidence: DecisionEvidence | undefined, consent: RecordedConsentCheck | undefined) => {
     const recorded = (m: ModelRef) => ({ name: m.name, version: m.version, sha256: m.sha256 });
     return signer!.signDecision({
       request_id: evidence?.requestId ?? '',
@@ -152,9 +152,26 @@ export function matcherService(config: MatcherConfig, { log }: Pick<SetupContext
       ...(evidence?.probeQuality ? { probe_quality: qualityFields(evidence.probeQuality) } : {}),
       ...(evidence?.purpose ? { purpose: evidence.purpose } : {}),
       ...(evidence?.liveness ? { liveness: livenessFields(evidence.liveness) } : {}),
+      ...(consent ? { consent } : {}),
       decision: made.isMatch ? 'match' : 'no_match',
       decided_at: new Date().toISOString(),
     });
+  };
+
+  /**
+   * The subject's latest consent against the purpose of a verification: FAILED_PRECONDITION unless
+   * it names that purpose and is in force; what was checked goes into the decision record.
+   */
+  const checkConsentFor = async (g: Gallery, tenantId: string, subjectId: string, purpose: string): Promise<RecordedConsentCheck> => {
+    const consent = await g.store.latestConsent(tenantId, subjectId);
+    if (!consent) throw FaceprintError.notFound('subject', subjectId, tenantId);
+    if (consent.purpose !== purpose) {
+      throw FaceprintError.failedPrecondition('CONSENT_PURPOSE', subjectId, `subject "${subjectId}" consented to "${consent.purpose}", not to "${purpose}": enrol again under a consent for ${purpose}`);
+    }
+    if (consent.retainUntil.getTime() <= Date.now()) {
+      throw FaceprintError.failedPrecondition('CONSENT_EXPIRED', subjectId, `subject "${subjectId}"'s consent ended on ${consent.retainUntil.toISOString()}`);
+    }
+    return { purpose: consent.purpose, retain_until: consent.retainUntil.toISOString(), checked: 'purpose_matches_and_in_force' };
   };
 
   /** Runs a call on the loaded gallery with its audit event (compliance/audited.ts). */
@@ -319,6 +336,8 @@ export function matcherService(config: MatcherConfig, { log }: Pick<SetupContext
           const single = await thresholdFor(g, tenantId, manifest, request.targetFar); // an uncalibrated rate fails before any read
           const stored = await g.store.subjectVectors(tenantId, request.subjectId);
           if (!stored) throw FaceprintError.notFound('subject', request.subjectId, tenantId);
+          // A verification for a purpose is one the subject's consent names, while it is in force (GDPR Art. 9(2)(a), purpose limitation).
+          const consentCheck = request.evidence?.purpose ? await checkConsentFor(g, tenantId, request.subjectId, request.evidence.purpose) : undefined;
           const comparable = stored.filter((t) => t.model.name === model.name && t.model.version === model.version);
           if (comparable.length === 0) {
             const held = describeInventory(await g.store.modelInventory(tenantId, request.subjectId));
@@ -342,7 +361,7 @@ export function matcherService(config: MatcherConfig, { log }: Pick<SetupContext
           const made = decision(best.score, threshold, create(ModelRefSchema, manifest.model));
           // A capture the caller's presentation-attack check judged an attack is never a match.
           if (request.evidence?.liveness && !request.evidence.liveness.isBonaFide) made.isMatch = false;
-          const record = signDecision(tenantId, request.subjectId, made, request.evidence);
+          const record = signDecision(tenantId, request.subjectId, made, request.evidence, consentCheck);
           return {
             response: { decision: made, bestTemplateId: best.templateId, timings: [stageTiming('verify', 'matcher', started)], decisionRecord: record },
             details: {

@@ -762,6 +762,16 @@ export class GalleryStore {
     );
   }
 
+  /** The purpose and end of retention of the subject's latest consent (what a verify for a purpose is checked against), or undefined for an unknown subject. */
+  async latestConsent(tenantId: string, subjectId: string): Promise<{ purpose: string; retainUntil: Date } | undefined> {
+    const { rows } = await this.#db.pool.query<{ purpose: string; retain_until: Date }>(
+      `SELECT c.purpose, c.retain_until FROM subjects s JOIN consents c ON c.subject_pk = s.subject_pk
+       WHERE s.tenant_id = $1 AND s.subject_id = $2 ORDER BY c.consent_pk DESC LIMIT 1`,
+      [tenantId, subjectId],
+    );
+    return rows[0] && { purpose: rows[0].purpose, retainUntil: rows[0].retain_until };
+  }
+
   /** Up to `limit` subjects whose latest consent's retention has ended. */
   async expiredSubjects(limit: number): Promise<{ tenantId: string; subjectId: string; retainUntil: Date }[]> {
     const { rows } = await this.#db.pool.query<{ tenant_id: string; subject_id: string; retain_until: Date }>(
