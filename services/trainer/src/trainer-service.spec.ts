@@ -6,7 +6,8 @@ import { execFile } from 'node:child_process';
 import { after, before, describe, it } from 'node:test';
 import { promisify } from 'node:util';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { JobKind, JobState, ModelTask, TrainerService, type Job } from '@faceprint/contracts/trainer';
+import { JobKind, JobState, ModelManifestSchema, ModelTask, TrainerService, type Job } from '@faceprint/contracts/trainer';
+import { create, toJson } from '@bufbuild/protobuf';
 import { MODEL_FILE, ModelRegistry } from '@faceprint/model-registry';
 import { createClient, loadServerConfig, startServer, type FaceprintServer, type ServiceClient, type ServiceSetup } from '@faceprint/service-kit';
 import { createLogger } from '@faceprint/telemetry';
@@ -354,6 +355,52 @@ describe('TrainerService', { skip: skipUnlessPresent(MODEL_MIRROR) }, () => {
     assert.ok(promoted.gates.every((g) => g.passed), JSON.stringify(promoted.gates));
     const listed = JSON.parse((await cli('list', '--json')).stdout) as { models: { name: string; current: number }[] };
     assert.equal(listed.models.find((m) => m.name === 'gated-embedder')?.current, v4);
+  });
+
+  it('imports an operator\'s own ONNX embedder from a file and a spec (a copy of the default one here), which then embeds exactly as the default does', { skip: skipUnlessPresent(IDENTITIES_DIR) }, async () => {
+    const { manifest: original, bytes } = await new ModelRegistry(root).loadModel('face-recognition-net', 1);
+    const dir = await mkdtemp(join(tmpdir(), 'faceprint-byo-'));
+    try {
+      const file = join(dir, 'my-embedder.onnx');
+      await writeFile(file, bytes);
+      const spec = (overrides: Record<string, unknown>) => {
+        const path = join(dir, `spec-${Object.keys(overrides).join('-') || 'ok'}.json`);
+        const base = create(ModelManifestSchema, { task: ModelTask.EMBEDDER, license: original.license, source: { kind: 'file', locator: 'a copy of face-recognition-net v1' }, inputs: original.inputs, outputs: original.outputs, alignment: original.alignment, embeddingDim: original.embeddingDim });
+        return writeFile(path, JSON.stringify({ ...(toJson(ModelManifestSchema, base) as object), ...overrides })).then(() => path);
+      };
+      // A model without a licence is refused, naming the field; so is a spec the file does not fit.
+      const unlicensed = await cli('import', '--onnx', file, '--spec', await spec({ license: '' }), '--name', 'my-embedder');
+      assert.equal(unlicensed.code, 2, unlicensed.stderr);
+      assert.match(unlicensed.stderr, /spec\.license: is required: the licence of the weights/);
+      const misnamed = await cli('import', '--onnx', file, '--spec', await spec({ outputs: [{ name: 'logits' }] }), '--name', 'my-embedder');
+      assert.match(misnamed.stderr, /FAILED_PRECONDITION: my-embedder.onnx has no output "logits"/);
+      const imported = JSON.parse((await cli('import', '--onnx', file, '--spec', await spec({}), '--name', 'my-embedder', '--json')).stdout) as { model: string; sha256: string; created: boolean };
+      assert.deepEqual([imported.model, imported.created, imported.sha256], ['my-embedder@1', true, original.model!.sha256]);
+      const again = JSON.parse((await cli('import', '--onnx', file, '--spec', await spec({}), '--name', 'my-embedder', '--json')).stdout) as { created: boolean };
+      assert.equal(again.created, false, 'the same file again: the same version');
+      const { manifest } = await trainer.getModelManifest({ name: 'my-embedder', version: 1 });
+      assert.deepEqual([manifest?.license, manifest?.source?.kind, manifest?.source?.sha256, manifest?.thresholds.length], [original.license, 'file', original.model!.sha256, 0]);
+      assert.match(manifest?.lineage?.steps.at(-1) ?? '', /^imported from my-embedder\.onnx \(sha256 [0-9a-f]{64}; written by faceprint/);
+
+      // Served by an embedder pinned to it, it embeds the identities' crops as the default version does.
+      const embed = async (model: string) => {
+        const services = await acquireServices(['embedder'], undefined, { FACEPRINT_MODEL_REGISTRY: root, FACEPRINT_EMBEDDER_MODEL: model });
+        const embedder = createClient(EmbedderService, services.addresses.embedder!, { retry: false });
+        try {
+          const faces = await Promise.all(['amy', 'raj', 'leonard'].map(async (name) => ({ pixels: new Uint8Array(await sharp(join(IDENTITIES_DIR, name, `${name}1.png`)).resize(150, 150).removeAlpha().raw().toBuffer()), width: 150, height: 150, format: PixelFormat.RGB8 })));
+          const { embeddings, model: served } = await embedder.embed({ faces });
+          assert.equal(`${served?.name}@${served?.version}`, model);
+          return embeddings.map((e) => decodeEmbedding(e.vector, e.dim));
+        } finally {
+          embedder.close();
+          await services.stop();
+        }
+      };
+      const [mine, theirs] = [await embed('my-embedder@1'), await embed('face-recognition-net@1')];
+      mine.forEach((vector, i) => assert.ok(dot(vector, theirs[i]!) > 1 - 1e-6, `crop ${i}: cosine ${dot(vector, theirs[i]!)}`));
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
   });
 
   it('answers bad requests with clear statuses', async () => {

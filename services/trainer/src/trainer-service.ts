@@ -12,6 +12,7 @@ import { ModelRegistry, RegistryError } from '@faceprint/model-registry';
 import { FaceprintError, implement, RequestValidator, type ServiceSetup, type SetupContext } from '@faceprint/service-kit';
 import { status } from '@grpc/grpc-js';
 import { IMPORTERS, runImport } from './importers/index.js';
+import { importOnnxFile } from './importers/onnx-file.js';
 import { calibrateJob, checkCalibrateSpec } from './jobs/calibrate-job.js';
 import { checkEvaluateSpec, evaluateJob } from './jobs/evaluate-job.js';
 import { checkFineTuneSpec, fineTuneJob } from './jobs/fine-tune/fine-tune-job.js';
@@ -120,6 +121,10 @@ export function trainerService(config: TrainerConfig, { log }: Pick<SetupContext
           if (error instanceof RegistryError) throw fromRegistryError(error);
           throw new FaceprintError(status.FAILED_PRECONDITION, `import of ${importerName} failed: ${(error as Error).message}`, { cause: error });
         }
+      },
+
+      async importOnnxModel({ name, onnxPath, spec, promoteIfFirst }) {
+        return registryCall(() => importOnnxFile(registry, { name, onnxPath, spec, promoteIfFirst }));
       },
 
       async promoteModel({ model, force, reason }) {

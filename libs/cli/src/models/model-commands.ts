@@ -1,13 +1,14 @@
 /**
- * `faceprint models`: the trainer's registry and jobs. `list`; `train`, `quantize`, `evaluate`,
+ * `faceprint models`: the trainer's registry and jobs. `list`; `import` (bring your own model); `train`, `quantize`, `evaluate`,
  * `calibrate` and `pad-train` (jobs, with progress on standard error); `promote` (through the gates; `--force`
  * past them). Talks to the trainer (`--trainer HOST:PORT`, env FACEPRINT_TRAINER_ADDRESS, default
  * the local mesh's 127.0.0.1:50055).
  */
+import { readFile } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
-import type { MessageInitShape } from '@bufbuild/protobuf';
-import { JobKind, JobState, ModelTask, TrainerService, type Job, type JobSpecSchema } from '@faceprint/contracts/trainer';
+import { fromJsonString, type MessageInitShape } from '@bufbuild/protobuf';
+import { JobKind, JobState, ModelManifestSchema, ModelTask, TrainerService, type Job, type JobSpecSchema, type ModelManifest } from '@faceprint/contracts/trainer';
 import { clientCredentialsFromEnv, createClient, DEFAULT_GRPC_PORTS } from '@faceprint/service-kit/clients';
 import { EXIT, UsageError } from '../gateway/connection.js';
 import { MODELS_USAGE } from '../usage.js';
@@ -48,10 +49,11 @@ export async function models(argv: string[]): Promise<number> {
   if (command === 'train') return train(rest);
   if (command === 'calibrate') return calibrateModel(rest);
   if (command === 'pad-train') return padTrain(rest);
+  if (command === 'import') return importOnnx(rest);
   if (command === 'promote') return promote(rest);
   if (command === 'quantize') return quantize(rest);
   if (command === 'cancel') return cancel(rest);
-  throw new UsageError(`models takes list, train, quantize, evaluate, calibrate, pad-train, promote or cancel\n${MODELS_USAGE}`);
+  throw new UsageError(`models takes list, import, train, quantize, evaluate, calibrate, pad-train, promote or cancel\n${MODELS_USAGE}`);
 }
 
 async function list(argv: string[]): Promise<number> {
@@ -203,6 +205,27 @@ async function calibrateModel(argv: string[]): Promise<number> {
     model: `${model.name}@${model.version}`,
     metrics: job.progress?.metrics ?? {},
   }));
+}
+
+/** `models import --onnx FILE --spec SPEC.json --name NAME`: bring your own model (the trainer reads the file). */
+async function importOnnx(argv: string[]): Promise<number> {
+  const { values } = parseArgs({ args: argv, options: { ...OPTIONS, onnx: { type: 'string' }, spec: { type: 'string' }, name: { type: 'string' }, 'promote-if-first': { type: 'boolean', default: false } } });
+  if (!values.onnx || !values.spec || !values.name) throw new UsageError('import needs --onnx FILE, --spec SPEC.json (what the model is: docs/models.md) and --name NAME');
+  let spec: ModelManifest;
+  try {
+    spec = fromJsonString(ModelManifestSchema, await readFile(values.spec, 'utf8'));
+  } catch (error) {
+    throw new UsageError(`--spec ${values.spec}: not a model manifest in protobuf JSON (${(error as Error).message})`);
+  }
+  const trainer = await trainerClient(values.trainer);
+  try {
+    const { manifest, created } = await trainer.importOnnxModel({ name: values.name, onnxPath: resolve(values.onnx), spec, promoteIfFirst: values['promote-if-first'] });
+    const ref = `${manifest!.model!.name}@${manifest!.model!.version}`;
+    print(values.json, { model: ref, sha256: manifest!.model!.sha256, created }, `${ref} ${created ? 'imported' : 'already held (identical file)'}, sha256 ${manifest!.model!.sha256.slice(0, 12)}; calibrate it before the matcher decides with it: faceprint models calibrate ${ref} --data DIR`);
+    return EXIT.ok;
+  } finally {
+    trainer.close();
+  }
 }
 
 async function padTrain(argv: string[]): Promise<number> {

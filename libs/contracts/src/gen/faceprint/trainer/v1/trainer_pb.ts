@@ -16,7 +16,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file faceprint/trainer/v1/trainer.proto.
  */
 export const file_faceprint_trainer_v1_trainer: GenFile = /*@__PURE__*/
-  fileDesc("CiJmYWNlcHJpbnQvdHJhaW5lci92MS90cmFpbmVyLnByb3RvEhRmYWNlcHJpbnQudHJhaW5lci52MSJCChFMaXN0TW9kZWxzUmVxdWVzdBItCgR0YXNrGAEgASgOMh8uZmFjZXByaW50LnRyYWluZXIudjEuTW9kZWxUYXNrIncKDVJlZ2lzdHJ5TW9kZWwSDAoEbmFtZRgBIAEoCRItCgR0YXNrGAIgASgOMh8uZmFjZXByaW50LnRyYWluZXIudjEuTW9kZWxUYXNrEhcKD2N1cnJlbnRfdmVyc2lvbhgDIAEoDRIQCgh2ZXJzaW9ucxgEIAMoDSJJChJMaXN0TW9kZWxzUmVzcG9uc2USMwoGbW9kZWxzGAEgAygLMiMuZmFjZXByaW50LnRyYWluZXIudjEuUmVnaXN0cnlNb2RlbCI4ChdHZXRNb2RlbE1hbmlmZXN0UmVxdWVzdBIMCgRuYW1lGAEgASgJEg8KB3ZlcnNpb24YAiABKA0iUQoYR2V0TW9kZWxNYW5pZmVzdFJlc3BvbnNlEjUKCG1hbmlmZXN0GAEgASgLMiMuZmFjZXByaW50LnRyYWluZXIudjEuTW9kZWxNYW5pZmVzdCJUChJJbXBvcnRNb2RlbFJlcXVlc3QSEAoIaW1wb3J0ZXIYASABKAkSEgoKbWlycm9yX2RpchgCIAEoCRIYChBwcm9tb3RlX2lmX2ZpcnN0GAMgASgIIl0KE0ltcG9ydE1vZGVsUmVzcG9uc2USNQoIbWFuaWZlc3QYASABKAsyIy5mYWNlcHJpbnQudHJhaW5lci52MS5Nb2RlbE1hbmlmZXN0Eg8KB2NyZWF0ZWQYAiABKAgiaAoURXZhbHVhdGVNb2RlbFJlcXVlc3QSLAoFbW9kZWwYASABKAsyHS5mYWNlcHJpbnQuY29tbW9uLnYxLk1vZGVsUmVmEg8KB2RhdGFzZXQYAiABKAkSEQoJY2FsaWJyYXRlGAMgASgIIj8KFUV2YWx1YXRlTW9kZWxSZXNwb25zZRImCgNqb2IYASABKAsyGS5mYWNlcHJpbnQudHJhaW5lci52MS5Kb2IiYgoTUHJvbW90ZU1vZGVsUmVxdWVzdBIsCgVtb2RlbBgBIAEoCzIdLmZhY2VwcmludC5jb21tb24udjEuTW9kZWxSZWYSDQoFZm9yY2UYAiABKAgSDgoGcmVhc29uGAMgASgJIqgBChRQcm9tb3RlTW9kZWxSZXNwb25zZRIvCghwcmV2aW91cxgBIAEoCzIdLmZhY2VwcmludC5jb21tb24udjEuTW9kZWxSZWYSLgoHY3VycmVudBgCIAEoCzIdLmZhY2VwcmludC5jb21tb24udjEuTW9kZWxSZWYSLwoFZ2F0ZXMYAyADKAsyIC5mYWNlcHJpbnQudHJhaW5lci52MS5HYXRlUmVzdWx0IjoKCkdhdGVSZXN1bHQSDAoEbmFtZRgBIAEoCRIOCgZwYXNzZWQYAiABKAgSDgoGZGV0YWlsGAMgASgJIvABCgdKb2JTcGVjEisKBGtpbmQYASABKA4yHS5mYWNlcHJpbnQudHJhaW5lci52MS5Kb2JLaW5kEjEKCmJhc2VfbW9kZWwYAiABKAsyHS5mYWNlcHJpbnQuY29tbW9uLnYxLk1vZGVsUmVmEg8KB2RhdGFzZXQYAyABKAkSQQoKcGFyYW1ldGVycxgEIAMoCzItLmZhY2VwcmludC50cmFpbmVyLnYxLkpvYlNwZWMuUGFyYW1ldGVyc0VudHJ5GjEKD1BhcmFtZXRlcnNFbnRyeRILCgNrZXkYASABKAkSDQoFdmFsdWUYAiABKAk6AjgBIs8BCgtKb2JQcm9ncmVzcxIMCgRzdGVwGAEgASgEEhMKC3RvdGFsX3N0ZXBzGAIgASgEEg0KBWVwb2NoGAMgASgNEgwKBGxvc3MYBCABKAESPwoHbWV0cmljcxgFIAMoCzIuLmZhY2VwcmludC50cmFpbmVyLnYxLkpvYlByb2dyZXNzLk1ldHJpY3NFbnRyeRIPCgdtZXNzYWdlGAYgASgJGi4KDE1ldHJpY3NFbnRyeRILCgNrZXkYASABKAkSDQoFdmFsdWUYAiABKAE6AjgBIvkCCgNKb2ISDgoGam9iX2lkGAEgASgJEisKBHNwZWMYAiABKAsyHS5mYWNlcHJpbnQudHJhaW5lci52MS5Kb2JTcGVjEi0KBXN0YXRlGAMgASgOMh4uZmFjZXByaW50LnRyYWluZXIudjEuSm9iU3RhdGUSMwoIcHJvZ3Jlc3MYBCABKAsyIS5mYWNlcHJpbnQudHJhaW5lci52MS5Kb2JQcm9ncmVzcxIzCgxyZXN1bHRfbW9kZWwYBSABKAsyHS5mYWNlcHJpbnQuY29tbW9uLnYxLk1vZGVsUmVmEg0KBWVycm9yGAYgASgJEi8KC2NyZWF0ZV90aW1lGAcgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIuCgpzdGFydF90aW1lGAggASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIsCghlbmRfdGltZRgJIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXAiUgoPU3RhcnRKb2JSZXF1ZXN0EhIKCnJlcXVlc3RfaWQYASABKAkSKwoEc3BlYxgCIAEoCzIdLmZhY2VwcmludC50cmFpbmVyLnYxLkpvYlNwZWMiOgoQU3RhcnRKb2JSZXNwb25zZRImCgNqb2IYASABKAsyGS5mYWNlcHJpbnQudHJhaW5lci52MS5Kb2IiHwoNR2V0Sm9iUmVxdWVzdBIOCgZqb2JfaWQYASABKAkiOAoOR2V0Sm9iUmVzcG9uc2USJgoDam9iGAEgASgLMhkuZmFjZXByaW50LnRyYWluZXIudjEuSm9iImcKD0xpc3RKb2JzUmVxdWVzdBItCgVzdGF0ZRgBIAEoDjIeLmZhY2VwcmludC50cmFpbmVyLnYxLkpvYlN0YXRlEhEKCXBhZ2Vfc2l6ZRgCIAEoDRISCgpwYWdlX3Rva2VuGAMgASgJIlQKEExpc3RKb2JzUmVzcG9uc2USJwoEam9icxgBIAMoCzIZLmZhY2VwcmludC50cmFpbmVyLnYxLkpvYhIXCg9uZXh0X3BhZ2VfdG9rZW4YAiABKAkiIgoQQ2FuY2VsSm9iUmVxdWVzdBIOCgZqb2JfaWQYASABKAkiOwoRQ2FuY2VsSm9iUmVzcG9uc2USJgoDam9iGAEgASgLMhkuZmFjZXByaW50LnRyYWluZXIudjEuSm9iIiEKD1dhdGNoSm9iUmVxdWVzdBIOCgZqb2JfaWQYASABKAkiOgoQV2F0Y2hKb2JSZXNwb25zZRImCgNqb2IYASABKAsyGS5mYWNlcHJpbnQudHJhaW5lci52MS5Kb2IqtAEKB0pvYktpbmQSGAoUSk9CX0tJTkRfVU5TUEVDSUZJRUQQABIWChJKT0JfS0lORF9GSU5FX1RVTkUQARIVChFKT0JfS0lORF9RVUFOVElaRRACEhUKEUpPQl9LSU5EX0VWQUxVQVRFEAMSFgoSSk9CX0tJTkRfQ0FMSUJSQVRFEAQSGQoVSk9CX0tJTkRfQlVJTERfRU5HSU5FEAUSFgoSSk9CX0tJTkRfUEFEX1RSQUlOEAYqmgEKCEpvYlN0YXRlEhkKFUpPQl9TVEFURV9VTlNQRUNJRklFRBAAEhQKEEpPQl9TVEFURV9RVUVVRUQQARIVChFKT0JfU1RBVEVfUlVOTklORxACEhcKE0pPQl9TVEFURV9TVUNDRUVERUQQAxIUChBKT0JfU1RBVEVfRkFJTEVEEAQSFwoTSk9CX1NUQVRFX0NBTkNFTExFRBAFMowICg5UcmFpbmVyU2VydmljZRJkCgpMaXN0TW9kZWxzEicuZmFjZXByaW50LnRyYWluZXIudjEuTGlzdE1vZGVsc1JlcXVlc3QaKC5mYWNlcHJpbnQudHJhaW5lci52MS5MaXN0TW9kZWxzUmVzcG9uc2UiA5ACARJ2ChBHZXRNb2RlbE1hbmlmZXN0Ei0uZmFjZXByaW50LnRyYWluZXIudjEuR2V0TW9kZWxNYW5pZmVzdFJlcXVlc3QaLi5mYWNlcHJpbnQudHJhaW5lci52MS5HZXRNb2RlbE1hbmlmZXN0UmVzcG9uc2UiA5ACARJnCgtJbXBvcnRNb2RlbBIoLmZhY2VwcmludC50cmFpbmVyLnYxLkltcG9ydE1vZGVsUmVxdWVzdBopLmZhY2VwcmludC50cmFpbmVyLnYxLkltcG9ydE1vZGVsUmVzcG9uc2UiA5ACAhJoCg1FdmFsdWF0ZU1vZGVsEiouZmFjZXByaW50LnRyYWluZXIudjEuRXZhbHVhdGVNb2RlbFJlcXVlc3QaKy5mYWNlcHJpbnQudHJhaW5lci52MS5FdmFsdWF0ZU1vZGVsUmVzcG9uc2USagoMUHJvbW90ZU1vZGVsEikuZmFjZXByaW50LnRyYWluZXIudjEuUHJvbW90ZU1vZGVsUmVxdWVzdBoqLmZhY2VwcmludC50cmFpbmVyLnYxLlByb21vdGVNb2RlbFJlc3BvbnNlIgOQAgISXgoIU3RhcnRKb2ISJS5mYWNlcHJpbnQudHJhaW5lci52MS5TdGFydEpvYlJlcXVlc3QaJi5mYWNlcHJpbnQudHJhaW5lci52MS5TdGFydEpvYlJlc3BvbnNlIgOQAgISWAoGR2V0Sm9iEiMuZmFjZXByaW50LnRyYWluZXIudjEuR2V0Sm9iUmVxdWVzdBokLmZhY2VwcmludC50cmFpbmVyLnYxLkdldEpvYlJlc3BvbnNlIgOQAgESXgoITGlzdEpvYnMSJS5mYWNlcHJpbnQudHJhaW5lci52MS5MaXN0Sm9ic1JlcXVlc3QaJi5mYWNlcHJpbnQudHJhaW5lci52MS5MaXN0Sm9ic1Jlc3BvbnNlIgOQAgESYQoJQ2FuY2VsSm9iEiYuZmFjZXByaW50LnRyYWluZXIudjEuQ2FuY2VsSm9iUmVxdWVzdBonLmZhY2VwcmludC50cmFpbmVyLnYxLkNhbmNlbEpvYlJlc3BvbnNlIgOQAgISYAoIV2F0Y2hKb2ISJS5mYWNlcHJpbnQudHJhaW5lci52MS5XYXRjaEpvYlJlcXVlc3QaJi5mYWNlcHJpbnQudHJhaW5lci52MS5XYXRjaEpvYlJlc3BvbnNlIgOQAgEwAWIGcHJvdG8z", [file_faceprint_common_v1_model, file_faceprint_trainer_v1_model, file_google_protobuf_timestamp]);
+  fileDesc("CiJmYWNlcHJpbnQvdHJhaW5lci92MS90cmFpbmVyLnByb3RvEhRmYWNlcHJpbnQudHJhaW5lci52MSJCChFMaXN0TW9kZWxzUmVxdWVzdBItCgR0YXNrGAEgASgOMh8uZmFjZXByaW50LnRyYWluZXIudjEuTW9kZWxUYXNrIncKDVJlZ2lzdHJ5TW9kZWwSDAoEbmFtZRgBIAEoCRItCgR0YXNrGAIgASgOMh8uZmFjZXByaW50LnRyYWluZXIudjEuTW9kZWxUYXNrEhcKD2N1cnJlbnRfdmVyc2lvbhgDIAEoDRIQCgh2ZXJzaW9ucxgEIAMoDSJJChJMaXN0TW9kZWxzUmVzcG9uc2USMwoGbW9kZWxzGAEgAygLMiMuZmFjZXByaW50LnRyYWluZXIudjEuUmVnaXN0cnlNb2RlbCI4ChdHZXRNb2RlbE1hbmlmZXN0UmVxdWVzdBIMCgRuYW1lGAEgASgJEg8KB3ZlcnNpb24YAiABKA0iUQoYR2V0TW9kZWxNYW5pZmVzdFJlc3BvbnNlEjUKCG1hbmlmZXN0GAEgASgLMiMuZmFjZXByaW50LnRyYWluZXIudjEuTW9kZWxNYW5pZmVzdCJUChJJbXBvcnRNb2RlbFJlcXVlc3QSEAoIaW1wb3J0ZXIYASABKAkSEgoKbWlycm9yX2RpchgCIAEoCRIYChBwcm9tb3RlX2lmX2ZpcnN0GAMgASgIIoYBChZJbXBvcnRPbm54TW9kZWxSZXF1ZXN0EgwKBG5hbWUYASABKAkSEQoJb25ueF9wYXRoGAIgASgJEjEKBHNwZWMYAyABKAsyIy5mYWNlcHJpbnQudHJhaW5lci52MS5Nb2RlbE1hbmlmZXN0EhgKEHByb21vdGVfaWZfZmlyc3QYBCABKAgiYQoXSW1wb3J0T25ueE1vZGVsUmVzcG9uc2USNQoIbWFuaWZlc3QYASABKAsyIy5mYWNlcHJpbnQudHJhaW5lci52MS5Nb2RlbE1hbmlmZXN0Eg8KB2NyZWF0ZWQYAiABKAgiXQoTSW1wb3J0TW9kZWxSZXNwb25zZRI1CghtYW5pZmVzdBgBIAEoCzIjLmZhY2VwcmludC50cmFpbmVyLnYxLk1vZGVsTWFuaWZlc3QSDwoHY3JlYXRlZBgCIAEoCCJoChRFdmFsdWF0ZU1vZGVsUmVxdWVzdBIsCgVtb2RlbBgBIAEoCzIdLmZhY2VwcmludC5jb21tb24udjEuTW9kZWxSZWYSDwoHZGF0YXNldBgCIAEoCRIRCgljYWxpYnJhdGUYAyABKAgiPwoVRXZhbHVhdGVNb2RlbFJlc3BvbnNlEiYKA2pvYhgBIAEoCzIZLmZhY2VwcmludC50cmFpbmVyLnYxLkpvYiJiChNQcm9tb3RlTW9kZWxSZXF1ZXN0EiwKBW1vZGVsGAEgASgLMh0uZmFjZXByaW50LmNvbW1vbi52MS5Nb2RlbFJlZhINCgVmb3JjZRgCIAEoCBIOCgZyZWFzb24YAyABKAkiqAEKFFByb21vdGVNb2RlbFJlc3BvbnNlEi8KCHByZXZpb3VzGAEgASgLMh0uZmFjZXByaW50LmNvbW1vbi52MS5Nb2RlbFJlZhIuCgdjdXJyZW50GAIgASgLMh0uZmFjZXByaW50LmNvbW1vbi52MS5Nb2RlbFJlZhIvCgVnYXRlcxgDIAMoCzIgLmZhY2VwcmludC50cmFpbmVyLnYxLkdhdGVSZXN1bHQiOgoKR2F0ZVJlc3VsdBIMCgRuYW1lGAEgASgJEg4KBnBhc3NlZBgCIAEoCBIOCgZkZXRhaWwYAyABKAki8AEKB0pvYlNwZWMSKwoEa2luZBgBIAEoDjIdLmZhY2VwcmludC50cmFpbmVyLnYxLkpvYktpbmQSMQoKYmFzZV9tb2RlbBgCIAEoCzIdLmZhY2VwcmludC5jb21tb24udjEuTW9kZWxSZWYSDwoHZGF0YXNldBgDIAEoCRJBCgpwYXJhbWV0ZXJzGAQgAygLMi0uZmFjZXByaW50LnRyYWluZXIudjEuSm9iU3BlYy5QYXJhbWV0ZXJzRW50cnkaMQoPUGFyYW1ldGVyc0VudHJ5EgsKA2tleRgBIAEoCRINCgV2YWx1ZRgCIAEoCToCOAEizwEKC0pvYlByb2dyZXNzEgwKBHN0ZXAYASABKAQSEwoLdG90YWxfc3RlcHMYAiABKAQSDQoFZXBvY2gYAyABKA0SDAoEbG9zcxgEIAEoARI/CgdtZXRyaWNzGAUgAygLMi4uZmFjZXByaW50LnRyYWluZXIudjEuSm9iUHJvZ3Jlc3MuTWV0cmljc0VudHJ5Eg8KB21lc3NhZ2UYBiABKAkaLgoMTWV0cmljc0VudHJ5EgsKA2tleRgBIAEoCRINCgV2YWx1ZRgCIAEoAToCOAEi+QIKA0pvYhIOCgZqb2JfaWQYASABKAkSKwoEc3BlYxgCIAEoCzIdLmZhY2VwcmludC50cmFpbmVyLnYxLkpvYlNwZWMSLQoFc3RhdGUYAyABKA4yHi5mYWNlcHJpbnQudHJhaW5lci52MS5Kb2JTdGF0ZRIzCghwcm9ncmVzcxgEIAEoCzIhLmZhY2VwcmludC50cmFpbmVyLnYxLkpvYlByb2dyZXNzEjMKDHJlc3VsdF9tb2RlbBgFIAEoCzIdLmZhY2VwcmludC5jb21tb24udjEuTW9kZWxSZWYSDQoFZXJyb3IYBiABKAkSLwoLY3JlYXRlX3RpbWUYByABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEi4KCnN0YXJ0X3RpbWUYCCABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEiwKCGVuZF90aW1lGAkgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcCJSCg9TdGFydEpvYlJlcXVlc3QSEgoKcmVxdWVzdF9pZBgBIAEoCRIrCgRzcGVjGAIgASgLMh0uZmFjZXByaW50LnRyYWluZXIudjEuSm9iU3BlYyI6ChBTdGFydEpvYlJlc3BvbnNlEiYKA2pvYhgBIAEoCzIZLmZhY2VwcmludC50cmFpbmVyLnYxLkpvYiIfCg1HZXRKb2JSZXF1ZXN0Eg4KBmpvYl9pZBgBIAEoCSI4Cg5HZXRKb2JSZXNwb25zZRImCgNqb2IYASABKAsyGS5mYWNlcHJpbnQudHJhaW5lci52MS5Kb2IiZwoPTGlzdEpvYnNSZXF1ZXN0Ei0KBXN0YXRlGAEgASgOMh4uZmFjZXByaW50LnRyYWluZXIudjEuSm9iU3RhdGUSEQoJcGFnZV9zaXplGAIgASgNEhIKCnBhZ2VfdG9rZW4YAyABKAkiVAoQTGlzdEpvYnNSZXNwb25zZRInCgRqb2JzGAEgAygLMhkuZmFjZXByaW50LnRyYWluZXIudjEuSm9iEhcKD25leHRfcGFnZV90b2tlbhgCIAEoCSIiChBDYW5jZWxKb2JSZXF1ZXN0Eg4KBmpvYl9pZBgBIAEoCSI7ChFDYW5jZWxKb2JSZXNwb25zZRImCgNqb2IYASABKAsyGS5mYWNlcHJpbnQudHJhaW5lci52MS5Kb2IiIQoPV2F0Y2hKb2JSZXF1ZXN0Eg4KBmpvYl9pZBgBIAEoCSI6ChBXYXRjaEpvYlJlc3BvbnNlEiYKA2pvYhgBIAEoCzIZLmZhY2VwcmludC50cmFpbmVyLnYxLkpvYiq0AQoHSm9iS2luZBIYChRKT0JfS0lORF9VTlNQRUNJRklFRBAAEhYKEkpPQl9LSU5EX0ZJTkVfVFVORRABEhUKEUpPQl9LSU5EX1FVQU5USVpFEAISFQoRSk9CX0tJTkRfRVZBTFVBVEUQAxIWChJKT0JfS0lORF9DQUxJQlJBVEUQBBIZChVKT0JfS0lORF9CVUlMRF9FTkdJTkUQBRIWChJKT0JfS0lORF9QQURfVFJBSU4QBiqaAQoISm9iU3RhdGUSGQoVSk9CX1NUQVRFX1VOU1BFQ0lGSUVEEAASFAoQSk9CX1NUQVRFX1FVRVVFRBABEhUKEUpPQl9TVEFURV9SVU5OSU5HEAISFwoTSk9CX1NUQVRFX1NVQ0NFRURFRBADEhQKEEpPQl9TVEFURV9GQUlMRUQQBBIXChNKT0JfU1RBVEVfQ0FOQ0VMTEVEEAUygQkKDlRyYWluZXJTZXJ2aWNlEmQKCkxpc3RNb2RlbHMSJy5mYWNlcHJpbnQudHJhaW5lci52MS5MaXN0TW9kZWxzUmVxdWVzdBooLmZhY2VwcmludC50cmFpbmVyLnYxLkxpc3RNb2RlbHNSZXNwb25zZSIDkAIBEnYKEEdldE1vZGVsTWFuaWZlc3QSLS5mYWNlcHJpbnQudHJhaW5lci52MS5HZXRNb2RlbE1hbmlmZXN0UmVxdWVzdBouLmZhY2VwcmludC50cmFpbmVyLnYxLkdldE1vZGVsTWFuaWZlc3RSZXNwb25zZSIDkAIBEmcKC0ltcG9ydE1vZGVsEiguZmFjZXByaW50LnRyYWluZXIudjEuSW1wb3J0TW9kZWxSZXF1ZXN0GikuZmFjZXByaW50LnRyYWluZXIudjEuSW1wb3J0TW9kZWxSZXNwb25zZSIDkAICEnMKD0ltcG9ydE9ubnhNb2RlbBIsLmZhY2VwcmludC50cmFpbmVyLnYxLkltcG9ydE9ubnhNb2RlbFJlcXVlc3QaLS5mYWNlcHJpbnQudHJhaW5lci52MS5JbXBvcnRPbm54TW9kZWxSZXNwb25zZSIDkAICEmgKDUV2YWx1YXRlTW9kZWwSKi5mYWNlcHJpbnQudHJhaW5lci52MS5FdmFsdWF0ZU1vZGVsUmVxdWVzdBorLmZhY2VwcmludC50cmFpbmVyLnYxLkV2YWx1YXRlTW9kZWxSZXNwb25zZRJqCgxQcm9tb3RlTW9kZWwSKS5mYWNlcHJpbnQudHJhaW5lci52MS5Qcm9tb3RlTW9kZWxSZXF1ZXN0GiouZmFjZXByaW50LnRyYWluZXIudjEuUHJvbW90ZU1vZGVsUmVzcG9uc2UiA5ACAhJeCghTdGFydEpvYhIlLmZhY2VwcmludC50cmFpbmVyLnYxLlN0YXJ0Sm9iUmVxdWVzdBomLmZhY2VwcmludC50cmFpbmVyLnYxLlN0YXJ0Sm9iUmVzcG9uc2UiA5ACAhJYCgZHZXRKb2ISIy5mYWNlcHJpbnQudHJhaW5lci52MS5HZXRKb2JSZXF1ZXN0GiQuZmFjZXByaW50LnRyYWluZXIudjEuR2V0Sm9iUmVzcG9uc2UiA5ACARJeCghMaXN0Sm9icxIlLmZhY2VwcmludC50cmFpbmVyLnYxLkxpc3RKb2JzUmVxdWVzdBomLmZhY2VwcmludC50cmFpbmVyLnYxLkxpc3RKb2JzUmVzcG9uc2UiA5ACARJhCglDYW5jZWxKb2ISJi5mYWNlcHJpbnQudHJhaW5lci52MS5DYW5jZWxKb2JSZXF1ZXN0GicuZmFjZXByaW50LnRyYWluZXIudjEuQ2FuY2VsSm9iUmVzcG9uc2UiA5ACAhJgCghXYXRjaEpvYhIlLmZhY2VwcmludC50cmFpbmVyLnYxLldhdGNoSm9iUmVxdWVzdBomLmZhY2VwcmludC50cmFpbmVyLnYxLldhdGNoSm9iUmVzcG9uc2UiA5ACATABYgZwcm90bzM", [file_faceprint_common_v1_model, file_faceprint_trainer_v1_model, file_google_protobuf_timestamp]);
 
 /**
  * Asks for the registry's models.
@@ -188,6 +188,78 @@ export const ImportModelRequestSchema: GenMessage<ImportModelRequest> = /*@__PUR
   messageDesc(file_faceprint_trainer_v1_trainer, 5);
 
 /**
+ * A model file and what it is.
+ *
+ * @generated from message faceprint.trainer.v1.ImportOnnxModelRequest
+ */
+export type ImportOnnxModelRequest = Message<"faceprint.trainer.v1.ImportOnnxModelRequest"> & {
+  /**
+   * The registry name to publish under, e.g. "arcface-r100". Required.
+   *
+   * @generated from field: string name = 1;
+   */
+  name: string;
+
+  /**
+   * The ONNX file: a path the trainer can read (its own machine, or a volume it shares). Required.
+   *
+   * @generated from field: string onnx_path = 2;
+   */
+  onnxPath: string;
+
+  /**
+   * What the file is, as a manifest: task (embedders today), license (required), source (where the
+   * weights came from: kind and locator), inputs[0] (name, NCHW shape, channel order, mean, std),
+   * outputs[0] (name), alignment, embedding_dim, description. The registry fills in the rest.
+   *
+   * @generated from field: faceprint.trainer.v1.ModelManifest spec = 3;
+   */
+  spec?: ModelManifest | undefined;
+
+  /**
+   * Point `current` at the imported version when no version of `name` is current yet.
+   *
+   * @generated from field: bool promote_if_first = 4;
+   */
+  promoteIfFirst: boolean;
+};
+
+/**
+ * Describes the message faceprint.trainer.v1.ImportOnnxModelRequest.
+ * Use `create(ImportOnnxModelRequestSchema)` to create a new message.
+ */
+export const ImportOnnxModelRequestSchema: GenMessage<ImportOnnxModelRequest> = /*@__PURE__*/
+  messageDesc(file_faceprint_trainer_v1_trainer, 6);
+
+/**
+ * The imported version of a model file.
+ *
+ * @generated from message faceprint.trainer.v1.ImportOnnxModelResponse
+ */
+export type ImportOnnxModelResponse = Message<"faceprint.trainer.v1.ImportOnnxModelResponse"> & {
+  /**
+   * The manifest of the imported (or already present) version.
+   *
+   * @generated from field: faceprint.trainer.v1.ModelManifest manifest = 1;
+   */
+  manifest?: ModelManifest | undefined;
+
+  /**
+   * False when identical bytes were already stored under this name and that version is returned.
+   *
+   * @generated from field: bool created = 2;
+   */
+  created: boolean;
+};
+
+/**
+ * Describes the message faceprint.trainer.v1.ImportOnnxModelResponse.
+ * Use `create(ImportOnnxModelResponseSchema)` to create a new message.
+ */
+export const ImportOnnxModelResponseSchema: GenMessage<ImportOnnxModelResponse> = /*@__PURE__*/
+  messageDesc(file_faceprint_trainer_v1_trainer, 7);
+
+/**
  * The imported version.
  *
  * @generated from message faceprint.trainer.v1.ImportModelResponse
@@ -213,7 +285,7 @@ export type ImportModelResponse = Message<"faceprint.trainer.v1.ImportModelRespo
  * Use `create(ImportModelResponseSchema)` to create a new message.
  */
 export const ImportModelResponseSchema: GenMessage<ImportModelResponse> = /*@__PURE__*/
-  messageDesc(file_faceprint_trainer_v1_trainer, 6);
+  messageDesc(file_faceprint_trainer_v1_trainer, 8);
 
 /**
  * Names a model version and an evaluation set.
@@ -248,7 +320,7 @@ export type EvaluateModelRequest = Message<"faceprint.trainer.v1.EvaluateModelRe
  * Use `create(EvaluateModelRequestSchema)` to create a new message.
  */
 export const EvaluateModelRequestSchema: GenMessage<EvaluateModelRequest> = /*@__PURE__*/
-  messageDesc(file_faceprint_trainer_v1_trainer, 7);
+  messageDesc(file_faceprint_trainer_v1_trainer, 9);
 
 /**
  * The evaluation job.
@@ -269,7 +341,7 @@ export type EvaluateModelResponse = Message<"faceprint.trainer.v1.EvaluateModelR
  * Use `create(EvaluateModelResponseSchema)` to create a new message.
  */
 export const EvaluateModelResponseSchema: GenMessage<EvaluateModelResponse> = /*@__PURE__*/
-  messageDesc(file_faceprint_trainer_v1_trainer, 8);
+  messageDesc(file_faceprint_trainer_v1_trainer, 10);
 
 /**
  * Names a model version to promote.
@@ -304,7 +376,7 @@ export type PromoteModelRequest = Message<"faceprint.trainer.v1.PromoteModelRequ
  * Use `create(PromoteModelRequestSchema)` to create a new message.
  */
 export const PromoteModelRequestSchema: GenMessage<PromoteModelRequest> = /*@__PURE__*/
-  messageDesc(file_faceprint_trainer_v1_trainer, 9);
+  messageDesc(file_faceprint_trainer_v1_trainer, 11);
 
 /**
  * The promotion result.
@@ -339,7 +411,7 @@ export type PromoteModelResponse = Message<"faceprint.trainer.v1.PromoteModelRes
  * Use `create(PromoteModelResponseSchema)` to create a new message.
  */
 export const PromoteModelResponseSchema: GenMessage<PromoteModelResponse> = /*@__PURE__*/
-  messageDesc(file_faceprint_trainer_v1_trainer, 10);
+  messageDesc(file_faceprint_trainer_v1_trainer, 12);
 
 /**
  * The outcome of one promotion gate.
@@ -374,7 +446,7 @@ export type GateResult = Message<"faceprint.trainer.v1.GateResult"> & {
  * Use `create(GateResultSchema)` to create a new message.
  */
 export const GateResultSchema: GenMessage<GateResult> = /*@__PURE__*/
-  messageDesc(file_faceprint_trainer_v1_trainer, 11);
+  messageDesc(file_faceprint_trainer_v1_trainer, 13);
 
 /**
  * What a job should do.
@@ -416,7 +488,7 @@ export type JobSpec = Message<"faceprint.trainer.v1.JobSpec"> & {
  * Use `create(JobSpecSchema)` to create a new message.
  */
 export const JobSpecSchema: GenMessage<JobSpec> = /*@__PURE__*/
-  messageDesc(file_faceprint_trainer_v1_trainer, 12);
+  messageDesc(file_faceprint_trainer_v1_trainer, 14);
 
 /**
  * How far a job has come.
@@ -472,7 +544,7 @@ export type JobProgress = Message<"faceprint.trainer.v1.JobProgress"> & {
  * Use `create(JobProgressSchema)` to create a new message.
  */
 export const JobProgressSchema: GenMessage<JobProgress> = /*@__PURE__*/
-  messageDesc(file_faceprint_trainer_v1_trainer, 13);
+  messageDesc(file_faceprint_trainer_v1_trainer, 15);
 
 /**
  * A job and its state.
@@ -549,7 +621,7 @@ export type Job = Message<"faceprint.trainer.v1.Job"> & {
  * Use `create(JobSchema)` to create a new message.
  */
 export const JobSchema: GenMessage<Job> = /*@__PURE__*/
-  messageDesc(file_faceprint_trainer_v1_trainer, 14);
+  messageDesc(file_faceprint_trainer_v1_trainer, 16);
 
 /**
  * Starts a job.
@@ -577,7 +649,7 @@ export type StartJobRequest = Message<"faceprint.trainer.v1.StartJobRequest"> & 
  * Use `create(StartJobRequestSchema)` to create a new message.
  */
 export const StartJobRequestSchema: GenMessage<StartJobRequest> = /*@__PURE__*/
-  messageDesc(file_faceprint_trainer_v1_trainer, 15);
+  messageDesc(file_faceprint_trainer_v1_trainer, 17);
 
 /**
  * The started (or previously started) job.
@@ -598,7 +670,7 @@ export type StartJobResponse = Message<"faceprint.trainer.v1.StartJobResponse"> 
  * Use `create(StartJobResponseSchema)` to create a new message.
  */
 export const StartJobResponseSchema: GenMessage<StartJobResponse> = /*@__PURE__*/
-  messageDesc(file_faceprint_trainer_v1_trainer, 16);
+  messageDesc(file_faceprint_trainer_v1_trainer, 18);
 
 /**
  * Names one job.
@@ -619,7 +691,7 @@ export type GetJobRequest = Message<"faceprint.trainer.v1.GetJobRequest"> & {
  * Use `create(GetJobRequestSchema)` to create a new message.
  */
 export const GetJobRequestSchema: GenMessage<GetJobRequest> = /*@__PURE__*/
-  messageDesc(file_faceprint_trainer_v1_trainer, 17);
+  messageDesc(file_faceprint_trainer_v1_trainer, 19);
 
 /**
  * One job.
@@ -640,7 +712,7 @@ export type GetJobResponse = Message<"faceprint.trainer.v1.GetJobResponse"> & {
  * Use `create(GetJobResponseSchema)` to create a new message.
  */
 export const GetJobResponseSchema: GenMessage<GetJobResponse> = /*@__PURE__*/
-  messageDesc(file_faceprint_trainer_v1_trainer, 18);
+  messageDesc(file_faceprint_trainer_v1_trainer, 20);
 
 /**
  * Asks for one page of jobs.
@@ -675,7 +747,7 @@ export type ListJobsRequest = Message<"faceprint.trainer.v1.ListJobsRequest"> & 
  * Use `create(ListJobsRequestSchema)` to create a new message.
  */
 export const ListJobsRequestSchema: GenMessage<ListJobsRequest> = /*@__PURE__*/
-  messageDesc(file_faceprint_trainer_v1_trainer, 19);
+  messageDesc(file_faceprint_trainer_v1_trainer, 21);
 
 /**
  * One page of jobs.
@@ -703,7 +775,7 @@ export type ListJobsResponse = Message<"faceprint.trainer.v1.ListJobsResponse"> 
  * Use `create(ListJobsResponseSchema)` to create a new message.
  */
 export const ListJobsResponseSchema: GenMessage<ListJobsResponse> = /*@__PURE__*/
-  messageDesc(file_faceprint_trainer_v1_trainer, 20);
+  messageDesc(file_faceprint_trainer_v1_trainer, 22);
 
 /**
  * Names a job to cancel.
@@ -724,7 +796,7 @@ export type CancelJobRequest = Message<"faceprint.trainer.v1.CancelJobRequest"> 
  * Use `create(CancelJobRequestSchema)` to create a new message.
  */
 export const CancelJobRequestSchema: GenMessage<CancelJobRequest> = /*@__PURE__*/
-  messageDesc(file_faceprint_trainer_v1_trainer, 21);
+  messageDesc(file_faceprint_trainer_v1_trainer, 23);
 
 /**
  * The job after cancellation.
@@ -745,7 +817,7 @@ export type CancelJobResponse = Message<"faceprint.trainer.v1.CancelJobResponse"
  * Use `create(CancelJobResponseSchema)` to create a new message.
  */
 export const CancelJobResponseSchema: GenMessage<CancelJobResponse> = /*@__PURE__*/
-  messageDesc(file_faceprint_trainer_v1_trainer, 22);
+  messageDesc(file_faceprint_trainer_v1_trainer, 24);
 
 /**
  * Names a job to watch.
@@ -766,7 +838,7 @@ export type WatchJobRequest = Message<"faceprint.trainer.v1.WatchJobRequest"> & 
  * Use `create(WatchJobRequestSchema)` to create a new message.
  */
 export const WatchJobRequestSchema: GenMessage<WatchJobRequest> = /*@__PURE__*/
-  messageDesc(file_faceprint_trainer_v1_trainer, 23);
+  messageDesc(file_faceprint_trainer_v1_trainer, 25);
 
 /**
  * One progress update.
@@ -787,7 +859,7 @@ export type WatchJobResponse = Message<"faceprint.trainer.v1.WatchJobResponse"> 
  * Use `create(WatchJobResponseSchema)` to create a new message.
  */
 export const WatchJobResponseSchema: GenMessage<WatchJobResponse> = /*@__PURE__*/
-  messageDesc(file_faceprint_trainer_v1_trainer, 24);
+  messageDesc(file_faceprint_trainer_v1_trainer, 26);
 
 /**
  * Kinds of job.
@@ -944,6 +1016,20 @@ export const TrainerService: GenService<{
     methodKind: "unary";
     input: typeof ImportModelRequestSchema;
     output: typeof ImportModelResponseSchema;
+  },
+  /**
+   * Imports a model file the operator brings (bring your own model): the spec says what it is
+   * (task, licence, source, input preprocessing, outputs, alignment template, embedding size), the
+   * trainer checks the file against it in ONNX Runtime and publishes an unpromoted version.
+   * Errors: INVALID_ARGUMENT naming each spec field that is missing or disagrees with the file (a
+   * model without a licence is refused); FAILED_PRECONDITION when the file does not run.
+   *
+   * @generated from rpc faceprint.trainer.v1.TrainerService.ImportOnnxModel
+   */
+  importOnnxModel: {
+    methodKind: "unary";
+    input: typeof ImportOnnxModelRequestSchema;
+    output: typeof ImportOnnxModelResponseSchema;
   },
   /**
    * Starts an evaluation job of one version on a named dataset; returns the job.
