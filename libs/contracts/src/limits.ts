@@ -11,6 +11,13 @@ export const IMAGE_MAX_PIXELS = 40_000_000;
 /** The default largest gRPC message a service receives or sends (32 MiB). */
 export const GRPC_DEFAULT_MAX_MESSAGE_BYTES = 32 * 1024 * 1024;
 
+/**
+ * The gateway's default (64 MiB): the public edge reads an upload of up to 64 MiB, so that one over
+ * the 10 MiB image limit (a 60 MB photo) is refused with that limit's own INVALID_ARGUMENT, not
+ * grpc-js's "larger than max" below every handler. Its byte budget bounds how many it reads at once.
+ */
+export const GATEWAY_DEFAULT_MAX_MESSAGE_BYTES = 64 * 1024 * 1024;
+
 /** The most images one gateway `Enroll` call accepts. */
 export const ENROLL_MAX_IMAGES = 10;
 

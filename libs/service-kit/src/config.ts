@@ -3,7 +3,7 @@
  * A missing or malformed value stops start-up with a ConfigError naming every bad variable.
  * Parsing is envalid's; this file holds the variables every service shares and their defaults.
  */
-import { GRPC_DEFAULT_MAX_MESSAGE_BYTES, type ServiceName } from '@faceprint/contracts';
+import { GATEWAY_DEFAULT_MAX_MESSAGE_BYTES, GRPC_DEFAULT_MAX_MESSAGE_BYTES, type ServiceName } from '@faceprint/contracts';
 import { cleanEnv, makeValidator, str, type ReporterOptions } from 'envalid';
 import { DEFAULT_FLOW_CONTROL_WINDOW_BYTES, GATEWAY_STREAM_WINDOW_BYTES } from './flow-control.js';
 import { DEFAULT_GRPC_PORTS, DEFAULT_METRICS_PORTS } from './ports.js';
@@ -87,7 +87,7 @@ export interface ServerConfig {
   readonly metricsPort: number;
   /** The `/metrics` endpoint's host. `FACEPRINT_METRICS_HOST`, default `127.0.0.1` (set `0.0.0.0` in containers). */
   readonly metricsHost: string;
-  /** Largest message received or sent. `FACEPRINT_GRPC_MAX_MESSAGE_BYTES`, default 32 MiB. */
+  /** Largest message received or sent. `FACEPRINT_GRPC_MAX_MESSAGE_BYTES`, default 32 MiB (the gateway: 64 MiB). */
   readonly maxMessageBytes: number;
   /**
    * Request bytes the server reads into memory at once, over all calls (request-byte-budget.ts);
@@ -127,7 +127,7 @@ export function loadServerConfig(service: ServiceName, env: NodeJS.ProcessEnv = 
     FACEPRINT_METRICS_PORT: int(0, 65535)({ default: DEFAULT_METRICS_PORTS[service] }),
     FACEPRINT_METRICS_HOST: str({ default: '127.0.0.1' }),
     FACEPRINT_HEALTH_PORT: int(0, 65535)({ default: undefined }),
-    FACEPRINT_GRPC_MAX_MESSAGE_BYTES: int(4 * 1024 * 1024, 256 * 1024 * 1024)({ default: GRPC_DEFAULT_MAX_MESSAGE_BYTES }),
+    FACEPRINT_GRPC_MAX_MESSAGE_BYTES: int(4 * 1024 * 1024, 256 * 1024 * 1024)({ default: service === 'gateway' ? GATEWAY_DEFAULT_MAX_MESSAGE_BYTES : GRPC_DEFAULT_MAX_MESSAGE_BYTES }),
     FACEPRINT_GRPC_REQUEST_BYTES_IN_FLIGHT: int(4 * 1024 * 1024, 2 ** 40)({ default: DEFAULT_REQUEST_BYTES_IN_FLIGHT }),
     FACEPRINT_GRPC_FLOW_CONTROL_WINDOW_BYTES: int(65_535, 2 ** 31 - 1)({ default: DEFAULT_FLOW_CONTROL_WINDOW_BYTES }),
     FACEPRINT_GRPC_STREAM_WINDOW_BYTES: int(65_535, 2 ** 31 - 1)({ default: service === 'gateway' ? GATEWAY_STREAM_WINDOW_BYTES : 2 ** 31 - 1 }),

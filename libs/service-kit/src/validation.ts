@@ -45,7 +45,7 @@ export function validateImage(v: RequestValidator, field: string, image: Image |
   if (image.content.byteLength === 0) {
     v.add(`${field}.content`, 'must not be empty');
   } else if (image.content.byteLength > IMAGE_MAX_BYTES) {
-    v.add(`${field}.content`, `is ${image.content.byteLength} bytes; the limit is ${IMAGE_MAX_BYTES} bytes`);
+    v.add(`${field}.content`, `is ${image.content.byteLength} bytes; the limit is ${IMAGE_MAX_BYTES} bytes (${IMAGE_MAX_BYTES / 1024 / 1024} MiB)`);
   }
 }
 

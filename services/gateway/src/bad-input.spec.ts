@@ -112,9 +112,11 @@ describe('bad input, gathered', { skip: skipUnlessPresent(IDENTITIES_DIR) }, () 
       { kind: 'PNG bomb 60000x60000', call: () => probe(pngClaiming(60_000, 60_000)), code: status.INVALID_ARGUMENT, says: /60000x60000 .* the limit is 40000000 pixels/ },
       { kind: 'SVG entity bomb', call: () => probe(SVG_ENTITY_BOMB), code: status.INVALID_ARGUMENT, says: /unsupported image format|not a/ },
       { kind: '11 MiB image', call: () => probe(new Uint8Array(11 * 1024 * 1024)), code: status.INVALID_ARGUMENT, says: /10485760/ },
-      // Over the largest gRPC message, grpc-js refuses it before any handler, naming that limit
-      // (sent by a client that allows itself more: faceprint's own clients refuse to send it).
-      { kind: '60 MB upload', call: () => unbounded.identify({ image: { image: { content: new Uint8Array(60_000_000) } } }, ops), code: status.RESOURCE_EXHAUSTED, says: /larger than max \(\d+ vs 33554432\)/ },
+      // Sent by a client that allows itself more (faceprint's own clients refuse to send it): the
+      // gateway reads up to 64 MiB, so a 60 MB upload meets the image limit's own message; over the
+      // largest gRPC message, grpc-js refuses it before any handler, naming that limit.
+      { kind: '60 MB upload', call: () => unbounded.identify({ image: { image: { content: new Uint8Array(60_000_000) } } }, ops), code: status.INVALID_ARGUMENT, says: /image\.image\.content.*the limit is 10485760 bytes \(10 MiB\)/ },
+      { kind: '100 MB upload', call: () => unbounded.identify({ image: { image: { content: new Uint8Array(100_000_000) } } }, ops), code: status.RESOURCE_EXHAUSTED, says: /larger than max \(\d+ vs 67108864\)/ },
       { kind: 'an image without a face', call: () => probe(pngClaiming(16, 1)), code: status.INVALID_ARGUMENT, says: /image\.image/ },
       { kind: 'face region NaN', call: () => region(Number.NaN, 0, 10, 10), code: status.INVALID_ARGUMENT, says: /face_region: must hold finite numbers/ },
       { kind: 'face region negative', call: () => region(-5, 0, 10, 10), code: status.INVALID_ARGUMENT, says: /face_region: x and y must be 0 or more/ },

@@ -29,6 +29,7 @@ describeServiceProcess('matcher', {
     verify: status.INVALID_ARGUMENT,
     identify: status.INVALID_ARGUMENT,
     listAuditEvents: status.INVALID_ARGUMENT,
+    getPublicKeys: status.OK, // public: no caller context needed
     compare: status.INVALID_ARGUMENT,
     eraseSubject: status.INVALID_ARGUMENT,
     exportSubject: status.INVALID_ARGUMENT,

@@ -11,6 +11,7 @@ describeServiceProcess('trainer', {
     listModels: status.OK,
     getModelManifest: status.INVALID_ARGUMENT,
     importModel: status.INVALID_ARGUMENT,
+    importOnnxModel: status.INVALID_ARGUMENT,
     promoteModel: status.INVALID_ARGUMENT,
     evaluateModel: status.INVALID_ARGUMENT,
     startJob: status.INVALID_ARGUMENT,
