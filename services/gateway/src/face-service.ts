@@ -14,8 +14,9 @@ import { allInOrder, FaceprintError, implement, RequestValidator, stageTiming, v
 import { status } from '@grpc/grpc-js';
 import { authorize, type ApiKeys } from './auth/api-keys.js';
 import type { Downstream } from './downstream.js';
-import { purposeName, type GatewayConfig } from './gateway-config.js';
+import type { GatewayConfig } from './gateway-config.js';
 import { assessPresentation } from './presentation-check.js';
+import { purposeName, PURPOSE_NAMES } from './tenant-policy.js';
 
 /** Images per enrolment (the proto's limit). */
 const MAX_ENROLL_IMAGES = 10;
@@ -77,9 +78,10 @@ export function faceService(downstream: Downstream, keys: ApiKeys, config: Gatew
   /**
    * Detects the faces of one request image and embeds the one to use: the only face, or, with
    * several, the one `face_region` overlaps most. No face, several without a region, or a face
-   * below the minimum size, sharpness or unified quality (`minQuality`) is INVALID_ARGUMENT on `field`.
+   * below the minimum size, sharpness or unified quality (`minQuality`, the tenant's policy for the
+   * call's purpose) is INVALID_ARGUMENT on `field`.
    */
-  const embedOne = async (faceImage: FaceImage | undefined, field: string, ctx: CallContext, minQuality = config.minQuality): Promise<EmbeddedFace> => {
+  const embedOne = async (faceImage: FaceImage | undefined, field: string, ctx: CallContext, minQuality: number): Promise<EmbeddedFace> => {
     const v = new RequestValidator();
     validateFaceImage(v, field, faceImage);
     v.throwIfInvalid();
@@ -124,15 +126,12 @@ export function faceService(downstream: Downstream, keys: ApiKeys, config: Gatew
    * starts the second. When several fail, the first failure in request order is reported, so the
    * field named does not depend on which finished first.
    */
-  const embedAll = (images: readonly { image: FaceImage | undefined; field: string }[], ctx: CallContext, minQuality = config.minQuality): Promise<EmbeddedFace[]> =>
+  const embedAll = (images: readonly { image: FaceImage | undefined; field: string }[], ctx: CallContext, minQuality: number): Promise<EmbeddedFace[]> =>
     allInOrder(images.map(({ image, field }) => embedOne(image, field, ctx, minQuality)));
 
   const probe = (embedded: EmbeddedFace) => create(EmbeddingSchema, { vector: encodeEmbedding(embedded.embedding), dim: embedded.embedding.length, model: embedded.models.embedder });
 
   const operator = (ctx: CallContext) => authorize(keys, ctx, 'operator');
-
-  /** The consent purposes whose enrolments are checked for presentation attacks: those of the verify purposes the policy names. */
-  const padPurposeNames = new Set([...config.padPurposes].map(purposeName).filter(Boolean));
 
   /**
    * A digest of the enrolment as the caller sent it, which the matcher's idempotency compares on a
@@ -163,10 +162,12 @@ export function faceService(downstream: Downstream, keys: ApiKeys, config: Gatew
       request.images.slice(0, MAX_ENROLL_IMAGES).forEach((image, i) => validateFaceImage(v, `images[${i}]`, image));
       v.throwIfInvalid();
       const started = performance.now();
-      const embedded = await embedAll(request.images.map((image, i) => ({ image, field: `images[${i}]` })), ctx, Math.max(config.minQuality, config.minEnrollQuality));
-      // Templates for a purpose that needs live captures are made from live captures only: each image is its own capture.
+      // What the tenant requires for the purpose the consent names (a purpose verify knows, else the policy for unspecified).
       const consentPurpose = request.consent!.purpose;
-      const checked = padPurposeNames.has(consentPurpose)
+      const policy = config.policy.for(context.tenantId, PURPOSE_NAMES[consentPurpose] ?? VerifyPurpose.UNSPECIFIED);
+      const embedded = await embedAll(request.images.map((image, i) => ({ image, field: `images[${i}]` })), ctx, Math.max(policy.minQuality, policy.minEnrollQuality));
+      // Templates for a purpose that needs live captures are made from live captures only: each image is its own capture.
+      const checked = policy.presentationAttackCheck
         ? await Promise.all(
             embedded.map((e, i) => assessPresentation(downstream, context, { content: request.images[i]!.image!.content, face: e.face, embedding: probe(e), field: `images[${i}]` }, [], `for an enrolment under consent for ${consentPurpose}`, ctx)),
           )
@@ -219,10 +220,11 @@ export function faceService(downstream: Downstream, keys: ApiKeys, config: Gatew
       const started = performance.now();
       const purpose = purposeName(request.purpose);
       const images = [{ image: request.image, field: 'image' }, ...request.frames.map((image, i) => ({ image, field: `frames[${i}]` }))];
-      const [embedded, ...burst] = (await embedAll(images, ctx)) as [EmbeddedFace, ...EmbeddedFace[]];
+      const policy = config.policy.for(context.tenantId, request.purpose);
+      const [embedded, ...burst] = (await embedAll(images, ctx, policy.minQuality)) as [EmbeddedFace, ...EmbeddedFace[]];
       let liveness: { assessment: PresentationAssessment; timings: StageTiming[] } | undefined;
-      if (config.padPurposes.has(request.purpose) || burst.length > 0) {
-        const why = burst.length > 0 && !config.padPurposes.has(request.purpose) ? 'for a verify with frames' : `for purpose ${purpose || 'unspecified'}`;
+      if (policy.presentationAttackCheck || burst.length > 0) {
+        const why = policy.presentationAttackCheck ? `for purpose ${purpose || 'unspecified'}` : 'for a verify with frames';
         const [first, ...rest] = [embedded, ...burst].map((e, i) => ({ content: images[i]!.image!.image!.content, face: e.face, embedding: probe(e), field: images[i]!.field }));
         liveness = await assessPresentation(downstream, context, first!, rest, why, ctx);
       }
@@ -254,7 +256,8 @@ export function faceService(downstream: Downstream, keys: ApiKeys, config: Gatew
       validateFaceImage(v, 'second', request.second);
       v.throwIfInvalid();
       const started = performance.now();
-      const [first, second] = (await embedAll([{ image: request.first, field: 'first' }, { image: request.second, field: 'second' }], ctx)) as [EmbeddedFace, EmbeddedFace];
+      const { minQuality } = config.policy.for(context.tenantId, VerifyPurpose.UNSPECIFIED);
+      const [first, second] = (await embedAll([{ image: request.first, field: 'first' }, { image: request.second, field: 'second' }], ctx, minQuality)) as [EmbeddedFace, EmbeddedFace];
       const compared = await matcher.compare({ context, first: probe(first), second: probe(second), targetFar: request.targetFar }, { parent: ctx });
       return {
         decision: decisionOf(compared.decision),
@@ -273,7 +276,7 @@ export function faceService(downstream: Downstream, keys: ApiKeys, config: Gatew
       v.check(request.topK <= 100, 'top_k', 'must be at most 100');
       v.throwIfInvalid();
       const started = performance.now();
-      const embedded = await embedOne(request.image, 'image', ctx);
+      const embedded = await embedOne(request.image, 'image', ctx, config.policy.for(context.tenantId, VerifyPurpose.UNSPECIFIED).minQuality);
       const identified = await matcher.identify({ context, probe: probe(embedded), topK: request.topK, targetFar: request.targetFar }, { parent: ctx });
       return {
         candidates: identified.candidates.map((c) => ({ subjectId: c.subjectId, decision: decisionOf(c.decision) })),

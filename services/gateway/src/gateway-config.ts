@@ -5,13 +5,7 @@ import { address, clientCredentialsFromEnv, compileEnv, decimal, DEFAULT_GRPC_PO
 import { VerifyPurpose } from '@faceprint/contracts/gateway';
 import type { ChannelCredentials } from '@grpc/grpc-js';
 import { makeValidator, str } from 'envalid';
-
-/** Purposes as the settings name them. */
-const PURPOSE_NAMES: Readonly<Record<string, VerifyPurpose>> = {
-  unspecified: VerifyPurpose.UNSPECIFIED,
-  payment_verification: VerifyPurpose.PAYMENT_VERIFICATION,
-  login: VerifyPurpose.LOGIN,
-};
+import { loadTenantPolicy, PURPOSE_NAMES, type TenantPolicy } from './tenant-policy.js';
 
 /** A comma-separated list of purposes, or `none`. */
 const purposes = makeValidator<ReadonlySet<VerifyPurpose>>((input) => {
@@ -22,8 +16,6 @@ const purposes = makeValidator<ReadonlySet<VerifyPurpose>>((input) => {
   return new Set(names.map((n) => PURPOSE_NAMES[n]!));
 });
 
-/** The name of a purpose in settings, audit details and decision records ('' for unspecified). */
-export const purposeName = (purpose: VerifyPurpose) => (purpose === VerifyPurpose.UNSPECIFIED ? '' : (Object.entries(PURPOSE_NAMES).find(([, p]) => p === purpose)?.[0] ?? ''));
 
 /** The gateway's data directory unless FACEPRINT_GATEWAY_DATA_DIR says otherwise: `<repo>/data/gateway`. */
 export const DEFAULT_GATEWAY_DIR = fileURLToPath(new URL('../../../data/gateway', import.meta.url));
@@ -46,6 +38,11 @@ export interface GatewayConfig {
    * payment_verification. A verify that sends extra frames is checked whatever its purpose.
    */
   readonly padPurposes: ReadonlySet<VerifyPurpose>;
+  /**
+   * Per tenant and purpose: the presentation-attack check and the least qualities, from
+   * `FACEPRINT_GATEWAY_POLICY_FILE` (JSON, tenant-policy.ts) over the gateway-wide settings.
+   */
+  readonly policy: TenantPolicy;
   /** Deadline of a downstream call when the client set none, in ms. `FACEPRINT_DOWNSTREAM_TIMEOUT_MS`, default 30000. */
   readonly downstreamTimeoutMs: number;
   /**
@@ -87,6 +84,7 @@ export function loadGatewayConfig(env: NodeJS.ProcessEnv): GatewayConfig {
     FACEPRINT_MATCHER_ADDRESS: address({ default: local(DEFAULT_GRPC_PORTS.matcher) }),
     FACEPRINT_LIVENESS_ADDRESS: address({ default: local(DEFAULT_GRPC_PORTS.liveness) }),
     FACEPRINT_GATEWAY_PAD_PURPOSES: purposes({ default: new Set([VerifyPurpose.PAYMENT_VERIFICATION]) }),
+    FACEPRINT_GATEWAY_POLICY_FILE: str({ default: '' }),
     FACEPRINT_DOWNSTREAM_TIMEOUT_MS: int(100, 600_000)({ default: 30_000 }),
     FACEPRINT_GATEWAY_API_KEYS_FILE: str({ default: '' }),
     FACEPRINT_GATEWAY_DATA_DIR: str({ default: '' }),
@@ -105,6 +103,11 @@ export function loadGatewayConfig(env: NodeJS.ProcessEnv): GatewayConfig {
     matcherAddress: compiled.FACEPRINT_MATCHER_ADDRESS,
     livenessAddress: compiled.FACEPRINT_LIVENESS_ADDRESS,
     padPurposes: compiled.FACEPRINT_GATEWAY_PAD_PURPOSES,
+    policy: loadTenantPolicy(compiled.FACEPRINT_GATEWAY_POLICY_FILE ? fromCwd(compiled.FACEPRINT_GATEWAY_POLICY_FILE) : undefined, {
+      padPurposes: compiled.FACEPRINT_GATEWAY_PAD_PURPOSES,
+      minQuality: compiled.FACEPRINT_GATEWAY_MIN_QUALITY,
+      minEnrollQuality: compiled.FACEPRINT_GATEWAY_MIN_ENROLL_QUALITY,
+    }),
     downstreamTimeoutMs: compiled.FACEPRINT_DOWNSTREAM_TIMEOUT_MS,
     apiKeysFile: compiled.FACEPRINT_GATEWAY_API_KEYS_FILE ? fromCwd(compiled.FACEPRINT_GATEWAY_API_KEYS_FILE) : join(dataDir, 'api-keys.json'),
     makeDevKeys: !compiled.FACEPRINT_GATEWAY_API_KEYS_FILE,

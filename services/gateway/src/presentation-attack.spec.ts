@@ -30,8 +30,13 @@ const frame = (name: string) => readFile(join(REPLAY_ATTACK, 'devel', name));
 const real = (name: string) => frame(`real/real__real__${name}.jpg`);
 
 describe('payment verification with presentation-attack detection', { skip: skipUnlessPresent(REPLAY_ATTACK) }, () => {
-  const keys = writeTestApiKeys([{ id: 'pay-ops', tenant: 'pay', roles: ['operator'] }]);
+  const keys = writeTestApiKeys([
+    { id: 'pay-ops', tenant: 'pay', roles: ['operator'] },
+    { id: 'strict-ops', tenant: 'strict', roles: ['operator'] },
+  ]);
   const ops = withKey(keys.keys['pay-ops']!);
+  // Another tenant's policy: a presentation-attack check for logins too, and a quality no photo reaches for payments.
+  const strict = withKey(keys.keys['strict-ops']!);
   const padModel = `pad-e2e-${process.pid}`; // this run's own: the shared test registry keeps no Replay-Attack model
   const consent = create(ConsentSchema, { legalBasis: LegalBasis.EXPLICIT_CONSENT, purpose: 'payment_verification', givenAt: timestampFromDate(new Date()), collectionPoint: 'pad-test', retentionDays: 30 });
   let dir: string;
@@ -44,7 +49,10 @@ describe('payment verification with presentation-attack detection', { skip: skip
   before(async () => {
     dir = await mkdtemp(join(tmpdir(), 'faceprint-pad-'));
     registry = await testModelRegistry();
+    const policyFile = join(dir, 'policy.json');
+    await writeFile(policyFile, JSON.stringify({ tenants: { strict: { login: { presentation_attack_check: true }, payment_verification: { min_quality: 99.5 } } } }));
     Object.assign(process.env, {
+      FACEPRINT_GATEWAY_POLICY_FILE: policyFile,
       FACEPRINT_MODEL_REGISTRY: registry,
       FACEPRINT_MATCHER_DATA_DIR: join(dir, 'gallery'),
       FACEPRINT_GATEWAY_API_KEYS_FILE: keys.file,
@@ -154,6 +162,16 @@ describe('payment verification with presentation-attack detection', { skip: skip
 
     const other = image(await real('client005_session01_webcam_authenticate_adverse_1__frame_00039'));
     await rejectsWith(faces.verify({ subjectId: 'client003', image: probe, frames: [other], purpose: VerifyPurpose.PAYMENT_VERIFICATION }, ops), status.INVALID_ARGUMENT, /frames\[0\].*shows another person than image/);
+  });
+
+  it("follows each tenant's policy per purpose: another tenant checks logins too, and asks a quality for payments", async () => {
+    const loginConsent = create(ConsentSchema, { ...consent, purpose: 'login' });
+    const enrolled = await faces.enroll({ requestId: 'strict-enrol', subjectId: 'client003', consent: loginConsent, images: await enrolmentImages() }, strict);
+    assert.deepEqual(enrolled.liveness.map((l) => l.isBonaFide), [true, true], 'its policy checks a login enrolment');
+    const probe = image(await real('client003_session01_webcam_authenticate_controlled_1__frame_00039'));
+    const login = await faces.verify({ subjectId: 'client003', image: probe, purpose: VerifyPurpose.LOGIN }, strict);
+    assert.deepEqual([login.liveness?.isBonaFide, login.decision?.isMatch], [true, true]);
+    await rejectsWith(faces.verify({ subjectId: 'client003', image: probe, purpose: VerifyPurpose.PAYMENT_VERIFICATION }, strict), status.INVALID_ARGUMENT, /image\.image: the face's quality is \d+, below the 99\.5 required/);
   });
 
   it('measures the model with faceprint eval pad: APCER and BPCER at its threshold, per attack type and support, per frame and per video', async () => {
