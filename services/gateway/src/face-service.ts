@@ -16,7 +16,7 @@ import { authorize, type ApiKeys } from './auth/api-keys.js';
 import type { Downstream } from './downstream.js';
 import type { GatewayConfig } from './gateway-config.js';
 import { assessPresentation } from './presentation-check.js';
-import { purposeName, PURPOSE_NAMES } from './tenant-policy.js';
+import { purposeName, purposeNamed } from './tenant-policy.js';
 
 /** Images per enrolment (the proto's limit). */
 const MAX_ENROLL_IMAGES = 10;
@@ -164,7 +164,7 @@ export function faceService(downstream: Downstream, keys: ApiKeys, config: Gatew
       const started = performance.now();
       // What the tenant requires for the purpose the consent names (a purpose verify knows, else the policy for unspecified).
       const consentPurpose = request.consent!.purpose;
-      const policy = config.policy.for(context.tenantId, PURPOSE_NAMES[consentPurpose] ?? VerifyPurpose.UNSPECIFIED);
+      const policy = config.policy.for(context.tenantId, purposeNamed(consentPurpose) ?? VerifyPurpose.UNSPECIFIED);
       const embedded = await embedAll(request.images.map((image, i) => ({ image, field: `images[${i}]` })), ctx, Math.max(policy.minQuality, policy.minEnrollQuality));
       // Templates for a purpose that needs live captures are made from live captures only: each image is its own capture.
       const checked = policy.presentationAttackCheck

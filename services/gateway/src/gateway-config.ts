@@ -5,15 +5,15 @@ import { address, clientCredentialsFromEnv, compileEnv, decimal, DEFAULT_GRPC_PO
 import { VerifyPurpose } from '@faceprint/contracts/gateway';
 import type { ChannelCredentials } from '@grpc/grpc-js';
 import { makeValidator, str } from 'envalid';
-import { loadTenantPolicy, PURPOSE_NAMES, type TenantPolicy } from './tenant-policy.js';
+import { loadTenantPolicy, PURPOSE_NAMES, purposeNamed, type TenantPolicy } from './tenant-policy.js';
 
 /** A comma-separated list of purposes, or `none`. */
 const purposes = makeValidator<ReadonlySet<VerifyPurpose>>((input) => {
   const names = input.split(',').map((n) => n.trim()).filter(Boolean);
   if (names.length === 1 && names[0] === 'none') return new Set();
-  const unknown = names.filter((n) => !(n in PURPOSE_NAMES));
+  const unknown = names.filter((n) => purposeNamed(n) === undefined);
   if (names.length === 0 || unknown.length > 0) throw new Error(`must be "none" or purposes from ${Object.keys(PURPOSE_NAMES).join(', ')}, comma-separated, got "${input}"`);
-  return new Set(names.map((n) => PURPOSE_NAMES[n]!));
+  return new Set(names.map((n) => purposeNamed(n)!));
 });
 
 

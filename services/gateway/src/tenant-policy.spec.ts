@@ -31,10 +31,10 @@ describe('the tenant policy', () => {
   it('refuses a file it cannot use, naming every problem', () => {
     assert.throws(() => loadTenantPolicy(file('{ not json'), defaults), (error: ConfigError) => /cannot be read as JSON/.test(error.problems.FACEPRINT_GATEWAY_POLICY_FILE!));
     assert.throws(
-      () => loadTenantPolicy(file({ tenants: { bank: { payments: {}, login: { min_quality: 101, presentation_attack_check: 'yes', pad: true } } } }), defaults),
+      () => loadTenantPolicy(file({ tenants: { bank: { payments: {}, constructor: {}, login: { min_quality: 101, presentation_attack_check: 'yes', pad: true, toString: 1 } } } }), defaults),
       (error: ConfigError) => {
         const why = error.problems.FACEPRINT_GATEWAY_POLICY_FILE!;
-        return [/tenants\.bank\.payments: unknown purpose/, /login\.min_quality: must be a number from 0 to 100/, /login\.presentation_attack_check: must be true or false/, /login\.pad: unknown/].every((p) => p.test(why));
+        return [/tenants\.bank\.payments: unknown purpose/, /tenants\.bank\.constructor: unknown purpose/, /login\.min_quality: must be a number from 0 to 100/, /login\.presentation_attack_check: must be true or false/, /login\.pad: unknown/, /login\.toString: unknown/].every((p) => p.test(why));
       },
     );
   });

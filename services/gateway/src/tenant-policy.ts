@@ -19,6 +19,9 @@ export const PURPOSE_NAMES: Readonly<Record<string, VerifyPurpose>> = {
   login: VerifyPurpose.LOGIN,
 };
 
+/** The purpose a name stands for, or undefined (an own key only: "constructor" names nothing). */
+export const purposeNamed = (name: string): VerifyPurpose | undefined => (Object.hasOwn(PURPOSE_NAMES, name) ? PURPOSE_NAMES[name] : undefined);
+
 /** The name of a purpose in settings, audit details and decision records ('' for unspecified). */
 export const purposeName = (purpose: VerifyPurpose) => (purpose === VerifyPurpose.UNSPECIFIED ? '' : (Object.entries(PURPOSE_NAMES).find(([, p]) => p === purpose)?.[0] ?? ''));
 
@@ -65,14 +68,14 @@ export function loadTenantPolicy(file: string | undefined, defaults: PolicyDefau
     const byPurpose: Partial<Record<number, Partial<PurposePolicy>>> = {};
     for (const [purposeName, rules] of Object.entries((purposes ?? {}) as Record<string, unknown>)) {
       const where = `tenants.${tenant}.${purposeName}`;
-      const purpose = PURPOSE_NAMES[purposeName];
+      const purpose = purposeNamed(purposeName);
       if (purpose === undefined) {
         problems.push(`${where}: unknown purpose (known: ${Object.keys(PURPOSE_NAMES).join(', ')})`);
         continue;
       }
       const policy: { presentationAttackCheck?: boolean; minQuality?: number; minEnrollQuality?: number } = {};
       for (const [field, value] of Object.entries((rules ?? {}) as Record<string, unknown>)) {
-        const type = FIELDS[field as keyof typeof FIELDS];
+        const type = Object.hasOwn(FIELDS, field) ? FIELDS[field as keyof typeof FIELDS] : undefined;
         if (!type) problems.push(`${where}.${field}: unknown (known: ${Object.keys(FIELDS).join(', ')})`);
         else if (typeof value !== type || (type === 'number' && !((value as number) >= 0 && (value as number) <= 100))) problems.push(`${where}.${field}: must be ${type === 'number' ? 'a number from 0 to 100' : 'true or false'}`);
         else if (field === 'presentation_attack_check') policy.presentationAttackCheck = value as boolean;
