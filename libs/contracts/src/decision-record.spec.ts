@@ -11,7 +11,7 @@ describe('decision records', () => {
     record_id: 'r-1',
     request_id: 'pay-42',
     tenant_id: 'acme',
-    subject_id: 'alice',
+    subject_pseudonym: 'pseudonym:4d2c3b8e-6f0a-4b5e-9d3c-2a1b0c9d8e7f',
     probe_image_sha256: ['a'.repeat(64)],
     models: { embedder: { name: 'face-recognition-net', version: 1, sha256: 'b'.repeat(64) } },
     score: 0.95,
@@ -41,5 +41,16 @@ describe('decision records', () => {
     assert.equal(verifyDecisionRecord({ ...record, signedPayload: changed }, keys.publicKey).valid, false);
     const other = verifyDecisionRecord({ ...record, recordId: 'r-2' }, keys.publicKey);
     assert.ok(!other.valid && other.problems.some((p) => /record_id/.test(p)));
+  });
+
+  it('still verifies a v1 record (subject named by its id), and no record of an unknown type', () => {
+    const sealed = (document: object) => {
+      const bytes = new TextEncoder().encode(JSON.stringify(document));
+      return { recordId: 'r-1', signedPayload: bytes, signature: sign(null, bytes, keys.privateKey), signingKeyId: payload.signing_key_id, digestSha256: createHash('sha256').update(bytes).digest('hex') };
+    };
+    const { subject_pseudonym: _pseudonym, ...rest } = payload;
+    assert.equal(verifyDecisionRecord(sealed({ ...rest, type: 'faceprint.decision_record.v1', subject_id: 'alice' }), keys.publicKey).valid, true);
+    const unknown = verifyDecisionRecord(sealed({ ...payload, type: 'faceprint.decision_record.v9' }), keys.publicKey);
+    assert.ok(!unknown.valid && unknown.problems.some((p) => /type/.test(p)));
   });
 });

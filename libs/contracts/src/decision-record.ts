@@ -11,8 +11,13 @@ import type { DecisionRecord } from './gen/faceprint/common/v1/compliance_pb.js'
 import type { PresentationAssessment } from './gen/faceprint/common/v1/liveness_pb.js';
 import { fieldChecker, openSignedPayload, signingKeyId, type PublicKeys } from './signed-payload.js';
 
-/** The payload's `type`: names this format and its version. */
-export const DECISION_RECORD_TYPE = 'faceprint.decision_record.v1';
+/**
+ * The payload's `type`: names this format and its version. v2 names the subject by its audit
+ * pseudonym (`pseudonym:<uuid>`, the form the audit trail shows) instead of its id; v1 records
+ * (subject_id) still verify.
+ */
+export const DECISION_RECORD_TYPE = 'faceprint.decision_record.v2';
+const EARLIER_DECISION_RECORD_TYPES = ['faceprint.decision_record.v1'];
 
 /** A model as a record names it. */
 export interface RecordedModel {
@@ -59,7 +64,11 @@ export interface DecisionRecordPayload {
   /** The caller's request id ('' when none was given). */
   readonly request_id: string;
   readonly tenant_id: string;
-  readonly subject_id: string;
+  /**
+   * The subject's audit pseudonym, `pseudonym:<uuid>`: ListAuditEvents ties it to the subject id
+   * while the subject exists; after an erasure it ties to no one.
+   */
+  readonly subject_pseudonym: string;
   /** Lower-case hex sha256 of each probe image (empty when the caller sent an embedding). */
   readonly probe_image_sha256: readonly string[];
   readonly models: { readonly embedder: RecordedModel; readonly detector?: RecordedModel };
@@ -91,7 +100,7 @@ export function encodeDecisionRecordPayload(p: DecisionRecordPayload): Uint8Arra
     record_id: p.record_id,
     request_id: p.request_id,
     tenant_id: p.tenant_id,
-    subject_id: p.subject_id,
+    subject_pseudonym: p.subject_pseudonym,
     probe_image_sha256: [...p.probe_image_sha256],
     models: { embedder: model(p.models.embedder), ...(p.models.detector ? { detector: model(p.models.detector) } : {}) },
     score: p.score,
@@ -124,7 +133,7 @@ export function verifyDecisionRecord(record: Pick<DecisionRecord, 'recordId' | '
   if ('problems' in opened) return { valid: false, problems: opened.problems };
   const { payload, key } = opened;
   const { expect, problems } = fieldChecker('record');
-  expect('type', DECISION_RECORD_TYPE, payload.type);
+  expect('type', EARLIER_DECISION_RECORD_TYPES.includes(payload.type) ? payload.type : DECISION_RECORD_TYPE, payload.type);
   expect('signing_key_id', signingKeyId(key), payload.signing_key_id);
   expect('signing key', record.signingKeyId, payload.signing_key_id);
   expect('record_id', record.recordId, payload.record_id);

@@ -235,9 +235,13 @@ describe('faceprint end to end through the gateway', { skip: skipUnlessPresent(I
       const decision = JSON.parse(verified.stdout) as { match: boolean; score: number; threshold: number; far: number; far_upper_95: number; calibration_impostor_pairs: number; templates_compared: number; model: string; face_quality: { unified_score: number; inter_eye_distance: number }; decision_record: { signedPayload: string } };
       assert.deepEqual(Object.keys(decision).sort(), ['calibration_impostor_pairs', 'decision_record', 'face_quality', 'far', 'far_upper_95', 'match', 'model', 'score', 'templates_compared', 'threshold']);
       // The signed decision record: what was decided on which evidence, never the image or a template; it verifies offline, and one changed byte does not.
-      const record = JSON.parse(Buffer.from(decision.decision_record.signedPayload, 'base64').toString('utf8')) as { type: string; subject_id: string; probe_image_sha256: string[]; models: { detector: { sha256: string }; embedder: { sha256: string } }; decision: string; score: number; templates_compared: number };
-      assert.equal(record.type, 'faceprint.decision_record.v1');
-      assert.deepEqual([record.subject_id, record.decision, record.templates_compared, record.score], ['cli-subject', decision.match ? 'match' : 'no_match', 3, decision.score]);
+      const signedText = Buffer.from(decision.decision_record.signedPayload, 'base64').toString('utf8');
+      const record = JSON.parse(signedText) as { type: string; subject_pseudonym: string; probe_image_sha256: string[]; models: { detector: { sha256: string }; embedder: { sha256: string } }; decision: string; score: number; templates_compared: number };
+      assert.equal(record.type, 'faceprint.decision_record.v2');
+      // The subject by its audit pseudonym, never its id: after an erasure the record ties to no one.
+      assert.match(record.subject_pseudonym, /^pseudonym:[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/);
+      assert.ok(!signedText.includes('cli-subject'));
+      assert.deepEqual([record.decision, record.templates_compared, record.score], [decision.match ? 'match' : 'no_match', 3, decision.score]);
       assert.deepEqual(record.probe_image_sha256, [createHash('sha256').update(await readFile(files[4]!)).digest('hex')]);
       assert.match(record.models.detector.sha256 + record.models.embedder.sha256, /^[0-9a-f]{128}$/);
       const recordFile = join(dir, 'decision.json');
@@ -251,7 +255,7 @@ describe('faceprint end to end through the gateway', { skip: skipUnlessPresent(I
       const publicKeyArgs = ['--public-key', keysFile];
       const recordChecked = await runFaceprint(['receipt', 'verify', recordFile, ...publicKeyArgs], {});
       assert.equal(recordChecked.code, 0, recordChecked.stdout + recordChecked.stderr);
-      assert.match(recordChecked.stdout, /valid: (match|no_match) for subject "cli-subject"/);
+      assert.match(recordChecked.stdout, new RegExp(`valid: (match|no_match) for subject ${record.subject_pseudonym}`));
       const tamperedPayload = Buffer.from(decision.decision_record.signedPayload, 'base64');
       const digit = tamperedPayload.indexOf('"score":') + 10; // the score's first decimal: another digit, still JSON
       tamperedPayload.writeUInt8(tamperedPayload.readUInt8(digit) ^ 1, digit);

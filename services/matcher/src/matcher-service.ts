@@ -134,12 +134,12 @@ export function matcherService(config: MatcherConfig, { log }: Pick<SetupContext
     });
 
   /** The signed record of a verify decision (decision-record.ts): the decision, its calibration and the caller's evidence. */
-  const signDecision = (tenantId: string, subjectId: string, made: MatchDecision, evidence: DecisionEvidence | undefined, consent: RecordedConsentCheck | undefined) => {
+  const signDecision = (tenantId: string, subjectPseudonym: string, made: MatchDecision, evidence: DecisionEvidence | undefined, consent: RecordedConsentCheck | undefined) => {
     const recorded = (m: ModelRef) => ({ name: m.name, version: m.version, sha256: m.sha256 });
     return signer!.signDecision({
       request_id: evidence?.requestId ?? '',
       tenant_id: tenantId,
-      subject_id: subjectId,
+      subject_pseudonym: subjectPseudonym,
       probe_image_sha256: evidence?.probeImageSha256 ?? [],
       models: { embedder: recorded(made.model!), ...(evidence?.detector ? { detector: recorded(evidence.detector) } : {}) },
       // As float32, as the decision on the wire says them.
@@ -334,8 +334,9 @@ export function matcherService(config: MatcherConfig, { log }: Pick<SetupContext
           const model = request.probe!.model!;
           const manifest = await probeModel(request.probe!, 'probe');
           const single = await thresholdFor(g, tenantId, manifest, request.targetFar); // an uncalibrated rate fails before any read
-          const stored = await g.store.subjectVectors(tenantId, request.subjectId);
-          if (!stored) throw FaceprintError.notFound('subject', request.subjectId, tenantId);
+          const found = await g.store.subjectVectors(tenantId, request.subjectId);
+          if (!found) throw FaceprintError.notFound('subject', request.subjectId, tenantId);
+          const stored = found.templates;
           // A verification for a purpose is one the subject's consent names, while it is in force (GDPR Art. 9(2)(a), purpose limitation).
           const consentCheck = request.evidence?.purpose ? await checkConsentFor(g, tenantId, request.subjectId, request.evidence.purpose) : undefined;
           const comparable = stored.filter((t) => t.model.name === model.name && t.model.version === model.version);
@@ -361,7 +362,10 @@ export function matcherService(config: MatcherConfig, { log }: Pick<SetupContext
           const made = decision(best.score, threshold, create(ModelRefSchema, manifest.model));
           // A capture the caller's presentation-attack check judged an attack is never a match.
           if (request.evidence?.liveness && !request.evidence.liveness.isBonaFide) made.isMatch = false;
-          const record = signDecision(tenantId, request.subjectId, made, request.evidence, consentCheck);
+          // The record names the subject by its audit pseudonym (enrolment made it): after an erasure it ties to no one.
+          const pseudonym = found.pseudonym ?? (await g.store.ensurePseudonym(tenantId, request.subjectId));
+          if (!pseudonym) throw FaceprintError.notFound('subject', request.subjectId, tenantId); // erased meanwhile
+          const record = signDecision(tenantId, `pseudonym:${pseudonym}`, made, request.evidence, consentCheck);
           return {
             response: { decision: made, bestTemplateId: best.templateId, timings: [stageTiming('verify', 'matcher', started)], decisionRecord: record },
             details: {

@@ -425,11 +425,12 @@ export class GalleryStore {
   }
 
   /** A subject's templates with their vectors, or undefined when the subject is unknown. */
-  async subjectVectors(tenantId: string, subjectId: string): Promise<StoredVector[] | undefined> {
-    // One round trip (verify's path): the subject and its templates together.
-    const { rows } = await this.#db.pool.query<{ template_pk: string | null } & TemplateRow & SealedRow>(
-      `SELECT t.template_pk, t.model_name, t.model_version, t.model_sha256, t.dim, t.quality, ${SEALED_COLUMNS}
+  async subjectVectors(tenantId: string, subjectId: string): Promise<{ templates: StoredVector[]; pseudonym: string | undefined } | undefined> {
+    // One round trip (verify's path): the subject, its templates and its audit pseudonym together.
+    const { rows } = await this.#db.pool.query<{ template_pk: string | null; pseudonym: string | null } & TemplateRow & SealedRow>(
+      `SELECT t.template_pk, t.model_name, t.model_version, t.model_sha256, t.dim, t.quality, ${SEALED_COLUMNS}, p.pseudonym
        FROM subjects s LEFT JOIN templates t ON t.subject_pk = s.subject_pk
+       LEFT JOIN subject_pseudonyms p ON p.tenant_id = s.tenant_id AND p.subject_id = s.subject_id
        WHERE s.tenant_id = $1 AND s.subject_id = $2 ORDER BY t.template_pk`,
       [tenantId, subjectId],
     );
@@ -437,7 +438,22 @@ export class GalleryStore {
     // A subject without templates comes back as one row of nulls (the LEFT JOIN).
     const present = rows.filter((row): row is typeof row & { template_pk: string } => row.template_pk !== null);
     const vectors = await this.#openVectors(present);
-    return present.map((row, i) => storedFromRow(row, vectors[i]!));
+    return { templates: present.map((row, i) => storedFromRow(row, vectors[i]!)), pseudonym: rows[0]!.pseudonym ?? undefined };
+  }
+
+  /**
+   * The subject's audit pseudonym (migrations/0002_audit.sql), made now if it has none yet; made
+   * only while the subject exists (under a share lock on its row, as the audit trail makes it), so
+   * that an erasure committed meanwhile leaves no new link. Undefined when the subject is gone.
+   */
+  async ensurePseudonym(tenantId: string, subjectId: string): Promise<string | undefined> {
+    const { rows } = await this.#db.pool.query<{ pseudonym: string }>(
+      `WITH subject AS (SELECT 1 FROM subjects WHERE tenant_id = $1 AND subject_id = $2 FOR SHARE)
+       INSERT INTO subject_pseudonyms (tenant_id, subject_id, pseudonym) SELECT $1, $2, $3 FROM subject
+       ON CONFLICT (tenant_id, subject_id) DO UPDATE SET pseudonym = subject_pseudonyms.pseudonym RETURNING pseudonym`,
+      [tenantId, subjectId, randomUUID()],
+    );
+    return rows[0]?.pseudonym;
   }
 
   /**
