@@ -2,7 +2,7 @@
  * Request validation: collect every invalid field, then fail once with INVALID_ARGUMENT and a
  * google.rpc.BadRequest, so that a caller can fix all of them in one round trip.
  */
-import type { DetectOptions, Image } from '@faceprint/contracts/common';
+import type { DetectOptions, Image, ModelRef } from '@faceprint/contracts/common';
 import { IMAGE_MAX_BYTES, SUBJECT_ID } from '@faceprint/contracts';
 import { FaceprintError, type FieldViolation } from './errors.js';
 
@@ -85,4 +85,16 @@ export function validateSubjectId(v: RequestValidator, field: string, subjectId:
 export function validateTargetFar(v: RequestValidator, field: string, targetFar: number | undefined): void {
   if (targetFar === undefined) return;
   v.check(Number.isFinite(targetFar) && targetFar > 0 && targetFar <= 0.5, field, 'must be a false-match rate in (0, 0.5], e.g. 1e-4');
+}
+
+/**
+ * Fails with FAILED_PRECONDITION (MODEL_VERSION) unless the model a caller pinned (a name, a
+ * version, or both; unset: any) is the one `service` serves: a crop made for one model version
+ * must not run on another after a hot swap.
+ */
+export function checkModelPin(pin: ModelRef | undefined, serving: ModelRef, service: string, hint = ''): void {
+  if (!pin || (!pin.name && !pin.version)) return;
+  if ((pin.name !== '' && pin.name !== serving.name) || (pin.version !== 0 && pin.version !== serving.version)) {
+    throw FaceprintError.failedPrecondition('MODEL_VERSION', `${pin.name}:${pin.version}`, `the ${service} serves ${serving.name} v${serving.version}, not the requested ${pin.name || serving.name} v${pin.version || 'any'}${hint}`);
+  }
 }

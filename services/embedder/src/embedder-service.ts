@@ -5,28 +5,14 @@
 import { timestampFromDate } from '@bufbuild/protobuf/wkt';
 import { encodeEmbedding, EMBED_MAX_FACES } from '@faceprint/contracts';
 import { create } from '@bufbuild/protobuf';
-import { AlignedFaceSchema, type AlignedFace, type ModelRef } from '@faceprint/contracts/common';
+import { AlignedFaceSchema, type AlignedFace } from '@faceprint/contracts/common';
 import { EmbedderService, ModelState } from '@faceprint/contracts/embedder';
 import { ModelManager, ModelRegistry } from '@faceprint/model-registry';
-import { FaceprintError, implement, RequestValidator, stageTiming, type ServiceSetup, type SetupContext } from '@faceprint/service-kit';
+import { checkModelPin, FaceprintError, implement, RequestValidator, stageTiming, type ServiceSetup, type SetupContext } from '@faceprint/service-kit';
 import { faceprintMeter } from '@faceprint/telemetry';
 import { Batcher } from './batcher.js';
 import type { EmbedderConfig } from './embedder-config.js';
 import { cropProblem, loadEmbeddingModel, type EmbeddingModel } from './embedding-model.js';
-
-/** Fails unless the caller's pinned model (if any) is the serving one. */
-function checkPin(pin: ModelRef | undefined, model: EmbeddingModel): void {
-  if (!pin || (!pin.name && !pin.version)) return;
-  const nameDiffers = pin.name !== '' && pin.name !== model.ref.name;
-  const versionDiffers = pin.version !== 0 && pin.version !== model.ref.version;
-  if (nameDiffers || versionDiffers) {
-    throw FaceprintError.failedPrecondition(
-      'MODEL_VERSION',
-      `${pin.name}:${pin.version}`,
-      `the embedder serves ${model.ref.name} v${model.ref.version}, not the requested ${pin.name || model.ref.name} v${pin.version || 'any'}`,
-    );
-  }
-}
 
 /** The embedder's services, readiness (model loaded and warmed up) and clean-up. */
 export function embedderService(config: EmbedderConfig, { log }: Pick<SetupContext, 'log'>): ServiceSetup {
@@ -66,7 +52,7 @@ export function embedderService(config: EmbedderConfig, { log }: Pick<SetupConte
       v.check(request.faces.length <= EMBED_MAX_FACES, 'faces', `at most ${EMBED_MAX_FACES} crops per call`);
       v.throwIfInvalid();
       const model = servingModel(); // every crop of this call runs on this version
-      checkPin(request.model, model);
+      checkModelPin(request.model, model.ref, 'embedder');
       const started = performance.now();
       const vectors = await embed(request.faces, model, (i) => `faces[${i}]`);
       return {

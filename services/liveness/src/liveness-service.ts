@@ -5,21 +5,12 @@
  * configured bona fide rejection rate.
  */
 import { LIVENESS_MAX_FRAMES } from '@faceprint/contracts';
-import type { ModelRef } from '@faceprint/contracts/common';
 import { LivenessService } from '@faceprint/contracts/liveness';
 import { ModelManager, ModelRegistry } from '@faceprint/model-registry';
-import { FaceprintError, implement, RequestValidator, stageTiming, type ServiceSetup, type SetupContext } from '@faceprint/service-kit';
+import { checkModelPin, FaceprintError, implement, RequestValidator, stageTiming, type ServiceSetup, type SetupContext } from '@faceprint/service-kit';
 import { faceprintMeter } from '@faceprint/telemetry';
 import type { LivenessConfig } from './liveness-config.js';
-import { cropProblem, loadPadModel, modelLabel, type PadModel } from './pad-model.js';
-
-/** Fails unless the caller's pinned model (if any) is the serving one. */
-function checkPin(pin: ModelRef | undefined, model: PadModel): void {
-  if (!pin || (!pin.name && !pin.version)) return;
-  if ((pin.name !== '' && pin.name !== model.ref.name) || (pin.version !== 0 && pin.version !== model.ref.version)) {
-    throw FaceprintError.failedPrecondition('MODEL_VERSION', `${pin.name}:${pin.version}`, `liveness serves ${modelLabel(model.ref)}, not the requested ${pin.name || model.ref.name} v${pin.version || 'any'}: align the frames again`);
-  }
-}
+import { cropProblem, loadPadModel, type PadModel } from './pad-model.js';
 
 /** The liveness services, readiness (a model loaded, when one is promoted) and clean-up. */
 export function livenessService(config: LivenessConfig, { log }: Pick<SetupContext, 'log'>): ServiceSetup {
@@ -46,7 +37,7 @@ export function livenessService(config: LivenessConfig, { log }: Pick<SetupConte
       v.check(request.frames.length <= LIVENESS_MAX_FRAMES, 'frames', `at most ${LIVENESS_MAX_FRAMES} frames per capture`);
       v.throwIfInvalid();
       const model = servingModel(); // every frame of this call runs on this version
-      checkPin(request.model, model);
+      checkModelPin(request.model, model.ref, 'liveness service', ': align the frames again to its template');
       request.frames.forEach((frame, i) => {
         const problem = cropProblem(frame, model);
         if (problem) v.add(`frames[${i}]`, problem);

@@ -4,7 +4,7 @@
  * at. A crop goes in as RGB8 aligned to the template; out comes the model's bona fide score.
  */
 import { create } from '@bufbuild/protobuf';
-import { ModelRefSchema, PixelFormat, type AlignedFace, type AlignmentTemplate, type ModelRef } from '@faceprint/contracts/common';
+import { ModelRefSchema, PixelFormat, type AlignedFace, type AlignmentTemplate } from '@faceprint/contracts/common';
 import { ModelTask, type ModelManifest, type PadOperatingPoint } from '@faceprint/contracts/trainer';
 import type { ModelRegistry, ServedModel } from '@faceprint/model-registry';
 import { imageInputOf, ortSessionOptions, WorkerSession, type ImageInput, type OrtSettings } from '@faceprint/onnx';
@@ -61,6 +61,3 @@ export function cropProblem(face: AlignedFace, model: PadModel): string | undefi
   if (face.pixels.byteLength !== width * height * 3) return `pixels must be width*height*3 = ${width * height * 3} bytes, got ${face.pixels.byteLength}`;
   return undefined;
 }
-
-/** Model ref as "name vN". */
-export const modelLabel = (ref: ModelRef) => `${ref.name} v${ref.version}`;
