@@ -11,7 +11,7 @@ faceprint enroll --dir DIR            DIR/<subject>/<image files>, one subject p
   --purpose access_control (default)   --retention-days 365 (default)
   --keep-crops: the subject also agreed that the aligned crops be kept (sealed) to re-create templates for a new model
 faceprint verify --subject ID IMAGE [--far 1e-4] [--face-region X,Y,W,H] [--purpose payment_verification|login] [--frames F2,F3,...]
-faceprint compare IMAGE_A IMAGE_B [--far 1e-4] [--face-region X,Y,W,H] [--second-face-region X,Y,W,H]
+faceprint compare IMAGE_A IMAGE_B [--far 1e-4] [--face-region X,Y,W,H] [--second-face-region X,Y,W,H] [--sign]
 faceprint identify IMAGE [--top 5] [--far 1e-4] [--face-region X,Y,W,H]
   --far: a false-match rate the model is calibrated for (faceprint models list shows them; 1e-3, 1e-4, 1e-5 by default)
   --face-region: in a photo with several faces, the box (pixels) of the one to use (faceprint detect shows the boxes)

@@ -113,8 +113,8 @@ export class FaceprintClient {
   }
 
   /** Compares the faces of two images, without the gallery. */
-  compare(first: ImageInput, second: ImageInput, options: { far?: number } = {}): Promise<CompareResponse> {
-    return this.#faces.compare({ first: faceImage(first), second: faceImage(second), targetFar: options.far }, this.#call());
+  compare(first: ImageInput, second: ImageInput, options: { far?: number; signDecision?: boolean } = {}): Promise<CompareResponse> {
+    return this.#faces.compare({ first: faceImage(first), second: faceImage(second), targetFar: options.far, signDecision: options.signDecision ?? false }, this.#call());
   }
 
   /** 1:N: the `top` (default 5) enrolled subjects most like the face in `image`. */

@@ -11,6 +11,7 @@ describe('decision records', () => {
     record_id: 'r-1',
     request_id: 'pay-42',
     tenant_id: 'acme',
+    decision_of: 'verify',
     subject_pseudonym: 'pseudonym:4d2c3b8e-6f0a-4b5e-9d3c-2a1b0c9d8e7f',
     probe_image_sha256: ['a'.repeat(64)],
     models: { embedder: { name: 'face-recognition-net', version: 1, sha256: 'b'.repeat(64) } },

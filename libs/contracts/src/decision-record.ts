@@ -64,12 +64,14 @@ export interface DecisionRecordPayload {
   /** The caller's request id ('' when none was given). */
   readonly request_id: string;
   readonly tenant_id: string;
+  /** What was decided: a 1:1 verify against a subject, or a comparison of two images (no gallery). */
+  readonly decision_of: 'verify' | 'compare';
   /**
-   * The subject's audit pseudonym, `pseudonym:<uuid>`: ListAuditEvents ties it to the subject id
-   * while the subject exists; after an erasure it ties to no one.
+   * For a verify: the subject's audit pseudonym, `pseudonym:<uuid>`; ListAuditEvents ties it to the
+   * subject id while the subject exists, after an erasure it ties to no one.
    */
-  readonly subject_pseudonym: string;
-  /** Lower-case hex sha256 of each probe image (empty when the caller sent an embedding). */
+  readonly subject_pseudonym?: string;
+  /** Lower-case hex sha256 of each probe image (a compare: both; empty when the caller sent embeddings). */
   readonly probe_image_sha256: readonly string[];
   readonly models: { readonly embedder: RecordedModel; readonly detector?: RecordedModel };
   readonly score: number;
@@ -100,7 +102,8 @@ export function encodeDecisionRecordPayload(p: DecisionRecordPayload): Uint8Arra
     record_id: p.record_id,
     request_id: p.request_id,
     tenant_id: p.tenant_id,
-    subject_pseudonym: p.subject_pseudonym,
+    decision_of: p.decision_of,
+    ...(p.subject_pseudonym ? { subject_pseudonym: p.subject_pseudonym } : {}),
     probe_image_sha256: [...p.probe_image_sha256],
     models: { embedder: model(p.models.embedder), ...(p.models.detector ? { detector: model(p.models.detector) } : {}) },
     score: p.score,

@@ -273,6 +273,17 @@ describe('faceprint end to end through the gateway', { skip: skipUnlessPresent(I
       const compared = await runFaceprint(['compare', files[0]!, files[4]!, '--json'], operatorKey);
       assert.equal(compared.code, 0, compared.stderr);
       assert.ok((JSON.parse(compared.stdout) as { score: number }).score > 0.9);
+      assert.equal((JSON.parse(compared.stdout) as { decision_record?: unknown }).decision_record, undefined, 'signed only when asked');
+      // Asked for, a compare's decision is signed too: the digests of both images, no subject.
+      const signedCompare = await runFaceprint(['compare', files[0]!, files[4]!, '--sign', '--json'], operatorKey);
+      assert.equal(signedCompare.code, 0, signedCompare.stderr);
+      const compareRecord = JSON.parse(Buffer.from((JSON.parse(signedCompare.stdout) as { decision_record: { signedPayload: string } }).decision_record.signedPayload, 'base64').toString('utf8')) as { decision_of: string; subject_pseudonym?: string; probe_image_sha256: string[] };
+      assert.deepEqual([compareRecord.decision_of, compareRecord.subject_pseudonym, compareRecord.probe_image_sha256.length], ['compare', undefined, 2]);
+      const compareFile = join(dir, 'compare.json');
+      await writeFile(compareFile, signedCompare.stdout);
+      const compareChecked = await runFaceprint(['receipt', 'verify', compareFile, ...publicKeyArgs], {});
+      assert.equal(compareChecked.code, 0, compareChecked.stdout + compareChecked.stderr);
+      assert.match(compareChecked.stdout, /valid: (match|no_match) comparing two images/);
 
       const identified = await runFaceprint(['identify', files[4]!, '--top', '3', '--json'], operatorKey);
       const candidates = (JSON.parse(identified.stdout) as { candidates: { subject: string; score: number; match: boolean }[] }).candidates;

@@ -258,13 +258,18 @@ export function faceService(downstream: Downstream, keys: ApiKeys, config: Gatew
       const started = performance.now();
       const { minQuality } = config.policy.for(context.tenantId, VerifyPurpose.UNSPECIFIED);
       const [first, second] = (await embedAll([{ image: request.first, field: 'first' }, { image: request.second, field: 'second' }], ctx, minQuality)) as [EmbeddedFace, EmbeddedFace];
-      const compared = await matcher.compare({ context, first: probe(first), second: probe(second), targetFar: request.targetFar }, { parent: ctx });
+      // Asked for, the matcher signs the decision over the digests of both images (never an image).
+      const evidence = request.signDecision
+        ? { requestId: context.requestId, probeImageSha256: [request.first!, request.second!].map((f) => createHash('sha256').update(f.image!.content).digest('hex')), detector: first.models.detector }
+        : undefined;
+      const compared = await matcher.compare({ context, first: probe(first), second: probe(second), targetFar: request.targetFar, evidence }, { parent: ctx });
       return {
         decision: decisionOf(compared.decision),
         firstFace: first.face,
         secondFace: second.face,
         models: first.models,
         timings: [...first.timings, ...second.timings, stageTiming('compare', 'gateway', started)],
+        decisionRecord: compared.decisionRecord,
       };
     },
 

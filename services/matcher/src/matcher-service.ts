@@ -133,13 +133,25 @@ export function matcherService(config: MatcherConfig, { log }: Pick<SetupContext
       model,
     });
 
-  /** The signed record of a verify decision (decision-record.ts): the decision, its calibration and the caller's evidence. */
-  const signDecision = (tenantId: string, subjectPseudonym: string, made: MatchDecision, evidence: DecisionEvidence | undefined, consent: RecordedConsentCheck | undefined) => {
+  /** What a signed decision record may say of a caller's evidence: bounded sizes, digests that are digests, scores in range. */
+  const checkEvidence = (v: RequestValidator, evidence: DecisionEvidence | undefined) => {
+    if (!evidence) return;
+    v.check(evidence.requestId.length <= 128, 'evidence.request_id', 'must be at most 128 characters');
+    v.check(evidence.probeImageSha256.length <= MAX_TEMPLATES_PER_ENROLL, 'evidence.probe_image_sha256', `must hold at most ${MAX_TEMPLATES_PER_ENROLL} digests`);
+    evidence.probeImageSha256.forEach((digest, i) => v.check(/^[0-9a-f]{64}$/.test(digest), `evidence.probe_image_sha256[${i}]`, 'must be a lower-case hex sha256'));
+    v.check(evidence.purpose.length <= 64, 'evidence.purpose', 'must be at most 64 characters');
+    const liveness = evidence.liveness;
+    if (liveness) v.check([liveness.score, liveness.threshold].every((x) => Number.isFinite(x) && x >= 0 && x <= 1), 'evidence.liveness', 'score and threshold must be in [0, 1]');
+  };
+
+  /** The signed record of a verify (with the subject's pseudonym) or compare decision (decision-record.ts): the decision, its calibration and the caller's evidence. */
+  const signDecision = (tenantId: string, subjectPseudonym: string | undefined, made: MatchDecision, evidence: DecisionEvidence | undefined, consent: RecordedConsentCheck | undefined) => {
     const recorded = (m: ModelRef) => ({ name: m.name, version: m.version, sha256: m.sha256 });
     return signer!.signDecision({
       request_id: evidence?.requestId ?? '',
       tenant_id: tenantId,
-      subject_pseudonym: subjectPseudonym,
+      decision_of: subjectPseudonym ? 'verify' : 'compare',
+      ...(subjectPseudonym ? { subject_pseudonym: subjectPseudonym } : {}),
       probe_image_sha256: evidence?.probeImageSha256 ?? [],
       models: { embedder: recorded(made.model!), ...(evidence?.detector ? { detector: recorded(evidence.detector) } : {}) },
       // As float32, as the decision on the wire says them.
@@ -319,15 +331,7 @@ export function matcherService(config: MatcherConfig, { log }: Pick<SetupContext
         validateSubjectId(v, 'subject_id', request.subjectId);
         const probe = checkEmbedding(v, 'probe', request.probe);
         validateTargetFar(v, 'target_far', request.targetFar);
-        const evidence = request.evidence;
-        if (evidence) {
-          v.check(evidence.requestId.length <= 128, 'evidence.request_id', 'must be at most 128 characters');
-          v.check(evidence.probeImageSha256.length <= MAX_TEMPLATES_PER_ENROLL, 'evidence.probe_image_sha256', `must hold at most ${MAX_TEMPLATES_PER_ENROLL} digests`);
-          evidence.probeImageSha256.forEach((digest, i) => v.check(/^[0-9a-f]{64}$/.test(digest), `evidence.probe_image_sha256[${i}]`, 'must be a lower-case hex sha256'));
-          v.check(evidence.purpose.length <= 64, 'evidence.purpose', 'must be at most 64 characters');
-          const liveness = evidence.liveness;
-          if (liveness) v.check([liveness.score, liveness.threshold].every((x) => Number.isFinite(x) && x >= 0 && x <= 1), 'evidence.liveness', 'score and threshold must be in [0, 1]');
-        }
+        checkEvidence(v, request.evidence);
         v.throwIfInvalid();
         return audited(request.context, AuditAction.VERIFY, request.subjectId, async (g) => {
           const started = performance.now();
@@ -445,10 +449,13 @@ export function matcherService(config: MatcherConfig, { log }: Pick<SetupContext
         validateTargetFar(v, 'target_far', request.targetFar);
         const [a, b] = [request.first?.model, request.second?.model];
         if (first && second) v.check(a?.name === b?.name && a?.version === b?.version, 'second.model', 'must be the first embedding\'s model version: embeddings of different model versions are never compared');
+        checkEvidence(v, request.evidence);
         v.throwIfInvalid();
         const manifest = await probeModel(request.first!, 'first');
         const threshold = await thresholdFor(ready(), tenantId, manifest, request.targetFar);
-        return { decision: decision(cosine(first!, second!), threshold, create(ModelRefSchema, manifest.model)) };
+        const made = decision(cosine(first!, second!), threshold, create(ModelRefSchema, manifest.model));
+        // Signed when the caller sends the evidence (a gateway compare with sign_decision); a compare reads no gallery.
+        return { decision: made, ...(request.evidence ? { decisionRecord: signDecision(tenantId, undefined, made, request.evidence, undefined) } : {}) };
       },
 
       async getGalleryStatus(request) {

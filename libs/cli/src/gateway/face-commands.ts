@@ -196,14 +196,21 @@ export async function verify(argv: string[]): Promise<number> {
 }
 
 export async function compare(argv: string[]): Promise<number> {
-  const { values, positionals } = parseFlags({ args: argv, allowPositionals: true, options: { ...GLOBAL_OPTIONS, far: { type: 'string' }, 'face-region': { type: 'string' }, 'second-face-region': { type: 'string' } } });
+  const { values, positionals } = parseFlags({
+    args: argv,
+    allowPositionals: true,
+    options: { ...GLOBAL_OPTIONS, far: { type: 'string' }, 'face-region': { type: 'string' }, 'second-face-region': { type: 'string' }, sign: { type: 'boolean', default: false } },
+  });
   if (positionals.length !== 2) throw new UsageError('compare needs two images: IMAGE_A IMAGE_B');
   const far = farFlag(values.far);
   const regions = [faceRegionFlag(values['face-region']), faceRegionFlag(values['second-face-region'], '--second-face-region')];
   const client = connect(values, 'operator');
   try {
-    const response = await client.compare(await imageInput(positionals[0]!, regions[0]), await imageInput(positionals[1]!, regions[1]), { far });
-    const result = decisionJson(response.decision, response.models?.embedder);
+    const response = await client.compare(await imageInput(positionals[0]!, regions[0]), await imageInput(positionals[1]!, regions[1]), { far, signDecision: values.sign });
+    const result = {
+      ...decisionJson(response.decision, response.models?.embedder),
+      ...(response.decisionRecord ? { decision_record: toJson(DecisionRecordSchema, response.decisionRecord) } : {}),
+    };
     print(values.json, result, decisionText(result));
     return EXIT.ok;
   } finally {

@@ -94,7 +94,7 @@ function reportDecision(outcome: DecisionRecordVerification, json: boolean): num
     const p = outcome.payload;
     const models = [p.models.detector, p.models.embedder].filter((m) => m !== undefined).map((m) => `${m.name}@${m.version} (sha256 ${m.sha256.slice(0, 12)})`).join(', ');
     process.stdout.write(
-      `valid: ${p.decision} for subject ${p.subject_pseudonym ?? `"${(p as { subject_id?: string }).subject_id}"`} of tenant "${p.tenant_id}" at ${p.decided_at} (request ${p.request_id || 'none'})\n` +
+      `valid: ${p.decision} ${p.decision_of === 'compare' ? 'comparing two images' : `for subject ${p.subject_pseudonym ?? `"${(p as { subject_id?: string }).subject_id}"`}`} of tenant "${p.tenant_id}" at ${p.decided_at} (request ${p.request_id || 'none'})\n` +
         `  score ${p.score.toFixed(4)}, threshold ${p.threshold.toFixed(4)} over ${p.templates_compared} template(s), false-match rate ${p.target_far} (95% bound ${p.far_upper_95.toExponential(2)})\n` +
         `  probe images: ${p.probe_image_sha256.join(', ') || 'none given'}; models: ${models}\n  signed by ${p.signing_key_id}\n`,
     );
