@@ -50,9 +50,8 @@ import { detectFaces, type YunetInference } from '../services/detector/src/yunet
 import { buildFaceRecognitionNet } from '../services/trainer/src/importers/face-api/face-recognition-net.js';
 import { locateFaceApiPackage } from '../services/trainer/src/importers/face-api/importers.js';
 import { readWeights } from '../services/trainer/src/importers/face-api/weights.js';
-import { buildColourTextureGraph, FEATURE_LENGTH, PAD_CROP_SIZE, PAD_INPUT, padCropTemplate } from '../services/trainer/src/jobs/pad-train/colour-texture-graph.js';
+import { buildColourTextureGraph, colourTextureManifestFields, FEATURE_LENGTH, PAD_CROP_SIZE, PAD_INPUT } from '../services/trainer/src/jobs/pad-train/colour-texture-graph.js';
 import { chooseFace } from '@faceprint/face-pipeline';
-import { ModelTask } from '@faceprint/contracts/trainer';
 import { LivenessService } from '@faceprint/contracts/liveness';
 import { rm } from 'node:fs/promises';
 
@@ -344,12 +343,9 @@ async function padCheckCost() {
     name,
     model,
     manifest: {
-      task: ModelTask.PRESENTATION_ATTACK_DETECTION,
+      ...colourTextureManifestFields(),
       license: 'Apache-2.0',
       source: { kind: 'trained', locator: 'bench/vision.ts (untrained head)' },
-      inputs: [{ name: PAD_INPUT, shape: [-1n, 3n, BigInt(PAD_CROP_SIZE), BigInt(PAD_CROP_SIZE)], dtype: 'float32', layout: 'NCHW', channelOrder: 'RGB', mean: [0, 0, 0], std: [1, 1, 1] }],
-      outputs: [{ name: 'bona_fide', shape: [-1n, 1n], dtype: 'float32' }],
-      alignment: padCropTemplate(),
       padOperatingPoints: [{ targetBpcer: 0.05, threshold: 0.5 }],
     },
   });

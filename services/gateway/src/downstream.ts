@@ -1,9 +1,9 @@
 /** The gateway's clients of the internal services. */
 import { Health, HealthCheckResponse_ServingStatus } from '@faceprint/contracts/health';
-import { LivenessService } from '@faceprint/contracts/liveness';
+import { LivenessService, type ModelStatusResponse } from '@faceprint/contracts/liveness';
 import { ApiKeyService as MatcherApiKeyService, ComplianceService as MatcherComplianceService, MatcherService } from '@faceprint/contracts/matcher';
 import { FacePipeline } from '@faceprint/face-pipeline';
-import { createClient, type ServiceClient } from '@faceprint/service-kit';
+import { createClient, type CallContext, type ServiceClient } from '@faceprint/service-kit';
 import type { GatewayConfig } from './gateway-config.js';
 
 /** Clients of the services the gateway calls. */
@@ -18,6 +18,11 @@ export interface Downstream {
   readonly apiKeys: ServiceClient<typeof MatcherApiKeyService>;
   /** Presentation-attack detection. */
   readonly liveness: ServiceClient<typeof LivenessService>;
+  /**
+   * The liveness service's serving model: asked once and kept while one serves, asked again with
+   * `refresh` (after a call refused for naming another version: a hot swap) and while none serves.
+   */
+  livenessModel(parent: CallContext, refresh?: boolean): Promise<ModelStatusResponse>;
   /** Which of the services the gateway needs do not report SERVING ("detector, matcher not serving"), or undefined when all do. */
   notServing(): Promise<string | undefined>;
   /** Closes every channel. */
@@ -32,6 +37,7 @@ export function connectDownstream(config: GatewayConfig): Downstream {
   const compliance = createClient(MatcherComplianceService, config.matcherAddress, options);
   const apiKeys = createClient(MatcherApiKeyService, config.matcherAddress, options);
   const liveness = createClient(LivenessService, config.livenessAddress, options);
+  let livenessStatus: ModelStatusResponse | undefined;
   // Liveness is needed while a purpose requires its check (a verify with frames asks for it too).
   const needed = {
     detector: config.detectorAddress,
@@ -47,6 +53,10 @@ export function connectDownstream(config: GatewayConfig): Downstream {
     compliance,
     apiKeys,
     liveness,
+    async livenessModel(parent, refresh = false) {
+      if (refresh || !livenessStatus?.serving) livenessStatus = await liveness.modelStatus({}, { parent });
+      return livenessStatus;
+    },
     async notServing() {
       const statuses = await Promise.all(health.map(({ client }) => client.check({}).then((r) => r.status, () => undefined)));
       const down = health.filter((_, i) => statuses[i] !== HealthCheckResponse_ServingStatus.SERVING).map(({ name }) => name);

@@ -7,6 +7,7 @@
  */
 import type { CallerContext, DetectedFace, Embedding, PresentationAssessment, StageTiming } from '@faceprint/contracts/common';
 import { FaceprintError, RequestValidator, stageTiming, type CallContext } from '@faceprint/service-kit';
+import { status } from '@grpc/grpc-js';
 import type { Downstream } from './downstream.js';
 
 /** One frame of the capture: its image, the face used and its embedding. */
@@ -35,16 +36,25 @@ export async function assessPresentation(
   });
   v.throwIfInvalid();
 
-  const { serving, error } = await downstream.liveness.modelStatus({}, { parent: ctx });
-  if (!serving) {
-    throw FaceprintError.failedPrecondition('PAD_MODEL', 'liveness', `a presentation-attack check is required ${why}, but no PAD model serves${error ? ` (${error})` : ''}: train and promote one (docs/liveness.md)`);
-  }
-  const crops = await Promise.all(
-    [probe, ...burst].map(async ({ content, face }) => {
-      const aligned = await downstream.pipeline.aligner.align({ image: { content }, faces: [{ five: face.landmarks }], target: { case: 'model', value: serving } }, { parent: ctx });
-      return aligned.faces[0]!.face!;
-    }),
-  );
-  const assessed = await downstream.liveness.assess({ frames: crops, model: serving }, { parent: ctx });
+  // The crops are made for one model version; a hot swap in between refuses them, and they are made again for the new one.
+  const assess = async (refresh: boolean) => {
+    const { serving, error } = await downstream.livenessModel(ctx, refresh);
+    if (!serving) {
+      throw FaceprintError.failedPrecondition('PAD_MODEL', 'liveness', `a presentation-attack check is required ${why}, but no PAD model serves${error ? ` (${error})` : ''}: train and promote one (docs/liveness.md)`);
+    }
+    const crops = await Promise.all(
+      [probe, ...burst].map(async ({ content, face }) => {
+        const aligned = await downstream.pipeline.aligner.align({ image: { content }, faces: [{ five: face.landmarks }], target: { case: 'model', value: serving } }, { parent: ctx });
+        return aligned.faces[0]!.face!;
+      }),
+    );
+    return downstream.liveness.assess({ frames: crops, model: serving }, { parent: ctx });
+  };
+  const assessed = await assess(false).catch((error: unknown) => {
+    const refused = FaceprintError.from(error);
+    const swapped = refused.details.some((d) => d.$typeName === 'google.rpc.PreconditionFailure' && d.violations.some((v) => v.type === 'MODEL_VERSION'));
+    if (refused.code === status.FAILED_PRECONDITION && swapped) return assess(true);
+    throw error;
+  });
   return { assessment: assessed.assessment!, timings: [...assessed.timings, stageTiming('presentation-check', 'gateway', started)] };
 }

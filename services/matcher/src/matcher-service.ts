@@ -174,9 +174,8 @@ export function matcherService(config: MatcherConfig, { log }: Pick<SetupContext
    * The subject's latest consent against the purpose of a verification: FAILED_PRECONDITION unless
    * it names that purpose and is in force; what was checked goes into the decision record.
    */
-  const checkConsentFor = async (g: Gallery, tenantId: string, subjectId: string, purpose: string): Promise<RecordedConsentCheck> => {
-    const consent = await g.store.latestConsent(tenantId, subjectId);
-    if (!consent) throw FaceprintError.notFound('subject', subjectId, tenantId);
+  const checkConsentFor = (consent: { purpose: string; retainUntil: Date } | undefined, subjectId: string, purpose: string): RecordedConsentCheck => {
+    if (!consent) throw FaceprintError.failedPrecondition('CONSENT_PURPOSE', subjectId, `subject "${subjectId}" has no consent on record, so none for "${purpose}"`);
     if (consent.purpose !== purpose) {
       throw FaceprintError.failedPrecondition('CONSENT_PURPOSE', subjectId, `subject "${subjectId}" consented to "${consent.purpose}", not to "${purpose}": enrol again under a consent for ${purpose}`);
     }
@@ -342,7 +341,7 @@ export function matcherService(config: MatcherConfig, { log }: Pick<SetupContext
           if (!found) throw FaceprintError.notFound('subject', request.subjectId, tenantId);
           const stored = found.templates;
           // A verification for a purpose is one the subject's consent names, while it is in force (GDPR Art. 9(2)(a), purpose limitation).
-          const consentCheck = request.evidence?.purpose ? await checkConsentFor(g, tenantId, request.subjectId, request.evidence.purpose) : undefined;
+          const consentCheck = request.evidence?.purpose ? checkConsentFor(found.consent, request.subjectId, request.evidence.purpose) : undefined;
           const comparable = stored.filter((t) => t.model.name === model.name && t.model.version === model.version);
           if (comparable.length === 0) {
             const held = describeInventory(await g.store.modelInventory(tenantId, request.subjectId));

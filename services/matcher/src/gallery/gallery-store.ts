@@ -425,12 +425,17 @@ export class GalleryStore {
   }
 
   /** A subject's templates with their vectors, or undefined when the subject is unknown. */
-  async subjectVectors(tenantId: string, subjectId: string): Promise<{ templates: StoredVector[]; pseudonym: string | undefined } | undefined> {
-    // One round trip (verify's path): the subject, its templates and its audit pseudonym together.
-    const { rows } = await this.#db.pool.query<{ template_pk: string | null; pseudonym: string | null } & TemplateRow & SealedRow>(
-      `SELECT t.template_pk, t.model_name, t.model_version, t.model_sha256, t.dim, t.quality, ${SEALED_COLUMNS}, p.pseudonym
+  async subjectVectors(
+    tenantId: string,
+    subjectId: string,
+  ): Promise<{ templates: StoredVector[]; pseudonym: string | undefined; consent: { purpose: string; retainUntil: Date } | undefined } | undefined> {
+    // One round trip (verify's path): the subject, its templates, its audit pseudonym and its latest consent together.
+    const { rows } = await this.#db.pool.query<{ template_pk: string | null; pseudonym: string | null; consent_purpose: string | null; retain_until: Date | null } & TemplateRow & SealedRow>(
+      `SELECT t.template_pk, t.model_name, t.model_version, t.model_sha256, t.dim, t.quality, ${SEALED_COLUMNS}, p.pseudonym,
+              c.purpose AS consent_purpose, c.retain_until
        FROM subjects s LEFT JOIN templates t ON t.subject_pk = s.subject_pk
        LEFT JOIN subject_pseudonyms p ON p.tenant_id = s.tenant_id AND p.subject_id = s.subject_id
+       LEFT JOIN LATERAL (SELECT purpose, retain_until FROM consents WHERE subject_pk = s.subject_pk ORDER BY consent_pk DESC LIMIT 1) c ON true
        WHERE s.tenant_id = $1 AND s.subject_id = $2 ORDER BY t.template_pk`,
       [tenantId, subjectId],
     );
@@ -438,7 +443,12 @@ export class GalleryStore {
     // A subject without templates comes back as one row of nulls (the LEFT JOIN).
     const present = rows.filter((row): row is typeof row & { template_pk: string } => row.template_pk !== null);
     const vectors = await this.#openVectors(present);
-    return { templates: present.map((row, i) => storedFromRow(row, vectors[i]!)), pseudonym: rows[0]!.pseudonym ?? undefined };
+    const [first] = rows;
+    return {
+      templates: present.map((row, i) => storedFromRow(row, vectors[i]!)),
+      pseudonym: first!.pseudonym ?? undefined,
+      consent: first!.consent_purpose !== null && first!.retain_until !== null ? { purpose: first!.consent_purpose, retainUntil: first!.retain_until } : undefined,
+    };
   }
 
   /**
@@ -776,16 +786,6 @@ export class GalleryStore {
       },
       'REPEATABLE READ',
     );
-  }
-
-  /** The purpose and end of retention of the subject's latest consent (what a verify for a purpose is checked against), or undefined for an unknown subject. */
-  async latestConsent(tenantId: string, subjectId: string): Promise<{ purpose: string; retainUntil: Date } | undefined> {
-    const { rows } = await this.#db.pool.query<{ purpose: string; retain_until: Date }>(
-      `SELECT c.purpose, c.retain_until FROM subjects s JOIN consents c ON c.subject_pk = s.subject_pk
-       WHERE s.tenant_id = $1 AND s.subject_id = $2 ORDER BY c.consent_pk DESC LIMIT 1`,
-      [tenantId, subjectId],
-    );
-    return rows[0] && { purpose: rows[0].purpose, retainUntil: rows[0].retain_until };
   }
 
   /** Up to `limit` subjects whose latest consent's retention has ended. */

@@ -10,8 +10,10 @@
  * a graph, not code in the service, so that the features the trainer fits on are exactly the ones
  * served, and a model version is one file like every other model in the registry.
  */
+import { create } from '@bufbuild/protobuf';
 import type { AlignmentTemplate } from '@faceprint/contracts/common';
-import { int, ints, OnnxGraphBuilder, serializeModel, type BuildOptions } from '@faceprint/onnx';
+import { ModelManifestSchema, ModelTask } from '@faceprint/contracts/trainer';
+import { imageInputOf, int, ints, OnnxGraphBuilder, serializeModel, type BuildOptions, type ImageInput } from '@faceprint/onnx';
 import { DLIB_150_TEMPLATE } from '../../importers/face-api/importers.js';
 
 /** Histogram bins of uniform LBP(8,1): 58 uniform patterns and one for all the others. */
@@ -41,6 +43,25 @@ export function padCropTemplate(size = PAD_CROP_SIZE, faceScale = PAD_FACE_SCALE
 export const PAD_INPUT = 'crop';
 export const PAD_FEATURES = 'features';
 export const PAD_SCORE = 'bona_fide';
+
+/**
+ * What a manifest says of the graph: its task, input (RGB 0-255, NCHW), score output and crop
+ * template. One place for the trainer's job, the benchmark and, through the manifest, the
+ * liveness service.
+ */
+export function colourTextureManifestFields() {
+  return {
+    task: ModelTask.PRESENTATION_ATTACK_DETECTION,
+    inputs: [{ name: PAD_INPUT, shape: [-1n, 3n, BigInt(PAD_CROP_SIZE), BigInt(PAD_CROP_SIZE)], dtype: 'float32', layout: 'NCHW', channelOrder: 'RGB', mean: [0, 0, 0], std: [1, 1, 1] }],
+    outputs: [{ name: PAD_SCORE, shape: [-1n, 1n], dtype: 'float32' }],
+    alignment: padCropTemplate(),
+  };
+}
+
+/** How crops become the graph's input tensor: the same preprocessing the liveness service applies (libs/onnx image-input.ts). */
+export function colourTextureInput(): ImageInput {
+  return imageInputOf(create(ModelManifestSchema, colourTextureManifestFields()));
+}
 
 /** The logistic model on the features: score = sigmoid(features · weights + bias). */
 export interface LinearHead {

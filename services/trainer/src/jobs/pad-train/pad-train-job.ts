@@ -13,15 +13,14 @@ import { createHash } from 'node:crypto';
 import { readFile, stat } from 'node:fs/promises';
 import { basename, dirname } from 'node:path';
 import type { AlignedFace } from '@faceprint/contracts/common';
-import { ModelTask, type JobSpec } from '@faceprint/contracts/trainer';
+import type { JobSpec } from '@faceprint/contracts/trainer';
 import { alignLargestFaces, byVideo, padEqualErrorRate, padRatesAt, readPadFrames, thresholdForBpcer, type PadFrame } from '@faceprint/evaluation';
 import { acquireServices } from '@faceprint/mesh';
 import type { ModelRegistry } from '@faceprint/model-registry';
-import { imageInputOf } from '@faceprint/onnx';
 import * as ort from 'onnxruntime-node';
 import type { JobWork } from '../job-runner.js';
 import type { JobRegistry } from '../pinned-model.js';
-import { buildColourTextureGraph, FEATURE_LENGTH, PAD_CROP_SIZE, PAD_FACE_SCALE, PAD_FEATURES, PAD_INPUT, PAD_SCORE, padCropTemplate } from './colour-texture-graph.js';
+import { buildColourTextureGraph, colourTextureInput, colourTextureManifestFields, FEATURE_LENGTH, PAD_CROP_SIZE, PAD_FACE_SCALE, PAD_FEATURES, PAD_INPUT, PAD_SCORE } from './colour-texture-graph.js';
 import { DEFAULT_HEAD_OPTIONS, trainLogisticHead } from './logistic-head.js';
 
 /** The registry name a PAD model is published under unless the `name` parameter says otherwise (the liveness service's default). */
@@ -47,24 +46,15 @@ export async function checkPadTrainSpec(spec: JobSpec): Promise<string[]> {
   return problems;
 }
 
-/** The NCHW float tensor (0-255 RGB) of crops. */
-function cropTensor(crops: readonly AlignedFace[]): Float32Array {
-  const plane = PAD_CROP_SIZE * PAD_CROP_SIZE;
-  const tensor = new Float32Array(crops.length * 3 * plane);
-  crops.forEach((crop, n) => {
-    for (let i = 0; i < plane; i++) for (let c = 0; c < 3; c++) tensor[n * 3 * plane + c * plane + i] = crop.pixels[i * 3 + c]!;
-  });
-  return tensor;
-}
-
 /** Runs `model` over the crops in batches and returns one row of `output` per crop. */
 async function runInBatches(model: Uint8Array, crops: readonly AlignedFace[], output: string, width: number): Promise<Float32Array[]> {
+  const input = colourTextureInput();
   const session = await ort.InferenceSession.create(model);
   try {
     const rows: Float32Array[] = [];
     for (let start = 0; start < crops.length; start += 64) {
       const batch = crops.slice(start, start + 64);
-      const result = await session.run({ [PAD_INPUT]: new ort.Tensor('float32', cropTensor(batch), [batch.length, 3, PAD_CROP_SIZE, PAD_CROP_SIZE]) }, [output]);
+      const result = await session.run({ [PAD_INPUT]: new ort.Tensor('float32', input.toTensor(batch), [batch.length, 3, PAD_CROP_SIZE, PAD_CROP_SIZE]) }, [output]);
       const values = result[output]!.data as Float32Array;
       for (let n = 0; n < batch.length; n++) rows.push(values.slice(n * width, (n + 1) * width));
     }
@@ -84,7 +74,7 @@ export function padTrainJob(where: JobRegistry): JobWork {
     if (train.length === 0 || devel.length === 0) throw new Error(`${spec.dataset}: a split column with "train" frames (to fit) and "devel" frames (to choose thresholds) is needed; found ${train.length} and ${devel.length}`);
 
     // 1. Crops of the frames, as the liveness service will see them in the mesh.
-    const template = padCropTemplate();
+    const { alignment: template } = colourTextureManifestFields();
     progress({ step: 0n, totalSteps: BigInt(frames.length), message: `aligning ${frames.length} frames to the ${PAD_CROP_SIZE} px PAD template` });
     const services = await acquireServices(['detector', 'aligner'], undefined, { FACEPRINT_MODEL_REGISTRY: where.root, ...(where.mirrorDir ? { FACEPRINT_MODEL_MIRROR: where.mirrorDir } : {}) });
     let crops: (AlignedFace | undefined)[];
@@ -136,12 +126,9 @@ export function padTrainJob(where: JobRegistry): JobWork {
       name: spec.parameters['name'] || DEFAULT_PAD_MODEL_NAME,
       model,
       manifest: {
-        task: ModelTask.PRESENTATION_ATTACK_DETECTION,
+        ...colourTextureManifestFields(),
         source: { kind: 'trained', locator: `faceprint trainer pad-train job ${jobId}` },
         license: spec.parameters['license']!,
-        inputs: [{ name: PAD_INPUT, shape: [-1n, 3n, BigInt(PAD_CROP_SIZE), BigInt(PAD_CROP_SIZE)], dtype: 'float32', layout: 'NCHW', channelOrder: 'RGB', mean: [0, 0, 0], std: [1, 1, 1] }],
-        outputs: [{ name: PAD_SCORE, shape: [-1n, 1n], dtype: 'float32' }],
-        alignment: template,
         metrics,
         padOperatingPoints: operatingPoints,
         description: `Colour-texture presentation-attack detector: the probability that an aligned ${PAD_CROP_SIZE} px face crop is bona fide. Trained on the train frames of ${datasetName} (${trainFaces.length}), thresholds chosen on its devel frames (${develFaces.length}); it knows only the attacks of that data.`,
@@ -152,7 +139,6 @@ export function padTrainJob(where: JobRegistry): JobWork {
         },
       },
     });
-    imageInputOf(manifest); // the manifest describes an input the liveness service can feed
     const at5 = operatingPoints.find((p) => p.targetBpcer === 0.05) ?? operatingPoints[0]!;
     progress({ metrics, message: `${created ? 'published' : 'already held as'} ${manifest.model!.name} v${manifest.model!.version} (not promoted); devel APCER ${(100 * at5.apcer).toFixed(2)}% per frame, ${(100 * metrics[`pad/devel_video_apcer_at_bpcer_${at5.targetBpcer}`]!).toFixed(2)}% per video at BPCER ${at5.targetBpcer}` });
     return manifest.model;
