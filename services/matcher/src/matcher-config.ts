@@ -6,6 +6,7 @@ import { registryRootFromEnv } from '@faceprint/model-registry';
 import { clientCredentialsFromEnv, compileEnv, ConfigError, decimal, DEFAULT_GRPC_PORTS, int } from '@faceprint/service-kit';
 import type { ChannelCredentials } from '@grpc/grpc-js';
 import { makeValidator, str } from 'envalid';
+import type { Pkcs11Options } from './compliance/pkcs11-master-key.js';
 import type { ScrubMode } from './database/erased-rows-scrub.js';
 
 /** Where the embedded gallery lives unless FACEPRINT_MATCHER_DATA_DIR says otherwise: `<repo>/data/gallery`. */
@@ -67,6 +68,15 @@ export interface MatcherConfig {
    * `FACEPRINT_MATCHER_MASTER_KEY_FILE`, default `<keyDir>/master.key` (generated there if missing).
    */
   readonly masterKeyFile: string;
+  /**
+   * The master key in a hardware security module instead of {@link masterKeyFile}: set by
+   * `FACEPRINT_MATCHER_PKCS11_LIBRARY` (the module's PKCS#11 library), with
+   * `FACEPRINT_MATCHER_PKCS11_TOKEN_LABEL` and `FACEPRINT_MATCHER_PKCS11_PIN_FILE` (both required),
+   * `FACEPRINT_MATCHER_PKCS11_WRAP_KEY_LABEL` (default `faceprint-master`),
+   * `FACEPRINT_MATCHER_PKCS11_DIGEST_KEY_LABEL` (default `faceprint-digest`) and
+   * `FACEPRINT_MATCHER_PKCS11_SESSIONS` (default 4). Undefined: the master key file.
+   */
+  readonly hsm: Pkcs11Options | undefined;
   /**
    * The Ed25519 private key (PKCS#8 PEM) that signs erasure receipts; its public key is written
    * beside it as `.pub.pem`. `FACEPRINT_MATCHER_SIGNING_KEY_FILE`, default
@@ -133,6 +143,12 @@ export function loadMatcherConfig(env: NodeJS.ProcessEnv): MatcherConfig {
     FACEPRINT_MATCHER_KEY_STORE_DIR: str({ default: '' }),
     FACEPRINT_MATCHER_ERASURE_SCRUB: str({ choices: ['full', 'keys'], default: 'full' }),
     FACEPRINT_MATCHER_MASTER_KEY_FILE: str({ default: '' }),
+    FACEPRINT_MATCHER_PKCS11_LIBRARY: str({ default: '' }),
+    FACEPRINT_MATCHER_PKCS11_TOKEN_LABEL: str({ default: '' }),
+    FACEPRINT_MATCHER_PKCS11_PIN_FILE: str({ default: '' }),
+    FACEPRINT_MATCHER_PKCS11_WRAP_KEY_LABEL: str({ default: 'faceprint-master' }),
+    FACEPRINT_MATCHER_PKCS11_DIGEST_KEY_LABEL: str({ default: 'faceprint-digest' }),
+    FACEPRINT_MATCHER_PKCS11_SESSIONS: int(1, 64)({ default: 4 }),
     FACEPRINT_MATCHER_SIGNING_KEY_FILE: str({ default: '' }),
     FACEPRINT_MATCHER_RETIRED_SIGNING_KEYS_DIR: str({ default: '' }),
     FACEPRINT_MATCHER_RETENTION_SWEEP_MS: int(100, 86_400_000)({ default: 60_000 }),
@@ -148,6 +164,24 @@ export function loadMatcherConfig(env: NodeJS.ProcessEnv): MatcherConfig {
   const keyDir = compiled.FACEPRINT_MATCHER_KEY_DIR ? fromCwd(compiled.FACEPRINT_MATCHER_KEY_DIR) : `${dataDir.replace(/\/+$/, '')}-keys`;
   const signingKeyFile = compiled.FACEPRINT_MATCHER_SIGNING_KEY_FILE ? fromCwd(compiled.FACEPRINT_MATCHER_SIGNING_KEY_FILE) : join(keyDir, 'receipt-signing.pem');
   if (isWithin(keyDir, dataDir)) throw new ConfigError({ FACEPRINT_MATCHER_KEY_DIR: `must not be inside the gallery's data directory (${dataDir}): a copy of the gallery would then hold what opens it` });
+  const hsm = compiled.FACEPRINT_MATCHER_PKCS11_LIBRARY
+    ? {
+        library: fromCwd(compiled.FACEPRINT_MATCHER_PKCS11_LIBRARY),
+        tokenLabel: compiled.FACEPRINT_MATCHER_PKCS11_TOKEN_LABEL,
+        pinFile: compiled.FACEPRINT_MATCHER_PKCS11_PIN_FILE && fromCwd(compiled.FACEPRINT_MATCHER_PKCS11_PIN_FILE),
+        wrapKeyLabel: compiled.FACEPRINT_MATCHER_PKCS11_WRAP_KEY_LABEL,
+        digestKeyLabel: compiled.FACEPRINT_MATCHER_PKCS11_DIGEST_KEY_LABEL,
+        sessions: compiled.FACEPRINT_MATCHER_PKCS11_SESSIONS,
+      }
+    : undefined;
+  if (hsm) {
+    // With an HSM the master key is there and nowhere else.
+    const problems: Record<string, string> = {};
+    if (!hsm.tokenLabel) problems.FACEPRINT_MATCHER_PKCS11_TOKEN_LABEL = 'is required with FACEPRINT_MATCHER_PKCS11_LIBRARY: the label of the token that holds the keys';
+    if (!hsm.pinFile) problems.FACEPRINT_MATCHER_PKCS11_PIN_FILE = "is required with FACEPRINT_MATCHER_PKCS11_LIBRARY: a file holding the token's user PIN";
+    if (compiled.FACEPRINT_MATCHER_MASTER_KEY_FILE) problems.FACEPRINT_MATCHER_MASTER_KEY_FILE = 'must not be set with FACEPRINT_MATCHER_PKCS11_LIBRARY: the master key is in the HSM';
+    if (Object.keys(problems).length > 0) throw new ConfigError(problems);
+  }
   return Object.freeze({
     databaseUrl: compiled.FACEPRINT_DATABASE_URL,
     dataDir,
@@ -160,11 +194,12 @@ export function loadMatcherConfig(env: NodeJS.ProcessEnv): MatcherConfig {
     keyDir,
     keyStoreDir: compiled.FACEPRINT_MATCHER_KEY_STORE_DIR ? fromCwd(compiled.FACEPRINT_MATCHER_KEY_STORE_DIR) : join(keyDir, 'data-keys'),
     masterKeyFile: compiled.FACEPRINT_MATCHER_MASTER_KEY_FILE ? fromCwd(compiled.FACEPRINT_MATCHER_MASTER_KEY_FILE) : join(keyDir, 'master.key'),
+    hsm,
     signingKeyFile,
     retiredSigningKeysDir: compiled.FACEPRINT_MATCHER_RETIRED_SIGNING_KEYS_DIR ? fromCwd(compiled.FACEPRINT_MATCHER_RETIRED_SIGNING_KEYS_DIR) : join(dirname(signingKeyFile), RETIRED_SIGNING_KEYS_DIR),
     formerKeyDir: join(dataDir, 'keys'),
     erasureScrub: compiled.FACEPRINT_MATCHER_ERASURE_SCRUB,
-    generateMasterKey: !compiled.FACEPRINT_MATCHER_MASTER_KEY_FILE,
+    generateMasterKey: !compiled.FACEPRINT_MATCHER_MASTER_KEY_FILE && !hsm,
     generateSigningKey: !compiled.FACEPRINT_MATCHER_SIGNING_KEY_FILE,
     retentionSweepMs: compiled.FACEPRINT_MATCHER_RETENTION_SWEEP_MS,
     unusedKeySweepMs: compiled.FACEPRINT_MATCHER_UNUSED_KEY_SWEEP_MS,

@@ -27,6 +27,7 @@ import { auditBase, auditedCall, type AuditedResult } from './compliance/audited
 import { complianceService } from './compliance/compliance-service.js';
 import { ReceiptSigner, SubjectEraser } from './compliance/erasure.js';
 import { adoptFormerKeyFiles, loadMasterKey, loadRetiredSigningKeys, loadSigningKey } from './compliance/key-files.js';
+import { Pkcs11MasterKey } from './compliance/pkcs11-master-key.js';
 import { FileKeyStore } from './compliance/key-store.js';
 import { RetentionSweeper } from './compliance/retention-sweeper.js';
 import { unusedKeySweeper } from './compliance/unused-key-sweeper.js';
@@ -86,6 +87,8 @@ export function matcherService(config: MatcherConfig, { log }: Pick<SetupContext
   let sweeper: RetentionSweeper | undefined;
   let keySweeper: PeriodicTask | undefined;
   let reembedder: ReembedOnPromotion | undefined;
+  /** The HSM session pool, when the master key is in an HSM (closed after the gallery). */
+  let hsmKey: Pkcs11MasterKey | undefined;
   // One client for re-embedding (ReembedTemplates and the background re-embedder); it connects on first use.
   const embedder = createClient(EmbedderService, config.embedderAddress, config.embedderCredentials ? { credentials: config.embedderCredentials } : {});
   meter
@@ -495,7 +498,7 @@ export function matcherService(config: MatcherConfig, { log }: Pick<SetupContext
     services: [matcher, compliance, apiKeys],
     ready: async () => {
       await adoptFormerKeyFiles(config.formerKeyDir, config, log);
-      const masterKey = await loadMasterKey(config, log);
+      const masterKey = config.hsm ? (hsmKey = await Pkcs11MasterKey.open(config.hsm, log)) : await loadMasterKey(config, log);
       signer = new ReceiptSigner(await loadSigningKey(config, log), await loadRetiredSigningKeys(config.retiredSigningKeysDir));
       const keyStore = await FileKeyStore.open(config.keyStoreDir);
       const loaded = await startGallery({ ...config, onSyncLag: (ms) => syncLag.record(ms) }, { wrapper: masterKey, store: keyStore }, log);
@@ -514,6 +517,7 @@ export function matcherService(config: MatcherConfig, { log }: Pick<SetupContext
       await reembedder?.stop();
       embedder.close();
       await gallery?.close();
+      await hsmKey?.close();
     },
   };
 }
