@@ -46,7 +46,7 @@ import { createClient, DEFAULT_FLOW_CONTROL_WINDOW_BYTES, durationMs } from '@fa
 import { Client, credentials } from '@grpc/grpc-js';
 import * as ort from 'onnxruntime-node';
 import { fitSimilarity, warp } from '../services/aligner/src/similarity.js';
-import { detectFaces, type YunetInference } from '../services/detector/src/yunet.js';
+import { detectFaces, detectorModel } from '../services/detector/src/face-detection.js';
 import { buildFaceRecognitionNet } from '../services/trainer/src/importers/face-api/face-recognition-net.js';
 import { locateFaceApiPackage } from '../services/trainer/src/importers/face-api/importers.js';
 import { readWeights } from '../services/trainer/src/importers/face-api/weights.js';
@@ -86,12 +86,12 @@ const processCpuMs = (pid: number | undefined): number | undefined => {
 
 // The direct pipeline: the services' own code and models in this process.
 const registry = new ModelRegistry(registryRootFromEnv(process.env));
-const detectorModel = await registry.loadModel('yunet-n');
-const detectorSession = await ort.InferenceSession.create(detectorModel.bytes, { graphOptimizationLevel: 'all' });
-const detectDirect: YunetInference = async (data, dims) => {
+const detectorFile = await registry.loadModel('yunet-n');
+const detectorSession = await ort.InferenceSession.create(detectorFile.bytes, { graphOptimizationLevel: 'all' });
+const detectDirect = detectorModel(detectorFile.manifest, async (data, dims) => {
   const outputs = await detectorSession.run({ [detectorSession.inputNames[0]!]: new ort.Tensor('float32', data, dims) });
   return Object.fromEntries(Object.entries(outputs).map(([name, tensor]) => [name, tensor.data as Float32Array]));
-};
+});
 const embedderModel = await registry.loadModel('face-recognition-net');
 const embedderInput = imageInputOf(embedderModel.manifest);
 // The embedding model straight through onnxruntime-node on this thread (ORT's own defaults): the baseline the service is held to.

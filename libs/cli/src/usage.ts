@@ -58,8 +58,9 @@ exit status: 0 done (a comparison that does not match is done), 1 other failure,
 
 export const MODELS_USAGE = `faceprint models list [--json]
 faceprint models import --onnx FILE --spec SPEC.json --name NAME [--promote-if-first] [--json]
-  (bring your own embedder: SPEC.json is what it is, a model manifest in protobuf JSON: task, license,
-  source, inputs, outputs, alignment, embedding_dim; the trainer reads FILE, checks and publishes it)
+  (bring your own embedder or face detector: SPEC.json is what it is, a model manifest in protobuf JSON:
+  task, license, source, inputs, and outputs, alignment, embedding_dim (embedders) or detector_head
+  (detectors: yunet or retinaface); the trainer reads FILE, checks and publishes it)
 faceprint models train --base NAME[@VERSION] (--data DIR|IDENTITIES.tsv [--root DIR] | --gallery TENANT | both) [--loss arcface|triplet|focal|softmax-ls] [--epochs N] [--augmentations N] [--resume JOB_ID] [--json]
 faceprint models quantize NAME@VERSION --calib DIR|IDENTITIES.tsv [--root DIR] [--pairs FILE] [--calibration-images N] [--min-cosine X] [--max-accuracy-drop X] [--json]
 faceprint models evaluate NAME@VERSION --pairs FILE [--root DIR] [--name DATASET] [--face largest|central] [--json]

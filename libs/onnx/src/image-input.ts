@@ -1,7 +1,7 @@
 /**
- * The image input of an embedding model as its manifest describes it: the crop size, channel
- * order and per-channel mean/std that turn RGB8 crops into one NCHW float tensor. One place, so
- * that the embedder and the trainer's jobs (quantisation calibrates on these tensors) feed a
+ * The image input of a model as its manifest describes it: the crop size, channel order and
+ * per-channel mean/std that turn RGB8 images into one NCHW float tensor. One place, so that the
+ * embedder, the detector and the trainer's jobs (quantisation calibrates on these tensors) feed a
  * model exactly the same numbers.
  */
 import type { ModelManifest } from '@faceprint/contracts/trainer';
@@ -21,13 +21,17 @@ export interface ImageInput {
   toTensor(crops: readonly { readonly pixels: Uint8Array }[]): Float32Array;
 }
 
-/** The image input `manifest` declares; throws when it is not a 3-channel NCHW image. */
-export function imageInputOf(manifest: ModelManifest): ImageInput {
+/**
+ * The image input `manifest` declares; throws when it is not a 3-channel NCHW image. `size` is the
+ * image size for a model whose input size is dynamic (a detector's letterbox).
+ */
+export function imageInputOf(manifest: ModelManifest, size?: { readonly width: number; readonly height: number }): ImageInput {
   const input = manifest.inputs[0];
   const label = `${manifest.model?.name} v${manifest.model?.version}`;
   if (!input || input.shape.length !== 4) throw new Error(`${label}: the manifest does not describe an NCHW image input`);
-  const [, channels, height, width] = input.shape.map(Number) as [number, number, number, number];
+  const [, channels, declaredHeight, declaredWidth] = input.shape.map(Number) as [number, number, number, number];
   if (channels !== 3) throw new Error(`${label}: ${channels}-channel input is not supported`);
+  const [width, height] = size ? [size.width, size.height] : [declaredWidth, declaredHeight];
   const bgr = input.channelOrder === 'BGR';
   const mean = input.mean.length === 3 ? input.mean : [0, 0, 0];
   const std = input.std.length === 3 ? input.std : [1, 1, 1];

@@ -1,6 +1,7 @@
 /**
- * The detector's gRPC handlers: decode the image, run YuNet from the registry's current version,
- * and return every face with box, five landmarks, score and quality hints.
+ * The detector's gRPC handlers: decode the image, run the detector model's current version (YuNet
+ * by default, or any model whose manifest names a decoding the detector knows), and return every
+ * face with box, five landmarks, score and quality hints.
  */
 import { create } from '@bufbuild/protobuf';
 import { ModelRefSchema, type DetectOptions, type ModelRef } from '@faceprint/contracts/common';
@@ -11,7 +12,7 @@ import { ortSessionOptions, WorkerSession } from '@faceprint/onnx';
 import { FaceprintError, implement, stageTiming, validateDetectRequest, type ServiceSetup } from '@faceprint/service-kit';
 import type { DetectorConfig } from './detector-config.js';
 import { faceQuality } from './quality.js';
-import { detectFaces, type Point, type YunetInference } from './yunet.js';
+import { detectFaces, detectorModel, type DetectorModel, type Point } from './face-detection.js';
 
 /** Defaults the proto documents for DetectOptions. */
 const DEFAULT_SCORE_THRESHOLD = 0.6;
@@ -19,7 +20,7 @@ const DEFAULT_MAX_FACES = 1000;
 
 /** The detector's services, its readiness (model loaded and warmed up) and its clean-up. */
 export function detectorService(config: DetectorConfig): ServiceSetup {
-  let loaded: { session: WorkerSession; infer: YunetInference; model: ModelRef } | undefined;
+  let loaded: { session: WorkerSession; detector: DetectorModel; model: ModelRef } | undefined;
   const imageMemory = new ImageMemoryBudget(config.imageMemory);
   // Besides the decoded image, a call holds the network's input: float32 RGB, the longer side at the input size.
   const inputTensorBytes = config.inputSize * config.inputSize * 3 * 4;
@@ -29,17 +30,24 @@ export function detectorService(config: DetectorConfig): ServiceSetup {
     // On its own thread, so that the service keeps reading requests, decoding images and answering
     // health checks while an image is in the network.
     const session = await WorkerSession.create(bytes, ortSessionOptions(config.ort));
-    const infer: YunetInference = async (data, dims) => {
-      const { outputs } = await session.run({ [session.inputNames[0]!]: { data, dims } });
-      return Object.fromEntries(Object.entries(outputs).map(([name, tensor]) => [name, tensor.data]));
-    };
-    await infer(new Float32Array(3 * 320 * 320), [1, 3, 320, 320]); // warm-up
-    loaded = { session, infer, model: create(ModelRefSchema, manifest.model) };
+    try {
+      const detector = detectorModel(manifest, async (data, dims) => {
+        const { outputs } = await session.run({ [session.inputNames[0]!]: { data, dims } });
+        return Object.fromEntries(Object.entries(outputs).map(([name, tensor]) => [name, tensor.data]));
+      });
+      const missing = detector.head.outputNames.filter((name) => !session.outputNames.includes(name));
+      if (missing.length > 0) throw new Error(`${manifest.model?.name} v${manifest.model?.version} has no output ${missing.join(', ')}, which its detector_head reads`);
+      await detector.infer(new Float32Array(3 * 320 * 320), [1, 3, 320, 320]); // warm-up
+      loaded = { session, detector, model: create(ModelRefSchema, manifest.model) };
+    } catch (error) {
+      await session.release();
+      throw error;
+    }
   };
 
   /** The faces of a decoded image, under the request's options, as the response gives them. */
-  const facesIn = async (infer: YunetInference, image: RgbImage, options: DetectOptions | undefined) => {
-    const detections = await detectFaces(infer, image, {
+  const facesIn = async (detector: DetectorModel, image: RgbImage, options: DetectOptions | undefined) => {
+    const detections = await detectFaces(detector, image, {
       inputSize: config.inputSize,
       nmsIou: config.nmsIou,
       smallImagePadding: config.smallImagePadding,
@@ -69,7 +77,7 @@ export function detectorService(config: DetectorConfig): ServiceSetup {
         const image = await admitted.decode();
         const decoded = stageTiming('decode', 'detector', decodeStarted);
         const detectStarted = performance.now();
-        const faces = await facesIn(loaded.infer, image, request.options);
+        const faces = await facesIn(loaded.detector, image, request.options);
         return {
           faces,
           image: { width: image.width, height: image.height, format: image.format },

@@ -8,7 +8,7 @@
  */
 import { unifiedQualityScore } from '@faceprint/contracts';
 import type { RgbImage } from '@faceprint/imaging';
-import type { Detection, Point } from './yunet.js';
+import type { Detection, Point } from './face-detection.js';
 
 /** The quality measures of one face. */
 export interface FaceQualityMeasures {

@@ -11,10 +11,11 @@ import { create, toJson } from '@bufbuild/protobuf';
 import { MODEL_FILE, ModelRegistry } from '@faceprint/model-registry';
 import { createClient, loadServerConfig, startServer, type FaceprintServer, type ServiceClient, type ServiceSetup } from '@faceprint/service-kit';
 import { createLogger } from '@faceprint/telemetry';
-import { IDENTITIES_DIR, MODEL_MIRROR, skipUnlessPresent, rejectsWith } from '@faceprint/testing';
+import { IDENTITIES_DIR, MODEL_MIRROR, SHARED_DIR, skipUnlessPresent, rejectsWith } from '@faceprint/testing';
 import { status } from '@grpc/grpc-js';
 import { acquireServices, REPO_ROOT } from '@faceprint/mesh';
 import { decodeEmbedding, encodeEmbedding } from '@faceprint/contracts';
+import { DetectorService } from '@faceprint/contracts/detector';
 import { EmbedderService } from '@faceprint/contracts/embedder';
 import { AuditAction, LegalBasis, PixelFormat } from '@faceprint/contracts/common';
 import { ComplianceService, MatcherService } from '@faceprint/contracts/matcher';
@@ -24,6 +25,7 @@ import sharp from 'sharp';
 import { trainerService } from './trainer-service.js';
 
 const run = promisify(execFile);
+const GROUPS = join(SHARED_DIR, 'models/test-images/groups');
 const dot = (a: Float32Array, b: Float32Array) => a.reduce((sum, v, i) => sum + v * b[i]!, 0);
 
 
@@ -398,6 +400,88 @@ describe('TrainerService', { skip: skipUnlessPresent(MODEL_MIRROR) }, () => {
       };
       const [mine, theirs] = [await embed('my-embedder@1'), await embed('face-recognition-net@1')];
       mine.forEach((vector, i) => assert.ok(dot(vector, theirs[i]!) > 1 - 1e-6, `crop ${i}: cosine ${dot(vector, theirs[i]!)}`));
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+
+  it("imports an operator's own ONNX face detector with its output decoding: RetinaFace-style (the mirror's RetinaFace) finds the faces YuNet finds, and a copy of YuNet detects exactly as the default", { skip: skipUnlessPresent(GROUPS) }, async () => {
+    await trainer.importModel({ importer: 'yunet-n', promoteIfFirst: true }); // imported already by the tests above; the same version again
+    const { manifest: yunet, bytes: yunetBytes } = await new ModelRegistry(root).loadModel('yunet-n', 1);
+    const dir = await mkdtemp(join(tmpdir(), 'faceprint-byo-detector-'));
+    try {
+      const yunetFile = join(dir, 'my-yunet.onnx');
+      await writeFile(yunetFile, yunetBytes);
+      const retinafaceFile = join(MODEL_MIRROR, 'detectors/retinaface/retinaface_mbnet0.25.onnx');
+      const writeSpec = async (name: string, spec: Record<string, unknown>) => {
+        const path = join(dir, `${name}.json`);
+        await writeFile(path, JSON.stringify(spec));
+        return path;
+      };
+      const retinafaceSpec = {
+        task: 'MODEL_TASK_DETECTOR',
+        license: 'MIT',
+        source: { kind: 'url', locator: 'https://github.com/ShiqiYu/libfacedetection.train/raw/204b0c9f687f2fd5c012988199a3cd47feb69a90/onnx/retinaface_mbnet0.25.onnx' },
+        inputs: [{ name: 'input', shape: ['1', '3', '-1', '-1'], dtype: 'float32', layout: 'NCHW', channelOrder: 'BGR', mean: [104, 117, 123], std: [1, 1, 1] }],
+        detectorHead: { kind: 'retinaface', strides: [8, 16, 32], priorSizes: [{ sizes: [16, 32] }, { sizes: [64, 128] }, { sizes: [256, 512] }], variances: [0.1, 0.2], boxesOutput: 'loc', scoresOutput: 'conf', landmarksOutput: 'iou' },
+      };
+      // A detector without a decoding, or with one the file does not fit, is refused saying why.
+      const headless = await cli('import', '--onnx', retinafaceFile, '--spec', await writeSpec('headless', { ...retinafaceSpec, detectorHead: undefined }), '--name', 'my-retinaface');
+      assert.equal(headless.code, 2, headless.stderr);
+      assert.match(headless.stderr, /spec\.detector_head\.kind: is required: how the outputs decode into faces/);
+      const wrongPriors = await cli('import', '--onnx', retinafaceFile, '--spec', await writeSpec('wrong-priors', { ...retinafaceSpec, detectorHead: { ...retinafaceSpec.detectorHead, priorSizes: [{ sizes: [16] }, { sizes: [64] }, { sizes: [256] }] } }), '--name', 'my-retinaface');
+      assert.equal(wrongPriors.code, 2, wrongPriors.stderr);
+      assert.match(wrongPriors.stderr, /FAILED_PRECONDITION: retinaface_mbnet0\.25\.onnx gives 13440 values in loc for a 320x256 image, and its detector_head implies 6720/);
+      const fixedSize = await cli('import', '--onnx', retinafaceFile, '--spec', await writeSpec('fixed', { ...retinafaceSpec, inputs: [{ ...retinafaceSpec.inputs[0], shape: ['1', '3', '640', '640'] }] }), '--name', 'my-retinaface');
+      assert.match(fixedSize.stderr, /spec\.inputs\[0\]\.shape: must be NCHW with 3 channels and a dynamic height and width/);
+
+      const imported = JSON.parse((await cli('import', '--onnx', retinafaceFile, '--spec', await writeSpec('retinaface', retinafaceSpec), '--name', 'my-retinaface', '--promote-if-first', '--json')).stdout) as { model: string };
+      assert.equal(imported.model, 'my-retinaface@1');
+      const { manifest } = await trainer.getModelManifest({ name: 'my-retinaface', version: 1 });
+      assert.deepEqual([manifest?.task, manifest?.license, manifest?.detectorHead?.kind, manifest?.outputs.map((o) => o.name)], [ModelTask.DETECTOR, 'MIT', 'retinaface', ['loc', 'conf', 'iou']]);
+      assert.match(manifest?.lineage?.steps.at(-1) ?? '', /written by pytorch 1\.9/);
+      const yunetSpec = { ...(toJson(ModelManifestSchema, create(ModelManifestSchema, { task: yunet.task, license: yunet.license, inputs: yunet.inputs, detectorHead: yunet.detectorHead })) as object), source: { kind: 'file', locator: 'a copy of yunet-n v1' } };
+      await cli('import', '--onnx', yunetFile, '--spec', await writeSpec('yunet', yunetSpec), '--name', 'my-yunet', '--promote-if-first');
+
+      // Served by a detector, each finds the faces of the group photos.
+      const detectAll = async (model: string) => {
+        const services = await acquireServices(['detector'], undefined, { FACEPRINT_MODEL_REGISTRY: root, FACEPRINT_DETECTOR_MODEL: model });
+        const detector = createClient(DetectorService, services.addresses.detector!, { retry: false });
+        try {
+          return await Promise.all(['bbt1.jpg', 'bbt4.jpg', 'sample1.jpg'].map(async (file) => {
+            const response = await detector.detect({ image: { content: await readFile(join(GROUPS, file)) } });
+            assert.equal(response.model?.name, model);
+            return response.faces;
+          }));
+        } finally {
+          detector.close();
+          await services.stop();
+        }
+      };
+      const [byYunet, byCopy, byRetinaface] = [await detectAll('yunet-n'), await detectAll('my-yunet'), await detectAll('my-retinaface')];
+      assert.deepEqual(byCopy, byYunet, 'the copy of YuNet detects exactly as YuNet');
+      const iou = (a: { x: number; y: number; width: number; height: number }, b: typeof a) => {
+        const w = Math.max(0, Math.min(a.x + a.width, b.x + b.width) - Math.max(a.x, b.x));
+        const h = Math.max(0, Math.min(a.y + a.height, b.y + b.height) - Math.max(a.y, b.y));
+        return (w * h) / (a.width * a.height + b.width * b.height - w * h);
+      };
+      // Two models place the landmarks of a turned face differently: most agree closely, none far.
+      const landmarkErrors: number[] = [];
+      byYunet.forEach((faces, photo) => {
+        assert.equal(byRetinaface[photo]!.length, faces.length, `photo ${photo}: as many faces`);
+        for (const face of faces) {
+          const match = byRetinaface[photo]!.find((other) => iou(other.box!, face.box!) > 0.5);
+          assert.ok(match, `photo ${photo}: RetinaFace finds the face YuNet finds at ${JSON.stringify(face.box)}`);
+          const eyeDistance = Math.hypot(face.landmarks!.leftEye!.x - face.landmarks!.rightEye!.x, face.landmarks!.leftEye!.y - face.landmarks!.rightEye!.y);
+          for (const point of ['leftEye', 'rightEye', 'noseTip', 'mouthLeft', 'mouthRight'] as const) {
+            const [a, b] = [face.landmarks![point]!, match.landmarks![point]!];
+            landmarkErrors.push(Math.hypot(a.x - b.x, a.y - b.y) / eyeDistance);
+          }
+        }
+      });
+      landmarkErrors.sort((a, b) => a - b);
+      assert.ok(landmarkErrors[Math.floor(landmarkErrors.length / 2)]! < 0.1, `median landmark disagreement ${landmarkErrors[Math.floor(landmarkErrors.length / 2)]} of the eye distance`);
+      assert.ok(landmarkErrors.at(-1)! < 0.5, `largest landmark disagreement ${landmarkErrors.at(-1)} of the eye distance`);
     } finally {
       await rm(dir, { recursive: true, force: true });
     }

@@ -6,14 +6,17 @@
  * output; ONNX Runtime runs it on a batch of two crops and returns `embedding_dim` finite values
  * per crop that differ between the crops), and the version is published unpromoted with its
  * sha256 and what the file says of itself (producer, IR and opset) in its lineage, as every model's
- * provenance is recorded. Embedders only for now: a detector also needs its output decoding.
+ * provenance is recorded. A face detector is imported the same way when its spec names an output
+ * decoding the detector knows (`detector_head`: YuNet-style or RetinaFace-style heads); its probe
+ * runs it on a letterboxed-size image and checks each output the head reads against the count of
+ * cells or prior boxes the head implies.
  */
 import { createHash } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { basename } from 'node:path';
 import { ModelTask, type ModelManifest } from '@faceprint/contracts/trainer';
 import type { ModelRegistry } from '@faceprint/model-registry';
-import { imageInputOf, inspectModel } from '@faceprint/onnx';
+import { headDecoderOf, imageInputOf, inspectModel, retinafaceProblem, type ModelInfo } from '@faceprint/onnx';
 import { FaceprintError, RequestValidator } from '@faceprint/service-kit';
 import * as ort from 'onnxruntime-node';
 
@@ -29,21 +32,65 @@ export interface OnnxImport {
 
 /** The spec's problems, as field violations under `spec.`; none means the mesh can serve what it describes. */
 function checkSpec(v: RequestValidator, spec: ModelManifest): void {
-  v.check(spec.task === ModelTask.EMBEDDER, 'spec.task', 'must be MODEL_TASK_EMBEDDER: only embedders can be imported from a file yet (a detector also needs its output decoding)');
+  const detector = spec.task === ModelTask.DETECTOR;
+  v.check(spec.task === ModelTask.EMBEDDER || detector, 'spec.task', 'must be MODEL_TASK_EMBEDDER or MODEL_TASK_DETECTOR');
   v.check(spec.license.trim() !== '', 'spec.license', 'is required: the licence of the weights (an SPDX id, or LicenseRef-... for a commercial licence); a model without one is not imported');
   v.check(!!spec.source?.kind && !!spec.source.locator, 'spec.source', 'kind and locator are required: where the weights came from (e.g. {"kind": "vendor", "locator": "Acme FaceID 5.2, contract 1234"})');
   const input = spec.inputs[0];
   const shape = input?.shape.map(Number) ?? [];
-  v.check(!!input?.name, 'spec.inputs[0].name', 'is required: the graph input the crops go to');
-  v.check(shape.length === 4 && shape[1] === 3 && shape[2]! > 0 && shape[3]! > 0, 'spec.inputs[0].shape', 'must be NCHW with 3 channels and a fixed crop size, e.g. [-1, 3, 112, 112]');
+  v.check(!!input?.name, 'spec.inputs[0].name', detector ? 'is required: the graph input the image goes to' : 'is required: the graph input the crops go to');
+  if (detector) {
+    v.check(shape.length === 4 && shape[1] === 3 && shape[2] === -1 && shape[3] === -1, 'spec.inputs[0].shape', 'must be NCHW with 3 channels and a dynamic height and width, e.g. [1, 3, -1, -1]: each image is letterboxed to its own size (multiples of 32)');
+  } else {
+    v.check(shape.length === 4 && shape[1] === 3 && shape[2]! > 0 && shape[3]! > 0, 'spec.inputs[0].shape', 'must be NCHW with 3 channels and a fixed crop size, e.g. [-1, 3, 112, 112]');
+  }
   v.check(!input?.layout || input.layout === 'NCHW', 'spec.inputs[0].layout', 'must be NCHW');
   v.check(input?.channelOrder === 'RGB' || input?.channelOrder === 'BGR', 'spec.inputs[0].channel_order', 'must be RGB or BGR');
   v.check(input?.mean.length === 3 && input.std.length === 3 && input.std.every((s) => s !== 0), 'spec.inputs[0]', 'mean and std must hold 3 values each (per channel, applied to 0-255 pixels), std not 0');
+  if (detector) {
+    const head = spec.detectorHead;
+    v.check(head?.kind === 'yunet' || head?.kind === 'retinaface', 'spec.detector_head.kind', 'is required: how the outputs decode into faces, "yunet" or "retinaface" (docs/models.md)');
+    if (head?.kind === 'retinaface') {
+      const problem = retinafaceProblem(head);
+      v.check(problem === undefined, 'spec.detector_head', problem ?? '');
+    }
+    return;
+  }
   const alignment = spec.alignment;
   v.check(alignment?.points.length === 5, 'spec.alignment.points', 'must hold the five landmarks of the crop template (eyes, nose tip, mouth corners), in crop pixels');
   v.check(alignment?.width === shape[3] && alignment?.height === shape[2], 'spec.alignment', `width and height must be the input's crop size (${shape[3]}x${shape[2]})`);
   v.check(!!spec.outputs[0]?.name, 'spec.outputs[0].name', 'is required: the graph output that holds the embedding');
   v.check(spec.embeddingDim > 0, 'spec.embedding_dim', 'is required: the embedding size');
+}
+
+/** The probe image of a detector: not square, so that rows and columns cannot be confused. */
+const PROBE_WIDTH = 320;
+const PROBE_HEIGHT = 256;
+
+/**
+ * Runs the detector on a probe image and checks what its head reads: each output there, as many
+ * values as the head's cells or prior boxes imply, finite, and decodable; returns what is wrong.
+ */
+async function probeDetector(bytes: Uint8Array, spec: ModelManifest, info: ModelInfo): Promise<string | undefined> {
+  const head = headDecoderOf(spec);
+  const missing = head.outputNames.filter((name) => !info.outputs.some((o) => o.name === name));
+  if (missing.length > 0) return `has no output ${missing.join(', ')}, which its detector_head reads (it has ${info.outputs.map((o) => o.name).join(', ')})`;
+  const input = imageInputOf(spec, { width: PROBE_WIDTH, height: PROBE_HEIGHT });
+  const pixels = Uint8Array.from({ length: PROBE_WIDTH * PROBE_HEIGHT * 3 }, (_, i) => Math.floor(i / 3) % 251);
+  const session = await ort.InferenceSession.create(bytes);
+  try {
+    const results = await session.run({ [input.name]: new ort.Tensor('float32', input.toTensor([{ pixels }]), [1, 3, PROBE_HEIGHT, PROBE_WIDTH]) }, [...head.outputNames]);
+    const outputs = Object.fromEntries(head.outputNames.map((name) => [name, results[name]!.data as Float32Array]));
+    for (const [name, count] of Object.entries(head.outputLengths(PROBE_WIDTH, PROBE_HEIGHT))) {
+      const values = outputs[name]!;
+      if (values.length !== count) return `gives ${values.length} values in ${name} for a ${PROBE_WIDTH}x${PROBE_HEIGHT} image, and its detector_head implies ${count}: the head's kind, strides or prior sizes do not match the model`;
+      if (!values.every(Number.isFinite)) return `gives values in ${name} that are not finite`;
+    }
+    head.decode(outputs, PROBE_WIDTH, PROBE_HEIGHT, 0);
+    return undefined;
+  } finally {
+    await session.release();
+  }
 }
 
 /** Runs the model on two different crops; returns what is wrong with its output, or undefined. */
@@ -87,10 +134,12 @@ export async function importOnnxFile(registry: ModelRegistry, request: OnnxImpor
   } catch (error) {
     throw failed(`is not an ONNX model: ${(error as Error).message}`);
   }
-  const [inputName, outputName] = [spec.inputs[0]!.name, spec.outputs[0]!.name];
+  const inputName = spec.inputs[0]!.name;
   if (!info.inputs.some((i) => i.name === inputName)) throw failed(`has no input "${inputName}" (it has ${info.inputs.map((i) => i.name).join(', ')})`);
-  if (!info.outputs.some((o) => o.name === outputName)) throw failed(`has no output "${outputName}" (it has ${info.outputs.map((o) => o.name).join(', ')})`);
-  const problem = await probeEmbedder(bytes, spec).catch((error: unknown) => `does not run in ONNX Runtime: ${(error as Error).message}`);
+  const outputName = spec.outputs[0]?.name;
+  if (spec.task === ModelTask.EMBEDDER && !info.outputs.some((o) => o.name === outputName)) throw failed(`has no output "${outputName}" (it has ${info.outputs.map((o) => o.name).join(', ')})`);
+  const probe = spec.task === ModelTask.DETECTOR ? probeDetector(bytes, spec, info) : probeEmbedder(bytes, spec);
+  const problem = await probe.catch((error: unknown) => `does not run in ONNX Runtime: ${(error as Error).message}`);
   if (problem) throw failed(problem);
 
   const provenance = `imported from ${basename(request.onnxPath)} (sha256 ${sha256}; written by ${info.producer || 'an unnamed producer'}, IR ${info.irVersion}, opset ${info.opsetVersion})`;
@@ -103,12 +152,16 @@ export async function importOnnxFile(registry: ModelRegistry, request: OnnxImpor
       license: spec.license,
       source: { kind: spec.source!.kind, locator: spec.source!.locator, path: spec.source!.path, sha256 },
       inputs: spec.inputs,
-      outputs: spec.outputs.map((o) => ({ ...o, shape: o.shape.length > 0 ? o.shape : [-1n, BigInt(spec.embeddingDim)] })),
+      outputs:
+        spec.task === ModelTask.DETECTOR
+          ? info.outputs.map((o) => ({ name: o.name, shape: o.dims.map((d) => BigInt(typeof d === 'number' ? d : -1)), dtype: o.dtype }))
+          : spec.outputs.map((o) => ({ ...o, shape: o.shape.length > 0 ? o.shape : [-1n, BigInt(spec.embeddingDim)] })),
       alignment: spec.alignment,
       embeddingDim: spec.embeddingDim,
+      detectorHead: spec.detectorHead,
       format: 'onnx',
       lineage: { steps: [...(spec.lineage?.steps ?? []), provenance] },
-      description: spec.description || `An embedder brought by the operator: ${provenance}.`,
+      description: spec.description || `${spec.task === ModelTask.DETECTOR ? 'A face detector' : 'An embedder'} brought by the operator: ${provenance}.`,
     },
   });
   if (request.promoteIfFirst && (await registry.currentVersion(request.name).catch(() => undefined)) === undefined) await registry.promote(request.name, manifest.model!.version);

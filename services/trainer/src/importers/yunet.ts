@@ -48,6 +48,7 @@ export const yunetImporter: Importer = {
           std: [1, 1, 1],
         })),
         outputs: info.outputs.map((output) => ({ name: output.name, shape: output.dims.map(dims).map(BigInt), dtype: output.dtype })),
+        detectorHead: { kind: 'yunet', strides: [8, 16, 32] },
         lineage: { steps: [`libfacedetection.train ${COMMIT} onnx/yunet_n_dynamic.onnx, imported unchanged`] },
       },
     };

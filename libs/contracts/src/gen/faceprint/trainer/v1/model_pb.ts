@@ -14,7 +14,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file faceprint/trainer/v1/model.proto.
  */
 export const file_faceprint_trainer_v1_model: GenFile = /*@__PURE__*/
-  fileDesc("CiBmYWNlcHJpbnQvdHJhaW5lci92MS9tb2RlbC5wcm90bxIUZmFjZXByaW50LnRyYWluZXIudjEiSgoLTW9kZWxTb3VyY2USDAoEa2luZBgBIAEoCRIPCgdsb2NhdG9yGAIgASgJEgwKBHBhdGgYAyABKAkSDgoGc2hhMjU2GAQgASgJInoKClRlbnNvclNwZWMSDAoEbmFtZRgBIAEoCRINCgVzaGFwZRgCIAMoAxINCgVkdHlwZRgDIAEoCRIOCgZsYXlvdXQYBCABKAkSFQoNY2hhbm5lbF9vcmRlchgFIAEoCRIMCgRtZWFuGAYgAygCEgsKA3N0ZBgHIAMoAiKwAQoTQ2FsaWJyYXRlZFRocmVzaG9sZBILCgNmYXIYASABKAESEQoJdGhyZXNob2xkGAIgASgCEg8KB2RhdGFzZXQYAyABKAkSCwoDdGFyGAQgASgBEhYKDmltcG9zdG9yX3BhaXJzGAUgASgEEhUKDWZhbHNlX21hdGNoZXMYBiABKAQSFAoMZmFyX3VwcGVyXzk1GAcgASgBEhYKDnBlcl9jb21wYXJpc29uGAggASgIIrQCChFQYWRPcGVyYXRpbmdQb2ludBIUCgx0YXJnZXRfYnBjZXIYASABKAESEQoJdGhyZXNob2xkGAIgASgCEg0KBWFwY2VyGAMgASgBEg0KBWJwY2VyGAQgASgBEhUKDWF0dGFja19mcmFtZXMYBSABKAQSGAoQYm9uYV9maWRlX2ZyYW1lcxgGIAEoBBJcChRhcGNlcl9ieV9hdHRhY2tfdHlwZRgHIAMoCzI+LmZhY2VwcmludC50cmFpbmVyLnYxLlBhZE9wZXJhdGluZ1BvaW50LkFwY2VyQnlBdHRhY2tUeXBlRW50cnkSDwoHZGF0YXNldBgIIAEoCRo4ChZBcGNlckJ5QXR0YWNrVHlwZUVudHJ5EgsKA2tleRgBIAEoCRINCgV2YWx1ZRgCIAEoAToCOAEi5AEKB0xpbmVhZ2USLQoGcGFyZW50GAEgASgLMh0uZmFjZXByaW50LmNvbW1vbi52MS5Nb2RlbFJlZhINCgVzdGVwcxgCIAMoCRIWCg5kYXRhc2V0X2RpZ2VzdBgDIAEoCRJLCg9oeXBlcnBhcmFtZXRlcnMYBCADKAsyMi5mYWNlcHJpbnQudHJhaW5lci52MS5MaW5lYWdlLkh5cGVycGFyYW1ldGVyc0VudHJ5GjYKFEh5cGVycGFyYW1ldGVyc0VudHJ5EgsKA2tleRgBIAEoCRINCgV2YWx1ZRgCIAEoCToCOAEi5gUKDU1vZGVsTWFuaWZlc3QSLAoFbW9kZWwYASABKAsyHS5mYWNlcHJpbnQuY29tbW9uLnYxLk1vZGVsUmVmEi0KBHRhc2sYAiABKA4yHy5mYWNlcHJpbnQudHJhaW5lci52MS5Nb2RlbFRhc2sSMQoGc291cmNlGAMgASgLMiEuZmFjZXByaW50LnRyYWluZXIudjEuTW9kZWxTb3VyY2USDwoHbGljZW5zZRgEIAEoCRIwCgZpbnB1dHMYBSADKAsyIC5mYWNlcHJpbnQudHJhaW5lci52MS5UZW5zb3JTcGVjEjEKB291dHB1dHMYBiADKAsyIC5mYWNlcHJpbnQudHJhaW5lci52MS5UZW5zb3JTcGVjEjkKCWFsaWdubWVudBgHIAEoCzImLmZhY2VwcmludC5jb21tb24udjEuQWxpZ25tZW50VGVtcGxhdGUSFQoNZW1iZWRkaW5nX2RpbRgIIAEoDRJBCgdtZXRyaWNzGAkgAygLMjAuZmFjZXByaW50LnRyYWluZXIudjEuTW9kZWxNYW5pZmVzdC5NZXRyaWNzRW50cnkSPQoKdGhyZXNob2xkcxgKIAMoCzIpLmZhY2VwcmludC50cmFpbmVyLnYxLkNhbGlicmF0ZWRUaHJlc2hvbGQSLgoHbGluZWFnZRgLIAEoCzIdLmZhY2VwcmludC50cmFpbmVyLnYxLkxpbmVhZ2USLwoLY3JlYXRlX3RpbWUYDCABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEg4KBmZvcm1hdBgNIAEoCRITCgtkZXNjcmlwdGlvbhgOIAEoCRJFChRwYWRfb3BlcmF0aW5nX3BvaW50cxgPIAMoCzInLmZhY2VwcmludC50cmFpbmVyLnYxLlBhZE9wZXJhdGluZ1BvaW50Gi4KDE1ldHJpY3NFbnRyeRILCgNrZXkYASABKAkSDQoFdmFsdWUYAiABKAE6AjgBKqEBCglNb2RlbFRhc2sSGgoWTU9ERUxfVEFTS19VTlNQRUNJRklFRBAAEhcKE01PREVMX1RBU0tfREVURUNUT1IQARIYChRNT0RFTF9UQVNLX0xBTkRNQVJLUxACEhcKE01PREVMX1RBU0tfRU1CRURERVIQAxIsCihNT0RFTF9UQVNLX1BSRVNFTlRBVElPTl9BVFRBQ0tfREVURUNUSU9OEARiBnByb3RvMw", [file_faceprint_common_v1_model, file_google_protobuf_timestamp]);
+  fileDesc("CiBmYWNlcHJpbnQvdHJhaW5lci92MS9tb2RlbC5wcm90bxIUZmFjZXByaW50LnRyYWluZXIudjEiSgoLTW9kZWxTb3VyY2USDAoEa2luZBgBIAEoCRIPCgdsb2NhdG9yGAIgASgJEgwKBHBhdGgYAyABKAkSDgoGc2hhMjU2GAQgASgJInoKClRlbnNvclNwZWMSDAoEbmFtZRgBIAEoCRINCgVzaGFwZRgCIAMoAxINCgVkdHlwZRgDIAEoCRIOCgZsYXlvdXQYBCABKAkSFQoNY2hhbm5lbF9vcmRlchgFIAEoCRIMCgRtZWFuGAYgAygCEgsKA3N0ZBgHIAMoAiKwAQoTQ2FsaWJyYXRlZFRocmVzaG9sZBILCgNmYXIYASABKAESEQoJdGhyZXNob2xkGAIgASgCEg8KB2RhdGFzZXQYAyABKAkSCwoDdGFyGAQgASgBEhYKDmltcG9zdG9yX3BhaXJzGAUgASgEEhUKDWZhbHNlX21hdGNoZXMYBiABKAQSFAoMZmFyX3VwcGVyXzk1GAcgASgBEhYKDnBlcl9jb21wYXJpc29uGAggASgIIrQCChFQYWRPcGVyYXRpbmdQb2ludBIUCgx0YXJnZXRfYnBjZXIYASABKAESEQoJdGhyZXNob2xkGAIgASgCEg0KBWFwY2VyGAMgASgBEg0KBWJwY2VyGAQgASgBEhUKDWF0dGFja19mcmFtZXMYBSABKAQSGAoQYm9uYV9maWRlX2ZyYW1lcxgGIAEoBBJcChRhcGNlcl9ieV9hdHRhY2tfdHlwZRgHIAMoCzI+LmZhY2VwcmludC50cmFpbmVyLnYxLlBhZE9wZXJhdGluZ1BvaW50LkFwY2VyQnlBdHRhY2tUeXBlRW50cnkSDwoHZGF0YXNldBgIIAEoCRo4ChZBcGNlckJ5QXR0YWNrVHlwZUVudHJ5EgsKA2tleRgBIAEoCRINCgV2YWx1ZRgCIAEoAToCOAEi5AEKB0xpbmVhZ2USLQoGcGFyZW50GAEgASgLMh0uZmFjZXByaW50LmNvbW1vbi52MS5Nb2RlbFJlZhINCgVzdGVwcxgCIAMoCRIWCg5kYXRhc2V0X2RpZ2VzdBgDIAEoCRJLCg9oeXBlcnBhcmFtZXRlcnMYBCADKAsyMi5mYWNlcHJpbnQudHJhaW5lci52MS5MaW5lYWdlLkh5cGVycGFyYW1ldGVyc0VudHJ5GjYKFEh5cGVycGFyYW1ldGVyc0VudHJ5EgsKA2tleRgBIAEoCRINCgV2YWx1ZRgCIAEoCToCOAEioQYKDU1vZGVsTWFuaWZlc3QSLAoFbW9kZWwYASABKAsyHS5mYWNlcHJpbnQuY29tbW9uLnYxLk1vZGVsUmVmEi0KBHRhc2sYAiABKA4yHy5mYWNlcHJpbnQudHJhaW5lci52MS5Nb2RlbFRhc2sSMQoGc291cmNlGAMgASgLMiEuZmFjZXByaW50LnRyYWluZXIudjEuTW9kZWxTb3VyY2USDwoHbGljZW5zZRgEIAEoCRIwCgZpbnB1dHMYBSADKAsyIC5mYWNlcHJpbnQudHJhaW5lci52MS5UZW5zb3JTcGVjEjEKB291dHB1dHMYBiADKAsyIC5mYWNlcHJpbnQudHJhaW5lci52MS5UZW5zb3JTcGVjEjkKCWFsaWdubWVudBgHIAEoCzImLmZhY2VwcmludC5jb21tb24udjEuQWxpZ25tZW50VGVtcGxhdGUSFQoNZW1iZWRkaW5nX2RpbRgIIAEoDRJBCgdtZXRyaWNzGAkgAygLMjAuZmFjZXByaW50LnRyYWluZXIudjEuTW9kZWxNYW5pZmVzdC5NZXRyaWNzRW50cnkSPQoKdGhyZXNob2xkcxgKIAMoCzIpLmZhY2VwcmludC50cmFpbmVyLnYxLkNhbGlicmF0ZWRUaHJlc2hvbGQSLgoHbGluZWFnZRgLIAEoCzIdLmZhY2VwcmludC50cmFpbmVyLnYxLkxpbmVhZ2USLwoLY3JlYXRlX3RpbWUYDCABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEg4KBmZvcm1hdBgNIAEoCRITCgtkZXNjcmlwdGlvbhgOIAEoCRJFChRwYWRfb3BlcmF0aW5nX3BvaW50cxgPIAMoCzInLmZhY2VwcmludC50cmFpbmVyLnYxLlBhZE9wZXJhdGluZ1BvaW50EjkKDWRldGVjdG9yX2hlYWQYECABKAsyIi5mYWNlcHJpbnQudHJhaW5lci52MS5EZXRlY3RvckhlYWQaLgoMTWV0cmljc0VudHJ5EgsKA2tleRgBIAEoCRINCgV2YWx1ZRgCIAEoAToCOAEivgEKDERldGVjdG9ySGVhZBIMCgRraW5kGAEgASgJEg8KB3N0cmlkZXMYAiADKA0SNQoLcHJpb3Jfc2l6ZXMYAyADKAsyIC5mYWNlcHJpbnQudHJhaW5lci52MS5QcmlvclNpemVzEhEKCXZhcmlhbmNlcxgEIAMoAhIUCgxib3hlc19vdXRwdXQYBSABKAkSFQoNc2NvcmVzX291dHB1dBgGIAEoCRIYChBsYW5kbWFya3Nfb3V0cHV0GAcgASgJIhsKClByaW9yU2l6ZXMSDQoFc2l6ZXMYASADKA0qoQEKCU1vZGVsVGFzaxIaChZNT0RFTF9UQVNLX1VOU1BFQ0lGSUVEEAASFwoTTU9ERUxfVEFTS19ERVRFQ1RPUhABEhgKFE1PREVMX1RBU0tfTEFORE1BUktTEAISFwoTTU9ERUxfVEFTS19FTUJFRERFUhADEiwKKE1PREVMX1RBU0tfUFJFU0VOVEFUSU9OX0FUVEFDS19ERVRFQ1RJT04QBGIGcHJvdG8z", [file_faceprint_common_v1_model, file_google_protobuf_timestamp]);
 
 /**
  * Where a model's weights came from.
@@ -418,6 +418,13 @@ export type ModelManifest = Message<"faceprint.trainer.v1.ModelManifest"> & {
    * @generated from field: repeated faceprint.trainer.v1.PadOperatingPoint pad_operating_points = 15;
    */
   padOperatingPoints: PadOperatingPoint[];
+
+  /**
+   * For face detectors: how the outputs decode into faces. Unset: YuNet's (strides 8, 16, 32).
+   *
+   * @generated from field: faceprint.trainer.v1.DetectorHead detector_head = 16;
+   */
+  detectorHead?: DetectorHead | undefined;
 };
 
 /**
@@ -426,6 +433,94 @@ export type ModelManifest = Message<"faceprint.trainer.v1.ModelManifest"> & {
  */
 export const ModelManifestSchema: GenMessage<ModelManifest> = /*@__PURE__*/
   messageDesc(file_faceprint_trainer_v1_model, 5);
+
+/**
+ * How a face detector's outputs become boxes, five landmarks and scores. Both kinds take an
+ * image letterboxed to a multiple of 32 on each side, preprocessed as inputs[0] says.
+ *
+ * @generated from message faceprint.trainer.v1.DetectorHead
+ */
+export type DetectorHead = Message<"faceprint.trainer.v1.DetectorHead"> & {
+  /**
+   * "yunet": anchor-free, per stride s the outputs cls_s, obj_s [1,N,1], bbox_s [1,N,4] and
+   * kps_s [1,N,10]; score sqrt(cls * obj). "retinaface": prior boxes (SSD-style), the outputs
+   * named below: boxes [1,P,4] as centre and size offsets, scores [1,P,2] (softmaxed, face second),
+   * landmarks [1,P,10].
+   *
+   * @generated from field: string kind = 1;
+   */
+  kind: string;
+
+  /**
+   * The feature map strides, in input pixels, e.g. [8, 16, 32].
+   *
+   * @generated from field: repeated uint32 strides = 2;
+   */
+  strides: number[];
+
+  /**
+   * For "retinaface": the prior box sizes at each stride, in input pixels, one entry per stride.
+   *
+   * @generated from field: repeated faceprint.trainer.v1.PriorSizes prior_sizes = 3;
+   */
+  priorSizes: PriorSizes[];
+
+  /**
+   * For "retinaface": the centre and size variances, e.g. [0.1, 0.2].
+   *
+   * @generated from field: repeated float variances = 4;
+   */
+  variances: number[];
+
+  /**
+   * For "retinaface": the name of the box output.
+   *
+   * @generated from field: string boxes_output = 5;
+   */
+  boxesOutput: string;
+
+  /**
+   * For "retinaface": the name of the score output.
+   *
+   * @generated from field: string scores_output = 6;
+   */
+  scoresOutput: string;
+
+  /**
+   * For "retinaface": the name of the landmark output.
+   *
+   * @generated from field: string landmarks_output = 7;
+   */
+  landmarksOutput: string;
+};
+
+/**
+ * Describes the message faceprint.trainer.v1.DetectorHead.
+ * Use `create(DetectorHeadSchema)` to create a new message.
+ */
+export const DetectorHeadSchema: GenMessage<DetectorHead> = /*@__PURE__*/
+  messageDesc(file_faceprint_trainer_v1_model, 6);
+
+/**
+ * The square prior boxes at one stride: their sides, in input pixels.
+ *
+ * @generated from message faceprint.trainer.v1.PriorSizes
+ */
+export type PriorSizes = Message<"faceprint.trainer.v1.PriorSizes"> & {
+  /**
+   * The sides, e.g. [16, 32].
+   *
+   * @generated from field: repeated uint32 sizes = 1;
+   */
+  sizes: number[];
+};
+
+/**
+ * Describes the message faceprint.trainer.v1.PriorSizes.
+ * Use `create(PriorSizesSchema)` to create a new message.
+ */
+export const PriorSizesSchema: GenMessage<PriorSizes> = /*@__PURE__*/
+  messageDesc(file_faceprint_trainer_v1_model, 7);
 
 /**
  * What a model does.

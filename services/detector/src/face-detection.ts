@@ -1,10 +1,12 @@
 /**
- * YuNet face detection on an RGB image: context padding for small images, a letterbox to the
- * model's input (longer side = input size, both sides multiples of 32), the model's anchor-free
- * decoding per stride, non-maximum suppression, and boxes and landmarks mapped back to the
- * image's pixel coordinates. The output spec is in the model's manifest (and shared/models).
+ * Face detection on an RGB image: context padding for small images, a letterbox to the model's
+ * input (longer side = input size, both sides multiples of 32) preprocessed as the manifest says,
+ * the model's output decoding (@faceprint/onnx detector-heads), non-maximum suppression, and boxes and
+ * landmarks mapped back to the image's pixel coordinates.
  */
+import type { ModelManifest } from '@faceprint/contracts/trainer';
 import type { RgbImage } from '@faceprint/imaging';
+import { headDecoderOf, imageInputOf, type HeadDecoder } from '@faceprint/onnx';
 import sharp from 'sharp';
 
 /** A point in image pixels. */
@@ -19,7 +21,7 @@ export interface Detection {
   readonly box: { x: number; y: number; width: number; height: number };
   /** The five landmarks. */
   readonly landmarks: FivePoints;
-  /** sqrt(cls * obj), in [0, 1]. */
+  /** The model's face score, in [0, 1]. */
   readonly score: number;
 }
 
@@ -42,8 +44,6 @@ export interface DetectSettings {
   readonly smallImagePadding: number;
 }
 
-const STRIDES = [8, 16, 32] as const;
-
 /** The letterboxed model input and how to map its coordinates back. */
 interface Letterbox {
   readonly tensor: Float32Array;
@@ -54,7 +54,7 @@ interface Letterbox {
   readonly padding: number;
 }
 
-async function letterbox(image: RgbImage, settings: DetectSettings): Promise<Letterbox> {
+async function letterbox(image: RgbImage, settings: DetectSettings, manifest: ModelManifest): Promise<Letterbox> {
   const longer = Math.max(image.width, image.height);
   const padding = longer < settings.inputSize ? Math.round(settings.smallImagePadding * longer) : 0;
   const canvasWidth = image.width + 2 * padding;
@@ -78,14 +78,8 @@ async function letterbox(image: RgbImage, settings: DetectSettings): Promise<Let
     .extend({ right: width - resizedWidth, bottom: height - resizedHeight, background: black })
     .raw()
     .toBuffer();
-  // NCHW, BGR, raw 0..255 (YuNet's input).
-  const plane = width * height;
-  const tensor = new Float32Array(3 * plane);
-  for (let i = 0; i < plane; i++) {
-    tensor[i] = rgb[i * 3 + 2]!;
-    tensor[plane + i] = rgb[i * 3 + 1]!;
-    tensor[2 * plane + i] = rgb[i * 3]!;
-  }
+  // NCHW, in the channel order and normalisation of the model's input.
+  const tensor = imageInputOf(manifest, { width, height }).toTensor([{ pixels: rgb }]);
   return { tensor, width, height, scaleX: resizedWidth / canvasWidth, scaleY: resizedHeight / canvasHeight, padding };
 }
 
@@ -109,41 +103,36 @@ export function nonMaximumSuppression(detections: readonly Detection[], threshol
   return kept;
 }
 
-/** Runs the YuNet graph on one NCHW float tensor; resolves with each output's data by name. */
-export type YunetInference = (input: Float32Array, dims: readonly number[]) => Promise<Readonly<Record<string, Float32Array>>>;
+/** Runs the detector graph on one NCHW float tensor; resolves with each output's data by name. */
+export type DetectorInference = (input: Float32Array, dims: readonly number[]) => Promise<Readonly<Record<string, Float32Array>>>;
 
-/** Runs YuNet on one image. */
-export async function detectFaces(infer: YunetInference, image: RgbImage, settings: DetectSettings): Promise<Detection[]> {
-  const input = await letterbox(image, settings);
-  const outputs = await infer(input.tensor, [1, 3, input.height, input.width]);
-  const candidates: Detection[] = [];
+/** A loaded detector: how to run it, how its input is made, how its outputs decode. */
+export interface DetectorModel {
+  readonly infer: DetectorInference;
+  readonly manifest: ModelManifest;
+  readonly head: HeadDecoder;
+}
+
+/** A detector model from its manifest and a way to run it; throws when the manifest's head cannot be decoded. */
+export const detectorModel = (manifest: ModelManifest, infer: DetectorInference): DetectorModel => ({ infer, manifest, head: headDecoderOf(manifest) });
+
+/** Runs the detector on one image. */
+export async function detectFaces(model: DetectorModel, image: RgbImage, settings: DetectSettings): Promise<Detection[]> {
+  const input = await letterbox(image, settings, model.manifest);
+  const outputs = await model.infer(input.tensor, [1, 3, input.height, input.width]);
   const toImage = (x: number, y: number): Point => [x / input.scaleX - input.padding, y / input.scaleY - input.padding];
-  for (const stride of STRIDES) {
-    const cls = outputs[`cls_${stride}`]!;
-    const obj = outputs[`obj_${stride}`]!;
-    const bbox = outputs[`bbox_${stride}`]!;
-    const kps = outputs[`kps_${stride}`]!;
-    const cols = input.width / stride;
-    for (let i = 0; i < cls.length; i++) {
-      const score = Math.sqrt(Math.min(1, Math.max(0, cls[i]!)) * Math.min(1, Math.max(0, obj[i]!)));
-      if (score < settings.scoreThreshold) continue;
-      const col = i % cols;
-      const row = Math.floor(i / cols);
-      const cx = (bbox[i * 4]! + col) * stride;
-      const cy = (bbox[i * 4 + 1]! + row) * stride;
-      const w = Math.exp(bbox[i * 4 + 2]!) * stride;
-      const h = Math.exp(bbox[i * 4 + 3]!) * stride;
-      const [x1, y1] = toImage(cx - w / 2, cy - h / 2);
-      const [x2, y2] = toImage(cx + w / 2, cy + h / 2);
-      const landmark = (k: number) => toImage((kps[i * 10 + 2 * k]! + col) * stride, (kps[i * 10 + 2 * k + 1]! + row) * stride);
-      const landmarks: FivePoints = [landmark(0), landmark(1), landmark(2), landmark(3), landmark(4)];
-      // Clip to the image: a face cut by the border still has its visible part.
-      const left = Math.max(0, x1);
-      const top = Math.max(0, y1);
-      const box = { x: left, y: top, width: Math.min(image.width, x2) - left, height: Math.min(image.height, y2) - top };
-      if (box.width <= 0 || box.height <= 0) continue;
-      candidates.push({ box, landmarks, score });
-    }
+  const candidates: Detection[] = [];
+  for (const candidate of model.head.decode(outputs, input.width, input.height, settings.scoreThreshold)) {
+    const [x1, y1] = toImage(candidate.x1, candidate.y1);
+    const [x2, y2] = toImage(candidate.x2, candidate.y2);
+    const landmark = (k: number) => toImage(candidate.landmarks[2 * k]!, candidate.landmarks[2 * k + 1]!);
+    const landmarks: FivePoints = [landmark(0), landmark(1), landmark(2), landmark(3), landmark(4)];
+    // Clip to the image: a face cut by the border still has its visible part.
+    const left = Math.max(0, x1);
+    const top = Math.max(0, y1);
+    const box = { x: left, y: top, width: Math.min(image.width, x2) - left, height: Math.min(image.height, y2) - top };
+    if (box.width <= 0 || box.height <= 0) continue;
+    candidates.push({ box, landmarks, score: Math.min(1, Math.max(0, candidate.score)) });
   }
   return nonMaximumSuppression(candidates, settings.nmsIou)
     .filter((d) => Math.min(d.box.width, d.box.height) >= settings.minFaceSize)
