@@ -27,8 +27,8 @@ export default tseslint.config(
     },
   },
   {
-    files: ['eslint.config.js', 'libs/*/bin/*.js', 'libs/*/scripts/*.mjs'],
+    files: ['eslint.config.js', 'libs/*/bin/*.js', 'libs/*/scripts/*.mjs', 'services/*/src/**/*.mjs'],
     ...tseslint.configs.disableTypeChecked,
-    languageOptions: { ...tseslint.configs.disableTypeChecked.languageOptions, globals: { process: 'readonly', URL: 'readonly' } },
+    languageOptions: { ...tseslint.configs.disableTypeChecked.languageOptions, globals: { process: 'readonly', URL: 'readonly', Buffer: 'readonly' } },
   },
 );

@@ -57,6 +57,9 @@ describe('the local mesh under a crash', { skip: skipUnlessPresent(MODEL_MIRROR)
 
     const ready = await watchHealthUntil(mesh.endpoints.gateway, (s) => s === ServingStatus.SERVING, 'faceprint.gateway.v1.FaceService', 60_000);
     assert.equal(ready.at(-1), ServingStatus.SERVING, 'ready again once the matcher is back');
+    // The gateway can see the new matcher serving a moment before the supervisor's own start-up
+    // check passes and it records the new process.
+    for (const deadline = Date.now() + 15_000; mesh.pid('matcher') === killed && Date.now() < deadline; ) await sleep(100);
     assert.notEqual(mesh.pid('matcher'), killed, 'a new matcher process');
     assert.ok(lines.some((line) => /"supervised":"matcher".*matcher exited \(signal SIGKILL\); restarting/.test(line)), 'the exit is logged');
     assert.ok(lines.some((line) => /matcher restarted and serving/.test(line)));

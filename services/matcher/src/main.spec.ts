@@ -17,7 +17,7 @@ import { status } from '@grpc/grpc-js';
 import { consent, embedding, randomUnitVector, seededRandom, testEmbedderRegistry, type TestModels } from './test-support.js';
 
 const processDataDir = mkdtempSync(join(tmpdir(), 'faceprint-matcher-process-'));
-after(() => Promise.all([processDataDir, `${processDataDir}-keys`].map((dir) => rm(dir, { recursive: true, force: true }))));
+after(() => Promise.all([processDataDir, `${processDataDir}-keys`, `${processDataDir}-index`].map((dir) => rm(dir, { recursive: true, force: true }))));
 
 describeServiceProcess('matcher', {
   env: { FACEPRINT_MATCHER_DATA_DIR: processDataDir },
@@ -89,8 +89,28 @@ describe('matcher process durability', () => {
       // The crashed process's lock is taken over; the acknowledged template is there.
       await expectIdentified(env, models, face, 'embedded-subject');
     } finally {
-      await rm(dir, { recursive: true, force: true });
-      await rm(`${dir}-keys`, { recursive: true, force: true });
+      await Promise.all(['', '-keys', '-index'].map((suffix) => rm(`${dir}${suffix}`, { recursive: true, force: true })));
+    }
+  });
+
+  it('saves its index snapshot at a clean stop, and the next start loads it', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'faceprint-matcher-snapshot-'));
+    try {
+      const env = { FACEPRINT_MATCHER_DATA_DIR: dir, FACEPRINT_MODEL_REGISTRY: models.root };
+      const { process, face } = await startAndEnroll(env, models, 'snapshot-subject');
+      await process.stop();
+      assert.deepEqual(await process.exited, { code: 0, signal: null }, 'it stopped by itself, the snapshot saved, before any SIGKILL');
+      assert.ok(process.logs.some((line) => line.msg === 'saved an index snapshot' && line.templates === 1), 'the snapshot holds the template');
+      const again = await spawnService('matcher', env);
+      try {
+        await waitForServiceProcess(again, Date.now() + 60_000);
+        assert.equal((await again.waitForLog((line) => line.msg === 'gallery index loaded')).from, 'snapshot');
+      } finally {
+        await again.stop();
+      }
+      await expectIdentified(env, models, face, 'snapshot-subject');
+    } finally {
+      await Promise.all(['', '-keys', '-index'].map((suffix) => rm(`${dir}${suffix}`, { recursive: true, force: true })));
     }
   });
 

@@ -53,6 +53,15 @@ export interface MatcherConfig {
   /** How often the index polls the change log when no notification arrives, in ms. `FACEPRINT_MATCHER_SYNC_INTERVAL_MS`, default 1000. */
   readonly syncIntervalMs: number;
   /**
+   * This replica's index snapshots (restart from them instead of rebuilding the index from the
+   * database): `FACEPRINT_MATCHER_INDEX_DIR`, default `<dataDir>-index` for the embedded gallery
+   * and none for PostgreSQL (each replica needs a directory of its own: an emptyDir in
+   * Kubernetes); saved every `FACEPRINT_MATCHER_INDEX_SNAPSHOT_INTERVAL_MS` (default 900000; 0
+   * turns snapshots off) while changes arrive and within
+   * `FACEPRINT_MATCHER_INDEX_SNAPSHOT_AFTER_REMOVAL_MS` (default 60000) of a removal. Undefined: off.
+   */
+  readonly indexSnapshots: { readonly directory: string; readonly intervalMs: number; readonly afterRemovalMs: number } | undefined;
+  /**
    * The matcher's keys, apart from the gallery: never inside {@link dataDir}, so that a copy of the
    * gallery's files holds nothing that opens it. `FACEPRINT_MATCHER_KEY_DIR`, default
    * `<dataDir>-keys` (for the default gallery, `<repo>/data/gallery-keys`).
@@ -139,6 +148,9 @@ export function loadMatcherConfig(env: NodeJS.ProcessEnv): MatcherConfig {
     FACEPRINT_MATCHER_DEFAULT_TARGET_FAR: decimal(1e-9, 0.5)({ default: 1e-4 }),
     FACEPRINT_MATCHER_EXACT_SEARCH_LIMIT: int(0, 100_000_000)({ default: 20_000 }),
     FACEPRINT_MATCHER_SYNC_INTERVAL_MS: int(10, 600_000)({ default: 1000 }),
+    FACEPRINT_MATCHER_INDEX_DIR: str({ default: '' }),
+    FACEPRINT_MATCHER_INDEX_SNAPSHOT_INTERVAL_MS: int(0, 86_400_000)({ default: 900_000 }),
+    FACEPRINT_MATCHER_INDEX_SNAPSHOT_AFTER_REMOVAL_MS: int(0, 3_600_000)({ default: 60_000 }),
     FACEPRINT_MATCHER_KEY_DIR: str({ default: '' }),
     FACEPRINT_MATCHER_KEY_STORE_DIR: str({ default: '' }),
     FACEPRINT_MATCHER_ERASURE_SCRUB: str({ choices: ['full', 'keys'], default: 'full' }),
@@ -164,6 +176,12 @@ export function loadMatcherConfig(env: NodeJS.ProcessEnv): MatcherConfig {
   const keyDir = compiled.FACEPRINT_MATCHER_KEY_DIR ? fromCwd(compiled.FACEPRINT_MATCHER_KEY_DIR) : `${dataDir.replace(/\/+$/, '')}-keys`;
   const signingKeyFile = compiled.FACEPRINT_MATCHER_SIGNING_KEY_FILE ? fromCwd(compiled.FACEPRINT_MATCHER_SIGNING_KEY_FILE) : join(keyDir, 'receipt-signing.pem');
   if (isWithin(keyDir, dataDir)) throw new ConfigError({ FACEPRINT_MATCHER_KEY_DIR: `must not be inside the gallery's data directory (${dataDir}): a copy of the gallery would then hold what opens it` });
+  const indexDir = compiled.FACEPRINT_MATCHER_INDEX_DIR ? fromCwd(compiled.FACEPRINT_MATCHER_INDEX_DIR) : compiled.FACEPRINT_DATABASE_URL === '' ? `${dataDir.replace(/\/+$/, '')}-index` : '';
+  if (indexDir && isWithin(indexDir, dataDir)) throw new ConfigError({ FACEPRINT_MATCHER_INDEX_DIR: `must not be inside the gallery's data directory (${dataDir})` });
+  const indexSnapshots =
+    indexDir && compiled.FACEPRINT_MATCHER_INDEX_SNAPSHOT_INTERVAL_MS > 0
+      ? { directory: indexDir, intervalMs: compiled.FACEPRINT_MATCHER_INDEX_SNAPSHOT_INTERVAL_MS, afterRemovalMs: compiled.FACEPRINT_MATCHER_INDEX_SNAPSHOT_AFTER_REMOVAL_MS }
+      : undefined;
   const hsm = compiled.FACEPRINT_MATCHER_PKCS11_LIBRARY
     ? {
         library: fromCwd(compiled.FACEPRINT_MATCHER_PKCS11_LIBRARY),
@@ -191,6 +209,7 @@ export function loadMatcherConfig(env: NodeJS.ProcessEnv): MatcherConfig {
     defaultTargetFar: compiled.FACEPRINT_MATCHER_DEFAULT_TARGET_FAR,
     exactSearchLimit: compiled.FACEPRINT_MATCHER_EXACT_SEARCH_LIMIT,
     syncIntervalMs: compiled.FACEPRINT_MATCHER_SYNC_INTERVAL_MS,
+    indexSnapshots,
     keyDir,
     keyStoreDir: compiled.FACEPRINT_MATCHER_KEY_STORE_DIR ? fromCwd(compiled.FACEPRINT_MATCHER_KEY_STORE_DIR) : join(keyDir, 'data-keys'),
     masterKeyFile: compiled.FACEPRINT_MATCHER_MASTER_KEY_FILE ? fromCwd(compiled.FACEPRINT_MATCHER_MASTER_KEY_FILE) : join(keyDir, 'master.key'),

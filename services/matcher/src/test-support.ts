@@ -6,6 +6,7 @@
 import { mkdtemp } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { Writable } from 'node:stream';
 import { create } from '@bufbuild/protobuf';
 import { timestampFromDate } from '@bufbuild/protobuf/wkt';
 import { encodeEmbedding, perComparisonRates, sameRate } from '@faceprint/contracts';
@@ -123,9 +124,15 @@ export interface InProcessMatcher {
   close(): Promise<void>;
 }
 
-/** Starts a matcher in this process with `env` (its settings), ready to serve. */
-export async function startInProcessMatcher(env: Record<string, string>): Promise<InProcessMatcher> {
-  const log = createLogger({ service: 'matcher', level: 'silent' });
+/** Starts a matcher in this process with `env` (its settings), ready to serve; `onLog` gets each line it logs at info and above. */
+export async function startInProcessMatcher(env: Record<string, string>, onLog?: (line: Record<string, unknown>) => void): Promise<InProcessMatcher> {
+  const destination = onLog && new Writable({
+    write(chunk: Buffer, _encoding, done) {
+      for (const line of chunk.toString('utf8').split('\n')) if (line) onLog(JSON.parse(line) as Record<string, unknown>);
+      done();
+    },
+  });
+  const log = createLogger({ service: 'matcher', level: onLog ? 'info' : 'silent', destination });
   const setup = matcherService(loadMatcherConfig(env), { log });
   const server = await startServer({ config: loadServerConfig('matcher', { FACEPRINT_GRPC_PORT: '0', FACEPRINT_METRICS_PORT: '0' }), log, services: setup.services });
   try {

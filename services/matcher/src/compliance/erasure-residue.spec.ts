@@ -16,10 +16,12 @@ import { PGlite } from '@electric-sql/pglite';
 import { encodeEmbedding } from '@faceprint/contracts';
 import { ErasureReason, PixelFormat } from '@faceprint/contracts/common';
 import { skipUnlessPrivatePostgres, startPrivatePostgres, type PrivatePostgres } from '@faceprint/testing';
+import { createLogger } from '@faceprint/telemetry';
 import pg from 'pg';
 import { consent, embedding, nearby, randomUnitVector, seededRandom, startInProcessMatcher, testEmbedderRegistry, type TestModels } from '../test-support.js';
 import { dataKeyContext, LocalMasterKey, open, templateContext } from './data-keys.js';
 import { FileKeyStore } from './key-store.js';
+import { IndexSnapshots } from '../search/index-snapshots.js';
 
 const operator = { tenantId: 'bank', callerId: 'backend', roles: ['operator'] };
 const officer = { tenantId: 'bank', callerId: 'dpo@example.org', roles: ['compliance'] };
@@ -61,8 +63,9 @@ for (const backend of ['embedded PGlite', 'PostgreSQL'] as const) {
     it('leaves no file that names the subject, holds its data, or opens its templates', async () => {
       const dataDir = join(root, 'gallery');
       const keyDir = join(root, 'gallery-keys'); // the default: beside the data directory
-      const env = { FACEPRINT_MATCHER_DATA_DIR: dataDir, FACEPRINT_MODEL_REGISTRY: models.root, ...(server ? { FACEPRINT_DATABASE_URL: server.url } : {}) };
-      const scanned = [server?.dataDir ?? dataDir, keyDir];
+      const indexDir = join(root, 'gallery-index'); // the embedded gallery's default; set for PostgreSQL too
+      const env = { FACEPRINT_MATCHER_DATA_DIR: dataDir, FACEPRINT_MODEL_REGISTRY: models.root, FACEPRINT_MATCHER_INDEX_DIR: indexDir, ...(server ? { FACEPRINT_DATABASE_URL: server.url } : {}) };
+      const scanned = [server?.dataDir ?? dataDir, keyDir, indexDir];
       const subjectId = `residue-${randomBytes(6).toString('hex')}`;
       const branch = `branch-${randomBytes(6).toString('hex')}`;
       const random = seededRandom(41);
@@ -125,6 +128,15 @@ for (const backend of ['embedded PGlite', 'PostgreSQL'] as const) {
         const dataKey = await master.unwrap(stored.wrappedKey, stored.masterKeyId, dataKeyContext(stored.tenantId, keyId));
         for (const template of sealed.templates) assert.throws(() => open(dataKey, template.vector, templateContext(template.templateId)));
       }
+      // The index snapshot left (saved at each stop, the older ones destroyed) opens with the master
+      // key, and holds only the keeper: the erased templates are in no snapshot that can be opened.
+      const [snapshot] = (await readdir(indexDir)).filter((name) => name.startsWith('snapshot-'));
+      const { gallery_id: galleryId } = JSON.parse(await readFile(join(indexDir, snapshot!, 'manifest.json'), 'utf8')) as { gallery_id: string };
+      const loaded = await (await IndexSnapshots.open(indexDir, master, { schema: 'faceprint', galleryId }, createLogger({ service: 'matcher', level: 'silent' }))).loadNewest();
+      assert.deepEqual(loaded?.partitions.map((p) => p.partition.size), [1], 'the keeper alone');
+      const partition = loaded?.partitions[0]?.partition;
+      assert.ok(partition);
+      for (const probe of faces) assert.ok((partition.search(probe, 1).scores[0] ?? 0) < 0.9, 'no erased template in it');
     });
   });
 }

@@ -129,7 +129,7 @@ export class FileKeyStore implements DataKeyStore {
 }
 
 /** Makes a rename or unlink in `directory` durable. */
-async function syncDirectory(directory: string): Promise<void> {
+export async function syncDirectory(directory: string): Promise<void> {
   const handle = await open(directory, 'r');
   try {
     await handle.sync();

@@ -521,6 +521,12 @@ export class GalleryStore {
     };
   }
 
+  /** The gallery's own id, made once by its migrations (index snapshots are tied to it). */
+  async galleryId(): Promise<string> {
+    const { rows } = await this.#db.pool.query<{ gallery_id: string }>('SELECT gallery_id FROM gallery_identity');
+    return rows[0]!.gallery_id;
+  }
+
   /** The tenant's default target false-match rate, if the tenant exists. */
   async tenantDefaultFar(tenantId: string): Promise<number | undefined> {
     const { rows } = await this.#db.pool.query<{ default_target_far: number }>('SELECT default_target_far FROM tenants WHERE tenant_id = $1', [tenantId]);

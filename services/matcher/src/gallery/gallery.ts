@@ -8,6 +8,7 @@ import { isDatabaseUnreachable } from '../database/database-errors.js';
 import { openDatabase, type Database, type DatabaseOptions } from '../database/database.js';
 import { ErasedRowsScrubber, type ScrubMode } from '../database/erased-rows-scrub.js';
 import { migrate } from '../database/migrations.js';
+import { IndexSnapshots } from '../search/index-snapshots.js';
 import { IndexSync } from '../search/index-sync.js';
 import { VectorIndex } from '../search/vector-index.js';
 import { AuditLog } from '../compliance/audit-log.js';
@@ -30,6 +31,8 @@ export interface GalleryOptions extends DatabaseOptions {
   readonly onSyncLag?: (lagMs: number) => void;
   /** How far erasures reach into the database's files. */
   readonly erasureScrub: ScrubMode;
+  /** Index snapshots (search/index-snapshots.ts): this replica's directory and schedule; undefined: none. */
+  readonly indexSnapshots?: { readonly directory: string; readonly intervalMs: number; readonly afterRemovalMs: number };
 }
 
 /** What keeps the subjects' data keys, and what wraps them. */
@@ -72,14 +75,20 @@ export async function startGallery(options: GalleryOptions, keys: GalleryKeys, l
     const sealed = await store.sealPlaintextTemplates();
     if (sealed > 0) log.info({ templates: sealed }, 'sealed templates stored before encryption at rest');
     const index = new VectorIndex(options.exactSearchLimit);
+    const snapshots = options.indexSnapshots && {
+      store: await IndexSnapshots.open(options.indexSnapshots.directory, keys.wrapper, { schema: db.schema, galleryId: await store.galleryId() }, log),
+      intervalMs: options.indexSnapshots.intervalMs,
+      afterRemovalMs: options.indexSnapshots.afterRemovalMs,
+    };
     const sync = new IndexSync(store, index, {
       intervalMs: options.syncIntervalMs,
       connectListener: () => db.connectListener(),
       onApplied: options.onSyncLag,
+      snapshots,
       log,
     });
     const loaded = await sync.start();
-    log.info({ templates: loaded.templates, ms: Math.round(loaded.ms), rssBytes: process.memoryUsage().rss }, 'gallery index loaded');
+    log.info({ templates: loaded.templates, from: loaded.from, ms: Math.round(loaded.ms), rssBytes: process.memoryUsage().rss }, 'gallery index loaded');
     return {
       db,
       store,

@@ -1,6 +1,7 @@
 /**
- * Keeps this replica's vector index in step with the gallery: load every template from one
- * snapshot at start-up, then apply the change log from the snapshot's position on. Other
+ * Keeps this replica's vector index in step with the gallery: at start-up load the newest index
+ * snapshot this replica saved (index-snapshots.ts), or else every template from one consistent
+ * read of the database, then apply the change log from that position on. Other
  * replicas' writes arrive by LISTEN/NOTIFY (on PostgreSQL) and by a periodic poll (always: a
  * missed notification, a reconnect or the embedded database all fall back to it); this replica's
  * own writes are applied before they are acknowledged.
@@ -9,6 +10,7 @@ import { decodeEmbedding } from '@faceprint/contracts';
 import type { Logger } from '@faceprint/telemetry';
 import type pg from 'pg';
 import type { GalleryStore, IndexedTemplate } from '../gallery/gallery-store.js';
+import type { IndexSnapshots } from './index-snapshots.js';
 import { partitionName, type VectorIndex } from './vector-index.js';
 
 const CHANGE_PAGE = 1_000;
@@ -21,6 +23,12 @@ export interface IndexSyncOptions {
   readonly connectListener: () => Promise<pg.Client> | undefined;
   /** Called with the age of each applied change, in ms (the replica's sync lag). */
   readonly onApplied?: (lagMs: number) => void;
+  /**
+   * Index snapshots: loaded at start, saved every `intervalMs` while changes arrive, within
+   * `afterRemovalMs` of a removal (so an erased template leaves the snapshots soon), after a start
+   * that did not begin from an up-to-date one, and at stop.
+   */
+  readonly snapshots?: { readonly store: IndexSnapshots; readonly intervalMs: number; readonly afterRemovalMs: number };
   readonly log: Logger;
 }
 
@@ -35,6 +43,10 @@ export class IndexSync {
   #timer: NodeJS.Timeout | undefined;
   #listener: pg.Client | undefined;
   #stopped = false;
+  /** The position of the last snapshot saved or loaded; undefined before the first. */
+  #snapshotPosition: bigint | undefined;
+  #snapshotTimer: NodeJS.Timeout | undefined;
+  #removalSnapshotTimer: NodeJS.Timeout | undefined;
 
   constructor(store: GalleryStore, index: VectorIndex, options: IndexSyncOptions) {
     this.#store = store;
@@ -47,11 +59,35 @@ export class IndexSync {
     return this.#position;
   }
 
-  /** Loads the index from a snapshot and starts following the change log. */
-  async start(): Promise<{ templates: number; ms: number }> {
+  /**
+   * Loads the index (from this replica's newest index snapshot, or else from the database) and
+   * starts following the change log; resolves once every change committed before it is applied.
+   */
+  async start(): Promise<{ templates: number; ms: number; from: 'snapshot' | 'database' }> {
     const started = performance.now();
-    // Each partition is sized from the snapshot's counts first, so that a large one is built as
-    // an HNSW graph page by page, never held as a flat copy as well.
+    const restored = await this.#options.snapshots?.store.loadNewest();
+    if (restored) {
+      for (const { key, partition } of restored.partitions) this.#index.restore(key, partition);
+      this.#position = restored.position;
+      this.#snapshotPosition = restored.position;
+    }
+    const templates = restored?.templates ?? (await this.#loadFromDatabase());
+    await this.#listen();
+    this.#schedulePoll();
+    await this.catchUp();
+    if (this.#options.snapshots) {
+      // Saved now unless the loaded one is current: the next start is then fast too, and one that
+      // held templates erased since is replaced (and so destroyed) at once.
+      if (this.#snapshotPosition !== this.#position) void this.#saveSnapshot();
+      this.#scheduleSnapshots();
+    }
+    return { templates, ms: performance.now() - started, from: restored ? 'snapshot' : 'database' };
+  }
+
+  /** Loads every template from one consistent read of the database; returns how many. */
+  async #loadFromDatabase(): Promise<number> {
+    // Each partition is sized from the counts first, so that a large one is built as an HNSW
+    // graph page by page, never held as a flat copy as well.
     let templates = 0;
     this.#position = await this.#store.readSnapshot({
       onCounts: (counts) => {
@@ -62,10 +98,7 @@ export class IndexSync {
         templates += page.length;
       },
     });
-    await this.#listen();
-    this.#schedulePoll();
-    await this.catchUp();
-    return { templates, ms: performance.now() - started };
+    return templates;
   }
 
   /**
@@ -83,12 +116,49 @@ export class IndexSync {
     return run;
   }
 
-  /** Stops following the change log. */
+  /** Stops following the change log, saving a snapshot first when changes arrived since the last. */
   async stop(): Promise<void> {
     this.#stopped = true;
     clearTimeout(this.#timer);
+    clearInterval(this.#snapshotTimer);
+    clearTimeout(this.#removalSnapshotTimer);
     await this.#listener?.end().catch(() => undefined);
     await this.#tail;
+    if (this.#options.snapshots && this.#snapshotPosition !== this.#position) await this.#saveSnapshot();
+  }
+
+  /** Saves a snapshot between change batches (none is applied while it is written); a failure is logged, never thrown. */
+  #saveSnapshot(): Promise<void> {
+    const run = this.#tail.then(async () => {
+      const { store } = this.#options.snapshots!;
+      try {
+        const saved = await store.save(this.#index, this.#position);
+        this.#snapshotPosition = saved.position;
+        this.#options.log.info({ snapshot: saved.snapshotId, position: String(saved.position), partitions: saved.partitions, templates: saved.templates, ms: Math.round(saved.ms) }, 'saved an index snapshot');
+      } catch (error) {
+        this.#options.log.warn({ err: error, directory: store.directory }, 'saving an index snapshot failed; the index is not affected, and the next save tries again');
+      }
+    });
+    this.#tail = run;
+    return run;
+  }
+
+  #scheduleSnapshots(): void {
+    const { intervalMs } = this.#options.snapshots!;
+    this.#snapshotTimer = setInterval(() => {
+      if (this.#snapshotPosition !== this.#position) void this.#saveSnapshot();
+    }, intervalMs);
+    this.#snapshotTimer.unref();
+  }
+
+  /** After a removal: a snapshot within afterRemovalMs, so that the removed vector leaves the snapshots. */
+  #snapshotAfterRemoval(): void {
+    if (!this.#options.snapshots || this.#removalSnapshotTimer || this.#stopped) return;
+    this.#removalSnapshotTimer = setTimeout(() => {
+      this.#removalSnapshotTimer = undefined;
+      void this.#saveSnapshot();
+    }, this.#options.snapshots.afterRemovalMs);
+    this.#removalSnapshotTimer.unref();
   }
 
   async #applyChanges(): Promise<void> {
@@ -101,6 +171,7 @@ export class IndexSync {
         const partition = { tenantId: change.tenantId, modelName: change.modelName, modelVersion: change.modelVersion };
         if (change.op === 'remove') {
           this.#index.remove(partition, [change.templatePk]);
+          this.#snapshotAfterRemoval();
         } else {
           // A template added and removed since has no row: its removal follows in the log.
           const template = vectors.get(change.templatePk);

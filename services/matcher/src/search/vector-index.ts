@@ -5,6 +5,7 @@
  * once it reaches the exact-search limit. Keys are the templates' database keys; scores are cosine
  * similarities. The index holds vectors only: what a key means is always confirmed in Postgres.
  */
+import { readFileSync, writeFileSync } from 'node:fs';
 import usearch from 'usearch';
 
 const { Index, MetricKind, exactSearch } = usearch;
@@ -36,6 +37,8 @@ export interface Partition {
   remove(keys: readonly bigint[]): void;
   /** The `k` nearest keys to `query`. */
   search(query: Float32Array, k: number): SearchHits;
+  /** Writes the partition to `path` (a pipe: index-snapshots.ts seals what comes out), synchronously. */
+  writeTo(path: string): void;
 }
 
 /** A flat array searched by brute force: exact, and cheap to change. */
@@ -53,6 +56,26 @@ export class ExactPartition implements Partition {
 
   get size(): number {
     return this.#keys.length;
+  }
+
+  /** Reads what {@link writeTo} wrote: the key count (u64), the keys (u64 each), the vectors (f32). */
+  static readFrom(path: string, dim: number): ExactPartition {
+    const bytes = readFileSync(path);
+    const count = bytes.length >= 8 ? Number(bytes.readBigUInt64LE(0)) : -1;
+    if (count < 0 || bytes.length !== 8 + count * 8 + count * dim * 4) throw new Error(`an exact partition of ${dim}-D vectors does not fit its ${bytes.length} bytes`);
+    const partition = new ExactPartition(dim, Math.max(64, count));
+    const keys = new BigUint64Array(bytes.buffer.slice(bytes.byteOffset + 8, bytes.byteOffset + 8 + count * 8));
+    const vectors = new Float32Array(bytes.buffer.slice(bytes.byteOffset + 8 + count * 8, bytes.byteOffset + bytes.length));
+    partition.add([...keys], vectors);
+    return partition;
+  }
+
+  writeTo(path: string): void {
+    const header = Buffer.alloc(8);
+    header.writeBigUInt64LE(BigInt(this.size));
+    const keys = BigUint64Array.from(this.#keys);
+    const vectors = this.#vectors.subarray(0, this.size * this.dim);
+    writeFileSync(path, Buffer.concat([header, Buffer.from(keys.buffer), Buffer.from(vectors.buffer, vectors.byteOffset, vectors.byteLength)]));
   }
 
   /** The vectors and keys, packed (for moving to HNSW). */
@@ -124,6 +147,18 @@ export class HnswPartition implements Partition {
 
   get size(): number {
     return this.#index.size();
+  }
+
+  /** Reads a graph usearch saved with {@link writeTo}. */
+  static readFrom(path: string, dim: number): HnswPartition {
+    const partition = new HnswPartition(dim);
+    partition.#index.load(path);
+    if (partition.#index.dimensions() !== dim) throw new Error(`an HNSW partition of ${partition.#index.dimensions()}-D vectors where ${dim}-D ones were expected`);
+    return partition;
+  }
+
+  writeTo(path: string): void {
+    this.#index.save(path);
   }
 
   add(keys: readonly bigint[], vectors: Float32Array): void {
@@ -220,6 +255,10 @@ export class AdaptivePartition implements Partition {
     return this.#inner.search(query, k);
   }
 
+  writeTo(path: string): void {
+    this.#inner.writeTo(path);
+  }
+
   async #buildGraph(exact: ExactPartition): Promise<void> {
     const building = { added: new Map<bigint, Float32Array>(), removed: new Set<bigint>() };
     this.#building = building;
@@ -274,6 +313,20 @@ export class VectorIndex {
    */
   reserve(key: PartitionKey, dim: number, expected: number): void {
     this.#partitions.set(partitionName(key), AdaptivePartition.reserve(dim, this.#exactLimit, expected));
+  }
+
+  /** Puts a partition read from a snapshot in place of whatever `key` held. */
+  restore(key: PartitionKey, partition: Partition): void {
+    this.#partitions.set(partitionName(key), partition instanceof AdaptivePartition ? partition : new AdaptivePartition(partition.dim, this.#exactLimit, partition));
+  }
+
+  /** Every partition that holds something, with its key (for snapshots). */
+  entries(): { key: PartitionKey; partition: Partition }[] {
+    return [...this.#partitions].flatMap(([name, partition]) => {
+      if (partition.size === 0) return [];
+      const [tenantId, modelName, modelVersion] = JSON.parse(name) as [string, string, number];
+      return [{ key: { tenantId, modelName, modelVersion }, partition }];
+    });
   }
 
   /** Adds vectors to the partition of `key` (one model version has one dimension). */
