@@ -169,7 +169,7 @@ export function faceService(downstream: Downstream, keys: ApiKeys, config: Gatew
       // Templates for a purpose that needs live captures are made from live captures only: each image is its own capture.
       const checked = policy.presentationAttackCheck
         ? await Promise.all(
-            embedded.map((e, i) => assessPresentation(downstream, context, { content: request.images[i]!.image!.content, face: e.face, embedding: probe(e), field: `images[${i}]` }, [], `for an enrolment under consent for ${consentPurpose}`, ctx)),
+            embedded.map((e, i) => assessPresentation(downstream, context, { content: request.images[i]!.image!.content, face: e.face, embedding: probe(e), field: `images[${i}]` }, [], { why: `for an enrolment under consent for ${consentPurpose}`, targetBpcer: policy.padTargetBpcer }, ctx)),
           )
         : [];
       checked.forEach(({ assessment }, i) => {
@@ -226,7 +226,7 @@ export function faceService(downstream: Downstream, keys: ApiKeys, config: Gatew
       if (policy.presentationAttackCheck || burst.length > 0) {
         const why = policy.presentationAttackCheck ? `for purpose ${purpose || 'unspecified'}` : 'for a verify with frames';
         const [first, ...rest] = [embedded, ...burst].map((e, i) => ({ content: images[i]!.image!.image!.content, face: e.face, embedding: probe(e), field: images[i]!.field }));
-        liveness = await assessPresentation(downstream, context, first!, rest, why, ctx);
+        liveness = await assessPresentation(downstream, context, first!, rest, { why, targetBpcer: policy.padTargetBpcer }, ctx);
       }
       // What the matcher's signed decision record rests on: digests of the images and the models, never an image.
       const evidence = {

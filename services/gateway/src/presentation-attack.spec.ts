@@ -16,7 +16,7 @@ import { after, before, describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { create } from '@bufbuild/protobuf';
 import { timestampFromDate } from '@bufbuild/protobuf/wkt';
-import { ConsentSchema, LegalBasis } from '@faceprint/contracts/common';
+import { ConsentSchema, LegalBasis, PixelFormat } from '@faceprint/contracts/common';
 import { FaceService, VerifyPurpose } from '@faceprint/contracts/gateway';
 import { LivenessService } from '@faceprint/contracts/liveness';
 import { startLocalMesh, type LocalMesh } from '@faceprint/mesh';
@@ -50,7 +50,7 @@ describe('payment verification with presentation-attack detection', { skip: skip
     dir = await mkdtemp(join(tmpdir(), 'faceprint-pad-'));
     registry = await testModelRegistry();
     const policyFile = join(dir, 'policy.json');
-    await writeFile(policyFile, JSON.stringify({ tenants: { strict: { login: { presentation_attack_check: true }, payment_verification: { min_quality: 99.5 } } } }));
+    await writeFile(policyFile, JSON.stringify({ tenants: { strict: { login: { presentation_attack_check: true, pad_target_bpcer: 0.01 }, payment_verification: { min_quality: 99.5 } } } }));
     Object.assign(process.env, {
       FACEPRINT_GATEWAY_POLICY_FILE: policyFile,
       FACEPRINT_MODEL_REGISTRY: registry,
@@ -111,9 +111,13 @@ describe('payment verification with presentation-attack detection', { skip: skip
       let serving;
       for (let i = 0; i < 50 && !serving; i++, await sleep(200)) serving = (await liveness.modelStatus({})).serving;
       assert.equal(serving?.name, padModel);
-      const { operatingPoint, template } = await liveness.modelStatus({});
+      const { operatingPoint, operatingPoints, template } = await liveness.modelStatus({});
       assert.equal(operatingPoint?.targetBpcer, 0.05);
+      assert.deepEqual(operatingPoints.map((p) => p.targetBpcer).sort(), [0.01, 0.05], 'the points a request may ask for');
       assert.equal(template?.width, 64);
+      // A rate the model has no operating point for is refused, naming those it has.
+      await rejectsWith(liveness.assess({ frames: [{ pixels: new Uint8Array(64 * 64 * 3), width: 64, height: 64, format: PixelFormat.RGB8 }], targetBpcer: 0.02 }), status.FAILED_PRECONDITION, /has no operating point at BPCER 0\.02; it has: 0\.0[15], 0\.0[15]/);
+      await rejectsWith(liveness.assess({ frames: [{ pixels: new Uint8Array(64 * 64 * 3), width: 64, height: 64, format: PixelFormat.RGB8 }], targetBpcer: 0.7 }), status.INVALID_ARGUMENT, /target_bpcer: must be in \(0, 0\.5\]/);
     } finally {
       liveness.close();
     }
@@ -171,6 +175,11 @@ describe('payment verification with presentation-attack detection', { skip: skip
     const probe = image(await real('client003_session01_webcam_authenticate_controlled_1__frame_00039'));
     const login = await faces.verify({ subjectId: 'client003', image: probe, purpose: VerifyPurpose.LOGIN }, strict);
     assert.deepEqual([login.liveness?.isBonaFide, login.decision?.isMatch], [true, true]);
+    // Its logins decide at the operating point its policy names (BPCER 1%: fewer genuine users turned
+    // away, so a threshold no higher than the service's own at 5%, which the other tenant's payments get).
+    const payment = await faces.verify({ subjectId: 'client003', image: probe, purpose: VerifyPurpose.PAYMENT_VERIFICATION }, ops);
+    assert.deepEqual([login.liveness?.targetBpcer, payment.liveness?.targetBpcer], [0.01, 0.05]);
+    assert.ok(login.liveness!.threshold <= payment.liveness!.threshold, `thresholds ${login.liveness?.threshold} at 0.01, ${payment.liveness?.threshold} at 0.05`);
     await rejectsWith(faces.verify({ subjectId: 'client003', image: probe, purpose: VerifyPurpose.PAYMENT_VERIFICATION }, strict), status.INVALID_ARGUMENT, /image\.image: the face's quality is \d+, below the 99\.5 required/);
   });
 

@@ -19,15 +19,19 @@ export interface CaptureFrame {
   readonly field: string;
 }
 
-/** Checks that the burst shows one person, then scores its frames (the probe image first) with the serving PAD model. */
+/**
+ * Checks that the burst shows one person, then scores its frames (the probe image first) with the
+ * serving PAD model, deciding at `targetBpcer` (0: the liveness service's own operating point).
+ */
 export async function assessPresentation(
   downstream: Downstream,
   context: CallerContext,
   probe: CaptureFrame,
   burst: readonly CaptureFrame[],
-  why: string,
+  check: { readonly why: string; readonly targetBpcer: number },
   ctx: CallContext,
 ): Promise<{ assessment: PresentationAssessment; timings: StageTiming[] }> {
+  const { why, targetBpcer } = check;
   const started = performance.now();
   const compared = await Promise.all(burst.map((frame) => downstream.matcher.compare({ context, first: probe.embedding, second: frame.embedding }, { parent: ctx })));
   const v = new RequestValidator();
@@ -48,7 +52,7 @@ export async function assessPresentation(
         return aligned.faces[0]!.face!;
       }),
     );
-    return downstream.liveness.assess({ frames: crops, model: serving }, { parent: ctx });
+    return downstream.liveness.assess({ frames: crops, model: serving, targetBpcer }, { parent: ctx });
   };
   const assessed = await assess(false).catch((error: unknown) => {
     const refused = FaceprintError.from(error);

@@ -14,8 +14,10 @@ export interface PadModel extends ServedModel {
   readonly manifest: ModelManifest;
   /** The crop template and size it expects. */
   readonly template: AlignmentTemplate;
-  /** The operating point it decides at. */
+  /** The operating point it decides at unless a request asks for another. */
   readonly operatingPoint: PadOperatingPoint;
+  /** Every operating point its manifest records. */
+  readonly operatingPoints: readonly PadOperatingPoint[];
   /** Calls running on it. */
   pending: number;
   /** Each crop's bona fide score, in (0, 1). */
@@ -29,7 +31,7 @@ export async function loadPadModel(registry: ModelRegistry, name: string, versio
   if (manifest.task !== ModelTask.PRESENTATION_ATTACK_DETECTION) throw new Error(`${label} is not a presentation-attack detection model`);
   const output = manifest.outputs[0];
   if (!output || !manifest.alignment) throw new Error(`${label}: the manifest does not describe a score output and a crop template`);
-  const operatingPoint = manifest.padOperatingPoints.find((p) => Math.abs(p.targetBpcer - targetBpcer) < 1e-9);
+  const operatingPoint = operatingPointAt(manifest.padOperatingPoints, targetBpcer);
   if (!operatingPoint) {
     const known = manifest.padOperatingPoints.map((p) => p.targetBpcer).join(', ') || 'none';
     throw new Error(`${label} has no operating point at BPCER ${targetBpcer} (FACEPRINT_LIVENESS_TARGET_BPCER); it has: ${known}`);
@@ -45,6 +47,7 @@ export async function loadPadModel(registry: ModelRegistry, name: string, versio
     manifest,
     template: manifest.alignment,
     operatingPoint,
+    operatingPoints: manifest.padOperatingPoints,
     pending: 0,
     score: (crops) => run(input.toTensor(crops), crops.length),
     release: () => session.release(),
@@ -52,6 +55,10 @@ export async function loadPadModel(registry: ModelRegistry, name: string, versio
   await run(new Float32Array(input.cropLength), 1); // warm-up: no request pays for the first run
   return model;
 }
+
+/** The operating point at `targetBpcer`, if the model has one. */
+export const operatingPointAt = (points: readonly PadOperatingPoint[], targetBpcer: number): PadOperatingPoint | undefined =>
+  points.find((p) => Math.abs(p.targetBpcer - targetBpcer) < 1e-9);
 
 /** Checks that a crop fits a model; returns the problem, or undefined. */
 export function cropProblem(face: AlignedFace, model: PadModel): string | undefined {

@@ -78,7 +78,7 @@ export class IndexSync {
     if (this.#options.snapshots) {
       // Saved now unless the loaded one is current: the next start is then fast too, and one that
       // held templates erased since is replaced (and so destroyed) at once.
-      if (this.#snapshotPosition !== this.#position) void this.#saveSnapshot();
+      void this.#saveSnapshot();
       this.#scheduleSnapshots();
     }
     return { templates, ms: performance.now() - started, from: restored ? 'snapshot' : 'database' };
@@ -124,13 +124,17 @@ export class IndexSync {
     clearTimeout(this.#removalSnapshotTimer);
     await this.#listener?.end().catch(() => undefined);
     await this.#tail;
-    if (this.#options.snapshots && this.#snapshotPosition !== this.#position) await this.#saveSnapshot();
+    if (this.#options.snapshots) await this.#saveSnapshot();
   }
 
-  /** Saves a snapshot between change batches (none is applied while it is written); a failure is logged, never thrown. */
+  /**
+   * Saves a snapshot between change batches (none is applied while it is written), unless the last
+   * one is of this position already (a save asked for twice); a failure is logged, never thrown.
+   */
   #saveSnapshot(): Promise<void> {
     const run = this.#tail.then(async () => {
       const { store } = this.#options.snapshots!;
+      if (this.#snapshotPosition === this.#position) return;
       try {
         const saved = await store.save(this.#index, this.#position);
         this.#snapshotPosition = saved.position;
@@ -145,9 +149,7 @@ export class IndexSync {
 
   #scheduleSnapshots(): void {
     const { intervalMs } = this.#options.snapshots!;
-    this.#snapshotTimer = setInterval(() => {
-      if (this.#snapshotPosition !== this.#position) void this.#saveSnapshot();
-    }, intervalMs);
+    this.#snapshotTimer = setInterval(() => void this.#saveSnapshot(), intervalMs);
     this.#snapshotTimer.unref();
   }
 

@@ -20,7 +20,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file faceprint/liveness/v1/liveness.proto.
  */
 export const file_faceprint_liveness_v1_liveness: GenFile = /*@__PURE__*/
-  fileDesc("CiRmYWNlcHJpbnQvbGl2ZW5lc3MvdjEvbGl2ZW5lc3MucHJvdG8SFWZhY2VwcmludC5saXZlbmVzcy52MSJvCg1Bc3Nlc3NSZXF1ZXN0EjAKBmZyYW1lcxgBIAMoCzIgLmZhY2VwcmludC5jb21tb24udjEuQWxpZ25lZEZhY2USLAoFbW9kZWwYAiABKAsyHS5mYWNlcHJpbnQuY29tbW9uLnYxLk1vZGVsUmVmIoQBCg5Bc3Nlc3NSZXNwb25zZRI/Cgphc3Nlc3NtZW50GAEgASgLMisuZmFjZXByaW50LmNvbW1vbi52MS5QcmVzZW50YXRpb25Bc3Nlc3NtZW50EjEKB3RpbWluZ3MYAiADKAsyIC5mYWNlcHJpbnQuY29tbW9uLnYxLlN0YWdlVGltaW5nIhQKEk1vZGVsU3RhdHVzUmVxdWVzdCLQAQoTTW9kZWxTdGF0dXNSZXNwb25zZRIuCgdzZXJ2aW5nGAEgASgLMh0uZmFjZXByaW50LmNvbW1vbi52MS5Nb2RlbFJlZhI4Cgh0ZW1wbGF0ZRgCIAEoCzImLmZhY2VwcmludC5jb21tb24udjEuQWxpZ25tZW50VGVtcGxhdGUSQAoPb3BlcmF0aW5nX3BvaW50GAMgASgLMicuZmFjZXByaW50LnRyYWluZXIudjEuUGFkT3BlcmF0aW5nUG9pbnQSDQoFZXJyb3IYBCABKAky2AEKD0xpdmVuZXNzU2VydmljZRJaCgZBc3Nlc3MSJC5mYWNlcHJpbnQubGl2ZW5lc3MudjEuQXNzZXNzUmVxdWVzdBolLmZhY2VwcmludC5saXZlbmVzcy52MS5Bc3Nlc3NSZXNwb25zZSIDkAIBEmkKC01vZGVsU3RhdHVzEikuZmFjZXByaW50LmxpdmVuZXNzLnYxLk1vZGVsU3RhdHVzUmVxdWVzdBoqLmZhY2VwcmludC5saXZlbmVzcy52MS5Nb2RlbFN0YXR1c1Jlc3BvbnNlIgOQAgFiBnByb3RvMw", [file_faceprint_common_v1_face, file_faceprint_common_v1_liveness, file_faceprint_common_v1_model, file_faceprint_common_v1_timing, file_faceprint_trainer_v1_model]);
+  fileDesc("CiRmYWNlcHJpbnQvbGl2ZW5lc3MvdjEvbGl2ZW5lc3MucHJvdG8SFWZhY2VwcmludC5saXZlbmVzcy52MSKFAQoNQXNzZXNzUmVxdWVzdBIwCgZmcmFtZXMYASADKAsyIC5mYWNlcHJpbnQuY29tbW9uLnYxLkFsaWduZWRGYWNlEiwKBW1vZGVsGAIgASgLMh0uZmFjZXByaW50LmNvbW1vbi52MS5Nb2RlbFJlZhIUCgx0YXJnZXRfYnBjZXIYAyABKAEihAEKDkFzc2Vzc1Jlc3BvbnNlEj8KCmFzc2Vzc21lbnQYASABKAsyKy5mYWNlcHJpbnQuY29tbW9uLnYxLlByZXNlbnRhdGlvbkFzc2Vzc21lbnQSMQoHdGltaW5ncxgCIAMoCzIgLmZhY2VwcmludC5jb21tb24udjEuU3RhZ2VUaW1pbmciFAoSTW9kZWxTdGF0dXNSZXF1ZXN0IpMCChNNb2RlbFN0YXR1c1Jlc3BvbnNlEi4KB3NlcnZpbmcYASABKAsyHS5mYWNlcHJpbnQuY29tbW9uLnYxLk1vZGVsUmVmEjgKCHRlbXBsYXRlGAIgASgLMiYuZmFjZXByaW50LmNvbW1vbi52MS5BbGlnbm1lbnRUZW1wbGF0ZRJACg9vcGVyYXRpbmdfcG9pbnQYAyABKAsyJy5mYWNlcHJpbnQudHJhaW5lci52MS5QYWRPcGVyYXRpbmdQb2ludBINCgVlcnJvchgEIAEoCRJBChBvcGVyYXRpbmdfcG9pbnRzGAUgAygLMicuZmFjZXByaW50LnRyYWluZXIudjEuUGFkT3BlcmF0aW5nUG9pbnQy2AEKD0xpdmVuZXNzU2VydmljZRJaCgZBc3Nlc3MSJC5mYWNlcHJpbnQubGl2ZW5lc3MudjEuQXNzZXNzUmVxdWVzdBolLmZhY2VwcmludC5saXZlbmVzcy52MS5Bc3Nlc3NSZXNwb25zZSIDkAIBEmkKC01vZGVsU3RhdHVzEikuZmFjZXByaW50LmxpdmVuZXNzLnYxLk1vZGVsU3RhdHVzUmVxdWVzdBoqLmZhY2VwcmludC5saXZlbmVzcy52MS5Nb2RlbFN0YXR1c1Jlc3BvbnNlIgOQAgFiBnByb3RvMw", [file_faceprint_common_v1_face, file_faceprint_common_v1_liveness, file_faceprint_common_v1_model, file_faceprint_common_v1_timing, file_faceprint_trainer_v1_model]);
 
 /**
  * The frames of one capture.
@@ -41,6 +41,15 @@ export type AssessRequest = Message<"faceprint.liveness.v1.AssessRequest"> & {
    * @generated from field: faceprint.common.v1.ModelRef model = 2;
    */
   model?: ModelRef | undefined;
+
+  /**
+   * The bona fide rejection rate to decide at: one of the model's operating points (ModelStatus
+   * lists them). A lower rate turns fewer genuine users away and lets more attacks through.
+   * Optional: 0 means the service's (FACEPRINT_LIVENESS_TARGET_BPCER).
+   *
+   * @generated from field: double target_bpcer = 3;
+   */
+  targetBpcer: number;
 };
 
 /**
@@ -126,6 +135,13 @@ export type ModelStatusResponse = Message<"faceprint.liveness.v1.ModelStatusResp
    * @generated from field: string error = 4;
    */
   error: string;
+
+  /**
+   * Every operating point of the serving model, any of which a request may ask for.
+   *
+   * @generated from field: repeated faceprint.trainer.v1.PadOperatingPoint operating_points = 5;
+   */
+  operatingPoints: PadOperatingPoint[];
 };
 
 /**
