@@ -13,6 +13,9 @@ export interface TensorInfo {
   readonly dims: readonly Dimension[];
 }
 
+/** A tensor's dimensions as a manifest's TensorSpec gives them: symbolic ones as -1. */
+export const manifestShape = (tensor: TensorInfo): bigint[] => tensor.dims.map((d) => BigInt(typeof d === 'number' ? d : -1));
+
 /** What a model file declares. */
 export interface ModelInfo {
   /** The IR version. */

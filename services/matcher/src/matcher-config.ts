@@ -8,6 +8,7 @@ import type { ChannelCredentials } from '@grpc/grpc-js';
 import { makeValidator, str } from 'envalid';
 import type { Pkcs11Options } from './compliance/pkcs11-master-key.js';
 import type { ScrubMode } from './database/erased-rows-scrub.js';
+import type { IndexSnapshotSettings } from './search/index-snapshots.js';
 
 /** Where the embedded gallery lives unless FACEPRINT_MATCHER_DATA_DIR says otherwise: `<repo>/data/gallery`. */
 export const DEFAULT_GALLERY_DIR = fileURLToPath(new URL('../../../data/gallery', import.meta.url));
@@ -60,7 +61,7 @@ export interface MatcherConfig {
    * turns snapshots off) while changes arrive and within
    * `FACEPRINT_MATCHER_INDEX_SNAPSHOT_AFTER_REMOVAL_MS` (default 60000) of a removal. Undefined: off.
    */
-  readonly indexSnapshots: { readonly directory: string; readonly intervalMs: number; readonly afterRemovalMs: number } | undefined;
+  readonly indexSnapshots: IndexSnapshotSettings | undefined;
   /**
    * The matcher's keys, apart from the gallery: never inside {@link dataDir}, so that a copy of the
    * gallery's files holds nothing that opens it. `FACEPRINT_MATCHER_KEY_DIR`, default

@@ -8,7 +8,7 @@ import { isDatabaseUnreachable } from '../database/database-errors.js';
 import { openDatabase, type Database, type DatabaseOptions } from '../database/database.js';
 import { ErasedRowsScrubber, type ScrubMode } from '../database/erased-rows-scrub.js';
 import { migrate } from '../database/migrations.js';
-import { IndexSnapshots } from '../search/index-snapshots.js';
+import { IndexSnapshots, type IndexSnapshotSettings } from '../search/index-snapshots.js';
 import { IndexSync } from '../search/index-sync.js';
 import { VectorIndex } from '../search/vector-index.js';
 import { AuditLog } from '../compliance/audit-log.js';
@@ -32,7 +32,7 @@ export interface GalleryOptions extends DatabaseOptions {
   /** How far erasures reach into the database's files. */
   readonly erasureScrub: ScrubMode;
   /** Index snapshots (search/index-snapshots.ts): this replica's directory and schedule; undefined: none. */
-  readonly indexSnapshots?: { readonly directory: string; readonly intervalMs: number; readonly afterRemovalMs: number };
+  readonly indexSnapshots?: IndexSnapshotSettings;
 }
 
 /** What keeps the subjects' data keys, and what wraps them. */
@@ -76,9 +76,8 @@ export async function startGallery(options: GalleryOptions, keys: GalleryKeys, l
     if (sealed > 0) log.info({ templates: sealed }, 'sealed templates stored before encryption at rest');
     const index = new VectorIndex(options.exactSearchLimit);
     const snapshots = options.indexSnapshots && {
+      ...options.indexSnapshots,
       store: await IndexSnapshots.open(options.indexSnapshots.directory, keys.wrapper, { schema: db.schema, galleryId: await store.galleryId() }, log),
-      intervalMs: options.indexSnapshots.intervalMs,
-      afterRemovalMs: options.indexSnapshots.afterRemovalMs,
     };
     const sync = new IndexSync(store, index, {
       intervalMs: options.syncIntervalMs,

@@ -28,6 +28,16 @@ import { ExactPartition, HnswPartition, partitionName, type Partition, type Part
 const FORMAT = 'faceprint.index_snapshot.v1';
 const SNAPSHOT_DIR = /^snapshot-([0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})$/;
 
+/** Where a replica keeps its snapshots and when it saves them (docs/matcher.md, configuration.md). */
+export interface IndexSnapshotSettings {
+  /** This replica's own directory. */
+  readonly directory: string;
+  /** How often a snapshot is saved while changes arrive, in ms. */
+  readonly intervalMs: number;
+  /** How soon after a removal one is saved, in ms (an erased template leaves the snapshots). */
+  readonly afterRemovalMs: number;
+}
+
 /** What a snapshot must have been taken of to be used here. */
 export interface SnapshotIdentity {
   /** The database schema of the gallery. */

@@ -10,7 +10,7 @@ import { decodeEmbedding } from '@faceprint/contracts';
 import type { Logger } from '@faceprint/telemetry';
 import type pg from 'pg';
 import type { GalleryStore, IndexedTemplate } from '../gallery/gallery-store.js';
-import type { IndexSnapshots } from './index-snapshots.js';
+import type { IndexSnapshots, IndexSnapshotSettings } from './index-snapshots.js';
 import { partitionName, type VectorIndex } from './vector-index.js';
 
 const CHANGE_PAGE = 1_000;
@@ -28,7 +28,7 @@ export interface IndexSyncOptions {
    * `afterRemovalMs` of a removal (so an erased template leaves the snapshots soon), after a start
    * that did not begin from an up-to-date one, and at stop.
    */
-  readonly snapshots?: { readonly store: IndexSnapshots; readonly intervalMs: number; readonly afterRemovalMs: number };
+  readonly snapshots?: IndexSnapshotSettings & { readonly store: IndexSnapshots };
   readonly log: Logger;
 }
 

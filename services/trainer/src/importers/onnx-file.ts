@@ -16,7 +16,7 @@ import { readFile } from 'node:fs/promises';
 import { basename } from 'node:path';
 import { ModelTask, type ModelManifest } from '@faceprint/contracts/trainer';
 import type { ModelRegistry } from '@faceprint/model-registry';
-import { headDecoderOf, imageInputOf, inspectModel, retinafaceProblem, type ModelInfo } from '@faceprint/onnx';
+import { headDecoderOf, imageInputOf, inspectModel, manifestShape, retinafaceProblem, type ModelInfo } from '@faceprint/onnx';
 import { FaceprintError, RequestValidator } from '@faceprint/service-kit';
 import * as ort from 'onnxruntime-node';
 
@@ -154,7 +154,7 @@ export async function importOnnxFile(registry: ModelRegistry, request: OnnxImpor
       inputs: spec.inputs,
       outputs:
         spec.task === ModelTask.DETECTOR
-          ? info.outputs.map((o) => ({ name: o.name, shape: o.dims.map((d) => BigInt(typeof d === 'number' ? d : -1)), dtype: o.dtype }))
+          ? info.outputs.map((o) => ({ name: o.name, shape: manifestShape(o), dtype: o.dtype }))
           : spec.outputs.map((o) => ({ ...o, shape: o.shape.length > 0 ? o.shape : [-1n, BigInt(spec.embeddingDim)] })),
       alignment: spec.alignment,
       embeddingDim: spec.embeddingDim,

@@ -3,7 +3,7 @@
  * as published (an ONNX file with dynamic input size), pinned by URL and sha256.
  */
 import { ModelTask } from '@faceprint/contracts/trainer';
-import { inspectModel } from '@faceprint/onnx';
+import { inspectModel, manifestShape } from '@faceprint/onnx';
 import type { Importer } from './importer.js';
 import { fetchPinned, type PinnedFile } from './pinned-download.js';
 
@@ -24,7 +24,6 @@ export const yunetImporter: Importer = {
   async build({ mirrorDir }) {
     const { bytes } = await fetchPinned(YUNET_N_SOURCE, mirrorDir);
     const info = inspectModel(bytes);
-    const dims = (d: number | string) => (typeof d === 'number' ? d : -1);
     return {
       model: bytes,
       probeShape: [1, 3, 320, 320],
@@ -40,14 +39,14 @@ export const yunetImporter: Importer = {
           'size = exp(bbox.wh) * s; landmark = (kps + anchor) * s. Landmarks: left eye, right eye, nose tip, left and right mouth corner.',
         inputs: info.inputs.map((input) => ({
           name: input.name,
-          shape: input.dims.map(dims).map(BigInt),
+          shape: manifestShape(input),
           dtype: input.dtype,
           layout: 'NCHW',
           channelOrder: 'BGR',
           mean: [0, 0, 0],
           std: [1, 1, 1],
         })),
-        outputs: info.outputs.map((output) => ({ name: output.name, shape: output.dims.map(dims).map(BigInt), dtype: output.dtype })),
+        outputs: info.outputs.map((output) => ({ name: output.name, shape: manifestShape(output), dtype: output.dtype })),
         detectorHead: { kind: 'yunet', strides: [8, 16, 32] },
         lineage: { steps: [`libfacedetection.train ${COMMIT} onnx/yunet_n_dynamic.onnx, imported unchanged`] },
       },
